@@ -1,0 +1,300 @@
+#include "tornado/ioloop.h"
+
+#include <cstdlib>
+#include <mutex>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "tornado/detail/uv_handle.h"
+#include "tornado/log.h"
+
+namespace tornado::ioloop {
+namespace {
+
+thread_local IOLoop* current_loop = nullptr;
+thread_local std::unique_ptr<IOLoop> owned_loop;
+
+void check(int status, const char* what) {
+  if (status < 0) {
+    log::general.error("{}: {}", what, uv_strerror(status));
+    std::abort();
+  }
+}
+
+}  // namespace
+
+struct IOLoop::Impl {
+  struct Timer {
+    detail::UvHandle<uv_timer_t> handle;
+    std::function<void()> callback;
+  };
+  struct Signal {
+    detail::UvHandle<uv_signal_t> handle;
+    std::function<void()> callback;
+  };
+
+  detail::UvHandle<uv_async_t> async;
+  detail::UvHandle<uv_idle_t> idle;
+  std::mutex threadsafe_mutex;
+  std::vector<std::function<void()>> threadsafe_queue;
+  std::vector<std::function<void()>> soon_queue;
+  std::unordered_map<std::uint64_t, Timer> timers;
+  std::uint64_t next_timer_id = 1;
+  std::unordered_map<int, Signal> signals;
+  std::unordered_set<void*> detached;
+};
+
+IOLoop::IOLoop() : impl_(std::make_unique<Impl>()) {
+  check(uv_loop_init(&loop_), "uv_loop_init");
+  loop_.data = this;
+  auto async = std::make_unique<uv_async_t>();
+  check(uv_async_init(&loop_, async.get(),
+                      [](uv_async_t* h) { static_cast<IOLoop*>(h->data)->drain_threadsafe(); }),
+        "uv_async_init");
+  async->data = this;
+  impl_->async = detail::UvHandle<uv_async_t>(std::move(async));
+  auto idle = std::make_unique<uv_idle_t>();
+  check(uv_idle_init(&loop_, idle.get()), "uv_idle_init");
+  idle->data = this;
+  impl_->idle = detail::UvHandle<uv_idle_t>(std::move(idle));
+  if (!current_loop) current_loop = this;
+}
+
+IOLoop::~IOLoop() {
+  closing_ = true;
+  // Coroutines still suspended own streams and futures; destroying their
+  // frames releases those before the handles are closed.
+  auto frames = std::move(impl_->detached);
+  impl_->detached.clear();
+  for (void* frame : frames) std::coroutine_handle<>::from_address(frame).destroy();
+  impl_->timers.clear();
+  impl_->signals.clear();
+  impl_->soon_queue.clear();
+  impl_->async.close();
+  impl_->idle.close();
+  // Whatever else is open (streams, servers) is closed through its owner's
+  // close path when the owner goes away; close the rest so the loop can end.
+  uv_walk(
+      &loop_,
+      [](uv_handle_t* h, void*) {
+        if (!uv_is_closing(h)) uv_close(h, nullptr);
+      },
+      nullptr);
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_loop_close(&loop_);
+  if (current_loop == this) current_loop = nullptr;
+}
+
+IOLoop& IOLoop::current() {
+  if (!current_loop) owned_loop = std::make_unique<IOLoop>();
+  return *current_loop;
+}
+
+IOLoop* IOLoop::current_or_null() noexcept { return current_loop; }
+
+void IOLoop::start() {
+  running_ = true;
+  uv_run(&loop_, UV_RUN_DEFAULT);
+  running_ = false;
+}
+
+void IOLoop::stop() { uv_stop(&loop_); }
+
+void IOLoop::add_callback(std::function<void()> callback) {
+  {
+    std::lock_guard lock(impl_->threadsafe_mutex);
+    impl_->threadsafe_queue.push_back(std::move(callback));
+  }
+  uv_async_send(impl_->async.get());
+}
+
+void IOLoop::call_soon(std::function<void()> callback) {
+  if (impl_->soon_queue.empty()) {
+    uv_idle_start(impl_->idle.get(),
+                  [](uv_idle_t* h) { static_cast<IOLoop*>(h->data)->drain_soon(); });
+  }
+  impl_->soon_queue.push_back(std::move(callback));
+}
+
+void IOLoop::drain_soon() {
+  auto batch = std::move(impl_->soon_queue);
+  impl_->soon_queue.clear();
+  for (auto& fn : batch) fn();
+  if (impl_->soon_queue.empty() && impl_->idle) uv_idle_stop(impl_->idle.get());
+}
+
+void IOLoop::drain_threadsafe() {
+  std::vector<std::function<void()>> batch;
+  {
+    std::lock_guard lock(impl_->threadsafe_mutex);
+    batch.swap(impl_->threadsafe_queue);
+  }
+  for (auto& fn : batch) fn();
+}
+
+TimeoutHandle IOLoop::call_later(Duration delay, std::function<void()> callback) {
+  std::uint64_t id = impl_->next_timer_id++;
+  auto timer = std::make_unique<uv_timer_t>();
+  check(uv_timer_init(&loop_, timer.get()), "uv_timer_init");
+  timer->data = reinterpret_cast<void*>(static_cast<std::uintptr_t>(id));
+  auto ms = std::chrono::ceil<std::chrono::milliseconds>(delay).count();
+  uv_timer_start(
+      timer.get(),
+      [](uv_timer_t* h) {
+        auto* loop = static_cast<IOLoop*>(h->loop->data);
+        auto id = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(h->data));
+        auto it = loop->impl_->timers.find(id);
+        if (it == loop->impl_->timers.end()) return;
+        auto callback = std::move(it->second.callback);
+        loop->impl_->timers.erase(it);
+        callback();
+      },
+      ms < 0 ? 0 : static_cast<std::uint64_t>(ms), 0);
+  impl_->timers.emplace(
+      id, Impl::Timer{detail::UvHandle<uv_timer_t>(std::move(timer)), std::move(callback)});
+  return TimeoutHandle{id};
+}
+
+TimeoutHandle IOLoop::call_at(Clock::time_point when, std::function<void()> callback) {
+  return call_later(when - Clock::now(), std::move(callback));
+}
+
+void IOLoop::remove_timeout(TimeoutHandle handle) { impl_->timers.erase(handle.id); }
+
+void IOLoop::spawn(Task<> task) { tornado::spawn(std::move(task)); }
+
+void IOLoop::add_signal_handler(int signum, std::function<void()> handler) {
+  remove_signal_handler(signum);
+  auto sig = std::make_unique<uv_signal_t>();
+  check(uv_signal_init(&loop_, sig.get()), "uv_signal_init");
+  sig->data = this;
+  uv_signal_start(
+      sig.get(),
+      [](uv_signal_t* h, int number) {
+        auto* loop = static_cast<IOLoop*>(h->data);
+        auto it = loop->impl_->signals.find(number);
+        if (it != loop->impl_->signals.end()) {
+          auto callback = it->second.callback;
+          callback();
+        }
+      },
+      signum);
+  // A signal watcher alone must not keep start() from returning.
+  uv_unref(reinterpret_cast<uv_handle_t*>(sig.get()));
+  impl_->signals.emplace(
+      signum, Impl::Signal{detail::UvHandle<uv_signal_t>(std::move(sig)), std::move(handler)});
+}
+
+void IOLoop::remove_signal_handler(int signum) { impl_->signals.erase(signum); }
+
+void IOLoop::track(std::coroutine_handle<> frame) { impl_->detached.insert(frame.address()); }
+void IOLoop::untrack(std::coroutine_handle<> frame) noexcept {
+  if (!closing_) impl_->detached.erase(frame.address());
+}
+
+PeriodicCallback::PeriodicCallback(std::function<void()> callback, Duration interval)
+    : callback_(std::move(callback)), interval_(interval) {}
+
+PeriodicCallback::~PeriodicCallback() { stop(); }
+
+void PeriodicCallback::start() {
+  if (running_) return;
+  running_ = true;
+  next_ = Clock::now() + interval_;
+  schedule_next();
+}
+
+void PeriodicCallback::stop() {
+  if (!running_) return;
+  running_ = false;
+  if (auto* loop = IOLoop::current_or_null()) loop->remove_timeout(timeout_);
+  timeout_ = {};
+}
+
+void PeriodicCallback::schedule_next() {
+  timeout_ = IOLoop::current().call_at(next_, [this] {
+    try {
+      callback_();
+    } catch (const std::exception& e) {
+      log::app.error("Exception in PeriodicCallback: {}", e.what());
+    }
+    if (!running_) return;
+    // Skip the beats that were missed instead of running them back to back.
+    auto now = Clock::now();
+    next_ += interval_;
+    if (next_ <= now) next_ = now + interval_;
+    schedule_next();
+  });
+}
+
+}  // namespace tornado::ioloop
+
+namespace tornado {
+namespace detail {
+
+void call_soon(std::function<void()> fn) { ioloop::IOLoop::current().call_soon(std::move(fn)); }
+
+std::function<void()> arm_timer(std::chrono::steady_clock::duration delay,
+                                std::function<void()> fn) {
+  auto& loop = ioloop::IOLoop::current();
+  auto handle = loop.call_later(delay, std::move(fn));
+  return [&loop, handle] { loop.remove_timeout(handle); };
+}
+
+void log_spawned_exception(std::exception_ptr error) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    log::gen.error("Exception in spawned task: {}", e.what());
+  } catch (...) {
+    log::gen.error("Exception in spawned task: unknown exception");
+  }
+}
+
+Detached Detached::promise_type::get_return_object() noexcept {
+  ioloop::IOLoop::current().track(std::coroutine_handle<promise_type>::from_promise(*this));
+  return {};
+}
+
+Detached::promise_type::~promise_type() {
+  if (auto* loop = ioloop::IOLoop::current_or_null()) {
+    loop->untrack(std::coroutine_handle<promise_type>::from_promise(*this));
+  }
+}
+
+}  // namespace detail
+
+Task<> sleep(std::chrono::steady_clock::duration duration) {
+  Future<> done;
+  ioloop::IOLoop::current().call_later(duration, [done]() mutable { done.set_result(); });
+  co_await done;
+}
+
+Task<> moment() {
+  struct YieldToLoop {
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> h) const {
+      detail::call_soon([h] { h.resume(); });
+    }
+    void await_resume() const noexcept {}
+  };
+  co_await YieldToLoop{};
+}
+
+Task<> gather(std::vector<Task<>> tasks) {
+  std::vector<Future<>> futures;
+  futures.reserve(tasks.size());
+  for (auto& task : tasks) futures.push_back(to_future(std::move(task)));
+  std::exception_ptr first_error;
+  for (auto& future : futures) {
+    try {
+      co_await future;
+    } catch (...) {
+      if (!first_error) first_error = std::current_exception();
+    }
+  }
+  if (first_error) std::rethrow_exception(first_error);
+}
+
+}  // namespace tornado

@@ -1,0 +1,143 @@
+// tornado::ioloop: the event loop, mirroring tornado.ioloop.
+//
+// One `IOLoop` runs per thread and wraps a libuv `uv_loop_t`. Everything a
+// handler does (reading sockets, timers, resuming coroutines) happens on its
+// loop's thread, so handler code never needs a lock. The only way in from
+// another thread is `add_callback`.
+//
+//   auto& loop = tornado::ioloop::IOLoop::current();
+//   loop.call_later(std::chrono::seconds(1), [] { tornado::log::app.info("tick"); });
+//   loop.start();
+#pragma once
+
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "tornado/concurrent.h"
+
+namespace tornado::ioloop {
+
+using Clock = std::chrono::steady_clock;
+using Duration = Clock::duration;
+
+/// Identifies a pending `call_later` / `call_at`; pass to `remove_timeout`.
+struct TimeoutHandle {
+  std::uint64_t id = 0;
+  explicit operator bool() const { return id != 0; }
+};
+
+class IOLoop {
+ public:
+  /// Creates a loop and makes it current for this thread if none is.
+  IOLoop();
+  /// Closes every handle still open and releases the libuv loop.
+  ~IOLoop();
+  IOLoop(const IOLoop&) = delete;
+  IOLoop& operator=(const IOLoop&) = delete;
+
+  /// This thread's loop; one is created on first use, as `IOLoop.current()`.
+  static IOLoop& current();
+  /// This thread's loop if it has one.
+  static IOLoop* current_or_null() noexcept;
+
+  /// Runs until `stop()` is called.
+  void start();
+  /// Makes `start()` return after the current iteration. Same thread only;
+  /// from another thread use `add_callback([&] { loop.stop(); })`.
+  void stop();
+  bool running() const noexcept { return running_; }
+
+  /// Runs `fn`'s task to completion and returns its result, as
+  /// `IOLoop.run_sync`; throws `TimeoutError` past `timeout`.
+  template <class Fn>
+  auto run_sync(Fn&& fn, std::optional<Duration> timeout = std::nullopt)
+      -> decltype(fn().operator co_await().await_resume());
+
+  /// Runs `callback` on this loop's thread. The only thread-safe method.
+  void add_callback(std::function<void()> callback);
+  /// Same-thread version of `add_callback`: cheaper, no lock.
+  void call_soon(std::function<void()> callback);
+
+  /// Runs `callback` after `delay`.
+  TimeoutHandle call_later(Duration delay, std::function<void()> callback);
+  /// Runs `callback` at `when` (on `time()`'s clock).
+  TimeoutHandle call_at(Clock::time_point when, std::function<void()> callback);
+  /// Cancels a pending timeout; a handle that already ran is ignored.
+  void remove_timeout(TimeoutHandle handle);
+  /// The loop's monotonic clock, as `IOLoop.time()`.
+  Clock::time_point time() const { return Clock::now(); }
+
+  /// Runs `task` in the background (`IOLoop.spawn_callback`); exceptions are
+  /// logged on the `gen` logger.
+  void spawn(Task<> task);
+
+  /// Calls `handler` on this loop when signal `signum` arrives (SIGINT,
+  /// SIGTERM for graceful shutdown). Replaces an earlier handler.
+  void add_signal_handler(int signum, std::function<void()> handler);
+  void remove_signal_handler(int signum);
+
+  uv_loop_t* uv_loop() noexcept { return &loop_; }
+  /// True while the loop is being destroyed: nothing may be resumed then.
+  bool closing() const noexcept { return closing_; }
+
+  /// Internal: the eagerly started coroutines that this loop destroys when it
+  /// is destroyed (see detail::Detached).
+  void track(std::coroutine_handle<> frame);
+  void untrack(std::coroutine_handle<> frame) noexcept;
+
+ private:
+  struct Impl;
+  void drain_soon();
+  void drain_threadsafe();
+
+  uv_loop_t loop_{};
+  std::unique_ptr<Impl> impl_;
+  bool running_ = false;
+  bool closing_ = false;
+};
+
+/// Calls `callback` every `interval` until stopped, as
+/// `tornado.ioloop.PeriodicCallback`. Runs late rather than twice when the
+/// loop is busy.
+class PeriodicCallback {
+ public:
+  PeriodicCallback(std::function<void()> callback, Duration interval);
+  ~PeriodicCallback();
+  PeriodicCallback(const PeriodicCallback&) = delete;
+  PeriodicCallback& operator=(const PeriodicCallback&) = delete;
+
+  void start();
+  void stop();
+  bool is_running() const noexcept { return running_; }
+
+ private:
+  void schedule_next();
+
+  std::function<void()> callback_;
+  Duration interval_;
+  TimeoutHandle timeout_;
+  Clock::time_point next_;
+  bool running_ = false;
+};
+
+template <class Fn>
+auto IOLoop::run_sync(Fn&& fn, std::optional<Duration> timeout)
+    -> decltype(fn().operator co_await().await_resume()) {
+  using Result = decltype(fn().operator co_await().await_resume());
+  auto task = fn();
+  Future<Result> future =
+      timeout ? to_future(with_timeout(*timeout, std::move(task))) : to_future(std::move(task));
+  // The loop always starts: the stop callback is queued even when the task
+  // finished synchronously, and must not be left behind for a later start().
+  future.add_done_callback([this] { stop(); });
+  start();
+  if (!future.done()) throw std::logic_error("IOLoop stopped before run_sync's task finished");
+  return future.result();
+}
+
+}  // namespace tornado::ioloop
