@@ -331,6 +331,7 @@ class TemplateParser {
         curly = reader_.find("{", curly);
         if (curly == std::string_view::npos || curly + 1 == reader_.remaining()) {
           if (!open.op.empty()) {
+            reader_.consume(reader_.remaining());  // report the end of the file
             reader_.fail("expected {% end %} for {% " + std::string(open.op) +
                          " %} opened at line " + std::to_string(open.line));
           }

@@ -102,7 +102,7 @@ std::string type_name(const Value& value) {
            : view->kind == ViewKind::values ? "dict_values"
                                             : "dict_items";
   }
-  if (value.get_if<TupleValue>()) return "tuple";
+  if (const auto* seq = value.get_if<SequenceValue>()) return seq->is_list ? "list" : "tuple";
   return "enumerate";
 }
 
@@ -149,7 +149,7 @@ bool truthy(const Value& value) {
   }
   if (const auto* r = value.get_if<RangeValue>()) return range_length(*r) > 0;
   if (const auto* view = value.get_if<ViewValue>()) return !view->object.ptr->empty();
-  if (const auto* t = value.get_if<TupleValue>()) return !t->items->empty();
+  if (const auto* t = value.get_if<SequenceValue>()) return !t->items->empty();
   return true;
 }
 
@@ -284,6 +284,14 @@ std::string_view op_symbol(BinaryOp op) {
              type_name(a) + "' and '" + type_name(b) + "'");
 }
 
+// 1 for lists (JSON arrays and list sequences), 2 for tuples, 0 otherwise:
+// Python compares and concatenates only sequences of the same kind.
+int sequence_kind(const Value& value) {
+  if (const Json* j = value.json()) return j->is_array() ? 1 : 0;
+  if (const auto* seq = value.get_if<SequenceValue>()) return seq->is_list ? 1 : 2;
+  return 0;
+}
+
 std::vector<Value> collect(const Value& iterable) {
   std::vector<Value> items;
   Iterator it(iterable);
@@ -313,6 +321,19 @@ Json repeat(const Json& sequence, std::int64_t times) {
 }
 
 }  // namespace
+
+Value make_list(std::vector<Value> items) {
+  bool all_json = true;
+  for (const Value& item : items) all_json = all_json && item.json();
+  if (!all_json) {
+    for (Value& item : items) item.share();
+    return Value::of(
+        SequenceValue{std::make_shared<const std::vector<Value>>(std::move(items)), true});
+  }
+  Json out = Json::array();
+  for (const Value& item : items) out.push_back(*item.json());
+  return Value(std::move(out));
+}
 
 Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
   const auto a = as_number(left);
@@ -370,8 +391,8 @@ Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
   }
   const Json* lj = left.json();
   const Json* rj = right.json();
-  const auto* lt = left.get_if<TupleValue>();
-  const auto* rt = right.get_if<TupleValue>();
+  const auto* lt = left.get_if<SequenceValue>();
+  const auto* rt = right.get_if<SequenceValue>();
   switch (op) {
     case BinaryOp::add:
       if (lj && rj && lj->is_string() && rj->is_string()) {
@@ -384,10 +405,12 @@ Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
         for (const auto& item : *rj) out.push_back(item);
         return Value(std::move(out));
       }
-      if (lt && rt) {
-        auto items = std::make_shared<std::vector<Value>>(*lt->items);
-        items->insert(items->end(), rt->items->begin(), rt->items->end());
-        return Value::of(TupleValue{std::move(items)});
+      if (sequence_kind(left) != 0 && sequence_kind(left) == sequence_kind(right)) {
+        std::vector<Value> items = collect(left);
+        for (Value& item : collect(right)) items.push_back(std::move(item));
+        if (sequence_kind(left) == 1) return make_list(std::move(items));
+        return Value::of(
+            SequenceValue{std::make_shared<const std::vector<Value>>(std::move(items))});
       }
       if (lj && lj->is_string()) {
         type_error("can only concatenate str (not \"" + type_name(right) + "\") to str");
@@ -399,6 +422,19 @@ Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
     case BinaryOp::mul:
       if (lj && (lj->is_string() || lj->is_array()) && b && b->is_int) return repeat(*lj, b->i);
       if (rj && (rj->is_string() || rj->is_array()) && a && a->is_int) return repeat(*rj, a->i);
+      if ((lt && b && b->is_int) || (rt && a && a->is_int)) {
+        const std::vector<Value> once = collect(lt ? left : right);
+        const std::int64_t times = lt ? b->i : a->i;
+        if (times > 0 && once.size() * static_cast<std::uint64_t>(times) > (1u << 24)) {
+          throw EvalError("MemoryError", "result too large");
+        }
+        std::vector<Value> items;
+        for (std::int64_t i = 0; i < times; ++i)
+          items.insert(items.end(), once.begin(), once.end());
+        if ((lt ? lt : rt)->is_list) return make_list(std::move(items));
+        return Value::of(
+            SequenceValue{std::make_shared<const std::vector<Value>>(std::move(items))});
+      }
       break;
     case BinaryOp::mod:
       if (lj && lj->is_string()) {
@@ -443,12 +479,11 @@ bool python_equal(const Value& left, const Value& right) {
     }
     return *lj == *rj;
   }
-  const auto* lt = left.get_if<TupleValue>();
-  const auto* rt = right.get_if<TupleValue>();
-  if (lt && rt) {
-    if (lt->items->size() != rt->items->size()) return false;
-    for (std::size_t i = 0; i < lt->items->size(); ++i) {
-      if (!python_equal((*lt->items)[i], (*rt->items)[i])) return false;
+  if (sequence_kind(left) != 0 && sequence_kind(left) == sequence_kind(right)) {
+    const std::vector<Value> xs = collect(left), ys = collect(right);
+    if (xs.size() != ys.size()) return false;
+    for (std::size_t i = 0; i < xs.size(); ++i) {
+      if (!python_equal(xs[i], ys[i])) return false;
     }
     return true;
   }
@@ -480,9 +515,7 @@ int python_compare(const Value& left, const Value& right, std::string_view op) {
     const int c = lj->get_ref<const std::string&>().compare(rj->get_ref<const std::string&>());
     return c < 0 ? -1 : c > 0 ? 1 : 0;
   }
-  const bool left_seq = (lj && lj->is_array()) || left.get_if<TupleValue>();
-  const bool right_seq = (rj && rj->is_array()) || right.get_if<TupleValue>();
-  if (left_seq && right_seq && ((lj != nullptr) == (rj != nullptr))) {
+  if (sequence_kind(left) != 0 && sequence_kind(left) == sequence_kind(right)) {
     const std::vector<Value> xs = collect(left), ys = collect(right);
     for (std::size_t i = 0; i < xs.size() && i < ys.size(); ++i) {
       if (!python_equal(xs[i], ys[i])) return python_compare(xs[i], ys[i], op);
@@ -591,14 +624,14 @@ void append_repr(std::string& out, const Value& value) {
     append_python_repr(out, *j);
     return;
   }
-  if (const auto* t = value.get_if<TupleValue>()) {
-    out += '(';
+  if (const auto* t = value.get_if<SequenceValue>()) {
+    out += t->is_list ? '[' : '(';
     for (std::size_t i = 0; i < t->items->size(); ++i) {
       if (i) out += ", ";
       append_repr(out, (*t->items)[i]);
     }
-    if (t->items->size() == 1) out += ',';
-    out += ')';
+    if (t->items->size() == 1 && !t->is_list) out += ',';
+    out += t->is_list ? ']' : ')';
     return;
   }
   if (const auto* r = value.get_if<RangeValue>()) {
@@ -727,7 +760,7 @@ bool Iterator::next(Value& out) {
         pair->reserve(2);
         pair->push_back(Value(Json(key)));
         pair->push_back(Value::ref(&item, view->object.keep));
-        out = Value::of(TupleValue{std::move(pair)});
+        out = Value::of(SequenceValue{std::move(pair)});
         break;
       }
     }
@@ -739,7 +772,7 @@ bool Iterator::next(Value& out) {
     if (__builtin_add_overflow(counter_, r->step, &counter_)) counter_ = r->stop;
     return true;
   }
-  if (const auto* t = iterable_.get_if<TupleValue>()) {
+  if (const auto* t = iterable_.get_if<SequenceValue>()) {
     if (index_ >= t->items->size()) return false;
     out = (*t->items)[index_++];
     return true;
@@ -751,7 +784,7 @@ bool Iterator::next(Value& out) {
     pair->reserve(2);
     pair->push_back(Value(Json(counter_++)));
     pair->push_back(std::move(item));
-    out = Value::of(TupleValue{std::move(pair)});
+    out = Value::of(SequenceValue{std::move(pair)});
     return true;
   }
   return false;
@@ -768,7 +801,7 @@ std::int64_t length_of(const Value& value) {
       return static_cast<std::int64_t>(utf8_length(j->get_ref<const std::string&>()));
     }
     if (j->is_array() || j->is_object()) return static_cast<std::int64_t>(j->size());
-  } else if (const auto* t = value.get_if<TupleValue>()) {
+  } else if (const auto* t = value.get_if<SequenceValue>()) {
     return static_cast<std::int64_t>(t->items->size());
   } else if (const auto* r = value.get_if<RangeValue>()) {
     return range_length(*r);
@@ -830,7 +863,7 @@ Value get_item(Value container, const Value& key) {
       const auto u = static_cast<std::size_t>(i);
       return Value(Json(s.substr(offsets[u], offsets[u + 1] - offsets[u])));
     }
-  } else if (const auto* t = container.get_if<TupleValue>()) {
+  } else if (const auto* t = container.get_if<SequenceValue>()) {
     std::int64_t i = index_number(key, "tuple");
     const auto size = static_cast<std::int64_t>(t->items->size());
     if (i < 0) i += size;
@@ -904,15 +937,16 @@ Value get_slice(const Value& container, const Value* start, const Value* stop, c
       return Value(std::move(out));
     }
   }
-  if (container.get_if<TupleValue>() || container.get_if<RangeValue>()) {
+  if (container.get_if<SequenceValue>() || container.get_if<RangeValue>()) {
     const std::vector<Value> items = collect(container);
     auto out = std::make_shared<std::vector<Value>>();
     for (std::size_t i :
          slice_positions(start, stop, step, static_cast<std::int64_t>(items.size()))) {
       out->push_back(items[i]);
     }
-    if (container.get_if<RangeValue>()) return Value(to_json(Value::of(TupleValue{out})));
-    return Value::of(TupleValue{std::move(out)});
+    if (container.get_if<RangeValue>()) return Value(to_json(Value::of(SequenceValue{out})));
+    if (container.get_if<SequenceValue>()->is_list) return make_list(std::move(*out));
+    return Value::of(SequenceValue{std::move(out)});
   }
   type_error("'" + type_name(container) + "' object is not subscriptable");
 }
@@ -1222,9 +1256,7 @@ Value builtin_sorted(Args& a, EvalContext&) {
     return reverse && truthy(*reverse) ? compare(CompareOp::lt, y, x)
                                        : compare(CompareOp::lt, x, y);
   });
-  Json out = Json::array();
-  for (const Value& item : items) out.push_back(to_json(item));
-  return Value(std::move(out));
+  return make_list(std::move(items));
 }
 
 Value builtin_reversed(Args& a, EvalContext&) {
@@ -1235,9 +1267,7 @@ Value builtin_reversed(Args& a, EvalContext&) {
   }
   std::vector<Value> items = collect(seq);
   std::reverse(items.begin(), items.end());
-  Json out = Json::array();
-  for (const Value& item : items) out.push_back(to_json(item));
-  return Value(std::move(out));
+  return make_list(std::move(items));
 }
 
 Value builtin_enumerate(Args& a, EvalContext&) {
@@ -1258,29 +1288,27 @@ Value builtin_zip(Args& a, EvalContext&) {
     rows = std::min(rows, columns.back().size());
   }
   if (columns.empty()) rows = 0;
-  Json out = Json::array();
+  std::vector<Value> out;
   for (std::size_t r = 0; r < rows; ++r) {
-    Json row = Json::array();
-    for (const auto& column : columns) row.push_back(to_json(column[r]));
-    out.push_back(std::move(row));
+    auto row = std::make_shared<std::vector<Value>>();
+    for (const auto& column : columns) row->push_back(column[r]);
+    out.push_back(Value::of(SequenceValue{std::move(row)}));
   }
-  return Value(std::move(out));
+  return make_list(std::move(out));
 }
 
 Value builtin_list(Args& a, EvalContext&) {
   a.check(1, {});
   const Value* v = a.get(0, "iterable");
   if (!v) return Value(Json::array());
-  Json out = Json::array();
-  for (const Value& item : collect(*v)) out.push_back(to_json(item));
-  return Value(std::move(out));
+  return make_list(collect(*v));
 }
 
 Value builtin_tuple(Args& a, EvalContext&) {
   a.check(1, {});
   const Value* v = a.get(0, "iterable");
   auto items = std::make_shared<std::vector<Value>>(v ? collect(*v) : std::vector<Value>{});
-  return Value::of(TupleValue{std::move(items)});
+  return Value::of(SequenceValue{std::move(items)});
 }
 
 Value builtin_dict(Args& a, EvalContext&) {
@@ -1622,7 +1650,7 @@ std::optional<Value> string_method(const std::string& s, std::string_view name, 
   if (name == "startswith" || name == "endswith") {
     a.check(1, {});
     const Value& arg = a.require(0, "prefix");
-    std::vector<Value> options = arg.get_if<TupleValue>() ? collect(arg) : std::vector<Value>{arg};
+    std::vector<Value> options = sequence_kind(arg) == 2 ? collect(arg) : std::vector<Value>{arg};
     for (const Value& o : options) {
       const std::string& p = require_str(o, name);
       const bool hit = name == "startswith" ? s.compare(0, p.size(), p) == 0
@@ -1810,7 +1838,7 @@ Value call_method(Value receiver, std::string_view name, Args& args, EvalContext
     } else if (j->is_array()) {
       result = sequence_method(receiver, name, args);
     }
-  } else if (receiver.get_if<TupleValue>()) {
+  } else if (receiver.get_if<SequenceValue>()) {
     result = sequence_method(receiver, name, args);
   }
   if (result) return std::move(*result);
@@ -1835,9 +1863,10 @@ Args evaluate_args(const Expr& call, EvalContext& context) {
   return args;
 }
 
-void comprehension(const Expr& e, std::size_t clause, EvalContext& context, Json& out) {
+void comprehension(const Expr& e, std::size_t clause, EvalContext& context,
+                   std::vector<Value>& out) {
   if (clause == e.clauses.size()) {
-    out.push_back(to_json(evaluate(*e.children[0], context)));
+    out.push_back(evaluate(*e.children[0], context).share());
     return;
   }
   const ComprehensionClause& c = e.clauses[clause];
@@ -1944,15 +1973,16 @@ Value evaluate(const Expr& e, EvalContext& context) {
       return truthy(evaluate(*e.children[1], context)) ? evaluate(*e.children[0], context)
                                                        : evaluate(*e.children[2], context);
     case ExprKind::list: {
-      Json out = Json::array();
-      for (const auto& child : e.children) out.push_back(to_json(evaluate(*child, context)));
-      return Value(std::move(out));
+      std::vector<Value> items;
+      items.reserve(e.children.size());
+      for (const auto& child : e.children) items.push_back(evaluate(*child, context));
+      return make_list(std::move(items));
     }
     case ExprKind::tuple: {
       auto items = std::make_shared<std::vector<Value>>();
       items->reserve(e.children.size());
       for (const auto& child : e.children) items->push_back(evaluate(*child, context).share());
-      return Value::of(TupleValue{std::move(items)});
+      return Value::of(SequenceValue{std::move(items)});
     }
     case ExprKind::dict: {
       Json out = Json::object();
@@ -1969,7 +1999,7 @@ Value evaluate(const Expr& e, EvalContext& context) {
       Scope scope{context.scope, {}};
       Scope* saved = context.scope;
       context.scope = &scope;
-      Json out = Json::array();
+      std::vector<Value> out;
       try {
         comprehension(e, 0, context, out);
       } catch (...) {
@@ -1977,7 +2007,7 @@ Value evaluate(const Expr& e, EvalContext& context) {
         throw;
       }
       context.scope = saved;
-      return Value(std::move(out));
+      return make_list(std::move(out));
     }
     case ExprKind::fstring: {
       std::string out;
@@ -2007,7 +2037,7 @@ void assign(const Target& target, Value value, EvalContext& context) {
     return;
   }
   std::vector<Value> items;
-  if (const auto* t = value.get_if<TupleValue>()) {
+  if (const auto* t = value.get_if<SequenceValue>()) {
     items = *t->items;
   } else if (const Json* j = value.json(); j && j->is_array()) {
     items.reserve(j->size());

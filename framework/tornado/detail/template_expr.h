@@ -139,8 +139,10 @@ struct ViewValue {
   JsonRef object;
   ViewKind kind;
 };
-struct TupleValue {
+/// A tuple, or a list holding values JSON cannot (tuples, ranges...).
+struct SequenceValue {
   std::shared_ptr<const std::vector<Value>> items;
+  bool is_list = false;
 };
 struct EnumerateValue {
   std::shared_ptr<const Value> inner;
@@ -182,7 +184,8 @@ class Value {
   Value element(const Json& part) &&;
 
  private:
-  std::variant<Json, JsonRef, FunctionValue, RangeValue, ViewValue, TupleValue, EnumerateValue> v_;
+  std::variant<Json, JsonRef, FunctionValue, RangeValue, ViewValue, SequenceValue, EnumerateValue>
+      v_;
 };
 
 /// An evaluation failure; `type` is the Python exception class it stands for
@@ -234,6 +237,8 @@ std::string type_name(const Value& value);
 std::string to_str(const Value& value);
 void append_repr(std::string& out, const Value& value);
 bool compare(CompareOp op, const Value& left, const Value& right);
+/// A list of `items`: a JSON array when every item is JSON, else a SequenceValue.
+Value make_list(std::vector<Value> items);
 /// True if `function` is the built-in xhtml_escape (the renderer inlines it).
 bool is_xhtml_escape(const Value& function);
 /// Evaluates the arguments of `call` (a call expression) and calls `function`.

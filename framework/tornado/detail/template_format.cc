@@ -288,7 +288,7 @@ std::string format_with_spec(const Value& value, std::string_view spec_text) {
 std::string percent_format(const std::string& format, const Value& args) {
   std::vector<Value> positional;
   const Json* mapping = nullptr;
-  if (const auto* t = args.get_if<TupleValue>()) {
+  if (const auto* t = args.get_if<SequenceValue>(); t && !t->is_list) {
     positional = *t->items;
   } else {
     if (const Json* j = args.json(); j && j->is_object()) mapping = j;
