@@ -73,8 +73,7 @@ TEST(ConcurrentTest, FutureCarriesExceptions) {
   IOLoop loop;
   Future<int> future;
   future.set_exception(std::make_exception_ptr(std::out_of_range("nope")));
-  EXPECT_THROW(loop.run_sync([&]() -> Task<int> { co_return co_await future; }),
-               std::out_of_range);
+  EXPECT_THROW(loop.run_sync([&]() -> Task<int> { co_return co_await future; }), std::out_of_range);
 }
 
 TEST(ConcurrentTest, GatherOfAThousandTasks) {
@@ -114,10 +113,9 @@ TEST(ConcurrentTest, WithTimeoutPassesFastTasks) {
 
 TEST(ConcurrentTest, WithTimeoutThrowsTimeoutError) {
   IOLoop loop;
-  EXPECT_THROW(loop.run_sync([]() -> Task<> {
-    co_await tornado::with_timeout(10ms, tornado::sleep(5s));
-  }),
-               tornado::TimeoutError);
+  EXPECT_THROW(
+      loop.run_sync([]() -> Task<> { co_await tornado::with_timeout(10ms, tornado::sleep(5s)); }),
+      tornado::TimeoutError);
 }
 
 TEST(ConcurrentTest, SpawnedExceptionIsLogged) {

@@ -335,7 +335,7 @@ namespace detail {
 /// Arms a one-shot timer on the current loop; returns a function that
 /// cancels it (defined in ioloop.cc).
 std::function<void()> arm_timer(std::chrono::steady_clock::duration delay,
-                                 std::function<void()> fn);
+                                std::function<void()> fn);
 }  // namespace detail
 
 /// Awaits `future`, throwing `TimeoutError` if it is not done within

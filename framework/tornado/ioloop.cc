@@ -91,7 +91,9 @@ IOLoop& IOLoop::current() {
   return *current_loop;
 }
 
-IOLoop* IOLoop::current_or_null() noexcept { return current_loop; }
+IOLoop* IOLoop::current_or_null() noexcept {
+  return current_loop;
+}
 
 void IOLoop::start() {
   running_ = true;
@@ -99,7 +101,9 @@ void IOLoop::start() {
   running_ = false;
 }
 
-void IOLoop::stop() { uv_stop(&loop_); }
+void IOLoop::stop() {
+  uv_stop(&loop_);
+}
 
 void IOLoop::add_callback(std::function<void()> callback) {
   {
@@ -160,9 +164,13 @@ TimeoutHandle IOLoop::call_at(Clock::time_point when, std::function<void()> call
   return call_later(when - Clock::now(), std::move(callback));
 }
 
-void IOLoop::remove_timeout(TimeoutHandle handle) { impl_->timers.erase(handle.id); }
+void IOLoop::remove_timeout(TimeoutHandle handle) {
+  impl_->timers.erase(handle.id);
+}
 
-void IOLoop::spawn(Task<> task) { tornado::spawn(std::move(task)); }
+void IOLoop::spawn(Task<> task) {
+  tornado::spawn(std::move(task));
+}
 
 void IOLoop::add_signal_handler(int signum, std::function<void()> handler) {
   remove_signal_handler(signum);
@@ -186,9 +194,13 @@ void IOLoop::add_signal_handler(int signum, std::function<void()> handler) {
       signum, Impl::Signal{detail::UvHandle<uv_signal_t>(std::move(sig)), std::move(handler)});
 }
 
-void IOLoop::remove_signal_handler(int signum) { impl_->signals.erase(signum); }
+void IOLoop::remove_signal_handler(int signum) {
+  impl_->signals.erase(signum);
+}
 
-void IOLoop::track(std::coroutine_handle<> frame) { impl_->detached.insert(frame.address()); }
+void IOLoop::track(std::coroutine_handle<> frame) {
+  impl_->detached.insert(frame.address());
+}
 void IOLoop::untrack(std::coroutine_handle<> frame) noexcept {
   if (!closing_) impl_->detached.erase(frame.address());
 }
@@ -196,7 +208,9 @@ void IOLoop::untrack(std::coroutine_handle<> frame) noexcept {
 PeriodicCallback::PeriodicCallback(std::function<void()> callback, Duration interval)
     : callback_(std::move(callback)), interval_(interval) {}
 
-PeriodicCallback::~PeriodicCallback() { stop(); }
+PeriodicCallback::~PeriodicCallback() {
+  stop();
+}
 
 void PeriodicCallback::start() {
   if (running_) return;
@@ -233,7 +247,9 @@ void PeriodicCallback::schedule_next() {
 namespace tornado {
 namespace detail {
 
-void call_soon(std::function<void()> fn) { ioloop::IOLoop::current().call_soon(std::move(fn)); }
+void call_soon(std::function<void()> fn) {
+  ioloop::IOLoop::current().call_soon(std::move(fn));
+}
 
 std::function<void()> arm_timer(std::chrono::steady_clock::duration delay,
                                 std::function<void()> fn) {

@@ -75,13 +75,19 @@ std::string_view level_name(Level at) {
   return "none";
 }
 
-void set_level(Level at) { threshold().store(at, std::memory_order_relaxed); }
-Level level() { return threshold().load(std::memory_order_relaxed); }
+void set_level(Level at) {
+  threshold().store(at, std::memory_order_relaxed);
+}
+Level level() {
+  return threshold().load(std::memory_order_relaxed);
+}
 
 ScopedSink::ScopedSink(Sink sink) : previous_(std::move(current_sink)) {
   current_sink = std::move(sink);
 }
-ScopedSink::~ScopedSink() { current_sink = std::move(previous_); }
+ScopedSink::~ScopedSink() {
+  current_sink = std::move(previous_);
+}
 
 void Logger::log(Level at, std::string_view message) const {
   if (current_sink) {
@@ -95,9 +101,10 @@ void Logger::log(Level at, std::string_view message) const {
   localtime_r(&now, &local);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%y%m%d %H:%M:%S", &local);
-  std::string line = colour ? fmt::format("{}[{} {} {}]\033[0m {}\n", level_colour(at),
-                                          level_letter(at), stamp, name_, message)
-                            : fmt::format("[{} {} {}] {}\n", level_letter(at), stamp, name_, message);
+  std::string line = colour
+                         ? fmt::format("{}[{} {} {}]\033[0m {}\n", level_colour(at),
+                                       level_letter(at), stamp, name_, message)
+                         : fmt::format("[{} {} {}] {}\n", level_letter(at), stamp, name_, message);
   std::fwrite(line.data(), 1, line.size(), stderr);
 }
 

@@ -36,16 +36,16 @@ bool absorb_expected(std::string_view logger, std::string_view message) noexcept
 }
 
 void install_test_log_sink() {
-  static thread_local log::ScopedSink sink([](log::Level at, std::string_view logger,
-                                              std::string_view message) {
-    bool expected = absorb_expected(logger, message);
-    std::fprintf(stderr, "[%s%s] %.*s\n", expected ? "expected " : "",
-                 std::string(log::level_name(at)).c_str(), static_cast<int>(message.size()),
-                 message.data());
-    if (!expected && at >= log::Level::error) {
-      ADD_FAILURE() << "unexpected error log on '" << logger << "': " << message;
-    }
-  });
+  static thread_local log::ScopedSink sink(
+      [](log::Level at, std::string_view logger, std::string_view message) {
+        bool expected = absorb_expected(logger, message);
+        std::fprintf(stderr, "[%s%s] %.*s\n", expected ? "expected " : "",
+                     std::string(log::level_name(at)).c_str(), static_cast<int>(message.size()),
+                     message.data());
+        if (!expected && at >= log::Level::error) {
+          ADD_FAILURE() << "unexpected error log on '" << logger << "': " << message;
+        }
+      });
 }
 
 }  // namespace tornado::testing

@@ -1,0 +1,531 @@
+#include "tornado/iostream.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+#include "tornado/ioloop.h"
+#include "tornado/log.h"
+
+namespace tornado::iostream {
+namespace {
+
+constexpr std::size_t kReadChunk = 64 * 1024;
+// An idle connection should cost little memory: a read buffer grown by a
+// burst is released once drained if it grew beyond this.
+constexpr std::size_t kKeepCapacity = 16 * 1024;
+
+// One scratch buffer per loop thread: libuv reads into it and the bytes are
+// appended to the stream's own buffer, so idle streams hold no 64 KiB block.
+thread_local std::array<char, kReadChunk> read_scratch;
+
+class UvCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "libuv"; }
+  std::string message(int code) const override { return uv_strerror(-code); }
+};
+
+class SslCategory final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "tls"; }
+  std::string message(int code) const override {
+    char text[256];
+    ERR_error_string_n(static_cast<unsigned long>(code), text, sizeof text);
+    return text;
+  }
+};
+
+const std::error_category& ssl_category() noexcept {
+  static const SslCategory category;
+  return category;
+}
+
+void peer_address(uv_tcp_t* tcp, std::string& ip, int& port) {
+  sockaddr_storage addr{};
+  int len = sizeof addr;
+  if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
+  char text[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&addr);
+    uv_ip4_name(in, text, sizeof text);
+    port = ntohs(in->sin_port);
+  } else if (addr.ss_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
+    uv_ip6_name(in6, text, sizeof text);
+    port = ntohs(in6->sin6_port);
+  }
+  ip = text;
+}
+
+std::vector<uv_buf_t> to_uv_bufs(std::span<const std::string_view> parts) {
+  std::vector<uv_buf_t> bufs;
+  bufs.reserve(parts.size());
+  for (auto part : parts) {
+    if (!part.empty()) bufs.push_back(uv_buf_init(const_cast<char*>(part.data()), part.size()));
+  }
+  return bufs;
+}
+
+}  // namespace
+
+const std::error_category& uv_category() noexcept {
+  static const UvCategory category;
+  return category;
+}
+
+std::error_code make_uv_error(int status) noexcept {
+  return {-status, uv_category()};
+}
+
+StreamClosedError::StreamClosedError(std::error_code error)
+    : std::runtime_error(error ? "Stream is closed: " + error.message() : "Stream is closed"),
+      real_error(error) {}
+
+struct IOStream::WriteRequest {
+  uv_write_t req{};
+  IOStream* stream = nullptr;
+  std::string data;
+  std::uint64_t seq = 0;
+};
+
+std::shared_ptr<IOStream> IOStream::create(std::unique_ptr<uv_tcp_t> tcp, StreamOptions options) {
+  std::shared_ptr<IOStream> stream(new IOStream(std::move(tcp), options));
+  stream->self_ = stream;
+  return stream;
+}
+
+IOStream::IOStream(std::unique_ptr<uv_tcp_t> tcp, StreamOptions options)
+    : tcp_(tcp.release()), options_(options) {
+  tcp_->data = this;
+  peer_address(tcp_, remote_ip_, remote_port_);
+}
+
+IOStream::~IOStream() {
+  // Only reachable once the handle closed (self_ holds us until then), or
+  // for a stream never handed out (a failed create).
+  if (!handle_closed_ && tcp_) {
+    tcp_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(tcp_),
+             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+  }
+}
+
+void IOStream::set_nodelay(bool value) noexcept {
+  if (!closed_) uv_tcp_nodelay(tcp_, value ? 1 : 0);
+}
+
+void IOStream::start_reading() {
+  if (reading_ || closed_) return;
+  reading_ = true;
+  int status = uv_read_start(
+      reinterpret_cast<uv_stream_t*>(tcp_),
+      [](uv_handle_t*, std::size_t, uv_buf_t* buf) {
+        *buf = uv_buf_init(read_scratch.data(), read_scratch.size());
+      },
+      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+        if (auto* stream = static_cast<IOStream*>(s->data)) stream->on_read(nread, buf);
+      });
+  if (status < 0) close(make_uv_error(status));
+}
+
+void IOStream::on_read(ssize_t nread, const uv_buf_t* buf) noexcept {
+  if (nread > 0) {
+    on_transport_data(buf->base, static_cast<std::size_t>(nread));
+    if (!closed_ && read_buffer_.size() - read_start_ > options_.max_buffer_size) {
+      log::general.warning("Reached maximum read buffer size from {}", remote_ip_);
+      close(make_uv_error(UV_ENOBUFS));
+    }
+  } else if (nread == UV_EOF) {
+    close();
+  } else if (nread < 0) {
+    close(make_uv_error(static_cast<int>(nread)));
+  }
+}
+
+void IOStream::on_transport_data(const char* data, std::size_t size) {
+  append_plain(data, size);
+}
+
+void IOStream::append_plain(const char* data, std::size_t size) {
+  if (read_start_ > 0 && read_start_ >= read_buffer_.size() / 2) {
+    read_buffer_.erase(0, read_start_);
+    read_start_ = 0;
+  }
+  read_buffer_.append(data, size);
+  wake_reader();
+}
+
+void IOStream::wake_reader() noexcept {
+  if (!read_waiter_) return;
+  if (!closed_ && read_buffer_.size() - read_start_ < read_waiter_min_) return;
+  auto waiter = std::exchange(read_waiter_, {});
+  waiter.resume();
+}
+
+void IOStream::consume(std::size_t n) noexcept {
+  read_start_ += std::min(n, read_buffer_.size() - read_start_);
+  if (read_start_ == read_buffer_.size()) {
+    read_start_ = 0;
+    if (read_buffer_.capacity() > kKeepCapacity) {
+      std::string().swap(read_buffer_);
+    } else {
+      read_buffer_.clear();
+    }
+  }
+}
+
+bool IOStream::BufferedAwaitable::await_ready() const noexcept {
+  return stream_->closed_ || stream_->buffered().size() >= min_bytes_;
+}
+
+void IOStream::BufferedAwaitable::await_suspend(std::coroutine_handle<> h) {
+  if (stream_->read_waiter_) throw std::logic_error("Already reading");
+  stream_->read_waiter_ = h;
+  stream_->read_waiter_min_ = min_bytes_;
+  stream_->start_reading();
+}
+
+std::string_view IOStream::BufferedAwaitable::await_resume() const {
+  auto view = stream_->buffered();
+  if (view.size() < min_bytes_ || (view.empty() && stream_->closed_)) {
+    throw StreamClosedError(stream_->error_);
+  }
+  return view;
+}
+
+Task<std::string> IOStream::read_until(std::string delimiter, std::size_t max_bytes) {
+  std::size_t searched = 0;
+  while (true) {
+    auto view = buffered();
+    auto pos = view.find(delimiter, searched);
+    if (pos != std::string_view::npos) {
+      std::size_t end = pos + delimiter.size();
+      if (max_bytes && end > max_bytes) throw UnsatisfiableReadError("delimiter not found");
+      std::string result(view.substr(0, end));
+      consume(end);
+      co_return result;
+    }
+    if (max_bytes && view.size() > max_bytes) throw UnsatisfiableReadError("delimiter not found");
+    searched = view.size() >= delimiter.size() ? view.size() - delimiter.size() + 1 : 0;
+    co_await wait_for_bytes(view.size() + 1);
+  }
+}
+
+Task<std::string> IOStream::read_bytes(std::size_t num_bytes, bool partial) {
+  auto view = co_await wait_for_bytes(partial ? 1 : num_bytes);
+  std::size_t take = std::min(view.size(), num_bytes);
+  std::string result(view.substr(0, take));
+  consume(take);
+  co_return result;
+}
+
+Task<std::string> IOStream::read_until_close() {
+  while (!closed_) {
+    try {
+      co_await wait_for_bytes(buffered().size() + 1);
+    } catch (const StreamClosedError&) {
+      break;
+    }
+  }
+  std::string result(buffered());
+  consume(result.size());
+  co_return result;
+}
+
+IOStream::WriteAwaitable IOStream::write(std::string_view data) {
+  return write(std::span<const std::string_view>(&data, 1));
+}
+
+IOStream::WriteAwaitable IOStream::write(std::span<const std::string_view> parts) {
+  if (closed_) throw StreamClosedError(error_);
+  std::size_t total = 0;
+  for (auto part : parts) total += part.size();
+  if (options_.max_write_buffer_size &&
+      pending_write_bytes_ + total > options_.max_write_buffer_size) {
+    throw StreamBufferFullError("Reached maximum write buffer size");
+  }
+  std::uint64_t seq = ++write_seq_;
+  write_plain(parts, seq);
+  return WriteAwaitable(this, seq);
+}
+
+void IOStream::write_plain(std::span<const std::string_view> parts, std::uint64_t seq) {
+  write_raw(parts, seq);
+}
+
+void IOStream::write_raw(std::span<const std::string_view> parts, std::uint64_t seq) {
+  if (closed_) return;
+  auto bufs = to_uv_bufs(parts);
+  std::size_t total = 0;
+  for (auto& b : bufs) total += b.len;
+  std::size_t written = 0;
+  if (writes_in_flight_ == 0 && !bufs.empty()) {
+    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_), bufs.data(),
+                         static_cast<unsigned>(bufs.size()));
+    if (n < 0 && n != UV_EAGAIN) {
+      close(make_uv_error(n));
+      return;
+    }
+    written = n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+  if (written == total) {
+    mark_flushed(seq);
+    return;
+  }
+  // Keep what the kernel did not take; its memory must outlive the write.
+  auto request = std::make_unique<WriteRequest>();
+  request->stream = this;
+  request->seq = seq;
+  request->data.reserve(total - written);
+  std::size_t skip = written;
+  for (auto& b : bufs) {
+    if (skip >= b.len) {
+      skip -= b.len;
+      continue;
+    }
+    request->data.append(b.base + skip, b.len - skip);
+    skip = 0;
+  }
+  uv_buf_t buf = uv_buf_init(request->data.data(), request->data.size());
+  request->req.data = request.get();
+  int status = uv_write(&request->req, reinterpret_cast<uv_stream_t*>(tcp_), &buf, 1,
+                        [](uv_write_t* req, int status) {
+                          auto* r = static_cast<WriteRequest*>(req->data);
+                          r->stream->on_write_done(r, status);
+                        });
+  if (status < 0) {
+    close(make_uv_error(status));
+    return;
+  }
+  pending_write_bytes_ += request->data.size();
+  ++writes_in_flight_;
+  request.release();  // owned by libuv until on_write_done
+}
+
+void IOStream::on_write_done(WriteRequest* raw, int status) noexcept {
+  std::unique_ptr<WriteRequest> request(raw);
+  --writes_in_flight_;
+  pending_write_bytes_ -= request->data.size();
+  if (status < 0) {
+    if (status != UV_ECANCELED) close(make_uv_error(status));
+    return;
+  }
+  mark_flushed(request->seq);
+}
+
+void IOStream::mark_flushed(std::uint64_t seq) noexcept {
+  if (seq > flushed_seq_) flushed_seq_ = seq;
+  wake_writers();
+}
+
+void IOStream::wake_writers() noexcept {
+  if (write_waiters_.empty()) return;
+  std::vector<std::coroutine_handle<>> ready;
+  auto it = std::remove_if(write_waiters_.begin(), write_waiters_.end(), [&](auto& waiter) {
+    if (closed_ || waiter.first <= flushed_seq_) {
+      ready.push_back(waiter.second);
+      return true;
+    }
+    return false;
+  });
+  write_waiters_.erase(it, write_waiters_.end());
+  for (auto h : ready) h.resume();
+}
+
+bool IOStream::WriteAwaitable::await_ready() const noexcept {
+  return stream_->flushed_seq_ >= seq_ || stream_->closed_;
+}
+
+void IOStream::WriteAwaitable::await_suspend(std::coroutine_handle<> h) {
+  stream_->write_waiters_.emplace_back(seq_, h);
+}
+
+void IOStream::WriteAwaitable::await_resume() const {
+  if (stream_->flushed_seq_ < seq_) throw StreamClosedError(stream_->error_);
+}
+
+void IOStream::close(std::error_code error) {
+  if (closed_) return;
+  error_ = error;
+  before_close();
+  closed_ = true;
+  if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
+  uv_close(reinterpret_cast<uv_handle_t*>(tcp_), [](uv_handle_t* h) {
+    auto* stream = static_cast<IOStream*>(h->data);
+    delete reinterpret_cast<uv_tcp_t*>(h);
+    if (stream) stream->on_handle_closed();
+  });
+}
+
+void IOStream::on_handle_closed() noexcept {
+  handle_closed_ = true;
+  tcp_ = nullptr;
+  auto keep = std::move(self_);  // released when this function returns
+  auto* loop = ioloop::IOLoop::current_or_null();
+  if (loop && loop->closing()) return;  // nothing may be resumed in teardown
+  wake_reader();
+  wake_writers();
+  if (auto callback = std::move(close_callback_)) callback();
+}
+
+// ---------------------------------------------------------------------------
+// SSLIOStream
+
+std::shared_ptr<SSLIOStream> SSLIOStream::create(std::unique_ptr<uv_tcp_t> tcp,
+                                                 std::shared_ptr<SSL_CTX> context, bool server_side,
+                                                 std::string server_hostname,
+                                                 StreamOptions options) {
+  std::shared_ptr<SSLIOStream> stream(new SSLIOStream(
+      std::move(tcp), std::move(context), server_side, std::move(server_hostname), options));
+  stream->self_ = stream;
+  if (!server_side) {
+    stream->start_reading();
+    stream->drive_handshake();  // sends the ClientHello
+  }
+  return stream;
+}
+
+SSLIOStream::SSLIOStream(std::unique_ptr<uv_tcp_t> tcp, std::shared_ptr<SSL_CTX> context,
+                         bool server_side, std::string server_hostname, StreamOptions options)
+    : IOStream(std::move(tcp), options),
+      context_(std::move(context)),
+      ssl_(SSL_new(context_.get()), SSL_free) {
+  if (!ssl_) throw std::runtime_error("SSL_new failed");
+  BIO* network_in = BIO_new(BIO_s_mem());
+  BIO* network_out = BIO_new(BIO_s_mem());
+  SSL_set_bio(ssl_.get(), network_in, network_out);  // the SSL object owns both
+  if (server_side) {
+    SSL_set_accept_state(ssl_.get());
+  } else {
+    SSL_set_connect_state(ssl_.get());
+    if (!server_hostname.empty()) {
+      SSL_set_tlsext_host_name(ssl_.get(), server_hostname.c_str());
+      if (SSL_CTX_get_verify_mode(context_.get()) & SSL_VERIFY_PEER) {
+        SSL_set1_host(ssl_.get(), server_hostname.c_str());
+      }
+    }
+  }
+}
+
+SSLIOStream::~SSLIOStream() = default;
+
+std::string SSLIOStream::version() const {
+  return SSL_get_version(ssl_.get());
+}
+
+Task<> SSLIOStream::wait_for_handshake() {
+  if (handshake_done_) co_return;
+  if (closed()) throw StreamClosedError(error());
+  start_reading();
+  co_await handshake_;
+}
+
+void SSLIOStream::fail(const char* where) {
+  unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  std::error_code error =
+      code ? std::error_code(static_cast<int>(code), ssl_category()) : make_uv_error(UV_EPROTO);
+  log::general.debug("TLS error in {} from {}: {}", where, remote_ip(), error.message());
+  if (!handshake_.done())
+    handshake_.set_exception(std::make_exception_ptr(StreamClosedError(error)));
+  close(error);
+}
+
+void SSLIOStream::on_transport_data(const char* data, std::size_t size) {
+  BIO_write(SSL_get_rbio(ssl_.get()), data, static_cast<int>(size));
+  if (!handshake_done_) {
+    drive_handshake();
+    if (!handshake_done_ || closed()) return;
+  }
+  read_plaintext();
+}
+
+void SSLIOStream::drive_handshake() {
+  int result = SSL_do_handshake(ssl_.get());
+  flush_ciphertext();
+  if (result == 1) {
+    handshake_done_ = true;
+    if (!pending_plaintext_.empty()) {
+      std::string plain = std::move(pending_plaintext_);
+      pending_plaintext_.clear();
+      std::string_view part(plain);
+      write_plain(std::span<const std::string_view>(&part, 1), pending_seq_);
+    } else if (pending_seq_) {
+      mark_flushed(pending_seq_);
+    }
+    if (!handshake_.done()) handshake_.set_result();
+    return;
+  }
+  int error = SSL_get_error(ssl_.get(), result);
+  if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) fail("handshake");
+}
+
+void SSLIOStream::read_plaintext() {
+  while (!closed()) {
+    char plain[16 * 1024];
+    int n = SSL_read(ssl_.get(), plain, sizeof plain);
+    if (n > 0) {
+      append_plain(plain, static_cast<std::size_t>(n));
+      continue;
+    }
+    int error = SSL_get_error(ssl_.get(), n);
+    if (error == SSL_ERROR_WANT_READ) break;
+    if (error == SSL_ERROR_ZERO_RETURN) {
+      close();
+      break;
+    }
+    fail("read");
+    break;
+  }
+  flush_ciphertext();  // TLS 1.3 may answer post-handshake messages
+}
+
+void SSLIOStream::write_plain(std::span<const std::string_view> parts, std::uint64_t seq) {
+  if (!handshake_done_) {
+    for (auto part : parts) pending_plaintext_.append(part);
+    pending_seq_ = seq;
+    return;
+  }
+  for (auto part : parts) {
+    while (!part.empty()) {
+      int n = SSL_write(ssl_.get(), part.data(), static_cast<int>(part.size()));
+      if (n <= 0) {
+        fail("write");
+        return;
+      }
+      part.remove_prefix(static_cast<std::size_t>(n));
+    }
+  }
+  flush_ciphertext(seq);
+}
+
+void SSLIOStream::flush_ciphertext(std::uint64_t seq) {
+  BIO* out = SSL_get_wbio(ssl_.get());
+  char* data = nullptr;
+  long size = BIO_get_mem_data(out, &data);
+  if (size > 0) {
+    std::string_view part(data, static_cast<std::size_t>(size));
+    write_raw(std::span<const std::string_view>(&part, 1), seq);
+    (void)BIO_reset(out);
+  } else if (seq) {
+    mark_flushed(seq);
+  }
+}
+
+void SSLIOStream::before_close() {
+  if (handshake_done_) {
+    SSL_shutdown(ssl_.get());
+    flush_ciphertext();
+  }
+  if (!handshake_.done()) {
+    handshake_.set_exception(std::make_exception_ptr(StreamClosedError(error())));
+  }
+}
+
+}  // namespace tornado::iostream

@@ -1,0 +1,77 @@
+#include "tornado/tcpserver.h"
+
+#include <system_error>
+
+#include "tornado/ioloop.h"
+#include "tornado/log.h"
+
+namespace tornado::tcpserver {
+
+TCPServer::TCPServer(std::optional<netutil::SSLOptions> ssl_options,
+                     iostream::StreamOptions stream_options)
+    : stream_options_(stream_options) {
+  if (ssl_options) ssl_context_ = netutil::ssl_options_to_context(*ssl_options, true);
+}
+
+TCPServer::~TCPServer() {
+  stop();
+}
+
+void TCPServer::listen(int port, std::string_view address, netutil::BindOptions options) {
+  add_sockets(netutil::bind_sockets(port, address, options));
+}
+
+void TCPServer::add_sockets(std::vector<netutil::Socket> sockets) {
+  uv_loop_t* loop = ioloop::IOLoop::current().uv_loop();
+  for (auto& socket : sockets) {
+    auto tcp = std::make_unique<uv_tcp_t>();
+    uv_tcp_init(loop, tcp.get());
+    tcp->data = this;
+    int port = socket.port();
+    int status = uv_tcp_open(tcp.get(), socket.fd());
+    if (status == 0) socket.release();  // the handle owns the fd now
+    detail::UvHandle<uv_tcp_t> handle(std::move(tcp));
+    handle->data = this;
+    if (status == 0) {
+      status = uv_listen(reinterpret_cast<uv_stream_t*>(handle.get()), 1024,
+                         [](uv_stream_t* listener, int status) {
+                           auto* server = static_cast<TCPServer*>(listener->data);
+                           if (server && status == 0) server->on_connection(listener);
+                         });
+    }
+    if (status < 0) {
+      throw std::system_error(-status, std::generic_category(), "cannot accept connections");
+    }
+    if (listeners_.empty()) port_ = port;
+    listeners_.push_back(std::move(handle));
+  }
+}
+
+void TCPServer::stop() {
+  listeners_.clear();
+}
+
+void TCPServer::on_connection(uv_stream_t* listener) noexcept {
+  auto tcp = std::make_unique<uv_tcp_t>();
+  uv_tcp_init(listener->loop, tcp.get());
+  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(tcp.get())) != 0) {
+    // The connection went away before accept: close the fresh handle.
+    detail::UvHandle<uv_tcp_t> discard(std::move(tcp));
+    return;
+  }
+  try {
+    std::shared_ptr<iostream::IOStream> stream;
+    if (ssl_context_) {
+      stream =
+          iostream::SSLIOStream::create(std::move(tcp), ssl_context_, true, {}, stream_options_);
+    } else {
+      stream = iostream::IOStream::create(std::move(tcp), stream_options_);
+    }
+    std::string address = stream->remote_ip();
+    handle_stream(std::move(stream), std::move(address));
+  } catch (const std::exception& e) {
+    log::app.error("Error in connection callback: {}", e.what());
+  }
+}
+
+}  // namespace tornado::tcpserver

@@ -1,0 +1,65 @@
+// tornado::tcpserver: a non-blocking TCP server, mirroring tornado.tcpserver.
+//
+// Subclass `TCPServer` and override `handle_stream`, which is called with a
+// connected `IOStream` (an `SSLIOStream` when `ssl_options` are given) for
+// each accepted connection:
+//
+//   class EchoServer : public tornado::tcpserver::TCPServer {
+//     void handle_stream(std::shared_ptr<tornado::iostream::IOStream> stream,
+//                        std::string address) override {
+//       tornado::spawn([](auto stream) -> tornado::Task<> {
+//         while (true) co_await stream->write(co_await stream->read_until("\n"));
+//       }(stream));
+//     }
+//   };
+//   EchoServer server;
+//   server.listen(8888);
+//   tornado::ioloop::IOLoop::current().start();
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "tornado/concurrent.h"
+#include "tornado/detail/uv_handle.h"
+#include "tornado/iostream.h"
+#include "tornado/netutil.h"
+
+namespace tornado::tcpserver {
+
+class TCPServer {
+ public:
+  /// With `ssl_options`, accepted connections are TLS (`SSLIOStream`).
+  explicit TCPServer(std::optional<netutil::SSLOptions> ssl_options = std::nullopt,
+                     iostream::StreamOptions stream_options = {});
+  virtual ~TCPServer();
+  TCPServer(const TCPServer&) = delete;
+  TCPServer& operator=(const TCPServer&) = delete;
+
+  /// Binds and starts accepting on the current IOLoop. Port 0 picks a free
+  /// port (see `port()`).
+  void listen(int port, std::string_view address = "", netutil::BindOptions options = {});
+  /// Starts accepting on sockets made by `netutil::bind_sockets`.
+  void add_sockets(std::vector<netutil::Socket> sockets);
+  /// Stops accepting new connections; open ones are not touched.
+  void stop();
+  /// The port of the first listening socket.
+  int port() const noexcept { return port_; }
+
+  /// Called for each new connection, on the loop thread.
+  virtual void handle_stream(std::shared_ptr<iostream::IOStream> stream, std::string address) = 0;
+
+ private:
+  void on_connection(uv_stream_t* listener) noexcept;
+
+  std::shared_ptr<SSL_CTX> ssl_context_;
+  iostream::StreamOptions stream_options_;
+  std::vector<detail::UvHandle<uv_tcp_t>> listeners_;
+  int port_ = 0;
+};
+
+}  // namespace tornado::tcpserver

@@ -1,0 +1,257 @@
+// Tests for tornado::iostream, tcpserver and tcpclient over loopback.
+#include "tornado/iostream.h"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include "tls_support.h"
+#include "tornado/ioloop.h"
+#include "tornado/tcpclient.h"
+#include "tornado/tcpserver.h"
+
+using namespace std::chrono_literals;
+using tornado::Task;
+using tornado::ioloop::IOLoop;
+using tornado::iostream::IOStream;
+using tornado::iostream::StreamClosedError;
+
+namespace {
+
+// Echoes everything back; records the largest write queue it ever had.
+class EchoServer : public tornado::tcpserver::TCPServer {
+ public:
+  using TCPServer::TCPServer;
+  std::size_t max_pending = 0;
+
+  void handle_stream(std::shared_ptr<IOStream> stream, std::string) override {
+    tornado::spawn(echo(std::move(stream)));
+  }
+
+ private:
+  Task<> echo(std::shared_ptr<IOStream> stream) {
+    try {
+      while (true) {
+        auto data = co_await stream->wait_for_bytes();
+        std::string copy(data);
+        stream->consume(copy.size());
+        auto flushed = stream->write(copy);
+        max_pending = std::max(max_pending, stream->pending_write_bytes());
+        co_await flushed;  // backpressure: read no more until it is flushed
+      }
+    } catch (const StreamClosedError&) {
+    }
+  }
+};
+
+std::string pattern(std::size_t size) {
+  std::string data(size, '\0');
+  for (std::size_t i = 0; i < size; ++i) data[i] = static_cast<char>('a' + (i * 7 + i / 251) % 26);
+  return data;
+}
+
+Task<std::string> send_and_receive(std::shared_ptr<IOStream> stream, std::string payload) {
+  tornado::Future<> sent;
+  tornado::spawn([](std::shared_ptr<IOStream> s, std::string p, tornado::Future<> done) -> Task<> {
+    constexpr std::size_t kChunk = 256 * 1024;
+    for (std::size_t i = 0; i < p.size(); i += kChunk) {
+      co_await s->write(std::string_view(p).substr(i, kChunk));
+    }
+    done.set_result();
+  }(stream, payload, sent));
+  std::string received = co_await stream->read_bytes(payload.size());
+  co_await sent;
+  co_return received;
+}
+
+}  // namespace
+
+TEST(IOStreamTest, EchoTenMebibytesWithBackpressure) {
+  IOLoop loop;
+  EchoServer server;
+  server.listen(0, "127.0.0.1");
+  std::string payload = pattern(10 * 1024 * 1024);
+  std::string echoed = loop.run_sync(
+      [&]() -> Task<std::string> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port());
+        co_return co_await send_and_receive(stream, payload);
+      },
+      30s);
+  EXPECT_EQ(echoed.size(), payload.size());
+  EXPECT_TRUE(echoed == payload);
+  // The server never queued much more than one read's worth at a time.
+  EXPECT_LE(server.max_pending, 256u * 1024u);
+}
+
+TEST(IOStreamTest, EchoOverTlsWithGeneratedCertificate) {
+  IOLoop loop;
+  auto cert = tornado_test::make_test_certificate();
+  EchoServer server(
+      tornado::netutil::SSLOptions{.certfile = cert->certfile, .keyfile = cert->keyfile});
+  server.listen(0, "127.0.0.1");
+  std::string payload = pattern(1024 * 1024);
+  std::string version;
+  std::string echoed = loop.run_sync(
+      [&]() -> Task<std::string> {
+        tornado::tcpclient::ConnectOptions options;
+        options.ssl_options = tornado::netutil::SSLOptions{.ca_certs = cert->certfile};
+        options.server_hostname = "localhost";
+        auto stream =
+            co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port(), options);
+        EXPECT_TRUE(stream->is_ssl());
+        version = static_cast<tornado::iostream::SSLIOStream&>(*stream).version();
+        co_return co_await send_and_receive(stream, payload);
+      },
+      30s);
+  EXPECT_TRUE(echoed == payload);
+  EXPECT_TRUE(version == "TLSv1.3" || version == "TLSv1.2") << version;
+}
+
+TEST(IOStreamTest, TlsClientRejectsUntrustedCertificate) {
+  IOLoop loop;
+  auto cert = tornado_test::make_test_certificate();
+  EchoServer server(
+      tornado::netutil::SSLOptions{.certfile = cert->certfile, .keyfile = cert->keyfile});
+  server.listen(0, "127.0.0.1");
+  EXPECT_THROW(loop.run_sync(
+                   [&]() -> Task<> {
+                     tornado::tcpclient::ConnectOptions options;
+                     options.ssl_options = tornado::netutil::SSLOptions{};  // system CAs only
+                     options.server_hostname = "localhost";
+                     co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port(),
+                                                                      options);
+                   },
+                   10s),
+               StreamClosedError);
+}
+
+TEST(IOStreamTest, ReadUntilAndReadBytes) {
+  IOLoop loop;
+  EchoServer server;
+  server.listen(0, "127.0.0.1");
+  loop.run_sync(
+      [&]() -> Task<> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port());
+        co_await stream->write("first line\nsecond");
+        EXPECT_EQ(co_await stream->read_until("\n"), "first line\n");
+        EXPECT_EQ(co_await stream->read_bytes(6), "second");
+        co_await stream->write("abc");
+        EXPECT_EQ(co_await stream->read_bytes(100, true), "abc");
+      },
+      10s);
+}
+
+TEST(IOStreamTest, ReadUntilRespectsMaxBytes) {
+  IOLoop loop;
+  EchoServer server;
+  server.listen(0, "127.0.0.1");
+  EXPECT_THROW(loop.run_sync(
+                   [&]() -> Task<> {
+                     auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1",
+                                                                                    server.port());
+                     co_await stream->write(std::string(100, 'x'));
+                     co_await stream->read_until("\n", 10);
+                   },
+                   10s),
+               tornado::iostream::UnsatisfiableReadError);
+}
+
+namespace {
+// Accepts, then resets the connection (SO_LINGER 0) a moment later, while
+// the client is waiting in a read.
+class ResettingServer : public tornado::tcpserver::TCPServer {
+ public:
+  void handle_stream(std::shared_ptr<IOStream> stream, std::string) override {
+    IOLoop::current().call_later(20ms, [stream] {
+      uv_os_fd_t fd;
+      uv_fileno(reinterpret_cast<uv_handle_t*>(stream->handle()), &fd);
+      linger reset{.l_onoff = 1, .l_linger = 0};  // close sends RST, not FIN
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+      stream->close();
+    });
+  }
+};
+}  // namespace
+
+TEST(IOStreamTest, PeerResetDuringReadRaisesStreamClosedError) {
+  IOLoop loop;
+  ResettingServer server;
+  server.listen(0, "127.0.0.1");
+  bool raised = false;
+  loop.run_sync(
+      [&]() -> Task<> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port());
+        try {
+          co_await stream->read_bytes(10);
+        } catch (const StreamClosedError&) {
+          raised = true;
+        }
+        EXPECT_TRUE(stream->closed());
+      },
+      10s);
+  EXPECT_TRUE(raised);
+}
+
+TEST(IOStreamTest, ReadUntilCloseReturnsEverything) {
+  IOLoop loop;
+  class Greeter : public tornado::tcpserver::TCPServer {
+    void handle_stream(std::shared_ptr<IOStream> stream, std::string) override {
+      (void)stream->write("hello and goodbye");
+      stream->close();
+    }
+  } server;
+  server.listen(0, "127.0.0.1");
+  auto text = loop.run_sync(
+      [&]() -> Task<std::string> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port());
+        co_return co_await stream->read_until_close();
+      },
+      10s);
+  EXPECT_EQ(text, "hello and goodbye");
+}
+
+TEST(IOStreamTest, WriteBufferLimitIsEnforced) {
+  IOLoop loop;
+  class Silent : public tornado::tcpserver::TCPServer {
+   public:
+    std::vector<std::shared_ptr<IOStream>> held;
+    void handle_stream(std::shared_ptr<IOStream> stream, std::string) override {
+      held.push_back(stream);  // never reads
+    }
+  } server;
+  server.listen(0, "127.0.0.1");
+  bool full = false;
+  loop.run_sync(
+      [&]() -> Task<> {
+        tornado::tcpclient::ConnectOptions options;
+        options.stream_options.max_write_buffer_size = 1024 * 1024;
+        auto stream =
+            co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port(), options);
+        std::string chunk(256 * 1024, 'x');
+        try {
+          for (int i = 0; i < 1000; ++i) (void)stream->write(chunk);
+        } catch (const tornado::iostream::StreamBufferFullError&) {
+          full = true;
+        }
+        EXPECT_LE(stream->pending_write_bytes(), 1024u * 1024u);
+        stream->close();
+      },
+      10s);
+  EXPECT_TRUE(full);
+}
+
+TEST(IOStreamTest, CloseCallbackRunsOnce) {
+  IOLoop loop;
+  EchoServer server;
+  server.listen(0, "127.0.0.1");
+  int calls = 0;
+  loop.run_sync(
+      [&]() -> Task<> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port());
+        stream->set_close_callback([&] { ++calls; });
+        stream->close();
+        stream->close();
+        co_await tornado::sleep(10ms);
+      },
+      10s);
+  EXPECT_EQ(calls, 1);
+}
