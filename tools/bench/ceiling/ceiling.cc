@@ -308,7 +308,7 @@ class Server {
         auto header_size = [](const unsigned char* h, std::size_t size) -> std::size_t {
           if (size < 2) return 2;
           unsigned len7 = h[1] & 0x7f;
-          return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + 4;
+          return 2 + (len7 == 126 ? 2 : len7 == 127 ? 8 : 0) + ((h[1] & 0x80) ? 4 : 0);
         };
         const unsigned char* h = in + i;
         if (c->pending.empty() && n - i >= header_size(h, n - i)) {
