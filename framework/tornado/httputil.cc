@@ -147,17 +147,33 @@ std::string unquote_quoted_string(std::string_view quoted) {
   return out;
 }
 
-std::string latin1_to_utf8(std::string_view bytes) {
+// Rewrites percent-encoded ISO-8859-1 as percent-encoded UTF-8 ("%E1" ->
+// "%C3%A1"), so url_unescape (which yields UTF-8) decodes it to the same text.
+std::string latin1_escapes_to_utf8(std::string_view text) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  constexpr std::string_view digits = "0123456789ABCDEF";
   std::string out;
-  out.reserve(bytes.size());
-  for (char ch : bytes) {
-    auto c = static_cast<unsigned char>(ch);
-    if (c < 0x80) {
-      out.push_back(ch);
-    } else {
-      out.push_back(static_cast<char>(0xc0 | (c >> 6)));
-      out.push_back(static_cast<char>(0x80 | (c & 0x3f)));
+  out.reserve(text.size() * 2);
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    bool escaped =
+        text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0;
+    unsigned code = escaped ? static_cast<unsigned>(hex(text[i + 1]) * 16 + hex(text[i + 2]))
+                            : static_cast<unsigned char>(text[i]);
+    if (code < 0x80) {
+      out.push_back(text[i]);
+      continue;
     }
+    for (unsigned part : {0xc0u | (code >> 6), 0x80u | (code & 0x3fu)}) {
+      out.push_back('%');
+      out.push_back(digits[part >> 4]);
+      out.push_back(digits[part & 0xf]);
+    }
+    if (escaped) i += 2;
   }
   return out;
 }
@@ -171,11 +187,11 @@ std::string decode_extended_value(std::string_view value) {
   std::size_t second = first == std::string_view::npos ? first : value.find('\'', first + 1);
   if (second == std::string_view::npos) return escape::url_unescape(value, false);
   std::string_view charset = value.substr(0, first);
-  std::string decoded = escape::url_unescape(value.substr(second + 1), false);
+  std::string_view encoded = value.substr(second + 1);
   if (iequals(charset, "iso-8859-1") || iequals(charset, "latin-1") || iequals(charset, "latin1")) {
-    return latin1_to_utf8(decoded);
+    return escape::url_unescape(latin1_escapes_to_utf8(encoded), false);
   }
-  return decoded;
+  return escape::url_unescape(encoded, false);
 }
 
 // Splits "main; a=1; b=\"x;y\"" at the semicolons outside quoted strings.

@@ -20,9 +20,10 @@
 //   request.path;                      // "/search"
 //   request.arguments["q"];            // {"tornado"}
 //
-// Strings are bytes: argument values, bodies and file contents are kept as
-// received (percent-decoded, never re-encoded), as Tornado keeps them as
-// `bytes`; decoding to text is the handler's business.
+// Bodies and uploaded file contents are bytes, kept as received. Argument
+// names and values are percent-decoded with tornado::escape::url_unescape,
+// which yields UTF-8 (a byte sequence that is not UTF-8 becomes U+FFFD), so
+// handlers get text, as Tornado's get_argument gives them.
 #pragma once
 
 #include <chrono>
@@ -192,7 +193,7 @@ struct BodyLimits {
 
 /// Parses a query string ("a=1&b=2&a=3") into `Arguments`, as Tornado's
 /// `parse_qs_bytes`: '&' separates fields, '+' is a space, %XX is decoded
-/// (invalid escapes are kept as they are). Fields without a value
+/// to UTF-8 by escape::url_unescape (invalid escapes are kept as they are). Fields without a value
 /// ("flag" or "flag=") are kept with an empty value only if
 /// `keep_blank_values`. Throws HTTPInputError past `max_fields` fields.
 Arguments parse_qs_bytes(std::string_view query, bool keep_blank_values = false,
@@ -225,8 +226,8 @@ void parse_multipart_form_data(std::string_view boundary, std::string_view body,
 /// Splits a header value like Content-Type or Content-Disposition into its
 /// main value and its parameters ("form-data; name=\"a\"" -> "form-data",
 /// {{"name", "a"}}). Parameter names are lower-cased, quoted values
-/// unquoted, RFC 2231/5987 `name*=charset'lang'value` decoded (ISO-8859-1 is
-/// converted to UTF-8; other charsets keep the bytes).
+/// unquoted, RFC 2231/5987 `name*=charset'lang'value` decoded to UTF-8
+/// (from UTF-8 or ISO-8859-1; other charsets are read as UTF-8).
 std::pair<std::string, std::map<std::string, std::string, std::less<>>> parse_header_value(
     std::string_view value);
 
