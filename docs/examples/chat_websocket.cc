@@ -74,7 +74,7 @@ class ChatSocket : public tornado::websocket::WebSocketHandler {
     room.broadcast(chat);
   }
 
-  void on_close() {
+  void on_close() override {
     auto& room = ChatRoom::current();
     room.clients.erase(this);
     room.broadcast(
@@ -104,7 +104,7 @@ int main() {
           {"/chat", tornado::web::handler<ChatPageHandler>()},
           {"/chatsocket", tornado::web::handler<ChatSocket>()},
       },
-      {.template_path = "templates/lesson5", .static_path = "apps/lesson5/static"});
+      {.static_path = "apps/lesson5/static", .template_path = "templates/lesson5"});
   app.listen(8888);
   tornado::ioloop::IOLoop::current().start();
 }

@@ -31,7 +31,7 @@ class EchoWebSocket : public tornado::websocket::WebSocketHandler {
   void on_message(std::string_view message) { write_message(fmt::format("You said: {}", message)); }
 
   // Called once the socket is closed, by either side.
-  void on_close() { tornado::log::app.info("WebSocket closed"); }
+  void on_close() override { tornado::log::app.info("WebSocket closed"); }
 };
 
 int main() {
@@ -40,7 +40,7 @@ int main() {
           {"/", tornado::web::handler<MainHandler>()},
           {"/websocket", tornado::web::handler<EchoWebSocket>()},
       },
-      {.template_path = "templates/lesson5", .static_path = "apps/lesson5/static"});
+      {.static_path = "apps/lesson5/static", .template_path = "templates/lesson5"});
   app.listen(8888);
   tornado::ioloop::IOLoop::current().start();
 }
