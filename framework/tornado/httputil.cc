@@ -359,6 +359,8 @@ HTTPHeaders::HTTPHeaders(
 
 HTTPHeaders HTTPHeaders::parse(std::string_view block) {
   HTTPHeaders headers;
+  headers.fields_.reserve(static_cast<std::size_t>(std::count(block.begin(), block.end(), '\n')) +
+                          1);
   // RFC 7230 section 3.5: a recipient may take a bare LF as a line end and
   // ignore a CR before it. A CR anywhere else is a control byte in a value.
   for_each_piece(block, '\n', [&](std::string_view line) {
