@@ -1,0 +1,124 @@
+// socket.js: the WebSocket helper shared by the lesson's echo and chat pages.
+//
+// It does the three things every page of the lesson needs:
+//  - derives the socket's address from the page's own address (location):
+//    http://host:port/... -> ws://host:port/<path>,
+//    https://host/...     -> wss://host/<path>;
+//  - opens the socket and, when it closes (the server restarted, the network
+//    dropped), opens it again after 1, 2, 4, ... up to 30 seconds;
+//  - shows the state of the connection in the #status element:
+//    connecting / open / closed (reconnecting in N s).
+//
+// Text is always put into the page with textContent, never innerHTML: what
+// arrives over the socket is data, not markup.
+"use strict";
+
+(function () {
+  const FIRST_DELAY_S = 1;
+  const MAX_DELAY_S = 30;
+
+  // The WebSocket address of `path` on the server that served this page.
+  function socketUrl(path) {
+    const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    return scheme + location.host + path;
+  }
+
+  // Czech plural: 1 uživatel, 2-4 uživatelé, 0 and 5+ uživatelů.
+  function czechPlural(n, one, few, many) {
+    if (n === 1) return one;
+    if (n >= 2 && n <= 4) return few;
+    return many;
+  }
+
+  // Shows `state` ("connecting", "open" or "closed") with `text` in #status.
+  function showState(statusElement, state, text) {
+    if (!statusElement) return;
+    statusElement.dataset.state = state;
+    const textElement = statusElement.querySelector(".status-text") || statusElement;
+    textElement.textContent = text;
+  }
+
+  // Appends one entry to a log list and keeps it scrolled to the newest entry
+  // unless the reader has scrolled up to read older ones.
+  //   kind: a class name ("in", "out", "event", "message", "notice", ...)
+  //   parts: [[className, text], ...], each shown as a <span>.
+  function appendEntry(log, kind, parts) {
+    const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    const item = document.createElement("li");
+    item.className = "entry " + kind;
+    for (const [className, text] of parts) {
+      const span = document.createElement("span");
+      span.className = className;
+      span.textContent = text;
+      item.appendChild(span);
+    }
+    log.appendChild(item);
+    if (stick) log.scrollTop = log.scrollHeight;
+    return item;
+  }
+
+  // Opens a WebSocket that reopens itself. Options:
+  //   url:       the address, or a function returning it (asked on every attempt)
+  //   status:    the #status element
+  //   onopen(ws), onmessage(event), onclose(event): the three phases
+  // Returns {send(text) -> bool}.
+  function connect(options) {
+    let ws = null;
+    let delay = FIRST_DELAY_S;
+    let retryTimer = null;
+    let countdownTimer = null;
+
+    function clearTimers() {
+      clearTimeout(retryTimer);
+      clearInterval(countdownTimer);
+      retryTimer = countdownTimer = null;
+    }
+
+    function open() {
+      clearTimers();
+      const url = typeof options.url === "function" ? options.url() : options.url;
+      showState(options.status, "connecting", "Připojuji…");
+      ws = new WebSocket(url);
+      ws.addEventListener("open", () => {
+        delay = FIRST_DELAY_S;
+        showState(options.status, "open", "Připojeno");
+        if (options.onopen) options.onopen(ws);
+      });
+      ws.addEventListener("message", (event) => {
+        if (options.onmessage) options.onmessage(event);
+      });
+      ws.addEventListener("close", (event) => {
+        // A socket that never opened also ends here (the server is down):
+        // "error" always comes with a "close", so "close" alone decides.
+        ws = null;
+        if (options.onclose) options.onclose(event);
+        scheduleReconnect();
+      });
+    }
+
+    function scheduleReconnect() {
+      let remaining = delay;
+      const show = () =>
+        showState(options.status, "closed", `Odpojeno, nové připojení za ${remaining} s`);
+      show();
+      countdownTimer = setInterval(() => {
+        remaining = Math.max(remaining - 1, 1);
+        show();
+      }, 1000);
+      retryTimer = setTimeout(open, delay * 1000);
+      delay = Math.min(delay * 2, MAX_DELAY_S);
+    }
+
+    open();
+    return {
+      // Sends `text` if the socket is open; tells whether it was sent.
+      send(text) {
+        if (!ws || ws.readyState !== WebSocket.OPEN) return false;
+        ws.send(text);
+        return true;
+      },
+    };
+  }
+
+  window.lesson = { socketUrl, connect, appendEntry, czechPlural };
+})();

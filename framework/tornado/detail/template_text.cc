@@ -1,0 +1,268 @@
+#include "tornado/detail/template_text.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdint>
+
+namespace tornado::detail {
+
+Utf8Char decode_utf8(std::string_view text, std::size_t pos) noexcept {
+  auto byte = [&](std::size_t i) -> unsigned {
+    return i < text.size() ? static_cast<unsigned char>(text[i]) : 0x100u;
+  };
+  const unsigned lead = byte(pos);
+  if (lead < 0x80) return {static_cast<char32_t>(lead), 1, true};
+  std::size_t need = 0;
+  unsigned low = 0x80, high = 0xBF;  // allowed range of the second byte
+  char32_t cp = 0;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    need = 1;
+    cp = lead & 0x1F;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    need = 2;
+    cp = lead & 0x0F;
+    if (lead == 0xE0) low = 0xA0;
+    if (lead == 0xED) high = 0x9F;  // no surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    need = 3;
+    cp = lead & 0x07;
+    if (lead == 0xF0) low = 0x90;
+    if (lead == 0xF4) high = 0x8F;
+  } else {
+    return {0xFFFD, 1, false};
+  }
+  for (std::size_t i = 1; i <= need; ++i) {
+    const unsigned b = byte(pos + i);
+    const unsigned lo = i == 1 ? low : 0x80, hi = i == 1 ? high : 0xBF;
+    if (b < lo || b > hi) return {0xFFFD, i, false};
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  return {cp, need + 1, true};
+}
+
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+std::string sanitize_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      out += text[i++];
+      continue;
+    }
+    const Utf8Char c = decode_utf8(text, i);
+    if (c.valid) {
+      out.append(text.substr(i, c.size));
+    } else {
+      append_utf8(out, 0xFFFD);
+    }
+    i += c.size;
+  }
+  return out;
+}
+
+std::size_t utf8_length(std::string_view text) noexcept {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < text.size(); ++n) {
+    i += static_cast<unsigned char>(text[i]) < 0x80 ? 1 : decode_utf8(text, i).size;
+  }
+  return n;
+}
+
+bool is_python_space(char32_t c) noexcept {
+  if (c < 0x80) return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
+  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+         c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+void append_float_repr(std::string& out, double value) {
+  if (std::isnan(value)) {
+    out += "nan";
+    return;
+  }
+  if (std::isinf(value)) {
+    out += value < 0 ? "-inf" : "inf";
+    return;
+  }
+  char buf[64];
+  const auto result = std::to_chars(buf, buf + sizeof buf, value, std::chars_format::scientific);
+  std::string_view sci(buf, static_cast<std::size_t>(result.ptr - buf));
+  if (!sci.empty() && sci[0] == '-') {
+    out += '-';
+    sci.remove_prefix(1);
+  }
+  const std::size_t e_pos = sci.find('e');
+  std::string digits;
+  for (char c : sci.substr(0, e_pos)) {
+    if (c != '.') digits += c;
+  }
+  int exponent = 0;
+  std::string_view exp_text = sci.substr(e_pos + 1);
+  if (!exp_text.empty() && exp_text[0] == '+') exp_text.remove_prefix(1);
+  std::from_chars(exp_text.data(), exp_text.data() + exp_text.size(), exponent);
+  const int decpt = exponent + 1;  // value = 0.DIGITS * 10^decpt
+  const int ndigits = static_cast<int>(digits.size());
+  if (decpt > 16 || decpt < -3) {
+    out += digits[0];
+    if (ndigits > 1) {
+      out += '.';
+      out.append(digits, 1);
+    }
+    out += 'e';
+    out += exponent < 0 ? '-' : '+';
+    const int magnitude = exponent < 0 ? -exponent : exponent;
+    if (magnitude < 10) out += '0';
+    out += std::to_string(magnitude);
+  } else if (decpt <= 0) {
+    out += "0.";
+    out.append(static_cast<std::size_t>(-decpt), '0');
+    out += digits;
+  } else if (decpt >= ndigits) {
+    out += digits;
+    out.append(static_cast<std::size_t>(decpt - ndigits), '0');
+    out += ".0";
+  } else {
+    out.append(digits, 0, static_cast<std::size_t>(decpt));
+    out += '.';
+    out.append(digits, static_cast<std::size_t>(decpt));
+  }
+}
+
+namespace {
+
+// Python's str.isprintable() for the characters where it says no; the rest of
+// Unicode's unassigned code points are treated as printable.
+bool is_python_unprintable(char32_t c) noexcept {
+  if (c < 0x20 || c == 0x7F) return true;
+  if (c < 0x80) return false;
+  return c <= 0xA0 || c == 0xAD || (c >= 0x600 && c <= 0x605) || c == 0x61C || c == 0x6DD ||
+         c == 0x70F || c == 0x1680 || c == 0x180E || (c >= 0x2000 && c <= 0x200F) ||
+         (c >= 0x2028 && c <= 0x202F) || (c >= 0x205F && c <= 0x2064) ||
+         (c >= 0x2066 && c <= 0x206F) || c == 0x3000 || (c >= 0xD800 && c <= 0xF8FF) ||
+         c == 0xFEFF || (c >= 0xFFF9 && c <= 0xFFFB) || c == 0xFFFE || c == 0xFFFF || c >= 0xF0000;
+}
+
+void append_hex(std::string& out, char32_t value, int width) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int shift = (width - 1) * 4; shift >= 0; shift -= 4) out += kHex[(value >> shift) & 0xF];
+}
+
+}  // namespace
+
+void append_python_string_repr(std::string& out, std::string_view text) {
+  const bool has_single = text.find('\'') != std::string_view::npos;
+  const bool has_double = text.find('"') != std::string_view::npos;
+  const char quote = has_single && !has_double ? '"' : '\'';
+  out += quote;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const Utf8Char c = decode_utf8(text, i);
+    const char32_t cp = c.code_point;
+    if (cp == static_cast<char32_t>(quote) || cp == '\\') {
+      out += '\\';
+      out += static_cast<char>(cp);
+    } else if (cp == '\t') {
+      out += "\\t";
+    } else if (cp == '\n') {
+      out += "\\n";
+    } else if (cp == '\r') {
+      out += "\\r";
+    } else if (c.valid && is_python_unprintable(cp)) {
+      if (cp < 0x100) {
+        out += "\\x";
+        append_hex(out, cp, 2);
+      } else if (cp < 0x10000) {
+        out += "\\u";
+        append_hex(out, cp, 4);
+      } else {
+        out += "\\U";
+        append_hex(out, cp, 8);
+      }
+    } else if (c.valid) {
+      out.append(text.substr(i, c.size));
+    } else {
+      append_utf8(out, 0xFFFD);
+    }
+    i += c.size;
+  }
+  out += quote;
+}
+
+void append_python_repr(std::string& out, const nlohmann::json& value) {
+  using Type = nlohmann::json::value_t;
+  switch (value.type()) {
+    case Type::null:
+    case Type::discarded:
+      out += "None";
+      break;
+    case Type::boolean:
+      out += value.get<bool>() ? "True" : "False";
+      break;
+    case Type::number_integer:
+      out += std::to_string(value.get<std::int64_t>());
+      break;
+    case Type::number_unsigned:
+      out += std::to_string(value.get<std::uint64_t>());
+      break;
+    case Type::number_float:
+      append_float_repr(out, value.get<double>());
+      break;
+    case Type::string:
+      append_python_string_repr(out, value.get_ref<const std::string&>());
+      break;
+    case Type::array: {
+      out += '[';
+      bool first = true;
+      for (const auto& item : value) {
+        if (!first) out += ", ";
+        first = false;
+        append_python_repr(out, item);
+      }
+      out += ']';
+      break;
+    }
+    case Type::object: {
+      out += '{';
+      bool first = true;
+      for (const auto& [key, item] : value.items()) {
+        if (!first) out += ", ";
+        first = false;
+        append_python_string_repr(out, key);
+        out += ": ";
+        append_python_repr(out, item);
+      }
+      out += '}';
+      break;
+    }
+    case Type::binary:
+      out += "b''";
+      break;
+  }
+}
+
+void append_python_str(std::string& out, const nlohmann::json& value) {
+  if (value.is_string()) {
+    out += value.get_ref<const std::string&>();
+  } else {
+    append_python_repr(out, value);
+  }
+}
+
+}  // namespace tornado::detail

@@ -1,0 +1,59 @@
+// The lesson's code blocks stay true: every C++ block in docs/lessons/*.md is
+// a verbatim piece of a file in docs/examples/ (which the build compiles), and
+// every Python block a piece of a file in docs/lessons/python/. Local links
+// and images in the lessons point at files that exist.
+//
+//   node --test tests/e2e/docs_snippets.test.mjs     (no npm packages needed)
+
+import assert from "node:assert/strict";
+import fs from "node:fs";
+import path from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const LESSONS = path.join(ROOT, "docs", "lessons");
+
+function read(dir, extension) {
+  return fs
+    .readdirSync(dir)
+    .filter((name) => name.endsWith(extension))
+    .map((name) => ({ name, text: fs.readFileSync(path.join(dir, name), "utf8") }));
+}
+
+function blocks(markdown, language) {
+  const pattern = new RegExp("^```" + language + "\\n([\\s\\S]*?)^```$", "gm");
+  return [...markdown.matchAll(pattern)].map((match) => match[1].replace(/\n$/, ""));
+}
+
+const lessons = read(LESSONS, ".md");
+
+test("there are lessons to check", () => {
+  assert.ok(lessons.some((lesson) => lesson.name === "05-websockets.cs.md"));
+  assert.ok(lessons.some((lesson) => lesson.name === "05-websockets.en.md"));
+});
+
+for (const [language, dir, extension] of [
+  ["cpp", path.join(ROOT, "docs", "examples"), ".cc"],
+  ["python", path.join(LESSONS, "python"), ".py"],
+]) {
+  const sources = read(dir, extension);
+  for (const lesson of lessons) {
+    test(`${lesson.name}: every ${language} block is in ${path.relative(ROOT, dir)}/`, () => {
+      const found = blocks(lesson.text, language);
+      assert.ok(found.length > 0, `${lesson.name} has ${language} blocks`);
+      for (const block of found) {
+        const home = sources.find((source) => source.text.includes(block));
+        assert.ok(home, `${lesson.name}: this ${language} block is in no file:\n${block}`);
+      }
+    });
+  }
+}
+
+for (const lesson of lessons) {
+  test(`${lesson.name}: local links and images exist`, () => {
+    for (const [, target] of lesson.text.matchAll(/\]\((?!https?:|#)([^)\s]+)\)/g)) {
+      assert.ok(fs.existsSync(path.join(LESSONS, target)), `${lesson.name} links to missing ${target}`);
+    }
+  });
+}
