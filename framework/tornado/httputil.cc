@@ -319,6 +319,8 @@ std::optional<std::chrono::system_clock::time_point> make_time(int year, int mon
                                                                int hour, int minute, int second) {
   using namespace std::chrono;
   if (hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  // system_clock counts nanoseconds in 64 bits: years 1678-2262 fit.
+  if (year < 1700 || year > 2261) return std::nullopt;
   year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
                       std::chrono::day{static_cast<unsigned>(day)}};
   if (!date.ok()) return std::nullopt;
@@ -375,8 +377,10 @@ void HTTPHeaders::parse_line(std::string_view line) {
     std::string_view part = strip_ows(line);
     if (!is_clean_header_value(part)) throw HTTPInputError("invalid header value");
     if (!part.empty()) {
+      // The fold becomes one space; an empty value gains no leading space
+      // (a field value never starts with whitespace).
       std::string& value = fields_[*last_field_].second;
-      value.push_back(' ');
+      if (!value.empty()) value.push_back(' ');
       value.append(part);
     }
     return;

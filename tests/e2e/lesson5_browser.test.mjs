@@ -53,11 +53,11 @@ function logTexts(page, selector) {
   return page.locator(`#log ${selector}`).allTextContents();
 }
 
-async function waitForLog(page, selector, text, timeout = 10000) {
+async function waitForLog(page, selector, text, timeout = 15000) {
   await page.locator(`#log ${selector}`, { hasText: text }).first().waitFor({ timeout });
 }
 
-async function waitForState(page, state, timeout = 10000) {
+async function waitForState(page, state, timeout = 15000) {
   await page.locator(`#status[data-state="${state}"]`).waitFor({ timeout });
 }
 
