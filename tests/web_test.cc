@@ -244,3 +244,22 @@ TEST(WebRoutingTest, ReverseUrl) {
       {{"/story/([0-9]+)", tornado::web::handler<StoryHandler>(), "story"}});
   EXPECT_EQ(app.reverse_url("story", {"7"}), "/story/7");
 }
+
+namespace {
+class DefaultArgumentHandler : public tornado::web::RequestHandler {
+ public:
+  void get() { write("[" + get_argument("missing", "") + "]"); }
+};
+}  // namespace
+
+// A string-literal default must not be taken for the `strip` flag.
+TEST(WebArgumentsTest, StringLiteralDefaultIsADefault) {
+  IOLoop loop;
+  auto app = std::make_shared<tornado::web::Application>(
+      std::vector<tornado::web::URLSpec>{{"/", tornado::web::handler<DefaultArgumentHandler>()}});
+  int port = app->listen(0, "127.0.0.1").port();
+  auto response = loop.run_sync(
+      [&] { return raw_request(port, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); },
+      10s);
+  EXPECT_EQ(body_of(response), "[]");
+}
