@@ -1,0 +1,508 @@
+// Tests for tornado::locks: Event, Condition, Semaphore, BoundedSemaphore,
+// Lock and Guard, including timeouts, FIFO fairness and loop teardown.
+#include "tornado/locks.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "tornado/ioloop.h"
+#include "tornado/testing.h"
+
+using namespace std::chrono_literals;
+using tornado::Task;
+using tornado::TimeoutError;
+using tornado::ioloop::IOLoop;
+using tornado::locks::BoundedSemaphore;
+using tornado::locks::Condition;
+using tornado::locks::Event;
+using tornado::locks::Guard;
+using tornado::locks::Lock;
+using tornado::locks::Semaphore;
+
+namespace {
+
+using Log = std::vector<std::string>;
+
+Task<> wait_event(Event* event, Log* log, std::string name) {
+  co_await event->wait();
+  log->push_back(name);
+}
+
+Task<> wait_event_timeout(Event* event, Log* log, std::string name,
+                          tornado::ioloop::Duration timeout) {
+  try {
+    co_await event->wait(timeout);
+    log->push_back(name);
+  } catch (const TimeoutError&) {
+    log->push_back(name + " timeout");
+  }
+}
+
+Task<> wait_condition(Condition* condition, Log* log, std::string name,
+                      std::optional<tornado::ioloop::Duration> timeout = std::nullopt) {
+  bool notified = co_await condition->wait(timeout);
+  log->push_back(notified ? name : name + " timeout");
+}
+
+/// Acquires, records, keeps the unit until the loop has run once more.
+Task<> hold_semaphore(Semaphore* semaphore, Log* log, std::string name,
+                      std::optional<tornado::ioloop::Duration> timeout = std::nullopt) {
+  try {
+    auto guard = co_await semaphore->acquire(timeout);
+    log->push_back(name);
+    co_await tornado::moment();
+  } catch (const TimeoutError&) {
+    log->push_back(name + " timeout");
+  }
+}
+
+Task<> hold_lock(Lock* lock, Log* log, std::string name,
+                 std::optional<tornado::ioloop::Duration> timeout = std::nullopt) {
+  try {
+    auto guard = co_await lock->acquire(timeout);
+    log->push_back(name + " in");
+    co_await tornado::sleep(2ms);
+    log->push_back(name + " out");
+  } catch (const TimeoutError&) {
+    log->push_back(name + " timeout");
+  }
+}
+
+/// Lets every callback already queued on the loop run (wakeups are queued).
+Task<> settle() {
+  for (int i = 0; i < 3; ++i) co_await tornado::moment();
+}
+
+}  // namespace
+
+// Event
+
+TEST(LocksTest, EventSetWakesEveryWaiterFromTheLoop) {
+  IOLoop loop;
+  Event event;
+  Log log;
+  EXPECT_FALSE(event.is_set());
+  for (auto name : {"a", "b", "c"}) loop.spawn(wait_event(&event, &log, name));
+  loop.run_sync([&]() -> Task<> {
+    co_await settle();
+    EXPECT_TRUE(log.empty());
+    event.set();
+    EXPECT_TRUE(event.is_set());
+    EXPECT_TRUE(log.empty()) << "waiters must be resumed by the loop, not inside set()";
+    co_await settle();
+  });
+  EXPECT_EQ(log, (Log{"a", "b", "c"}));
+}
+
+TEST(LocksTest, EventWaitOnASetEventDoesNotSuspend) {
+  IOLoop loop;
+  Event event;
+  event.set();
+  bool other_ran = false;
+  loop.run_sync([&]() -> Task<> {
+    IOLoop::current().call_soon([&] { other_ran = true; });
+    co_await event.wait();
+    EXPECT_FALSE(other_ran);
+  });
+}
+
+TEST(LocksTest, EventClearMakesWaitersWaitAgain) {
+  IOLoop loop;
+  Event event;
+  event.set();
+  event.clear();
+  EXPECT_FALSE(event.is_set());
+  EXPECT_THROW(loop.run_sync([&]() -> Task<> { co_await event.wait(5ms); }), TimeoutError);
+}
+
+TEST(LocksTest, EventWaitersWokenBeforeClearStillFinish) {
+  IOLoop loop;
+  Event event;
+  Log log;
+  loop.spawn(wait_event(&event, &log, "a"));
+  loop.run_sync([&]() -> Task<> {
+    event.set();
+    event.clear();
+    co_await settle();
+  });
+  EXPECT_EQ(log, (Log{"a"}));
+}
+
+TEST(LocksTest, EventTimedOutWaiterLeavesOthersWaiting) {
+  IOLoop loop;
+  Event event;
+  Log log;
+  loop.spawn(wait_event_timeout(&event, &log, "short", 5ms));
+  loop.spawn(wait_event(&event, &log, "patient"));
+  loop.run_sync([&]() -> Task<> {
+    co_await tornado::sleep(30ms);
+    EXPECT_EQ(log, (Log{"short timeout"}));
+    event.set();
+    co_await settle();
+  });
+  EXPECT_EQ(log, (Log{"short timeout", "patient"}));
+}
+
+TEST(LocksTest, EventSetBeforeTimeoutCancelsTheTimer) {
+  IOLoop loop;
+  Event event;
+  loop.run_sync([&]() -> Task<> {
+    IOLoop::current().call_later(2ms, [&] { event.set(); });
+    co_await event.wait(1h);  // must neither throw nor keep the loop busy
+  });
+  SUCCEED();
+}
+
+// Condition
+
+TEST(LocksTest, ConditionNotifyWakesTheOldestWaitersFirst) {
+  IOLoop loop;
+  Condition condition;
+  Log log;
+  for (auto name : {"a", "b", "c", "d"}) loop.spawn(wait_condition(&condition, &log, name));
+  loop.run_sync([&]() -> Task<> {
+    condition.notify();
+    EXPECT_TRUE(log.empty());
+    co_await settle();
+    EXPECT_EQ(log, (Log{"a"}));
+    condition.notify(2);
+    co_await settle();
+    EXPECT_EQ(log, (Log{"a", "b", "c"}));
+    condition.notify_all();
+    co_await settle();
+  });
+  EXPECT_EQ(log, (Log{"a", "b", "c", "d"}));
+}
+
+TEST(LocksTest, ConditionNotifyAllWakesEveryone) {
+  IOLoop loop;
+  Condition condition;
+  Log log;
+  for (auto name : {"a", "b", "c"}) loop.spawn(wait_condition(&condition, &log, name));
+  loop.run_sync([&]() -> Task<> {
+    condition.notify_all();
+    co_await settle();
+  });
+  EXPECT_EQ(log, (Log{"a", "b", "c"}));
+}
+
+TEST(LocksTest, ConditionWaitTimeoutResolvesFalse) {
+  IOLoop loop;
+  Condition condition;
+  auto start = IOLoop::current().time();
+  bool notified = loop.run_sync([&]() -> Task<bool> { co_return co_await condition.wait(10ms); });
+  EXPECT_FALSE(notified);
+  EXPECT_GE(IOLoop::current().time() - start, 8ms);  // libuv rounds to its cached millisecond clock
+}
+
+TEST(LocksTest, ConditionTimedOutWaiterDoesNotSwallowANotify) {
+  IOLoop loop;
+  Condition condition;
+  Log log;
+  loop.spawn(wait_condition(&condition, &log, "short", 5ms));
+  loop.spawn(wait_condition(&condition, &log, "patient"));
+  loop.run_sync([&]() -> Task<> {
+    co_await tornado::sleep(30ms);
+    condition.notify(1);
+    co_await settle();
+  });
+  EXPECT_EQ(log, (Log{"short timeout", "patient"}));
+}
+
+TEST(LocksTest, ConditionNotifyWithNobodyWaitingIsNotRemembered) {
+  IOLoop loop;
+  Condition condition;
+  condition.notify();
+  condition.notify_all();
+  EXPECT_FALSE(loop.run_sync([&]() -> Task<bool> { co_return co_await condition.wait(5ms); }));
+}
+
+TEST(LocksTest, ConditionNotifyBeforeTimeoutWins) {
+  IOLoop loop;
+  Condition condition;
+  bool notified = loop.run_sync([&]() -> Task<bool> {
+    IOLoop::current().call_later(2ms, [&] { condition.notify(); });
+    co_return co_await condition.wait(1h);
+  });
+  EXPECT_TRUE(notified);
+}
+
+TEST(LocksTest, ManyTimedOutConditionWaitersAreSweptAndFifoHolds) {
+  IOLoop loop;
+  Condition condition;
+  Log timed_out;
+  Log log;
+  // Rounds of waiters time out without a notify; the list sweeps them.
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 0; i < 200; ++i) loop.spawn(wait_condition(&condition, &timed_out, "x", 1ms));
+    loop.run_sync([] { return tornado::sleep(20ms); });
+  }
+  EXPECT_EQ(timed_out.size(), 600u);
+  loop.spawn(wait_condition(&condition, &log, "a"));
+  loop.spawn(wait_condition(&condition, &log, "b"));
+  loop.run_sync([&]() -> Task<> {
+    condition.notify();
+    co_await settle();
+    EXPECT_EQ(log, (Log{"a"}));
+    condition.notify();
+    co_await settle();
+  });
+  EXPECT_EQ(log, (Log{"a", "b"}));
+  EXPECT_EQ(timed_out.size(), 600u);
+}
+
+// Semaphore and BoundedSemaphore
+
+TEST(LocksTest, SemaphoreLimitsConcurrency) {
+  IOLoop loop;
+  Semaphore semaphore(2);
+  int active = 0;
+  int most_active = 0;
+  int finished = 0;
+  auto worker = [](Semaphore* s, int* active, int* most, int* done) -> Task<> {
+    auto guard = co_await s->acquire();
+    *most = std::max(*most, ++*active);
+    co_await tornado::sleep(2ms);
+    --*active;
+    ++*done;
+  };
+  loop.run_sync([&]() -> Task<> {
+    std::vector<Task<>> tasks;
+    for (int i = 0; i < 7; ++i)
+      tasks.push_back(worker(&semaphore, &active, &most_active, &finished));
+    co_await tornado::gather(std::move(tasks));
+  });
+  EXPECT_EQ(most_active, 2);
+  EXPECT_EQ(finished, 7);
+  EXPECT_EQ(semaphore.value(), 2);
+}
+
+TEST(LocksTest, SemaphoreWaitersAcquireInFifoOrder) {
+  IOLoop loop;
+  Semaphore semaphore(1);
+  Log log;
+  loop.run_sync([&]() -> Task<> {
+    auto guard = co_await semaphore.acquire();
+    for (auto name : {"a", "b", "c", "d"})
+      IOLoop::current().spawn(hold_semaphore(&semaphore, &log, name));
+    co_await settle();
+    EXPECT_TRUE(log.empty());
+    guard.release();
+    co_await tornado::sleep(10ms);
+  });
+  EXPECT_EQ(log, (Log{"a", "b", "c", "d"}));
+  EXPECT_EQ(semaphore.value(), 1);
+}
+
+TEST(LocksTest, SemaphoreReleaseGoesToTheWaiterNotToANewcomer) {
+  IOLoop loop;
+  Semaphore semaphore(1);
+  Log log;
+  loop.run_sync([&]() -> Task<> {
+    auto guard = co_await semaphore.acquire();
+    IOLoop::current().spawn(hold_semaphore(&semaphore, &log, "waiter"));
+    guard.release();
+    // The unit now belongs to the waiter, although it has not resumed yet.
+    EXPECT_EQ(semaphore.value(), 0);
+    IOLoop::current().spawn(hold_semaphore(&semaphore, &log, "newcomer"));
+    co_await tornado::sleep(10ms);
+  });
+  EXPECT_EQ(log, (Log{"waiter", "newcomer"}));
+}
+
+TEST(LocksTest, SemaphoreAcquireTimesOut) {
+  IOLoop loop;
+  Semaphore semaphore(0);
+  EXPECT_THROW(loop.run_sync([&]() -> Task<> { auto guard = co_await semaphore.acquire(5ms); }),
+               TimeoutError);
+  EXPECT_EQ(semaphore.value(), 0);
+}
+
+TEST(LocksTest, SemaphoreTimedOutWaiterDoesNotTakeALaterRelease) {
+  IOLoop loop;
+  Semaphore semaphore(0);
+  Log log;
+  loop.spawn(hold_semaphore(&semaphore, &log, "short", 5ms));
+  loop.spawn(hold_semaphore(&semaphore, &log, "patient"));
+  loop.run_sync([&]() -> Task<> {
+    co_await tornado::sleep(30ms);
+    semaphore.release();
+    co_await settle();
+  });
+  EXPECT_EQ(log, (Log{"short timeout", "patient"}));
+  EXPECT_EQ(semaphore.value(), 1);
+}
+
+TEST(LocksTest, SemaphoreReleaseWithOnlyTimedOutWaitersIsKept) {
+  IOLoop loop;
+  Semaphore semaphore(0);
+  Log log;
+  loop.spawn(hold_semaphore(&semaphore, &log, "short", 1ms));
+  loop.run_sync([&]() -> Task<> {
+    co_await tornado::sleep(20ms);
+    semaphore.release();
+  });
+  EXPECT_EQ(log, (Log{"short timeout"}));
+  EXPECT_EQ(semaphore.value(), 1);
+}
+
+TEST(LocksTest, SemaphoreRejectsANegativeValue) {
+  EXPECT_THROW(Semaphore(-1), std::invalid_argument);
+  EXPECT_THROW(BoundedSemaphore(-1), std::invalid_argument);
+}
+
+TEST(LocksTest, SemaphoreMayGrowPastItsInitialValue) {
+  Semaphore semaphore(1);
+  semaphore.release();
+  EXPECT_EQ(semaphore.value(), 2);
+}
+
+TEST(LocksTest, BoundedSemaphoreRefusesToBeReleasedTooOften) {
+  IOLoop loop;
+  BoundedSemaphore semaphore(2);
+  EXPECT_THROW(semaphore.release(), std::invalid_argument);
+  loop.run_sync([&]() -> Task<> {
+    auto first = co_await semaphore.acquire();
+    auto second = co_await semaphore.acquire();
+    EXPECT_EQ(semaphore.value(), 0);
+    first.release();
+    second.release();
+  });
+  EXPECT_EQ(semaphore.value(), 2);
+  EXPECT_THROW(semaphore.release(), std::invalid_argument);
+}
+
+TEST(LocksTest, GuardOverReleasedByHandIsLoggedNotThrown) {
+  IOLoop loop;
+  BoundedSemaphore semaphore(1);
+  tornado::testing::ExpectLog expected(tornado::log::gen, "released too many times");
+  loop.run_sync([&]() -> Task<> {
+    auto guard = co_await semaphore.acquire();
+    semaphore.release();
+  });
+  EXPECT_EQ(semaphore.value(), 1);
+}
+
+TEST(LocksTest, GuardReleasesOnceAndMoves) {
+  IOLoop loop;
+  Semaphore semaphore(2);
+  loop.run_sync([&]() -> Task<> {
+    Guard guard = co_await semaphore.acquire();
+    EXPECT_TRUE(guard.owns());
+    EXPECT_EQ(semaphore.value(), 1);
+    Guard moved = std::move(guard);
+    EXPECT_FALSE(guard.owns());  // a moved-from guard is empty
+    EXPECT_TRUE(moved);
+    moved.release();
+    EXPECT_EQ(semaphore.value(), 2);
+    EXPECT_THROW(moved.release(), std::logic_error);
+    Guard other = co_await semaphore.acquire();
+    other = co_await semaphore.acquire();  // the first unit is given back
+    EXPECT_EQ(semaphore.value(), 1);
+  });
+  EXPECT_EQ(semaphore.value(), 2);
+}
+
+// Lock
+
+TEST(LocksTest, LockGuardUnlocksAtScopeExit) {
+  IOLoop loop;
+  Lock lock;
+  EXPECT_FALSE(lock.locked());
+  loop.run_sync([&]() -> Task<> {
+    {
+      auto guard = co_await lock.acquire();
+      EXPECT_TRUE(lock.locked());
+    }
+    EXPECT_FALSE(lock.locked());
+  });
+}
+
+TEST(LocksTest, LockSerializesCriticalSections) {
+  IOLoop loop;
+  Lock lock;
+  Log log;
+  loop.run_sync([&]() -> Task<> {
+    std::vector<Task<>> tasks;
+    for (auto name : {"a", "b", "c"}) tasks.push_back(hold_lock(&lock, &log, name));
+    co_await tornado::gather(std::move(tasks));
+  });
+  EXPECT_EQ(log, (Log{"a in", "a out", "b in", "b out", "c in", "c out"}));
+  EXPECT_FALSE(lock.locked());
+}
+
+TEST(LocksTest, LockReleaseWhenUnlockedThrows) {
+  Lock lock;
+  EXPECT_THROW(lock.release(), std::logic_error);
+}
+
+TEST(LocksTest, LockAcquireTimesOutWithoutTakingTheLock) {
+  IOLoop loop;
+  Lock lock;
+  Log log;
+  loop.run_sync([&]() -> Task<> {
+    auto guard = co_await lock.acquire();
+    co_await hold_lock(&lock, &log, "impatient", 5ms);
+    EXPECT_TRUE(lock.locked());
+  });
+  EXPECT_EQ(log, (Log{"impatient timeout"}));
+  EXPECT_FALSE(lock.locked());
+}
+
+TEST(LocksTest, LockWaitersAreServedInFifoOrderPastTimedOutOnes) {
+  IOLoop loop;
+  Lock lock;
+  Log log;
+  loop.run_sync([&]() -> Task<> {
+    auto guard = co_await lock.acquire();
+    IOLoop::current().spawn(hold_lock(&lock, &log, "a"));
+    IOLoop::current().spawn(hold_lock(&lock, &log, "short", 5ms));
+    IOLoop::current().spawn(hold_lock(&lock, &log, "b"));
+    IOLoop::current().spawn(hold_lock(&lock, &log, "c"));
+    co_await tornado::sleep(20ms);
+  });
+  loop.run_sync([] { return tornado::sleep(30ms); });
+  EXPECT_EQ(log, (Log{"short timeout", "a in", "a out", "b in", "b out", "c in", "c out"}));
+}
+
+// Teardown: a loop destroyed with coroutines still waiting must neither leak
+// (LeakSanitizer) nor touch freed memory (AddressSanitizer), whatever order
+// the primitives and the loop go away in.
+
+TEST(LocksTest, LoopDestroyedWithWaitersIsClean) {
+  Log log;
+  {
+    Guard held;  // outlives the loop and the lock
+    IOLoop loop;
+    auto lock = std::make_unique<Lock>();
+    auto condition = std::make_unique<Condition>();
+    auto event = std::make_unique<Event>();
+    loop.run_sync([&]() -> Task<> {
+      held = co_await lock->acquire();
+      IOLoop::current().spawn(hold_lock(lock.get(), &log, "a"));
+      IOLoop::current().spawn(hold_lock(lock.get(), &log, "b", 1h));
+      IOLoop::current().spawn(wait_condition(condition.get(), &log, "c", 1h));
+      IOLoop::current().spawn(wait_event(event.get(), &log, "d"));
+      co_await settle();
+    });
+    lock.reset();
+    condition.reset();
+    event.reset();
+  }
+  EXPECT_TRUE(log.empty());
+}
+
+TEST(LocksTest, UnitHandedToADestroyedWaiterIsGivenBack) {
+  Semaphore semaphore(0);
+  Log log;
+  {
+    IOLoop loop;
+    loop.spawn(hold_semaphore(&semaphore, &log, "never resumed"));
+    semaphore.release();  // woken, but the loop never runs again
+    EXPECT_EQ(semaphore.value(), 0);
+  }
+  EXPECT_TRUE(log.empty());
+  EXPECT_EQ(semaphore.value(), 1);
+}
