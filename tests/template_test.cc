@@ -6,8 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <random>
 #include <sstream>
@@ -535,6 +538,60 @@ TEST(TemplateFunctions, GenerateIsRepeatable) {
   EXPECT_EQ(t.generate({{"xs", {1, 2}}}), "3");
   EXPECT_EQ(t.generate({{"xs", {5}}}), "5");
   EXPECT_THROW(t.generate(json::array()), TemplateError);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// The command-line renderer
+
+namespace {
+
+struct CommandResult {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+CommandResult run_command(const std::string& command) {
+  std::string output;
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  if (!pipe) return {-1, ""};
+  char buffer[4096];
+  std::size_t n;
+  while ((n = fread(buffer, 1, sizeof buffer, pipe)) > 0) output.append(buffer, n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+TEST(TornadoTemplateTool, RendersAndReportsErrors) {
+  const fs::path tool =
+      fs::path(TORNADO_BINARY_DIR) / "tools" / "tornado-template" / "tornado-template";
+  if (!fs::exists(tool)) GTEST_SKIP() << "tornado-template is not built";
+  TempDir dir;
+  dir.write("ok.html", "<b>{{ name }}</b>");
+  dir.write("syntax.html", "\n{% if x %}");
+  dir.write("eval.html", "\n\n{{ missing }}");
+  dir.write("values.json", R"({"name": "<Ann>"})");
+  const std::string base = tool.string() + " --path " + dir.path().string() + " ";
+  const std::string json = " --json " + (dir.path() / "values.json").string();
+
+  CommandResult ok = run_command(base + "ok.html" + json);
+  EXPECT_EQ(ok.status, 0);
+  EXPECT_EQ(ok.output, "<b>&lt;Ann&gt;</b>");
+
+  CommandResult syntax = run_command(base + "syntax.html");
+  EXPECT_EQ(syntax.status, 1);
+  EXPECT_EQ(syntax.output, "syntax.html:2: expected {% end %} for {% if %} opened at line 2\n");
+
+  CommandResult eval = run_command(base + "eval.html" + json);
+  EXPECT_EQ(eval.status, 1);
+  EXPECT_EQ(eval.output,
+            "eval.html:3: NameError: name 'missing' is not defined in {{ missing }}\n");
+
+  EXPECT_EQ(run_command(base + "../escape.html").status, 1);
+  EXPECT_EQ(run_command(base).status, 2);
+  EXPECT_EQ(run_command(base + "ok.html --bogus").status, 2);
+  EXPECT_EQ(run_command(tool.string() + " --help").status, 0);
 }
 
 }  // namespace

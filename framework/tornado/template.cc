@@ -664,6 +664,7 @@ struct RenderState {
   std::deque<std::pair<std::string_view, Value>> escapers;
   const std::string* last_escaper_name = nullptr;
   const Value* last_escaper = nullptr;
+  bool last_escaper_is_xhtml = false;
 };
 
 bool matches(const ExceptHeader& header, const std::string& type) {
@@ -712,6 +713,7 @@ class Renderer {
       if (n == name) {
         st_.last_escaper_name = &name;
         st_.last_escaper = &v;
+        st_.last_escaper_is_xhtml = is_xhtml_escape(v);
         return v;
       }
     }
@@ -720,6 +722,7 @@ class Renderer {
     st_.escapers.emplace_back(name, lookup_name(name, globals));
     st_.last_escaper_name = &name;
     st_.last_escaper = &st_.escapers.back().second;
+    st_.last_escaper_is_xhtml = is_xhtml_escape(*st_.last_escaper);
     return st_.escapers.back().second;
   }
 
@@ -732,7 +735,7 @@ class Renderer {
       return;
     }
     const Value& function = escaper(autoescape);
-    if (is_xhtml_escape(function)) {
+    if (st_.last_escaper_is_xhtml) {
       if (value.is_string()) {
         append_escaped(out, value.get_ref<const std::string&>());
       } else if (value.is_number_integer() || value.is_boolean() || value.is_null()) {
@@ -1067,7 +1070,7 @@ void Template::generate_to(std::string& out, const nlohmann::json& values,
                         "TypeError");
   }
   detail::Scope scope;
-  detail::RenderState state{&out, impl_.get(), impl_->root, {}, 0, {}, nullptr, nullptr};
+  detail::RenderState state{&out, impl_.get(), impl_->root, {}, 0, {}, nullptr, nullptr, false};
   state.context.values = values.is_object() ? &values : nullptr;
   state.context.functions = &functions;
   state.context.loader_functions = impl_->loader_functions.get();

@@ -28,8 +28,8 @@ namespace {
 // ---------------------------------------------------------------------------
 // Work budget
 
+thread_local constinit std::uint64_t render_budget_limit = 0;
 namespace {
-thread_local std::uint64_t render_budget_limit = 0;
 thread_local std::uint64_t render_budget_left = 0;
 }  // namespace
 
@@ -38,8 +38,8 @@ void set_render_budget(std::uint64_t steps) noexcept {
   render_budget_left = steps;
 }
 
-void charge_render_budget() {
-  if (render_budget_limit == 0) return;
+// Only reached while a budget is set, so unlimited renders pay one test.
+void spend_render_budget() {
   if (render_budget_left == 0) throw EvalError("RuntimeError", "render budget exhausted");
   --render_budget_left;
 }
@@ -70,7 +70,7 @@ Value Value::element(const Json& part) && {
 const Value* Scope::find(std::string_view name) const {
   for (const Scope* s = this; s; s = s->parent) {
     for (const auto& [n, v] : s->variables) {
-      if (n == name) return &v;
+      if (same_name(n, name)) return &v;
     }
   }
   return nullptr;
@@ -330,7 +330,7 @@ Json repeat(const Json& sequence, std::int64_t times) {
     std::string out;
     const auto& s = sequence.get_ref<const std::string&>();
     if (times > 0 &&
-        static_cast<std::uint64_t>(times) > (1u << 26) / std::max<std::size_t>(s.size(), 1)) {
+        static_cast<std::uint64_t>(times) > (1u << 28) / std::max<std::size_t>(s.size(), 1)) {
       throw EvalError("MemoryError", "result too large");
     }
     for (std::int64_t i = 0; i < times; ++i) out += s;
@@ -570,7 +570,7 @@ bool contains(const Value& container, const Value& item) {
     }
     if (j->is_object()) {
       const std::string* key = as_string(item);
-      return key && j->get_ref<const Json::object_t&>().count(*key) > 0;
+      return key && j->get_ref<const Json::object_t&>().count(Key{*key}) > 0;
     }
     if (j->is_array()) {
       for (const auto& element : *j) {
@@ -873,7 +873,7 @@ Value get_item(Value container, const Value& key) {
       const std::string* k = as_string(key);
       if (k) {
         const auto& object = j->get_ref<const Json::object_t&>();
-        const auto it = object.find(*k);
+        const auto it = object.find(Key{*k});
         if (it != object.end()) return std::move(container).element(it->second);
       }
       std::string repr;
@@ -988,7 +988,7 @@ Value get_slice(const Value& container, const Value* start, const Value* stop, c
 Value get_attribute(Value object, std::string_view name) {
   if (const Json* j = object.json(); j && j->is_object()) {
     const auto& map = j->get_ref<const Json::object_t&>();
-    const auto it = map.find(name);
+    const auto it = map.find(Key{name});
     if (it != map.end()) return std::move(object).element(it->second);
   }
   throw EvalError("AttributeError", "'" + type_name(object) + "' object has no attribute '" +
@@ -1518,7 +1518,7 @@ Value lookup_name(std::string_view name, EvalContext& context) {
   }
   if (context.values) {
     const auto& object = context.values->get_ref<const Json::object_t&>();
-    const auto it = object.find(name);
+    const auto it = object.find(Key{name});
     if (it != object.end()) return Value::ref(&it->second);
   }
   for (const template_::Functions* functions : {context.functions, context.loader_functions}) {
@@ -1844,7 +1844,7 @@ std::optional<Value> dict_method(const Value& object, std::string_view name, Arg
     const Value& key = a.require(0, "key");
     if (const std::string* k = as_string(key)) {
       const auto& map = ref.ptr->get_ref<const Json::object_t&>();
-      const auto it = map.find(*k);
+      const auto it = map.find(Key{*k});
       if (it != map.end()) return Value::ref(&it->second, ref.keep);
     }
     if (const Value* fallback = a.get(1, "default")) return *fallback;
@@ -1967,7 +1967,7 @@ Resolved resolve(const Expr& e, EvalContext& context) {
       }
       if (context.values) {
         const auto& object = context.values->get_ref<const Json::object_t&>();
-        const auto it = object.find(e.name);
+        const auto it = object.find(Key{e.name});
         if (it != object.end()) return {&it->second, &kNoKeep};
       }
       return {};
@@ -1976,7 +1976,7 @@ Resolved resolve(const Expr& e, EvalContext& context) {
       const Resolved object = resolve(*e.children[0], context);
       if (!object.ptr || !object.ptr->is_object()) return {};
       const auto& map = object.ptr->get_ref<const Json::object_t&>();
-      const auto it = map.find(e.name);
+      const auto it = map.find(Key{e.name});
       if (it == map.end()) return {};
       return {&it->second, object.keep};
     }
@@ -1987,7 +1987,7 @@ Resolved resolve(const Expr& e, EvalContext& context) {
       if (!key.ptr) return {};
       if (container.ptr->is_object() && key.ptr->is_string()) {
         const auto& map = container.ptr->get_ref<const Json::object_t&>();
-        const auto it = map.find(key.ptr->get_ref<const std::string&>());
+        const auto it = map.find(Key{key.ptr->get_ref<const std::string&>()});
         if (it == map.end()) return {};
         return {&it->second, container.keep};
       }

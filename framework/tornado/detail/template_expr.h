@@ -113,6 +113,30 @@ ExceptHeader parse_except_header(std::string_view text);
 /// True if `text` is a Python identifier.
 bool is_identifier(std::string_view text);
 
+/// A key for looking up JSON object members: compares inline, byte by byte,
+/// where std::string's comparison calls memcmp. Member lookups are most of a
+/// template's work, and keys are short.
+struct Key {
+  std::string_view text;
+};
+inline int compare_keys(std::string_view a, std::string_view b) noexcept {
+  const std::size_t n = a.size() < b.size() ? a.size() : b.size();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i])
+      return static_cast<unsigned char>(a[i]) < static_cast<unsigned char>(b[i]) ? -1 : 1;
+  }
+  return a.size() < b.size() ? -1 : a.size() > b.size() ? 1 : 0;
+}
+inline bool operator<(const std::string& a, const Key& b) noexcept {
+  return compare_keys(a, b.text) < 0;
+}
+inline bool operator<(const Key& a, const std::string& b) noexcept {
+  return compare_keys(a.text, b) < 0;
+}
+inline bool same_name(std::string_view a, std::string_view b) noexcept {
+  return a.size() == b.size() && compare_keys(a, b) == 0;
+}
+
 // ---------------------------------------------------------------------------
 // Values
 
@@ -242,8 +266,12 @@ Json to_json(const Value& value);
 /// RuntimeError. 0 (the default) means unlimited. The fuzz target sets it so
 /// that `{% while True %}` terminates.
 void set_render_budget(std::uint64_t steps) noexcept;
+extern thread_local constinit std::uint64_t render_budget_limit;
+void spend_render_budget();
 /// Spends one step of the budget; throws EvalError when none is left.
-void charge_render_budget();
+inline void charge_render_budget() {
+  if (render_budget_limit != 0) spend_render_budget();
+}
 
 // Helpers shared by the evaluator, the formatter and the renderer.
 std::string type_name(const Value& value);

@@ -297,18 +297,20 @@ std::string format_with_spec(const Value& value, std::string_view spec_text) {
 }
 
 std::string percent_format(const std::string& format, const Value& args) {
-  std::vector<Value> positional;
+  // The arguments: a tuple's items, or the one value.
+  const Value* positional = &args;
+  std::size_t positional_count = 1;
   const Json* mapping = nullptr;
   if (const auto* t = args.get_if<SequenceValue>(); t && !t->is_list) {
-    positional = *t->items;
-  } else {
-    if (const Json* j = args.json(); j && j->is_object()) mapping = j;
-    positional.push_back(args);
+    positional = t->items->data();
+    positional_count = t->items->size();
+  } else if (const Json* j = args.json(); j && j->is_object()) {
+    mapping = j;
   }
   std::size_t next = 0;
   bool used_mapping = false;
   auto next_arg = [&]() -> const Value& {
-    if (next >= positional.size()) type_error("not enough arguments for format string");
+    if (next >= positional_count) type_error("not enough arguments for format string");
     return positional[next++];
   };
   std::string out;
@@ -489,7 +491,7 @@ std::string percent_format(const std::string& format, const Value& args) {
       out += sign + body;
     }
   }
-  if (next < positional.size() && !used_mapping && !(mapping && next == 0)) {
+  if (next < positional_count && !used_mapping && !(mapping && next == 0)) {
     type_error("not all arguments converted during string formatting");
   }
   return out;
