@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include "tornado/detail/template_text.h"
 
@@ -21,6 +22,7 @@ constexpr std::int64_t kMaxWidth = 1 << 20;
 
 struct Spec {
   std::string fill = " ";
+  bool fill_given = false;
   char align = 0;
   char sign = 0;
   bool alternate = false;
@@ -52,6 +54,7 @@ Spec parse_spec(std::string_view s) {
     const auto first = decode_utf8(s, 0);
     if (first.size < s.size() && is_align(s[first.size])) {
       spec.fill = std::string(s.substr(0, first.size));
+      spec.fill_given = true;
       spec.align = s[first.size];
       i = first.size + 1;
     } else if (is_align(s[0])) {
@@ -86,9 +89,9 @@ std::string pad(const std::string& prefix, const std::string& body, const Spec& 
                 char default_align) {
   char align = spec.align;
   std::string fill = spec.fill;
-  if (spec.zero && !spec.align) {
-    fill = "0";
-    align = default_align == '<' ? '<' : '=';
+  if (spec.zero) {
+    if (!spec.fill_given) fill = "0";
+    if (!align) align = default_align == '<' ? '<' : '=';
   }
   if (!align) align = default_align;
   const auto length = static_cast<std::int64_t>(utf8_length(prefix) + utf8_length(body));
@@ -119,6 +122,22 @@ std::string group_digits(const std::string& digits, char separator, std::size_t 
     out += digits[k];
   }
   return out;
+}
+
+// With zero padding, Python puts the group separators in the padding too:
+// format(1, "05,") is "0,001".
+bool zero_padded(const Spec& spec) {
+  return spec.zero && !spec.fill_given && (!spec.align || spec.align == '=');
+}
+
+std::string group_zero_padded(std::string digits, char separator, std::size_t every,
+                              std::int64_t needed) {
+  std::string grouped = group_digits(digits, separator, every);
+  while (static_cast<std::int64_t>(grouped.size()) < needed) {
+    digits.insert(0, 1, '0');
+    grouped = group_digits(digits, separator, every);
+  }
+  return grouped;
 }
 
 std::string unsigned_digits(unsigned __int128 magnitude, int base, bool upper) {
@@ -173,25 +192,31 @@ std::string format_int(std::int64_t value, const Spec& spec, std::string_view ty
       break;
     case 'c': {
       if (spec.sign) value_error("Sign not allowed with integer format specifier 'c'");
+      if (spec.grouping)
+        value_error(std::string("Cannot specify '") + spec.grouping + "' with 'c'.");
       if (value < 0 || value > 0x10FFFF)
         throw EvalError("OverflowError", "%c arg not in range(0x110000)");
       std::string ch;
       append_utf8(ch, static_cast<char32_t>(value));
-      return pad("", ch, spec, '<');
+      return pad("", ch, spec, '>');
     }
     default:
       value_error("Unknown format code '" + std::string(1, spec.type) + "' for object of type '" +
                   std::string(type_label) + "'");
   }
   std::string digits = unsigned_digits(magnitude_of(value), base, upper);
-  if (spec.grouping == ',') {
-    if (base != 10) value_error("Cannot specify ',' with '" + std::string(1, spec.type) + "'.");
-    digits = group_digits(digits, ',', 3);
-  } else if (spec.grouping == '_') {
-    digits = group_digits(digits, '_', base == 10 ? 3 : 4);
-  }
   std::string prefix = sign_prefix(value < 0, spec.sign);
   if (spec.alternate) prefix += alt;
+  if (spec.grouping) {
+    if (spec.type == 'n' || (spec.grouping == ',' && base != 10)) {
+      value_error(std::string("Cannot specify '") + spec.grouping + "' with '" + spec.type + "'.");
+    }
+    const std::size_t every = base == 10 ? 3 : 4;
+    digits = zero_padded(spec)
+                 ? group_zero_padded(digits, spec.grouping, every,
+                                     spec.width - static_cast<std::int64_t>(prefix.size()))
+                 : group_digits(digits, spec.grouping, every);
+  }
   return pad(prefix, digits, spec, '>');
 }
 
@@ -218,6 +243,56 @@ std::string c_format_double(double magnitude, char type, std::int64_t precision,
   return big;
 }
 
+// printf's %g; with `python_default`, Python's float format without a type
+// but with a precision, which keeps a digit after the point and switches to
+// an exponent one digit earlier.
+std::string format_general(double magnitude, std::int64_t precision, bool alternate,
+                           bool python_default, bool upper) {
+  if (precision == 0) precision = 1;
+  std::string sci(static_cast<std::size_t>(precision) + 32, '\0');
+  const int n =
+      std::snprintf(sci.data(), sci.size(), "%.*e", static_cast<int>(precision - 1), magnitude);
+  sci.resize(static_cast<std::size_t>(n));
+  const std::size_t e = sci.find('e');
+  std::string digits;
+  for (char c : sci.substr(0, e)) {
+    if (c != '.') digits += c;
+  }
+  const int exponent = std::atoi(sci.c_str() + e + 1);
+  const std::int64_t decpt = exponent + 1;
+  const bool use_exponent = decpt <= -4 || decpt > (python_default ? precision - 1 : precision);
+  if (!alternate) {
+    while (digits.size() > 1 && digits.back() == '0') digits.pop_back();
+  }
+  std::string out;
+  if (use_exponent) {
+    out += digits[0];
+    if (digits.size() > 1 || alternate) out += '.';
+    out.append(digits, 1);
+    out += upper ? 'E' : 'e';
+    out += exponent < 0 ? '-' : '+';
+    const int magnitude_exp = exponent < 0 ? -exponent : exponent;
+    if (magnitude_exp < 10) out += '0';
+    out += std::to_string(magnitude_exp);
+    return out;
+  }
+  const auto ndigits = static_cast<std::int64_t>(digits.size());
+  if (decpt <= 0) {
+    out = "0." + std::string(static_cast<std::size_t>(-decpt), '0') + digits;
+  } else if (decpt >= ndigits) {
+    out = digits + std::string(static_cast<std::size_t>(decpt - ndigits), '0');
+    if (python_default) {
+      out += ".0";
+    } else if (alternate) {
+      out += '.';
+    }
+  } else {
+    out = digits.substr(0, static_cast<std::size_t>(decpt)) + "." +
+          digits.substr(static_cast<std::size_t>(decpt));
+  }
+  return out;
+}
+
 std::string format_float(double value, const Spec& spec, std::string_view type_label) {
   char type = spec.type;
   if (type == 'n') type = 'g';
@@ -236,11 +311,16 @@ std::string format_float(double value, const Spec& spec, std::string_view type_l
   } else if (type == 0) {
     if (spec.precision < 0) {
       append_float_repr(body, magnitude);
+      if (spec.alternate && body.find('.') == std::string::npos) {
+        const std::size_t e = body.find('e');
+        body.insert(e == std::string::npos ? body.size() : e, 1, '.');
+      }
     } else {
-      body =
-          c_format_double(magnitude, 'g', spec.precision == 0 ? 1 : spec.precision, spec.alternate);
-      if (body.find_first_of(".e") == std::string::npos) body += ".0";
+      body = format_general(magnitude, spec.precision, spec.alternate, true, false);
     }
+  } else if (type == 'g' || type == 'G') {
+    body = format_general(magnitude, spec.precision < 0 ? 6 : spec.precision, spec.alternate, false,
+                          type == 'G');
   } else if (type == '%') {
     body = c_format_double(magnitude * 100, 'f', spec.precision < 0 ? 6 : spec.precision,
                            spec.alternate) +
@@ -250,12 +330,21 @@ std::string format_float(double value, const Spec& spec, std::string_view type_l
     if ((type == 'g' || type == 'G') && precision == 0) precision = 1;
     body = c_format_double(magnitude, type, precision, spec.alternate);
   }
+  const std::string prefix = sign_prefix(negative, spec.sign);
+  if (spec.grouping && spec.type == 'n') {
+    value_error(std::string("Cannot specify '") + spec.grouping + "' with 'n'.");
+  }
   if (spec.grouping && std::isfinite(magnitude)) {
     std::size_t int_end = 0;
     while (int_end < body.size() && body[int_end] >= '0' && body[int_end] <= '9') ++int_end;
-    body = group_digits(body.substr(0, int_end), spec.grouping, 3) + body.substr(int_end);
+    const std::string rest = body.substr(int_end);
+    const std::string digits = body.substr(0, int_end);
+    const std::int64_t needed = spec.width - static_cast<std::int64_t>(prefix.size() + rest.size());
+    body = (zero_padded(spec) ? group_zero_padded(digits, spec.grouping, 3, needed)
+                              : group_digits(digits, spec.grouping, 3)) +
+           rest;
   }
-  return pad(sign_prefix(negative, spec.sign), body, spec, '>');
+  return pad(prefix, body, spec, '>');
 }
 
 }  // namespace
@@ -270,6 +359,7 @@ std::string format_with_spec(const Value& value, std::string_view spec_text) {
                   "' for object of type 'str'");
     }
     if (spec.sign) value_error("Sign not allowed in string format specifier");
+    if (spec.alternate) value_error("Alternate form (#) not allowed in string format specifier");
     if (spec.align == '=') value_error("'=' alignment not allowed in string format specifier");
     if (spec.grouping)
       value_error("Cannot specify '" + std::string(1, spec.grouping) + "' with 's'.");
@@ -423,17 +513,27 @@ std::string percent_format(const std::string& format, const Value& args) {
                      " is required, not " + type_name(arg));
         }
         std::int64_t v = n->i;
-        if (!n->is_int) {
-          if (!std::isfinite(n->d))
-            throw EvalError("OverflowError", "cannot convert float to integer");
-          v = static_cast<std::int64_t>(std::trunc(n->d));
-        }
         const int base = type == 'o' ? 8 : (type == 'x' || type == 'X') ? 16 : 10;
-        body = unsigned_digits(magnitude_of(v), base, type == 'X');
+        bool negative_float = false;
+        if (!n->is_int) {
+          if (!std::isfinite(n->d)) {
+            throw EvalError("OverflowError", "cannot convert float infinity to integer");
+          }
+          const double t = std::trunc(n->d);
+          if (std::fabs(t) < 9.2233720368547758e18) {
+            v = static_cast<std::int64_t>(t);
+          } else {
+            // Beyond 64 bits the double is an integer, printed exactly.
+            v = 0;
+            negative_float = t < 0;
+            body = c_format_double(std::fabs(t), 'f', 0, false);
+          }
+        }
+        if (body.empty()) body = unsigned_digits(magnitude_of(v), base, type == 'X');
         if (precision >= 0 && static_cast<std::int64_t>(body.size()) < precision) {
           body.insert(0, static_cast<std::size_t>(precision) - body.size(), '0');
         }
-        sign = v < 0 ? "-" : plus ? "+" : space ? " " : "";
+        sign = v < 0 || negative_float ? "-" : plus ? "+" : space ? " " : "";
         if (alternate && base != 10) sign += type == 'o' ? "0o" : type == 'x' ? "0x" : "0X";
         break;
       }
@@ -491,7 +591,12 @@ std::string percent_format(const std::string& format, const Value& args) {
       out += sign + body;
     }
   }
-  if (next < positional_count && !used_mapping && !(mapping && next == 0)) {
+  // Python skips this check when the argument has __getitem__ (dict, list,
+  // range): `"w" % [1]` is "w".
+  const bool subscriptable =
+      mapping || (args.json() && args.json()->is_array()) || args.get_if<RangeValue>() ||
+      (args.get_if<SequenceValue>() && args.get_if<SequenceValue>()->is_list);
+  if (next < positional_count && !used_mapping && !subscriptable) {
     type_error("not all arguments converted during string formatting");
   }
   return out;
