@@ -217,6 +217,17 @@ ReadResult MessageReader::fail(std::size_t consumed, std::uint16_t code, std::st
   return result;
 }
 
+ReadResult MessageReader::fail_inflate(std::size_t consumed, InflateStatus status) {
+  switch (status) {
+    case InflateStatus::too_big:
+      return fail(consumed, close_code::message_too_big, "message too big");
+    case InflateStatus::no_memory:
+      return fail(consumed, close_code::internal_error, "out of memory");
+    default:
+      return fail(consumed, close_code::invalid_payload, "invalid compressed data");
+  }
+}
+
 std::string_view MessageReader::check_first_bytes(std::uint8_t b0, std::uint8_t b1) const noexcept {
   const bool fin = (b0 & 0x80) != 0;
   const bool rsv1 = (b0 & 0x40) != 0;
@@ -302,16 +313,8 @@ std::optional<ReadResult> MessageReader::take_payload(std::span<char> chunk, std
   }
   if (bytes.empty()) return std::nullopt;
   if (message_compressed_) {
-    switch (inflater_->feed(bytes, options_.max_message_size)) {
-      case InflateStatus::ok:
-        break;
-      case InflateStatus::too_big:
-        return fail(consumed, close_code::message_too_big, "message too big");
-      case InflateStatus::corrupt:
-        return fail(consumed, close_code::invalid_payload, "invalid compressed data");
-      case InflateStatus::no_memory:
-        return fail(consumed, close_code::internal_error, "out of memory");
-    }
+    const InflateStatus status = inflater_->feed(bytes, options_.max_message_size);
+    if (status != InflateStatus::ok) return fail_inflate(consumed, status);
     if (message_opcode_ == Opcode::text) {
       const std::string_view out = inflater_->output();
       if (!utf8_.feed(out.substr(inflated_checked_))) {
@@ -361,23 +364,11 @@ ReadResult MessageReader::deliver_control(std::size_t consumed, std::string_view
 ReadResult MessageReader::deliver_data(std::size_t consumed) {
   std::string_view payload;
   if (message_compressed_) {
-    // An empty compressed message may come as an empty payload; it must not
-    // feed the tail, which would leave the stream inside a stored block.
-    if (message_wire_size_ > 0) {
-      switch (inflater_->finish(options_.max_message_size)) {
-        case InflateStatus::ok:
-          break;
-        case InflateStatus::too_big:
-          return fail(consumed, close_code::message_too_big, "message too big");
-        case InflateStatus::corrupt:
-          return fail(consumed, close_code::invalid_payload, "invalid compressed data");
-        case InflateStatus::no_memory:
-          return fail(consumed, close_code::internal_error, "out of memory");
-      }
-      if (message_opcode_ == Opcode::text &&
-          !utf8_.feed(inflater_->output().substr(inflated_checked_))) {
-        return fail(consumed, close_code::invalid_payload, "invalid UTF-8 in a text message");
-      }
+    const InflateStatus status = inflater_->finish(options_.max_message_size);
+    if (status != InflateStatus::ok) return fail_inflate(consumed, status);
+    if (message_opcode_ == Opcode::text &&
+        !utf8_.feed(inflater_->output().substr(inflated_checked_))) {
+      return fail(consumed, close_code::invalid_payload, "invalid UTF-8 in a text message");
     }
     payload = inflater_->output();
   } else {
