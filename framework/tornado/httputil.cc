@@ -319,6 +319,8 @@ std::optional<std::chrono::system_clock::time_point> make_time(int year, int mon
                                                                int hour, int minute, int second) {
   using namespace std::chrono;
   if (hour > 23 || minute > 59 || second > 60) return std::nullopt;
+  // system_clock counts nanoseconds in 64 bits: years 1678-2262 fit.
+  if (year < 1700 || year > 2261) return std::nullopt;
   year_month_day date{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
                       std::chrono::day{static_cast<unsigned>(day)}};
   if (!date.ok()) return std::nullopt;
@@ -357,6 +359,8 @@ HTTPHeaders::HTTPHeaders(
 
 HTTPHeaders HTTPHeaders::parse(std::string_view block) {
   HTTPHeaders headers;
+  headers.fields_.reserve(static_cast<std::size_t>(std::count(block.begin(), block.end(), '\n')) +
+                          1);
   // RFC 7230 section 3.5: a recipient may take a bare LF as a line end and
   // ignore a CR before it. A CR anywhere else is a control byte in a value.
   for_each_piece(block, '\n', [&](std::string_view line) {
@@ -375,8 +379,10 @@ void HTTPHeaders::parse_line(std::string_view line) {
     std::string_view part = strip_ows(line);
     if (!is_clean_header_value(part)) throw HTTPInputError("invalid header value");
     if (!part.empty()) {
+      // The fold becomes one space; an empty value gains no leading space
+      // (a field value never starts with whitespace).
       std::string& value = fields_[*last_field_].second;
-      value.push_back(' ');
+      if (!value.empty()) value.push_back(' ');
       value.append(part);
     }
     return;

@@ -83,7 +83,9 @@ class HTTPHeaders {
   /// the blank line that ends a header block is optional).
   ///
   /// A line starting with space or tab continues the previous value (RFC
-  /// 7230 obs-fold) and is joined to it with one space, as Tornado does.
+  /// 7230 obs-fold) and is joined to it with one space, as Tornado does
+  /// (but an empty value gains no leading space, so `parse(to_string())`
+  /// gives back the same headers).
   /// Throws HTTPInputError on a line without a colon, an invalid name (not a
   /// token; this also refuses whitespace before the colon), a value with a
   /// control character (NUL, a bare CR, ...), or a continuation line first.
@@ -242,7 +244,8 @@ std::string format_timestamp(std::time_t seconds);
 std::string format_timestamp(std::chrono::system_clock::time_point when);
 
 /// Parses an HTTP date in any of RFC 7231's three formats (IMF-fixdate,
-/// RFC 850, asctime), e.g. an If-Modified-Since value; nullopt if it is none.
+/// RFC 850, asctime), e.g. an If-Modified-Since value; nullopt if it is
+/// none, or outside the years 1700-2261 that system_clock can represent.
 std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string_view text);
 
 /// Parses a Cookie header into name -> value, as Tornado's `parse_cookie`:

@@ -1,0 +1,190 @@
+// apps/echo: the conformance and benchmark server (shared/CONTRACT.md).
+//
+// GET /plaintext, GET /json, POST /echo-body, GET /static/<path>, and the
+// WebSocket echoes /echo (any origin) and /echo-origin (same origin only).
+#include <atomic>
+#include <csignal>
+#include <thread>
+
+#include "tornado/ioloop.h"
+#include "tornado/log.h"
+#include "tornado/options.h"
+#include "tornado/web.h"
+#include "tornado/websocket.h"
+
+namespace {
+
+namespace options = tornado::options;
+
+class PlaintextHandler : public tornado::web::RequestHandler {
+ public:
+  void get() {
+    set_header("Content-Type", "text/plain");
+    finish("Hello, World!");
+  }
+  std::optional<std::string> compute_etag() override { return std::nullopt; }
+};
+
+class JsonHandler : public tornado::web::RequestHandler {
+ public:
+  void get() {
+    set_header("Content-Type", "application/json");
+    finish(R"({"message":"Hello, World!"})");
+  }
+  std::optional<std::string> compute_etag() override { return std::nullopt; }
+};
+
+class EchoBodyHandler : public tornado::web::RequestHandler {
+ public:
+  void post() {
+    std::string_view type = request().headers.get("Content-Type");
+    if (!type.empty()) set_header("Content-Type", type);
+    finish(request().body);
+  }
+};
+
+// Echoes every message unchanged: text as text, binary as binary.
+class EchoSocket : public tornado::websocket::WebSocketHandler {
+ public:
+  void on_message(std::string_view message) {
+    write_message(message, {.binary = last_message_binary()});
+  }
+  bool check_origin(std::string_view) override { return true; }
+  std::optional<tornado::websocket::CompressionOptions> get_compression_options() override {
+    if (!options::get<bool>("compression")) return std::nullopt;
+    return tornado::websocket::CompressionOptions{};
+  }
+  std::size_t max_message_size() override {
+    return static_cast<std::size_t>(options::get<std::int64_t>("max_message_size"));
+  }
+};
+
+// The same, with the default same-origin check.
+class OriginEchoSocket : public EchoSocket {
+ public:
+  bool check_origin(std::string_view origin) override {
+    return WebSocketHandler::check_origin(origin);
+  }
+};
+
+std::shared_ptr<tornado::web::Application> make_app() {
+  std::string static_path = options::get<std::string>("static_path");
+  if (static_path.empty()) static_path = std::string(TORNADO_SOURCE_DIR) + "/apps/echo/static";
+  tornado::web::Settings settings;
+  settings.static_path = static_path;
+  settings.websocket_max_message_size =
+      static_cast<std::size_t>(options::get<std::int64_t>("max_message_size"));
+  return std::make_shared<tornado::web::Application>(
+      std::vector<tornado::web::URLSpec>{
+          {"/plaintext", tornado::web::handler<PlaintextHandler>()},
+          {"/json", tornado::web::handler<JsonHandler>()},
+          {"/echo-body", tornado::web::handler<EchoBodyHandler>()},
+          {"/static/(.*)", tornado::web::handler<tornado::web::StaticFileHandler>(static_path)},
+          {"/echo", tornado::web::handler<EchoSocket>()},
+          {"/echo-origin", tornado::web::handler<OriginEchoSocket>()},
+      },
+      settings);
+}
+
+tornado::httpserver::HTTPServerSettings server_settings(bool tls) {
+  tornado::httpserver::HTTPServerSettings s;
+  s.max_body_size = static_cast<std::size_t>(options::get<std::int64_t>("max_body_size"));
+  s.max_header_size = static_cast<std::size_t>(options::get<std::int64_t>("max_header_size"));
+  s.idle_connection_timeout = std::chrono::milliseconds(
+      static_cast<std::int64_t>(options::get<double>("idle_connection_timeout") * 1000));
+  s.body_timeout = std::chrono::milliseconds(
+      static_cast<std::int64_t>(options::get<double>("body_timeout") * 1000));
+  if (tls) {
+    s.ssl_options = tornado::netutil::SSLOptions{.certfile = options::get<std::string>("certfile"),
+                                                 .keyfile = options::get<std::string>("keyfile")};
+  }
+  return s;
+}
+
+// One event loop: its own Application and listening sockets (SO_REUSEPORT
+// when several loops share the port). Runs until SIGINT/SIGTERM.
+void run_loop(bool reuse_port, bool main_loop, std::atomic<bool>* stopping) {
+  tornado::ioloop::IOLoop loop;
+  auto app = make_app();
+  bool tls = !options::get<std::string>("certfile").empty();
+  int tls_port = options::get<int>("tls_port");
+  std::string address = options::get<std::string>("address");
+  tornado::netutil::BindOptions bind{.reuse_port = reuse_port};
+  app->listen(options::get<int>("port"), address, server_settings(tls && tls_port == 0), bind);
+  if (tls && tls_port != 0) app->listen(tls_port, address, server_settings(true), bind);
+  bool shutting_down = false;
+  auto shutdown = [&] {
+    if (shutting_down) return;
+    shutting_down = true;
+    stopping->store(true);
+    app->stop_listening();
+    tornado::websocket::close_all(1001, "server shutting down");
+    // Let close handshakes and in-flight responses finish, then stop.
+    loop.call_later(std::chrono::milliseconds(300), [&] {
+      for (auto& server : app->servers()) server->close_all_connections();
+      loop.call_later(std::chrono::milliseconds(50), [&] { loop.stop(); });
+    });
+  };
+  if (main_loop) {
+    loop.add_signal_handler(SIGINT, shutdown);
+    loop.add_signal_handler(SIGTERM, shutdown);
+  }
+  // Signals reach the main loop; the others notice the flag.
+  tornado::ioloop::PeriodicCallback watch(
+      [&] {
+        if (stopping->load()) shutdown();
+      },
+      std::chrono::milliseconds(100));
+  if (!main_loop) watch.start();
+  loop.start();
+  watch.stop();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options::define("port", 8888, "TCP port for HTTP and WebSocket");
+  options::define("address", std::string("127.0.0.1"), "address to bind");
+  options::define("certfile", std::string(), "certificate (PEM): serve https and wss");
+  options::define("keyfile", std::string(), "private key (PEM) of --certfile");
+  options::define("tls_port", 0, "with --certfile/--keyfile: HTTPS/WSS on this port as well");
+  options::define("workers", 1, "event loops (threads) sharing the port");
+  options::define("max_body_size", std::int64_t{1024 * 1024}, "largest request body (bytes)");
+  options::define("max_header_size", std::int64_t{64 * 1024}, "largest request head (bytes)");
+  options::define("idle_connection_timeout", 3600.0, "seconds before an idle connection closes");
+  options::define("body_timeout", 3600.0, "seconds a request body may take");
+  options::define("max_message_size", std::int64_t{64 * 1024 * 1024},
+                  "largest WebSocket message (bytes)");
+  options::define("static_path", std::string(), "directory served under /static/");
+  options::define("compression", false, "offer permessage-deflate on the WebSocket routes");
+  options::parse_command_line(argc, argv);
+
+  int workers = options::get<int>("workers");
+  if (workers < 1 || workers > 256) {
+    std::fprintf(stderr, "echo_server: --workers must be between 1 and 256\n");
+    return 2;
+  }
+  if (options::get<std::string>("certfile").empty() !=
+      options::get<std::string>("keyfile").empty()) {
+    std::fprintf(stderr, "echo_server: --certfile and --keyfile go together\n");
+    return 2;
+  }
+  std::atomic<bool> stopping{false};
+  std::vector<std::thread> threads;
+  try {
+    for (int i = 1; i < workers; ++i) {
+      threads.emplace_back([&] { run_loop(true, false, &stopping); });
+    }
+    tornado::log::app.info("echo_server on {}:{} with {} worker(s)",
+                           options::get<std::string>("address"), options::get<int>("port"),
+                           workers);
+    run_loop(workers > 1, true, &stopping);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "echo_server: %s\n", e.what());
+    stopping.store(true);
+    for (auto& t : threads) t.join();
+    return 2;
+  }
+  for (auto& t : threads) t.join();
+  return 0;
+}

@@ -1,0 +1,443 @@
+#include "tornado/http1connection.h"
+
+#include <zlib.h>
+
+#include <charconv>
+
+#include "tornado/ioloop.h"
+#include "tornado/log.h"
+#include "tornado/netutil.h"
+
+namespace tornado::http1connection {
+
+using iostream::StreamClosedError;
+
+// Inflates a gzip request body, never past the body limit.
+struct HTTP1ServerConnection::Inflater {
+  z_stream zs{};
+  bool ok = false;
+  Inflater() { ok = inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK; }
+  ~Inflater() {
+    if (ok) inflateEnd(&zs);
+  }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+};
+
+struct ParserCallbacks {
+  static HTTP1ServerConnection* self(llhttp_t* p) {
+    return static_cast<HTTP1ServerConnection*>(p->data);
+  }
+  static int count(HTTP1ServerConnection* c, std::size_t length) {
+    c->header_bytes_ += length;
+    if (c->header_bytes_ > c->params_->max_header_size) {
+      c->error_code_ = 431;
+      return HPE_USER;
+    }
+    return HPE_OK;
+  }
+  static int on_message_begin(llhttp_t* p) {
+    auto* c = self(p);
+    c->url_.clear();
+    c->field_.clear();
+    c->value_.clear();
+    c->headers_.clear();
+    c->header_bytes_ = 0;
+    c->body_bytes_ = 0;
+    c->max_body_size_ = c->params_->max_body_size;
+    c->idle_ = false;
+    c->arm_timer(c->params_->body_timeout);
+    return HPE_OK;
+  }
+  static int on_url(llhttp_t* p, const char* at, std::size_t length) {
+    auto* c = self(p);
+    c->url_.append(at, length);
+    return count(c, length);
+  }
+  static int on_header_field(llhttp_t* p, const char* at, std::size_t length) {
+    auto* c = self(p);
+    c->field_.append(at, length);
+    return count(c, length);
+  }
+  static int on_header_value(llhttp_t* p, const char* at, std::size_t length) {
+    auto* c = self(p);
+    c->value_.append(at, length);
+    return count(c, length);
+  }
+  static int on_header_value_complete(llhttp_t* p) {
+    auto* c = self(p);
+    try {
+      c->headers_.add(c->field_, c->value_);
+    } catch (const std::exception&) {
+      c->error_code_ = 400;
+      return HPE_USER;
+    }
+    c->field_.clear();
+    c->value_.clear();
+    return HPE_OK;
+  }
+  static int on_headers_complete(llhttp_t* p) { return self(p)->on_headers_complete(); }
+  static int on_body(llhttp_t* p, const char* at, std::size_t length) {
+    return self(p)->on_body(at, length);
+  }
+  static int on_message_complete(llhttp_t* p) {
+    // Pause so the request is answered before the next one is parsed; an
+    // upgrade pauses by itself (HPE_PAUSED_UPGRADE).
+    return p->upgrade ? HPE_OK : HPE_PAUSED;
+  }
+  static const llhttp_settings_t& settings() {
+    static const llhttp_settings_t s = [] {
+      llhttp_settings_t init;
+      llhttp_settings_init(&init);
+      init.on_message_begin = on_message_begin;
+      init.on_url = on_url;
+      init.on_header_field = on_header_field;
+      init.on_header_value = on_header_value;
+      init.on_header_value_complete = on_header_value_complete;
+      init.on_headers_complete = on_headers_complete;
+      init.on_body = on_body;
+      init.on_message_complete = on_message_complete;
+      return init;
+    }();
+    return s;
+  }
+};
+
+HTTP1ServerConnection::HTTP1ServerConnection(
+    std::shared_ptr<iostream::IOStream> stream,
+    std::shared_ptr<HTTPServerConnectionDelegate> delegate,
+    std::shared_ptr<const HTTP1ConnectionParameters> params)
+    : stream_(std::move(stream)),
+      server_delegate_(std::move(delegate)),
+      params_(std::move(params)) {
+  llhttp_init(&parser_, HTTP_REQUEST, &ParserCallbacks::settings());
+  parser_.data = this;
+  auto timer = std::make_unique<uv_timer_t>();
+  uv_timer_init(ioloop::IOLoop::current().uv_loop(), timer.get());
+  timer->data = this;
+  timer_ = detail::UvHandle<uv_timer_t>(std::move(timer));
+  timer_->data = this;
+}
+
+HTTP1ServerConnection::~HTTP1ServerConnection() = default;
+
+void HTTP1ServerConnection::arm_timer(std::chrono::milliseconds timeout) noexcept {
+  if (!timer_) return;
+  uv_timer_start(
+      timer_.get(),
+      [](uv_timer_t* h) {
+        auto* c = static_cast<HTTP1ServerConnection*>(h->data);
+        if (c && c->stream_) {
+          log::general.debug("Closing connection from {} after timeout", c->stream_->remote_ip());
+          c->stream_->close();
+        }
+      },
+      static_cast<std::uint64_t>(timeout.count()), 0);
+}
+
+void HTTP1ServerConnection::disarm_timer() noexcept {
+  if (timer_) uv_timer_stop(timer_.get());
+}
+
+void HTTP1ServerConnection::apply_xheaders(httputil::HTTPServerRequest& request) const {
+  auto trusted = [&](std::string_view ip) {
+    for (const auto& t : params_->trusted_downstream) {
+      if (t == ip) return true;
+    }
+    return false;
+  };
+  std::string_view ip = request.headers.get("X-Forwarded-For", request.remote_ip);
+  // The last address not added by a trusted proxy is the client's.
+  std::string_view chosen = ip;
+  while (true) {
+    auto comma = chosen.rfind(',');
+    std::string_view last = comma == std::string_view::npos ? chosen : chosen.substr(comma + 1);
+    while (!last.empty() && last.front() == ' ') last.remove_prefix(1);
+    while (!last.empty() && last.back() == ' ') last.remove_suffix(1);
+    if (comma == std::string_view::npos || !trusted(last)) {
+      chosen = last;
+      break;
+    }
+    chosen = chosen.substr(0, comma);
+  }
+  std::string_view real = request.headers.get("X-Real-Ip", chosen);
+  if (netutil::is_valid_ip(real)) request.remote_ip = std::string(real);
+  std::string_view scheme =
+      request.headers.get("X-Scheme", request.headers.get("X-Forwarded-Proto", request.protocol));
+  if (auto comma = scheme.rfind(','); comma != std::string_view::npos) {
+    scheme = scheme.substr(comma + 1);
+  }
+  while (!scheme.empty() && scheme.front() == ' ') scheme.remove_prefix(1);
+  if (scheme == "http" || scheme == "https") request.protocol = std::string(scheme);
+}
+
+int HTTP1ServerConnection::on_headers_complete() noexcept {
+  request_http10_ = parser_.http_major == 1 && parser_.http_minor == 0;
+  if (parser_.http_major != 1) {
+    error_code_ = 505;
+    return HPE_USER;
+  }
+  if (!request_http10_ && !headers_.contains("Host")) {
+    error_code_ = 400;  // RFC 7230 5.4: a 1.1 request without Host
+    return HPE_USER;
+  }
+  if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > max_body_size_) {
+    error_code_ = 413;
+    return HPE_USER;
+  }
+  std::string_view method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+  request_head_ = method == "HEAD";
+  try {
+    auto version = request_http10_ ? "HTTP/1.0" : "HTTP/1.1";
+    request_ = std::make_shared<httputil::HTTPServerRequest>(
+        std::string(method), std::move(url_), version, std::move(headers_), std::string(),
+        stream_->remote_ip(), params_->protocol);
+    url_.clear();
+    headers_.clear();
+    if (params_->xheaders) apply_xheaders(*request_);
+    if (params_->decompress && request_->headers.get("Content-Encoding") == "gzip") {
+      inflater_ = std::make_unique<Inflater>();
+      request_->headers.remove("Content-Encoding");
+      request_->headers.add("X-Consumed-Content-Encoding", "gzip");
+    } else {
+      inflater_.reset();
+    }
+    if (request_->headers.get("Expect") == "100-continue" && !request_http10_) {
+      (void)stream_->write("HTTP/1.1 100 (Continue)\r\n\r\n");
+    }
+    response_started_ = false;
+    response_done_ = false;
+    delegate_ = server_delegate_->start_request(shared_from_this(), request_);
+  } catch (const httputil::HTTPInputError& e) {
+    log::general.info("Malformed HTTP request from {}: {}", stream_->remote_ip(), e.what());
+    error_code_ = 400;
+    return HPE_USER;
+  } catch (const std::exception& e) {
+    log::app.error("Error starting request: {}", e.what());
+    error_code_ = 500;
+    return HPE_USER;
+  }
+  return HPE_OK;
+}
+
+int HTTP1ServerConnection::on_body(const char* at, std::size_t length) noexcept {
+  try {
+    if (!inflater_) {
+      body_bytes_ += length;
+      if (body_bytes_ > max_body_size_) {
+        error_code_ = 413;
+        return HPE_USER;
+      }
+      if (delegate_) delegate_->data_received(std::string_view(at, length));
+      return HPE_OK;
+    }
+    auto& zs = inflater_->zs;
+    zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(at));
+    zs.avail_in = static_cast<uInt>(length);
+    char out[16 * 1024];
+    while (zs.avail_in > 0) {
+      zs.next_out = reinterpret_cast<Bytef*>(out);
+      zs.avail_out = sizeof out;
+      int rc = inflate(&zs, Z_NO_FLUSH);
+      if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR) {
+        error_code_ = 400;
+        return HPE_USER;
+      }
+      std::size_t produced = sizeof out - zs.avail_out;
+      body_bytes_ += produced;
+      if (body_bytes_ > max_body_size_) {
+        error_code_ = 413;
+        return HPE_USER;
+      }
+      if (produced && delegate_) delegate_->data_received(std::string_view(out, produced));
+      if (rc == Z_STREAM_END || (rc == Z_BUF_ERROR && produced == 0)) break;
+    }
+    return HPE_OK;
+  } catch (const std::exception& e) {
+    log::app.error("Error in data_received: {}", e.what());
+    error_code_ = 500;
+    return HPE_USER;
+  }
+}
+
+Task<> HTTP1ServerConnection::serve() {
+  auto self = shared_from_this();
+  stream_->set_nodelay(true);
+  // A response may be awaited when the peer goes away: wake the loop.
+  stream_->set_close_callback([this] {
+    if (auto waiter = std::exchange(finish_waiter_, {})) waiter.resume();
+  });
+  try {
+    while (!stream_->closed()) {
+      if (stream_->buffered().empty()) {
+        if (idle_) arm_timer(params_->idle_connection_timeout);
+        co_await stream_->wait_for_bytes();
+      }
+      auto data = stream_->buffered();
+      llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
+      std::size_t consumed = data.size();
+      if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
+        consumed = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - data.data());
+      }
+      stream_->consume(consumed);
+      if (err == HPE_OK) continue;
+      if (err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
+        if (!error_code_) {
+          log::general.info("Malformed HTTP request from {}: {} ({})", stream_->remote_ip(),
+                            llhttp_errno_name(err), llhttp_get_error_reason(&parser_));
+        }
+        co_await send_error_and_close(error_code_ ? error_code_ : 400);
+        break;
+      }
+      // A complete request: let its delegate answer, then go on.
+      disarm_timer();
+      request_keep_alive_ = llhttp_should_keep_alive(&parser_) && !params_->no_keep_alive;
+      keep_alive_ = request_keep_alive_;
+      if (delegate_) {
+        auto delegate = delegate_.get();
+        delegate->finish();
+      }
+      if (!response_done_ && !detached_ && !stream_->closed()) {
+        struct WaitForFinish {
+          HTTP1ServerConnection* c;
+          bool await_ready() const noexcept { return c->response_done_ || c->closed(); }
+          void await_suspend(std::coroutine_handle<> h) noexcept { c->finish_waiter_ = h; }
+          void await_resume() const noexcept {}
+        };
+        co_await WaitForFinish{this};
+      }
+      if (!response_done_ && delegate_) {
+        auto delegate = std::move(delegate_);
+        delegate->on_connection_close();
+      }
+      delegate_.reset();
+      request_.reset();
+      if (detached_) co_return;
+      idle_ = true;
+      if (!keep_alive_) {
+        stream_->close();
+        break;
+      }
+      if (err == HPE_PAUSED_UPGRADE) {
+        llhttp_resume_after_upgrade(&parser_);
+      } else {
+        llhttp_resume(&parser_);
+      }
+    }
+  } catch (const StreamClosedError&) {
+  }
+  disarm_timer();
+  timer_.close();
+  if (!detached_) stream_->set_close_callback(nullptr);
+  if (delegate_) {
+    auto delegate = std::move(delegate_);
+    delegate->on_connection_close();
+  }
+}
+
+void HTTP1ServerConnection::fail_request(int code) noexcept {
+  error_code_ = code;
+}
+
+Task<> HTTP1ServerConnection::send_error_and_close(int code) {
+  disarm_timer();
+  if (delegate_) {
+    auto delegate = std::move(delegate_);
+    delegate->on_connection_close();
+  }
+  if (!response_started_) {
+    std::string response =
+        fmt::format("HTTP/1.1 {} {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", code,
+                    httputil::reason_phrase(code));
+    try {
+      co_await stream_->write(response);
+    } catch (const StreamClosedError&) {
+    }
+  }
+  stream_->close();
+}
+
+iostream::IOStream::WriteAwaitable HTTP1ServerConnection::write_headers(
+    int code, std::string_view reason, const httputil::HTTPHeaders& headers, std::string_view chunk,
+    bool finishing) {
+  response_started_ = true;
+  bool no_body = request_head_ || code == 204 || code == 304 || (code >= 100 && code < 200);
+  bool has_length = headers.contains("Content-Length");
+  chunked_ = !request_http10_ && !has_length && !finishing && !no_body &&
+             !headers.contains("Transfer-Encoding");
+  // HTTP/1.0 can only delimit a body of unknown length by closing.
+  if (request_http10_ && !has_length && !finishing && !no_body) keep_alive_ = false;
+  if (headers.get("Connection") == "close") keep_alive_ = false;
+
+  out_.clear();
+  out_ += request_http10_ ? "HTTP/1.0 " : "HTTP/1.1 ";
+  char digits[8];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, code);
+  (void)ec;
+  out_.append(digits, end);
+  out_ += ' ';
+  out_ += reason;
+  out_ += "\r\n";
+  for (const auto& [name, value] : headers) {
+    if (name == "Connection") continue;
+    out_ += name;
+    out_ += ": ";
+    out_ += value;
+    out_ += "\r\n";
+  }
+  if (finishing && !has_length && code != 204 && code != 304 && !(code >= 100 && code < 200)) {
+    out_ += "Content-Length: ";
+    auto [len_end, len_ec] = std::to_chars(digits, digits + sizeof digits, chunk.size());
+    (void)len_ec;
+    out_.append(digits, len_end);
+    out_ += "\r\n";
+  }
+  if (chunked_) out_ += "Transfer-Encoding: chunked\r\n";
+  if (!keep_alive_) {
+    out_ += "Connection: close\r\n";
+  } else if (request_http10_) {
+    out_ += "Connection: keep-alive\r\n";
+  }
+  out_ += "\r\n";
+  if (no_body || chunk.empty()) return stream_->write(out_);
+  if (chunked_) {
+    auto size = fmt::format("{:x}\r\n", chunk.size());
+    std::string_view parts[] = {out_, size, chunk, "\r\n"};
+    return stream_->write(parts);
+  }
+  std::string_view parts[] = {out_, chunk};
+  return stream_->write(parts);
+}
+
+iostream::IOStream::WriteAwaitable HTTP1ServerConnection::write(std::string_view chunk) {
+  if (request_head_ || chunk.empty()) return stream_->write(std::string_view());
+  if (!chunked_) return stream_->write(chunk);
+  auto size = fmt::format("{:x}\r\n", chunk.size());
+  std::string_view parts[] = {size, chunk, "\r\n"};
+  return stream_->write(parts);
+}
+
+void HTTP1ServerConnection::finish() {
+  if (chunked_ && !request_head_ && !stream_->closed()) (void)stream_->write("0\r\n\r\n");
+  chunked_ = false;
+  response_finished();
+}
+
+void HTTP1ServerConnection::response_finished() noexcept {
+  response_done_ = true;
+  if (auto waiter = std::exchange(finish_waiter_, {})) waiter.resume();
+}
+
+std::shared_ptr<iostream::IOStream> HTTP1ServerConnection::detach() {
+  detached_ = true;
+  disarm_timer();
+  response_finished();
+  return stream_;
+}
+
+void HTTP1ServerConnection::close() {
+  if (stream_) stream_->close();
+  if (auto waiter = std::exchange(finish_waiter_, {})) waiter.resume();
+}
+
+}  // namespace tornado::http1connection

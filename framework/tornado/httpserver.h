@@ -1,0 +1,64 @@
+// tornado::httpserver: a non-blocking HTTP/1.1 server, mirroring
+// tornado.httpserver.
+//
+// `HTTPServer` accepts connections (TCPServer), speaks HTTP/1.x on each
+// (http1connection) and passes every request to a delegate, normally a
+// `web::Application`:
+//
+//   tornado::httpserver::HTTPServer server(app, {.xheaders = true});
+//   server.listen(8888);
+//
+// With `ssl_options` it serves HTTPS on the same interface.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <unordered_set>
+
+#include "tornado/http1connection.h"
+#include "tornado/tcpserver.h"
+
+namespace tornado::httpserver {
+
+/// The server's settings, with Tornado's names and defaults.
+struct HTTPServerSettings {
+  /// HTTPS: certificate and key (and optional CA for client certificates).
+  std::optional<netutil::SSLOptions> ssl_options;
+  bool no_keep_alive = false;
+  bool xheaders = false;
+  std::vector<std::string> trusted_downstream;
+  bool decompress_request = false;
+  std::size_t max_header_size = 64 * 1024;
+  std::size_t max_body_size = 100 * 1024 * 1024;
+  /// Most bytes buffered from one connection (100 MiB).
+  std::size_t max_buffer_size = 100 * 1024 * 1024;
+  std::chrono::milliseconds idle_connection_timeout = std::chrono::seconds(3600);
+  std::chrono::milliseconds body_timeout = std::chrono::seconds(3600);
+};
+
+class HTTPServer : public tcpserver::TCPServer {
+ public:
+  explicit HTTPServer(std::shared_ptr<http1connection::HTTPServerConnectionDelegate> delegate,
+                      HTTPServerSettings settings = {});
+  ~HTTPServer() override;
+
+  void handle_stream(std::shared_ptr<iostream::IOStream> stream, std::string address) override;
+
+  /// Closes every open connection (after `stop()`, for shutdown), as
+  /// Tornado's `close_all_connections`.
+  void close_all_connections();
+  /// Closes connections with no request in flight; busy ones close after
+  /// their response (graceful shutdown).
+  void close_idle_connections();
+  std::size_t connection_count() const noexcept { return connections_->size(); }
+
+ private:
+  std::shared_ptr<http1connection::HTTPServerConnectionDelegate> delegate_;
+  HTTPServerSettings settings_;
+  // Shared with the connections, which may outlive the server briefly.
+  std::shared_ptr<http1connection::HTTP1ConnectionParameters> params_;
+  using ConnectionSet = std::unordered_set<http1connection::HTTP1ServerConnection*>;
+  std::shared_ptr<ConnectionSet> connections_ = std::make_shared<ConnectionSet>();
+};
+
+}  // namespace tornado::httpserver

@@ -1,0 +1,586 @@
+#include "tornado/websocket.h"
+
+#include <algorithm>
+#include <cctype>
+#include <unordered_set>
+
+#include "tornado/detail/websocket_protocol.h"
+#include "tornado/escape.h"
+#include "tornado/ioloop.h"
+#include "tornado/log.h"
+#include "tornado/tcpclient.h"
+
+namespace tornado::websocket {
+
+namespace ws = tornado::detail::ws;
+using iostream::IOStream;
+using iostream::StreamClosedError;
+
+namespace detail {
+
+// One WebSocket connection's protocol state, shared by the server handler
+// and the client: framing, compression, the closing handshake and pings.
+class Protocol : public std::enable_shared_from_this<Protocol> {
+ public:
+  using DataCallback = std::function<Task<>(std::string_view, bool binary)>;
+
+  Protocol(std::shared_ptr<IOStream> stream, ws::Role role, std::size_t max_message_size,
+           std::optional<ws::DeflateParams> deflate, const ws::DeflateOptions& deflate_options)
+      : stream_(std::move(stream)), role_(role), deflate_params_(deflate) {
+    std::unique_ptr<ws::Inflater> inflater;
+    if (deflate) {
+      inflater = ws::make_inflater(role, *deflate);
+      deflater_.emplace(ws::make_deflater(role, *deflate, deflate_options));
+    }
+    reader_ = ws::MessageReader({.role = role, .max_message_size = max_message_size},
+                                std::move(inflater));
+  }
+
+  ~Protocol() { stop_timers(); }
+
+  bool open() const noexcept { return !close_sent_ && !stream_->closed(); }
+
+  IOStream::WriteAwaitable send_frame(ws::Opcode opcode, std::string_view payload, bool rsv1) {
+    std::array<char, ws::kMaxFrameHeaderSize> header{};
+    ws::FrameOptions options{.fin = true, .rsv1 = rsv1};
+    if (role_ == ws::Role::client) {
+      options.mask = ws::generate_masking_key();
+      masked_.assign(payload);
+      ws::mask_payload(masked_, *options.mask);
+      payload = masked_;
+    }
+    std::size_t n = ws::encode_frame_header(header, opcode, payload.size(), options);
+    std::string_view parts[] = {std::string_view(header.data(), n), payload};
+    return stream_->write(parts);
+  }
+
+  IOStream::WriteAwaitable write_message(std::string_view message, bool binary) {
+    if (!open()) throw WebSocketClosedError();
+    auto opcode = binary ? ws::Opcode::binary : ws::Opcode::text;
+    if (deflater_) {
+      compressed_.clear();
+      deflater_->compress(message, compressed_);
+      return send_frame(opcode, compressed_, true);
+    }
+    return send_frame(opcode, message, false);
+  }
+
+  void ping(std::string_view data) {
+    if (!open()) throw WebSocketClosedError();
+    if (data.size() > ws::kMaxControlPayload) throw std::invalid_argument("ping data too long");
+    (void)send_frame(ws::Opcode::ping, data, false);
+  }
+
+  void close(std::optional<std::uint16_t> code, std::string_view reason) {
+    if (stream_->closed()) return;
+    if (!close_sent_) {
+      close_sent_ = true;
+      try {
+        (void)send_frame(ws::Opcode::close, ws::make_close_payload(code, reason), false);
+      } catch (const StreamClosedError&) {
+      }
+    }
+    if (close_received_) {
+      stream_->close();
+      return;
+    }
+    // Give the peer a moment to answer the close frame, then drop it.
+    auto self = weak_from_this();
+    close_timer_ = ioloop::IOLoop::current().call_later(std::chrono::seconds(5), [self] {
+      if (auto p = self.lock()) p->stream_->close();
+    });
+  }
+
+  void start_pings(std::chrono::milliseconds interval, std::chrono::milliseconds timeout) {
+    if (interval.count() <= 0) return;
+    ping_interval_ = interval;
+    ping_timeout_ = timeout.count() > 0 ? timeout : interval * 3;
+    last_pong_ = ioloop::Clock::now();
+    schedule_ping();
+  }
+
+  /// Reads until the connection ends; data messages go to `on_data`.
+  Task<> run(DataCallback on_data, std::function<void(ws::Opcode, std::string_view)> on_control) {
+    auto self = shared_from_this();
+    try {
+      while (!stream_->closed()) {
+        co_await stream_->wait_for_bytes();
+        std::span<char> input = stream_->buffered_mutable();
+        std::size_t offset = 0;
+        bool stop = false;
+        while (!stop) {
+          ws::ReadResult r = reader_.read(input.subspan(offset));
+          offset += r.consumed;
+          if (r.status == ws::ReadStatus::need_more) break;
+          if (r.status == ws::ReadStatus::error) {
+            log::general.info("WebSocket protocol error from {}: {}", stream_->remote_ip(),
+                              r.error_reason);
+            close(r.error_code, r.error_reason);
+            stream_->consume(offset);
+            stream_->close();
+            co_return;
+          }
+          const ws::Message& m = r.message;
+          switch (m.opcode) {
+            case ws::Opcode::text:
+            case ws::Opcode::binary: {
+              if (close_sent_) break;  // no more messages after we closed
+              Task<> handled = on_data(m.payload, m.opcode == ws::Opcode::binary);
+              if (handled) {
+                // The payload was copied; free the buffer before awaiting.
+                stream_->consume(offset);
+                offset = 0;
+                co_await handled;
+                input = stream_->buffered_mutable();
+              }
+              break;
+            }
+            case ws::Opcode::ping:
+              if (!close_sent_) (void)send_frame(ws::Opcode::pong, m.payload, false);
+              on_control(m.opcode, m.payload);
+              break;
+            case ws::Opcode::pong:
+              last_pong_ = ioloop::Clock::now();
+              on_control(m.opcode, m.payload);
+              break;
+            case ws::Opcode::close:
+              close_received_ = true;
+              close_code_ = m.close_code == ws::close_code::no_status
+                                ? std::nullopt
+                                : std::optional<std::uint16_t>(m.close_code);
+              close_reason_ = std::string(m.payload);
+              // Echo the peer's code, as RFC 6455 5.5.1 suggests.
+              close(close_code_, {});
+              stop = true;
+              break;
+            default:
+              break;
+          }
+          if (stream_->closed()) stop = true;
+        }
+        if (!stream_->closed()) stream_->consume(offset);
+      }
+    } catch (const StreamClosedError&) {
+    }
+    stop_timers();
+  }
+
+  std::shared_ptr<IOStream> stream_;
+  ws::Role role_;
+  ws::MessageReader reader_;
+  std::optional<ws::Deflater> deflater_;
+  std::optional<ws::DeflateParams> deflate_params_;
+  std::string masked_;
+  std::string compressed_;
+  bool close_sent_ = false;
+  bool close_received_ = false;
+  std::optional<std::uint16_t> close_code_;
+  std::string close_reason_;
+  std::string subprotocol_;
+
+ private:
+  void schedule_ping() {
+    auto self = weak_from_this();
+    ping_timer_ = ioloop::IOLoop::current().call_later(ping_interval_, [self] {
+      auto p = self.lock();
+      if (!p || !p->open()) return;
+      if (ioloop::Clock::now() - p->last_pong_ > p->ping_timeout_) {
+        log::general.info("WebSocket ping timeout from {}", p->stream_->remote_ip());
+        p->stream_->close();
+        return;
+      }
+      (void)p->send_frame(ws::Opcode::ping, {}, false);
+      p->schedule_ping();
+    });
+  }
+
+  void stop_timers() {
+    if (auto* loop = ioloop::IOLoop::current_or_null(); loop && !loop->closing()) {
+      loop->remove_timeout(close_timer_);
+      loop->remove_timeout(ping_timer_);
+    }
+  }
+
+  ioloop::TimeoutHandle close_timer_;
+  ioloop::TimeoutHandle ping_timer_;
+  std::chrono::milliseconds ping_interval_{0};
+  std::chrono::milliseconds ping_timeout_{0};
+  ioloop::Clock::time_point last_pong_;
+};
+
+}  // namespace detail
+
+namespace {
+
+// Every open server-side handler on this thread, for close_all().
+thread_local std::unordered_set<WebSocketHandler*> open_handlers;
+
+bool header_has_token(std::string_view value, std::string_view token) {
+  while (!value.empty()) {
+    auto comma = value.find(',');
+    std::string_view item = value.substr(0, comma);
+    while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
+    while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
+    if (item.size() == token.size() &&
+        std::equal(item.begin(), item.end(), token.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return true;
+    }
+    if (comma == std::string_view::npos) break;
+    value.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+WebSocketHandler::WebSocketHandler() = default;
+WebSocketHandler::~WebSocketHandler() {
+  open_handlers.erase(this);
+}
+
+bool WebSocketHandler::check_origin(std::string_view origin) {
+  // Same origin: the Origin's host[:port] must equal the Host header.
+  auto scheme_end = origin.find("://");
+  std::string_view host =
+      scheme_end == std::string_view::npos ? origin : origin.substr(scheme_end + 3);
+  auto slash = host.find('/');
+  if (slash != std::string_view::npos) host = host.substr(0, slash);
+  std::string lowered(host);
+  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string request_host = request().host;
+  std::transform(request_host.begin(), request_host.end(), request_host.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lowered == request_host;
+}
+
+std::optional<std::string> WebSocketHandler::select_subprotocol(const std::vector<std::string>&) {
+  return std::nullopt;
+}
+
+std::size_t WebSocketHandler::max_message_size() {
+  return settings().websocket_max_message_size;
+}
+
+Task<> WebSocketHandler::run_websocket(const Events& events) {
+  const auto& headers = request().headers;
+  if (!header_has_token(headers.get("Upgrade"), "websocket")) {
+    set_status(400);
+    finish("Can \"Upgrade\" only to \"WebSocket\".");
+    co_return;
+  }
+  if (!header_has_token(headers.get("Connection"), "upgrade")) {
+    set_status(400);
+    finish("\"Connection\" must be \"Upgrade\".");
+    co_return;
+  }
+  if (headers.get("Sec-WebSocket-Version") != "13") {
+    set_status(426);
+    set_header("Sec-WebSocket-Version", "13");
+    finish();
+    co_return;
+  }
+  std::string_view key = headers.get("Sec-WebSocket-Key");
+  if (!ws::is_valid_websocket_key(key)) {
+    set_status(400);
+    finish("Missing or invalid Sec-WebSocket-Key header");
+    co_return;
+  }
+  std::string_view origin = headers.get("Origin", headers.get("Sec-Websocket-Origin"));
+  if (!origin.empty() && !check_origin(origin)) {
+    set_status(403);
+    finish("Cross origin websockets not allowed");
+    co_return;
+  }
+
+  std::string response =
+      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Accept: " +
+      ws::compute_accept_key(key) + "\r\n";
+  std::string subprotocol;
+  if (auto offered = ws::parse_subprotocols(headers.get_joined("Sec-WebSocket-Protocol"));
+      offered && !offered->empty()) {
+    if (auto chosen = select_subprotocol(*offered)) {
+      subprotocol = *chosen;
+      response += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n";
+    }
+  }
+  std::optional<ws::DeflateParams> deflate;
+  CompressionOptions compression;
+  if (auto options = get_compression_options()) {
+    compression = *options;
+    if (auto extensions = ws::parse_extensions(headers.get_joined("Sec-WebSocket-Extensions"))) {
+      if (auto agreement = ws::negotiate_deflate(*extensions, compression)) {
+        deflate = agreement->params;
+        response += "Sec-WebSocket-Extensions: " + agreement->response + "\r\n";
+      }
+    }
+  }
+  response += "\r\n";
+
+  set_status(101);
+  auto stream = connection()->detach();
+  mark_detached();
+  try {
+    co_await stream->write(response);
+  } catch (const StreamClosedError&) {
+    co_return;
+  }
+  application().log_request(*this);
+  protocol_ = std::make_shared<detail::Protocol>(stream, ws::Role::server, max_message_size(),
+                                                 deflate, compression);
+  protocol_->subprotocol_ = subprotocol;
+  protocol_->start_pings(settings().websocket_ping_interval, settings().websocket_ping_timeout);
+  open_handlers.insert(this);
+  try {
+    co_await events.open(*this, path_args());
+  } catch (...) {
+    log_exception(std::current_exception());
+    protocol_->close(1011, "internal error");
+  }
+  if (protocol_->open()) {
+    co_await protocol_->run(
+        [this, &events](std::string_view message, bool binary) -> Task<> {
+          last_binary_ = binary;
+          try {
+            return events.message(*this, message, binary, events.message_is_coroutine);
+          } catch (...) {
+            log_exception(std::current_exception());
+            protocol_->close(1011, "internal error");
+            return Task<>();
+          }
+        },
+        [this](ws::Opcode opcode, std::string_view data) {
+          if (opcode == ws::Opcode::ping) on_ping(data);
+          if (opcode == ws::Opcode::pong) on_pong(data);
+        });
+  } else {
+    co_await protocol_->run([](std::string_view, bool) { return Task<>(); },
+                            [](ws::Opcode, std::string_view) {});
+  }
+  open_handlers.erase(this);
+  try {
+    on_close();
+  } catch (...) {
+    log_exception(std::current_exception());
+  }
+}
+
+iostream::IOStream::WriteAwaitable WebSocketHandler::write_message(std::string_view message,
+                                                                   WriteOptions options) {
+  if (!protocol_) throw WebSocketClosedError();
+  return protocol_->write_message(message, options.binary);
+}
+
+iostream::IOStream::WriteAwaitable WebSocketHandler::write_message(const nlohmann::json& message) {
+  return write_message(escape::json_encode(message));
+}
+
+void WebSocketHandler::close(std::optional<std::uint16_t> code, std::string_view reason) {
+  if (protocol_) protocol_->close(code, reason);
+}
+
+void WebSocketHandler::ping(std::string_view data) {
+  if (!protocol_) throw WebSocketClosedError();
+  protocol_->ping(data);
+}
+
+std::optional<std::uint16_t> WebSocketHandler::close_code() const {
+  return protocol_ ? protocol_->close_code_ : std::nullopt;
+}
+std::string WebSocketHandler::close_reason() const {
+  return protocol_ ? protocol_->close_reason_ : std::string();
+}
+std::string WebSocketHandler::selected_subprotocol() const {
+  return protocol_ ? protocol_->subprotocol_ : std::string();
+}
+bool WebSocketHandler::is_open() const noexcept {
+  return protocol_ && protocol_->open();
+}
+void WebSocketHandler::set_nodelay(bool value) {
+  if (protocol_) protocol_->stream_->set_nodelay(value);
+}
+
+void close_all(std::uint16_t code, std::string_view reason) {
+  auto handlers = open_handlers;
+  for (auto* handler : handlers) handler->close(code, reason);
+}
+
+// ---------------------------------------------------------------------------
+// Client
+
+struct ClientConnector {
+  static Task<std::unique_ptr<WebSocketClientConnection>> connect(std::string url,
+                                                                  ConnectOptions options);
+};
+
+namespace {
+struct ClientState {
+  std::vector<std::pair<std::string, bool>> queue;
+  bool closed = false;
+  std::coroutine_handle<> waiter;
+};
+}  // namespace
+
+WebSocketClientConnection::~WebSocketClientConnection() {
+  if (protocol_ && !protocol_->stream_->closed()) protocol_->stream_->close();
+}
+
+Task<std::unique_ptr<WebSocketClientConnection>> ClientConnector::connect(std::string url,
+                                                                          ConnectOptions options) {
+  bool secure;
+  std::string_view rest = url;
+  if (rest.starts_with("ws://")) {
+    secure = false;
+    rest.remove_prefix(5);
+  } else if (rest.starts_with("wss://")) {
+    secure = true;
+    rest.remove_prefix(6);
+  } else {
+    throw std::invalid_argument("websocket_connect: URL must start with ws:// or wss://");
+  }
+  auto slash = rest.find('/');
+  std::string_view netloc = rest.substr(0, slash);
+  std::string target = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+  auto [host_view, port_opt] = httputil::split_host_and_port(netloc);
+  std::string host(host_view);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
+  int port = port_opt.value_or(secure ? 443 : 80);
+
+  tcpclient::ConnectOptions connect_options;
+  connect_options.timeout = options.connect_timeout;
+  if (secure) {
+    netutil::SSLOptions ssl;
+    ssl.verify = options.validate_cert;
+    ssl.ca_certs = options.ca_certs;
+    connect_options.ssl_options = ssl;
+  }
+  auto stream = co_await tcpclient::TCPClient().connect(host, port, connect_options);
+
+  std::string key = ws::generate_websocket_key();
+  std::string request = fmt::format(
+      "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n",
+      target, netloc, key);
+  if (!options.subprotocols.empty()) {
+    std::string joined;
+    for (const auto& p : options.subprotocols) joined += (joined.empty() ? "" : ", ") + p;
+    request += "Sec-WebSocket-Protocol: " + joined + "\r\n";
+  }
+  if (options.compression_options) {
+    request += "Sec-WebSocket-Extensions: " + ws::make_deflate_offer(*options.compression_options) +
+               "\r\n";
+  }
+  for (const auto& [name, value] : options.headers) request += name + ": " + value + "\r\n";
+  request += "\r\n";
+  co_await stream->write(request);
+
+  std::string head = co_await stream->read_until("\r\n\r\n", 64 * 1024);
+  auto line_end = head.find("\r\n");
+  auto start = httputil::parse_response_start_line(head.substr(0, line_end));
+  auto headers = httputil::HTTPHeaders::parse(head.substr(line_end + 2));
+  if (start.code != 101) {
+    stream->close();
+    throw std::runtime_error(
+        fmt::format("WebSocket handshake refused: HTTP {} {}", start.code, start.reason));
+  }
+  if (headers.get("Sec-WebSocket-Accept") != ws::compute_accept_key(key)) {
+    stream->close();
+    throw std::runtime_error("WebSocket handshake: bad Sec-WebSocket-Accept");
+  }
+  std::optional<ws::DeflateParams> deflate;
+  if (auto extensions = ws::parse_extensions(headers.get_joined("Sec-WebSocket-Extensions"));
+      extensions && !extensions->empty()) {
+    if (!options.compression_options || extensions->size() != 1) {
+      stream->close();
+      throw std::runtime_error("WebSocket handshake: unexpected extension");
+    }
+    deflate = ws::accept_deflate_response(extensions->front(), *options.compression_options);
+    if (!deflate) {
+      stream->close();
+      throw std::runtime_error("WebSocket handshake: bad permessage-deflate response");
+    }
+  }
+
+  std::unique_ptr<WebSocketClientConnection> connection(new WebSocketClientConnection());
+  auto protocol = std::make_shared<detail::Protocol>(
+      stream, ws::Role::client, options.max_message_size, deflate,
+      options.compression_options.value_or(CompressionOptions{}));
+  protocol->subprotocol_ = std::string(headers.get("Sec-WebSocket-Protocol"));
+  connection->protocol_ = protocol;
+  auto state = std::make_shared<ClientState>();
+  auto callback = options.on_message_callback;
+  // Messages are queued (or handed to the callback) by a background reader.
+  spawn([](std::shared_ptr<detail::Protocol> protocol, std::shared_ptr<ClientState> state,
+           std::function<void(std::optional<std::string_view>)> callback) -> Task<> {
+    co_await protocol->run(
+        [state, callback](std::string_view message, bool binary) -> Task<> {
+          if (callback) {
+            callback(message);
+          } else {
+            state->queue.emplace_back(std::string(message), binary);
+            if (auto w = std::exchange(state->waiter, {})) w.resume();
+          }
+          return Task<>();
+        },
+        [](ws::Opcode, std::string_view) {});
+    state->closed = true;
+    if (callback) callback(std::nullopt);
+    if (auto w = std::exchange(state->waiter, {})) w.resume();
+  }(protocol, state, callback));
+  connection->state_ = state;
+  co_return connection;
+}
+
+Task<std::optional<std::string>> WebSocketClientConnection::read_message() {
+  auto state = std::static_pointer_cast<ClientState>(state_);
+  while (state->queue.empty() && !state->closed) {
+    struct Wait {
+      ClientState* s;
+      bool await_ready() const noexcept { return !s->queue.empty() || s->closed; }
+      void await_suspend(std::coroutine_handle<> h) noexcept { s->waiter = h; }
+      void await_resume() const noexcept {}
+    };
+    co_await Wait{state.get()};
+  }
+  if (state->queue.empty()) co_return std::nullopt;
+  auto [message, binary] = std::move(state->queue.front());
+  state->queue.erase(state->queue.begin());
+  last_binary_ = binary;
+  co_return message;
+}
+
+iostream::IOStream::WriteAwaitable WebSocketClientConnection::write_message(
+    std::string_view message, WriteOptions options) {
+  return protocol_->write_message(message, options.binary);
+}
+
+void WebSocketClientConnection::close(std::optional<std::uint16_t> code, std::string_view reason) {
+  protocol_->close(code, reason);
+}
+void WebSocketClientConnection::ping(std::string_view data) {
+  protocol_->ping(data);
+}
+std::optional<std::uint16_t> WebSocketClientConnection::close_code() const {
+  return protocol_->close_code_;
+}
+std::string WebSocketClientConnection::close_reason() const {
+  return protocol_->close_reason_;
+}
+std::string WebSocketClientConnection::selected_subprotocol() const {
+  return protocol_->subprotocol_;
+}
+std::optional<tornado::detail::ws::DeflateParams> WebSocketClientConnection::compression() const {
+  return protocol_->deflate_params_;
+}
+
+Task<std::unique_ptr<WebSocketClientConnection>> websocket_connect(std::string url,
+                                                                   ConnectOptions options) {
+  return ClientConnector::connect(std::move(url), std::move(options));
+}
+
+}  // namespace tornado::websocket
