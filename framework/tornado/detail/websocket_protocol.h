@@ -212,6 +212,7 @@ struct ReadResult {
 };
 
 class Inflater;  // permessage_deflate.h
+enum class InflateStatus : std::uint8_t;
 
 struct ReaderOptions {
   /// server: incoming frames must be masked; client: they must not be.
@@ -268,6 +269,7 @@ class MessageReader {
   enum class State : std::uint8_t { header, payload, closed, failed };
 
   ReadResult fail(std::size_t consumed, std::uint16_t code, std::string_view reason);
+  ReadResult fail_inflate(std::size_t consumed, InflateStatus status);
   ReadResult deliver_control(std::size_t consumed, std::string_view payload);
   ReadResult deliver_data(std::size_t consumed);
   // Checks the first two header bytes; returns a reason on a protocol error.
