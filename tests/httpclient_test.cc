@@ -308,6 +308,21 @@ TEST(HTTPClientTest, HeadAnd204And304HaveNoBody) {
   EXPECT_EQ(server.connections, 1);
 }
 
+TEST(HTTPClientTest, InformationalResponsesAreSkipped) {
+  IOLoop loop;
+  TestServer server(
+      fixed("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n" +
+            response(200, "final", "", "OK")));
+  run(loop, [&]() -> Task<> {
+    AsyncHTTPClient client;
+    auto response = co_await client.fetch(server.url("/"));
+    EXPECT_EQ(response.code, 200);
+    EXPECT_EQ(response.body, "final");
+    EXPECT_FALSE(response.headers.contains("Link"));
+    EXPECT_EQ(client.idle_connections(), 1u);
+  });
+}
+
 // ------------------------------------------------------------ keep-alive and the pool
 
 TEST(HTTPClientTest, KeepAliveReusesOneConnection) {
@@ -763,6 +778,9 @@ TEST(HTTPClientTest, MalformedResponseRaisesInputError) {
   TestServer server([](Exchange& exchange) -> Task<> {
     if (exchange.request.target == "/garbage") {
       co_await exchange.stream->write("SMTP ready\r\n\r\n");
+    } else if (exchange.request.target == "/upgrade") {
+      co_await exchange.stream->write(
+          "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n");
     } else {
       // Both framings at once: a smuggling vector, refused.
       co_await exchange.stream->write(
@@ -772,7 +790,7 @@ TEST(HTTPClientTest, MalformedResponseRaisesInputError) {
   });
   run(loop, [&]() -> Task<> {
     AsyncHTTPClient client;
-    for (const char* path : {"/garbage", "/both"}) {
+    for (const char* path : {"/garbage", "/upgrade", "/both"}) {
       bool raised = false;
       try {
         co_await client.fetch(server.url(path));
