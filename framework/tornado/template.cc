@@ -1,6 +1,7 @@
 #include "tornado/template.h"
 
 #include <algorithm>
+#include <deque>
 #include <fstream>
 #include <mutex>
 #include <sstream>
@@ -659,7 +660,10 @@ struct RenderState {
   const CompiledTemplate* current;
   EvalContext context;
   int depth = 0;
-  std::vector<std::pair<std::string_view, Value>> escapers;  // resolved autoescape functions
+  // Resolved autoescape functions; a deque so that references stay valid.
+  std::deque<std::pair<std::string_view, Value>> escapers;
+  const std::string* last_escaper_name = nullptr;
+  const Value* last_escaper = nullptr;
 };
 
 bool matches(const ExceptHeader& header, const std::string& type) {
@@ -701,36 +705,69 @@ class Renderer {
     }
   }
 
-  const Value& escaper(std::string_view name) {
+  const Value& escaper(const std::string& name) {
+    // Most expressions use the same function: remember the last one by address.
+    if (&name == st_.last_escaper_name) return *st_.last_escaper;
     for (const auto& [n, v] : st_.escapers) {
-      if (n == name) return v;
+      if (n == name) {
+        st_.last_escaper_name = &name;
+        st_.last_escaper = &v;
+        return v;
+      }
     }
     EvalContext globals = st_.context;
     globals.scope = nullptr;
     st_.escapers.emplace_back(name, lookup_name(name, globals));
+    st_.last_escaper_name = &name;
+    st_.last_escaper = &st_.escapers.back().second;
     return st_.escapers.back().second;
   }
 
-  void output(const Value& value, bool raw) {
+  // Appends str(value), escaped by the current template's autoescape function.
+  void output(const Json& value, bool raw) {
     std::string& out = *st_.out;
     const std::string& autoescape = st_.current->autoescape;
     if (raw || autoescape.empty()) {
-      append_str(out, value);
+      append_python_str(out, value);
       return;
     }
     const Value& function = escaper(autoescape);
     if (is_xhtml_escape(function)) {
-      const Json* j = value.json();
-      if (j && j->is_string()) {
-        append_escaped(out, j->get_ref<const std::string&>());
-      } else if (j && (j->is_number_integer() || j->is_boolean() || j->is_null())) {
-        append_python_str(out, *j);  // nothing to escape
+      if (value.is_string()) {
+        append_escaped(out, value.get_ref<const std::string&>());
+      } else if (value.is_number_integer() || value.is_boolean() || value.is_null()) {
+        append_python_str(out, value);  // nothing to escape
       } else {
-        append_escaped(out, to_str(value));
+        std::string text;
+        append_python_str(text, value);
+        append_escaped(out, text);
       }
       return;
     }
-    append_str(out, call_value(function, {Value(Json(to_str(value)))}, st_.context));
+    std::string text;
+    append_python_str(text, value);
+    append_str(out, call_value(function, {Value(Json(std::move(text)))}, st_.context));
+  }
+
+  void output(const Value& value, bool raw) {
+    if (const Json* j = value.json()) {
+      output(*j, raw);
+      return;
+    }
+    output(Json(to_str(value)), raw);
+  }
+
+  void output(const Expr& expr, bool raw) {
+    if (const Json* j = resolve_json(expr, st_.context)) {
+      output(*j, raw);
+    } else {
+      output(evaluate(expr, st_.context), raw);
+    }
+  }
+
+  bool condition(const Expr& expr) {
+    if (const Json* j = resolve_json(expr, st_.context)) return truthy(*j);
+    return truthy(evaluate(expr, st_.context));
   }
 
   static void append_escaped(std::string& out, std::string_view text) {
@@ -765,12 +802,13 @@ class Renderer {
 
   Flow render(const Node& node) {
     EvalContext& ctx = st_.context;
+    guarded(node, [] { charge_render_budget(); });
     switch (node.kind) {
       case NodeKind::text:
         st_.out->append(node.text);
         return Flow::normal;
       case NodeKind::expression:
-        guarded(node, [&] { output(evaluate(*node.expr, ctx), node.raw); });
+        guarded(node, [&] { output(*node.expr, node.raw); });
         return Flow::normal;
       case NodeKind::module:
         guarded(node, [&] {
@@ -789,7 +827,7 @@ class Renderer {
         return Flow::normal;
       case NodeKind::if_block:
         for (const Branch& branch : node.branches) {
-          if (guarded(node, [&] { return truthy(evaluate(*branch.condition, ctx)); })) {
+          if (guarded(node, [&] { return condition(*branch.condition); })) {
             return render(branch.body);
           }
         }
@@ -804,7 +842,10 @@ class Renderer {
         return render(node.orelse);
       }
       case NodeKind::while_block:
-        while (guarded(node, [&] { return truthy(evaluate(*node.expr, ctx)); })) {
+        while (guarded(node, [&] {
+          charge_render_budget();
+          return condition(*node.expr);
+        })) {
           if (render(node.body) == Flow::break_loop) return Flow::normal;
         }
         return render(node.orelse);
@@ -1026,7 +1067,7 @@ void Template::generate_to(std::string& out, const nlohmann::json& values,
                         "TypeError");
   }
   detail::Scope scope;
-  detail::RenderState state{&out, impl_.get(), impl_->root, {}, 0, {}};
+  detail::RenderState state{&out, impl_.get(), impl_->root, {}, 0, {}, nullptr, nullptr};
   state.context.values = values.is_object() ? &values : nullptr;
   state.context.functions = &functions;
   state.context.loader_functions = impl_->loader_functions.get();

@@ -7,8 +7,9 @@
 //
 // Server side:
 //
-//   auto offers = ws::parse_extensions(request_header);           // the client's offers
-//   auto agreed = ws::negotiate_deflate(*offers, {.compression_level = 6});
+//   ws::DeflateOptions options{.compression_level = 6};
+//   auto offers = ws::parse_extensions(request_header);      // the client's offers
+//   auto agreed = offers ? ws::negotiate_deflate(*offers, options) : std::nullopt;
 //   if (agreed) {
 //     set_header("Sec-WebSocket-Extensions", agreed->response);
 //     ws::Deflater deflater = ws::make_deflater(ws::Role::server, agreed->params, options);

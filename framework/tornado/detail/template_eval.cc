@@ -26,6 +26,25 @@ namespace {
 }  // namespace
 
 // ---------------------------------------------------------------------------
+// Work budget
+
+namespace {
+thread_local std::uint64_t render_budget_limit = 0;
+thread_local std::uint64_t render_budget_left = 0;
+}  // namespace
+
+void set_render_budget(std::uint64_t steps) noexcept {
+  render_budget_limit = steps;
+  render_budget_left = steps;
+}
+
+void charge_render_budget() {
+  if (render_budget_limit == 0) return;
+  if (render_budget_left == 0) throw EvalError("RuntimeError", "render budget exhausted");
+  --render_budget_left;
+}
+
+// ---------------------------------------------------------------------------
 // Value plumbing
 
 Value& Value::share() {
@@ -125,28 +144,31 @@ std::int64_t range_length(const RangeValue& r) {
 
 }  // namespace
 
-bool truthy(const Value& value) {
-  if (const Json* j = value.json()) {
-    switch (j->type()) {
-      case Json::value_t::null:
-        return false;
-      case Json::value_t::boolean:
-        return j->get<bool>();
-      case Json::value_t::number_integer:
-        return j->get<std::int64_t>() != 0;
-      case Json::value_t::number_unsigned:
-        return j->get<std::uint64_t>() != 0;
-      case Json::value_t::number_float:
-        return j->get<double>() != 0.0;
-      case Json::value_t::string:
-        return !j->get_ref<const std::string&>().empty();
-      case Json::value_t::array:
-      case Json::value_t::object:
-        return !j->empty();
-      default:
-        return true;
-    }
+bool truthy(const Json& json) {
+  const Json* j = &json;
+  switch (j->type()) {
+    case Json::value_t::null:
+      return false;
+    case Json::value_t::boolean:
+      return j->get<bool>();
+    case Json::value_t::number_integer:
+      return j->get<std::int64_t>() != 0;
+    case Json::value_t::number_unsigned:
+      return j->get<std::uint64_t>() != 0;
+    case Json::value_t::number_float:
+      return j->get<double>() != 0.0;
+    case Json::value_t::string:
+      return !j->get_ref<const std::string&>().empty();
+    case Json::value_t::array:
+    case Json::value_t::object:
+      return !j->empty();
+    default:
+      return true;
   }
+}
+
+bool truthy(const Value& value) {
+  if (const Json* j = value.json()) return truthy(*j);
   if (const auto* r = value.get_if<RangeValue>()) return range_length(*r) > 0;
   if (const auto* view = value.get_if<ViewValue>()) return !view->object.ptr->empty();
   if (const auto* t = value.get_if<SequenceValue>()) return !t->items->empty();
@@ -294,6 +316,9 @@ int sequence_kind(const Value& value) {
 
 std::vector<Value> collect(const Value& iterable) {
   std::vector<Value> items;
+  if (const auto* r = iterable.get_if<RangeValue>(); r && range_length(*r) > (1 << 24)) {
+    throw EvalError("MemoryError", "range too large to materialize");
+  }
   Iterator it(iterable);
   Value item;
   while (it.next(item)) items.push_back(std::move(item));
@@ -304,14 +329,16 @@ Json repeat(const Json& sequence, std::int64_t times) {
   if (sequence.is_string()) {
     std::string out;
     const auto& s = sequence.get_ref<const std::string&>();
-    if (times > 0 && s.size() * static_cast<std::uint64_t>(times) > (1u << 30)) {
+    if (times > 0 &&
+        static_cast<std::uint64_t>(times) > (1u << 26) / std::max<std::size_t>(s.size(), 1)) {
       throw EvalError("MemoryError", "result too large");
     }
     for (std::int64_t i = 0; i < times; ++i) out += s;
     return out;
   }
   Json out = Json::array();
-  if (times > 0 && sequence.size() * static_cast<std::uint64_t>(times) > (1u << 24)) {
+  if (times > 0 &&
+      static_cast<std::uint64_t>(times) > (1u << 22) / std::max<std::size_t>(sequence.size(), 1)) {
     throw EvalError("MemoryError", "result too large");
   }
   for (std::int64_t i = 0; i < times; ++i) {
@@ -396,11 +423,16 @@ Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
   switch (op) {
     case BinaryOp::add:
       if (lj && rj && lj->is_string() && rj->is_string()) {
+        if (lj->get_ref<const std::string&>().size() + rj->get_ref<const std::string&>().size() >
+            (1u << 28)) {
+          throw EvalError("MemoryError", "string too large");
+        }
         std::string s = lj->get_ref<const std::string&>();
         s += rj->get_ref<const std::string&>();
         return Value(Json(std::move(s)));
       }
       if (lj && rj && lj->is_array() && rj->is_array()) {
+        if (lj->size() + rj->size() > (1u << 22)) throw EvalError("MemoryError", "list too large");
         Json out = *lj;
         for (const auto& item : *rj) out.push_back(item);
         return Value(std::move(out));
@@ -425,7 +457,8 @@ Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
       if ((lt && b && b->is_int) || (rt && a && a->is_int)) {
         const std::vector<Value> once = collect(lt ? left : right);
         const std::int64_t times = lt ? b->i : a->i;
-        if (times > 0 && once.size() * static_cast<std::uint64_t>(times) > (1u << 24)) {
+        if (times > 0 && static_cast<std::uint64_t>(times) >
+                             (1u << 22) / std::max<std::size_t>(once.size(), 1)) {
           throw EvalError("MemoryError", "result too large");
         }
         std::vector<Value> items;
@@ -725,6 +758,7 @@ Iterator::Iterator(Value iterable) : iterable_(std::move(iterable)) {
 }
 
 bool Iterator::next(Value& out) {
+  charge_render_budget();
   if (json_) {
     if (json_->is_array()) {
       if (index_ >= json_->size()) return false;
@@ -1698,6 +1732,18 @@ std::optional<Value> string_method(const std::string& s, std::string_view name, 
     a.check(1, {});
     std::string out;
     bool first = true;
+    if (const Json* j = a.require(0, "iterable").json(); j && j->is_array()) {
+      for (const Json& item : *j) {
+        if (!item.is_string()) {
+          type_error("sequence item: expected str instance, " + type_name(Value::ref(&item)) +
+                     " found");
+        }
+        if (!first) out += s;
+        first = false;
+        out += item.get_ref<const std::string&>();
+      }
+      return str_result(std::move(out));
+    }
     for (const Value& item : collect(a.require(0, "iterable"))) {
       const std::string* part = as_string(item);
       if (!part) type_error("sequence item: expected str instance, " + type_name(item) + " found");
@@ -1895,6 +1941,76 @@ Value call_expression_with(const Value& function, const Expr& call, EvalContext&
 // ---------------------------------------------------------------------------
 // The evaluator
 
+namespace {
+
+struct Resolved {
+  const Json* ptr = nullptr;
+  const std::shared_ptr<const void>* keep = nullptr;
+};
+
+const std::shared_ptr<const void> kNoKeep;
+
+// Follows a name, attribute or subscript chain straight to the JSON it
+// denotes, without building Values: most template expressions are such
+// paths. Empty when the expression is anything else or a step fails; the
+// general evaluator then computes the value or reports the error.
+Resolved resolve(const Expr& e, EvalContext& context) {
+  switch (e.kind) {
+    case ExprKind::literal:
+      return {&e.literal, &kNoKeep};
+    case ExprKind::name: {
+      if (context.scope) {
+        if (const Value* local = context.scope->find(e.name)) {
+          if (const auto* r = local->get_if<JsonRef>()) return {r->ptr, &r->keep};
+          return {};
+        }
+      }
+      if (context.values) {
+        const auto& object = context.values->get_ref<const Json::object_t&>();
+        const auto it = object.find(e.name);
+        if (it != object.end()) return {&it->second, &kNoKeep};
+      }
+      return {};
+    }
+    case ExprKind::attribute: {
+      const Resolved object = resolve(*e.children[0], context);
+      if (!object.ptr || !object.ptr->is_object()) return {};
+      const auto& map = object.ptr->get_ref<const Json::object_t&>();
+      const auto it = map.find(e.name);
+      if (it == map.end()) return {};
+      return {&it->second, object.keep};
+    }
+    case ExprKind::subscript: {
+      const Resolved container = resolve(*e.children[0], context);
+      if (!container.ptr) return {};
+      const Resolved key = resolve(*e.children[1], context);
+      if (!key.ptr) return {};
+      if (container.ptr->is_object() && key.ptr->is_string()) {
+        const auto& map = container.ptr->get_ref<const Json::object_t&>();
+        const auto it = map.find(key.ptr->get_ref<const std::string&>());
+        if (it == map.end()) return {};
+        return {&it->second, container.keep};
+      }
+      if (container.ptr->is_array() && key.ptr->is_number_integer()) {
+        std::int64_t i = key.ptr->get<std::int64_t>();
+        const auto size = static_cast<std::int64_t>(container.ptr->size());
+        if (i < 0) i += size;
+        if (i < 0 || i >= size) return {};
+        return {&(*container.ptr)[static_cast<std::size_t>(i)], container.keep};
+      }
+      return {};
+    }
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
+const Json* resolve_json(const Expr& expr, EvalContext& context) {
+  return resolve(expr, context).ptr;
+}
+
 Value evaluate(const Expr& e, EvalContext& context) {
   switch (e.kind) {
     case ExprKind::literal:
@@ -1902,8 +2018,10 @@ Value evaluate(const Expr& e, EvalContext& context) {
     case ExprKind::name:
       return lookup_name(e.name, context);
     case ExprKind::attribute:
+      if (const Resolved r = resolve(e, context); r.ptr) return Value::ref(r.ptr, *r.keep);
       return get_attribute(evaluate(*e.children[0], context), e.name);
     case ExprKind::subscript: {
+      if (const Resolved r = resolve(e, context); r.ptr) return Value::ref(r.ptr, *r.keep);
       Value container = evaluate(*e.children[0], context);
       return get_item(std::move(container), evaluate(*e.children[1], context));
     }

@@ -219,6 +219,11 @@ struct EvalContext {
 
 Value evaluate(const Expr& expr, EvalContext& context);
 bool truthy(const Value& value);
+bool truthy(const Json& value);
+/// The JSON a name / attribute / subscript path denotes, or nullptr when the
+/// expression is not such a path or a step fails (evaluate() then reports).
+/// The pointer is valid until the template's variables change.
+const Json* resolve_json(const Expr& expr, EvalContext& context);
 /// Binds `value` to `target` in the current scope (unpacking tuples).
 void assign(const Target& target, Value value, EvalContext& context);
 /// Python's `a op b`, used by `{% set x += y %}`.
@@ -231,6 +236,14 @@ Value lookup_name(std::string_view name, EvalContext& context);
 Value call_value(const Value& function, std::vector<Value> args, EvalContext& context);
 /// Converts to JSON (tuples and ranges become arrays).
 Json to_json(const Value& value);
+
+/// Bounds the work of renders on this thread: each rendered node and loop
+/// iteration costs one step, and an exhausted budget fails the render with a
+/// RuntimeError. 0 (the default) means unlimited. The fuzz target sets it so
+/// that `{% while True %}` terminates.
+void set_render_budget(std::uint64_t steps) noexcept;
+/// Spends one step of the budget; throws EvalError when none is left.
+void charge_render_budget();
 
 // Helpers shared by the evaluator, the formatter and the renderer.
 std::string type_name(const Value& value);

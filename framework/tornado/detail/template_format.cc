@@ -1,5 +1,6 @@
 #include "tornado/detail/template_format.h"
 
+#include <charconv>
 #include <cmath>
 #include <cstdio>
 
@@ -195,6 +196,16 @@ std::string format_int(std::int64_t value, const Spec& spec, std::string_view ty
 }
 
 std::string c_format_double(double magnitude, char type, std::int64_t precision, bool alternate) {
+  // std::to_chars formats as printf does, and several times faster.
+  if (!alternate && (type == 'f' || type == 'e' || type == 'g')) {
+    char fast[128];
+    const auto format = type == 'f'   ? std::chars_format::fixed
+                        : type == 'e' ? std::chars_format::scientific
+                                      : std::chars_format::general;
+    const auto result =
+        std::to_chars(fast, fast + sizeof fast, magnitude, format, static_cast<int>(precision));
+    if (result.ec == std::errc()) return std::string(fast, result.ptr);
+  }
   char format[16];
   std::snprintf(format, sizeof format, "%%%s.*%c", alternate ? "#" : "", type);
   char buf[512];

@@ -1,0 +1,4 @@
+var items = {% raw json_encode(items) %};
+
+
+    var   x =   1;
