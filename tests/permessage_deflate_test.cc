@@ -269,6 +269,29 @@ TEST(PermessageDeflateTest, EmptyMessage) {
   EXPECT_EQ(inflater.output(), "");
 }
 
+TEST(PermessageDeflateTest, EmptyMessagesBetweenOthersKeepTheStreamIntact) {
+  // After a flush zlib emits nothing for an empty message; the Deflater
+  // still sends 00, and the Inflater copes with peers that send nothing.
+  ws::Deflater deflater(15, false);
+  ws::Inflater inflater(15, false);
+  StrictInflater strict(15);
+  for (const char* message : {"", "", "Hello", "", "", "Hello", ""}) {
+    std::string out;
+    deflater.compress(message, out);
+    EXPECT_FALSE(out.empty());
+    if (*message == 0) EXPECT_EQ(to_hex(out), "00");
+    ASSERT_EQ(inflater.feed(out, 100), ws::InflateStatus::ok);
+    ASSERT_EQ(inflater.finish(100), ws::InflateStatus::ok);
+    EXPECT_EQ(inflater.output(), message);
+    inflater.clear_output();
+    EXPECT_EQ(strict.inflate_message(out), message);
+    // An empty payload, as some peers send for an empty message.
+    ASSERT_EQ(inflater.feed("", 100), ws::InflateStatus::ok);
+    ASSERT_EQ(inflater.finish(100), ws::InflateStatus::ok);
+    EXPECT_EQ(inflater.output(), "");
+  }
+}
+
 TEST(PermessageDeflateTest, CompressAppendsToExistingOutput) {
   ws::Deflater deflater(15, false);
   std::string out = "prefix";

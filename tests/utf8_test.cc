@@ -113,6 +113,8 @@ TEST(Utf8Test, DataFileCasesOneShot) {
   for (const auto& c : cases) {
     EXPECT_EQ(is_valid_utf8(c.bytes), c.valid) << c.description;
     EXPECT_EQ(reference_valid(c.bytes), c.valid) << "reference: " << c.description;
+    // In the middle of longer text, where the fast loop sees them.
+    EXPECT_EQ(is_valid_utf8("text before " + c.bytes + " and after"), c.valid) << c.description;
   }
 }
 
@@ -157,6 +159,17 @@ TEST(Utf8Test, AutobahnIncrementalDetection) {
   EXPECT_FALSE(v.feed("\xF5"));
 }
 
+TEST(Utf8Test, EmptyInput) {
+  EXPECT_TRUE(is_valid_utf8(std::string_view()));
+  Utf8Validator v;
+  EXPECT_TRUE(v.feed(std::string_view()));
+  EXPECT_TRUE(v.feed("\xc3"));
+  EXPECT_TRUE(v.feed(std::string_view()));
+  EXPECT_FALSE(v.complete());
+  EXPECT_TRUE(v.feed("\xa9"));
+  EXPECT_TRUE(v.complete());
+}
+
 TEST(Utf8Test, FailureIsSticky) {
   Utf8Validator v;
   EXPECT_FALSE(v.feed("\xff"));
@@ -193,19 +206,28 @@ TEST(Utf8Test, EveryCodePoint) {
   EXPECT_TRUE(v.complete());
 }
 
+// Checks `bytes` alone (short input: the automaton alone) and padded with
+// ASCII on both sides (long input: the per-code-point fast loop).
+void expect_matches_reference(std::string_view bytes) {
+  ASSERT_EQ(is_valid_utf8(bytes), reference_valid(bytes)) << testing::PrintToString(bytes);
+  std::string padded = "abcdefgh";
+  padded.append(bytes);
+  padded.append("ijklmnop");
+  ASSERT_EQ(is_valid_utf8(padded), reference_valid(padded)) << testing::PrintToString(bytes);
+}
+
 TEST(Utf8Test, MatchesReferenceOnEveryShortSequence) {
   std::array<char, 3> buf;
   for (int a = 0; a < 256; ++a) {
     buf[0] = static_cast<char>(a);
-    ASSERT_EQ(is_valid_utf8({buf.data(), 1}), reference_valid({buf.data(), 1})) << a;
+    expect_matches_reference({buf.data(), 1});
     for (int b = 0; b < 256; ++b) {
       buf[1] = static_cast<char>(b);
-      ASSERT_EQ(is_valid_utf8({buf.data(), 2}), reference_valid({buf.data(), 2})) << a << " " << b;
+      expect_matches_reference({buf.data(), 2});
       if (a < 0xC0) continue;  // only lead bytes start a longer sequence
       for (int c = 0; c < 256; ++c) {
         buf[2] = static_cast<char>(c);
-        ASSERT_EQ(is_valid_utf8({buf.data(), 3}), reference_valid({buf.data(), 3}))
-            << a << " " << b << " " << c;
+        expect_matches_reference({buf.data(), 3});
       }
     }
   }
@@ -220,8 +242,7 @@ TEST(Utf8Test, MatchesReferenceOnFourByteSequences) {
         for (int d : thirds) {
           buf = {static_cast<char>(a), static_cast<char>(b), static_cast<char>(c),
                  static_cast<char>(d)};
-          ASSERT_EQ(is_valid_utf8({buf.data(), 4}), reference_valid({buf.data(), 4}))
-              << a << " " << b << " " << c << " " << d;
+          expect_matches_reference({buf.data(), 4});
         }
       }
     }

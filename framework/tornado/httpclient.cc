@@ -126,13 +126,15 @@ void HTTPClientPool::release_slot() {
 
 std::unique_ptr<HTTP1ClientConnection> HTTPClientPool::take_idle(const ConnectionKey& key) {
   // Newest first: it is the least likely to have been closed by the server.
-  for (auto it = idle_.rbegin(); it != idle_.rend(); ++it) {
-    if (!(it->key == key)) continue;
-    auto connection = std::move(it->connection);
-    forget(*it);
-    idle_.erase(std::next(it).base());
-    if (connection->stream()->closed()) return nullptr;
-    return connection;
+  for (std::size_t i = idle_.size(); i-- > 0;) {
+    if (!(idle_[i].key == key)) continue;
+    auto connection = std::move(idle_[i].connection);
+    forget(idle_[i]);
+    idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
+    // Closed, or holding bytes nobody asked for (a 408 before closing):
+    // drop it (closing it) and look further.
+    const auto& stream = connection->stream();
+    if (!stream->closed() && stream->buffered().empty()) return connection;
   }
   return nullptr;
 }

@@ -221,6 +221,10 @@ Task<HTTP1ClientResponse> HTTP1ClientConnection::fetch(HTTP1ClientRequest reques
     if (!message_complete_) continue;
 
     int code = response_.start_line.code;
+    if (code == 101) {
+      // Only a request that asked for an upgrade may get one; none does.
+      throw httputil::HTTPInputError("Unexpected 101 Switching Protocols");
+    }
     if (code >= 100 && code < 200) {
       // Informational: the final response follows on the same connection.
       if (code == 100 && body_unsent_) {

@@ -7,6 +7,7 @@
 #include <climits>
 #include <cstring>
 #include <stdexcept>
+#include <utility>
 
 namespace tornado::detail::ws {
 namespace {
@@ -265,6 +266,11 @@ void Deflater::compress(std::string_view message, std::string& out) {
   if (written - start >= 4 && std::memcmp(out.data() + written - 4, kTail, 4) == 0) {
     out.resize(written - 4);
   }
+  // After an earlier flush zlib emits nothing for an empty message. An
+  // empty payload would make the peer inflate the bare 00 00 FF FF tail as
+  // the start of a stored block and corrupt its stream, so send the header
+  // of an empty stored block instead (RFC 7692 7.2.3.6).
+  if (out.size() == start) out.push_back('\0');
   if (no_context_takeover_) deflateReset(&z);
 }
 
@@ -365,6 +371,7 @@ InflateStatus Inflater::feed(std::string_view compressed, std::size_t max_output
   if (stream_ended_) restart_stream();
   z_stream& z = *stream_;
   tail_ = false;
+  message_fed_ = true;
   while (!compressed.empty()) {
     const std::size_t chunk = std::min<std::size_t>(compressed.size(), 1u << 30);
     z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(compressed.data()));
@@ -376,7 +383,9 @@ InflateStatus Inflater::feed(std::string_view compressed, std::size_t max_output
 }
 
 InflateStatus Inflater::finish(std::size_t max_output) {
-  if (!stream_) return InflateStatus::ok;
+  // A message sent as an empty payload carries no DEFLATE data: appending
+  // the tail alone would start a stored block and corrupt the stream.
+  if (!std::exchange(message_fed_, false)) return InflateStatus::ok;
   if (!stream_ended_) {
     z_stream& z = *stream_;
     z.next_in = const_cast<Bytef*>(kTail);

@@ -7,8 +7,9 @@
 //
 // Server side:
 //
-//   auto offers = ws::parse_extensions(request_header);           // the client's offers
-//   auto agreed = ws::negotiate_deflate(*offers, {.compression_level = 6});
+//   ws::DeflateOptions options{.compression_level = 6};
+//   auto offers = ws::parse_extensions(request_header);      // the client's offers
+//   auto agreed = offers ? ws::negotiate_deflate(*offers, options) : std::nullopt;
 //   if (agreed) {
 //     set_header("Sec-WebSocket-Extensions", agreed->response);
 //     ws::Deflater deflater = ws::make_deflater(ws::Role::server, agreed->params, options);
@@ -109,6 +110,7 @@ class Deflater {
 
   /// Appends the compressed form of `message` to `out`: the payload of a
   /// frame sent with RSV1 (trailing 00 00 FF FF removed, RFC 7692 7.2.1).
+  /// Never empty: an empty message is sent as the single byte 00.
   /// Throws std::runtime_error if zlib fails (it only can on memory).
   void compress(std::string_view message, std::string& out);
 
@@ -148,8 +150,9 @@ class Inflater {
 
   /// Inflates the next piece of the current message's compressed payload.
   InflateStatus feed(std::string_view compressed, std::size_t max_output);
-  /// Ends the current message (feeds the 00 00 FF FF tail) and resets the
-  /// stream when context takeover is off.
+  /// Ends the current message (feeds the 00 00 FF FF tail, unless the
+  /// message had no compressed bytes at all) and resets the stream when
+  /// context takeover is off.
   InflateStatus finish(std::size_t max_output);
   /// The current message inflated so far.
   std::string_view output() const noexcept { return output_.view(); }
@@ -171,6 +174,7 @@ class Inflater {
   bool no_context_takeover_;
   bool stream_ended_ = false;  // the peer sent a block with BFINAL set
   bool tail_ = false;          // run() is reading the 00 00 FF FF tail
+  bool message_fed_ = false;   // the current message had compressed bytes
 };
 
 /// The compressor for messages sent by `role` under `params`, with the

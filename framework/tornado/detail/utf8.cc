@@ -1,8 +1,10 @@
-// A table-driven UTF-8 automaton with an ASCII fast path.
+// UTF-8 validation: a table-driven automaton for sequences split between
+// chunks, and a faster per-code-point loop with an ASCII fast path for the
+// bulk of each chunk.
 //
-// Each byte falls into one of twelve classes; the state says how many
-// continuation bytes are still due and, right after the lead bytes E0, ED,
-// F0 and F4, which narrower range the next byte must come from (that is
+// Each byte falls into one of twelve classes; the automaton's state says how
+// many continuation bytes are still due and, right after the lead bytes E0,
+// ED, F0 and F4, which narrower range the next byte must come from (that is
 // where overlongs, surrogates and code points above U+10FFFF are refused).
 #include "tornado/detail/utf8.h"
 
@@ -115,26 +117,64 @@ inline std::uint64_t load64(const unsigned char* p) noexcept {
   return v;
 }
 
-// Runs the automaton from `state` over [p, end); returns the final state,
-// kReject as soon as a byte is refused.
-std::uint8_t run(std::uint8_t state, const unsigned char* p, const unsigned char* end) noexcept {
-  while (p < end) {
-    if (state == kAccept) {
-      // Between code points, skip ASCII a word (two, when possible) at a time.
-      while (end - p >= 16 && ((load64(p) | load64(p + 8)) & kHighBits) == 0) p += 16;
-      while (end - p >= 8) {
-        std::uint64_t high = load64(p) & kHighBits;
+// Validates whole code points while at least four bytes remain, checking
+// each sequence with direct range tests: unlike the automaton, the bytes of
+// one code point do not wait on each other. Advances `p` to where it stopped
+// (a code point boundary); returns false at an invalid sequence.
+bool run_fast(const unsigned char*& p, const unsigned char* end) noexcept {
+  while (end - p >= 4) {
+    const unsigned b = p[0];
+    if (b < 0x80) {
+      // Skip ASCII two words, or one, at a time.
+      if (end - p >= 16 && ((load64(p) | load64(p + 8)) & kHighBits) == 0) {
+        p += 16;
+      } else if (end - p >= 8) {
+        const std::uint64_t high = load64(p) & kHighBits;
         if (high == 0) {
           p += 8;
-          continue;
+        } else if constexpr (std::endian::native == std::endian::little) {
+          p += std::countr_zero(high) / 8;  // to the first non-ASCII byte, at least 1
+        } else {
+          ++p;
         }
-        if constexpr (std::endian::native == std::endian::little) {
-          p += std::countr_zero(high) / 8;  // the first non-ASCII byte
-        }
-        break;
+      } else {
+        ++p;
       }
-      if (p == end) break;
+      continue;
     }
+    if (b < 0xC2) return false;  // a continuation byte, or an overlong C0/C1
+    if (b < 0xE0) {
+      if ((p[1] & 0xC0) != 0x80) return false;
+      p += 2;
+    } else if (b < 0xF0) {
+      const unsigned lo = b == 0xE0 ? 0xA0 : 0x80;  // E0 80..9F would be overlong
+      const unsigned hi = b == 0xED ? 0x9F : 0xBF;  // ED A0..BF would be a surrogate
+      if (p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80) return false;
+      p += 3;
+    } else if (b < 0xF5) {
+      const unsigned lo = b == 0xF0 ? 0x90 : 0x80;  // F0 80..8F would be overlong
+      const unsigned hi = b == 0xF4 ? 0x8F : 0xBF;  // F4 90.. would pass U+10FFFF
+      if (p[1] < lo || p[1] > hi || (p[2] & 0xC0) != 0x80 || (p[3] & 0xC0) != 0x80) {
+        return false;
+      }
+      p += 4;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Runs from `state` over [p, end); returns the final state, kReject as soon
+// as a byte is refused. The automaton handles what run_fast() cannot: a
+// sequence begun in an earlier chunk and the last few bytes of this one.
+std::uint8_t run(std::uint8_t state, const unsigned char* p, const unsigned char* end) noexcept {
+  while (p < end && state != kAccept) {
+    state = kTransitions[state][kClasses[*p++]];
+    if (state == kReject) return kReject;
+  }
+  if (state == kAccept && !run_fast(p, end)) return kReject;
+  while (p < end) {
     state = kTransitions[state][kClasses[*p++]];
     if (state == kReject) return kReject;
   }

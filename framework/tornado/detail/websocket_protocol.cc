@@ -16,6 +16,8 @@ namespace {
 // A buffer larger than this is freed once its message has been handled, so
 // an idle connection does not keep the memory of its largest message.
 constexpr std::size_t kRetainedBuffer = 64 * 1024;
+// Large text payloads are unmasked and validated in blocks of this size.
+constexpr std::size_t kCacheBlock = 16 * 1024;
 
 std::uint16_t load_be16(const char* p) noexcept {
   const auto* u = reinterpret_cast<const unsigned char*>(p);
@@ -134,11 +136,11 @@ std::string make_close_payload(std::optional<std::uint16_t> code, std::string_vi
 }
 
 MaskingKey generate_masking_key() {
-  // RAND_bytes per frame would dominate the cost of small client frames, so
-  // keys are drawn from a per-thread pool refilled 64 keys at a time.
+  // A RAND_bytes call costs microseconds whatever its size, so keys are
+  // drawn from a per-thread pool refilled 1024 keys at a time.
   struct Pool {
-    std::array<unsigned char, 256> bytes;
-    std::size_t used = 256;
+    std::array<unsigned char, 4096> bytes;
+    std::size_t used = 4096;
   };
   thread_local Pool pool;
   if (pool.used + 4 > pool.bytes.size()) {
@@ -215,6 +217,17 @@ ReadResult MessageReader::fail(std::size_t consumed, std::uint16_t code, std::st
   result.error_code = code;
   result.error_reason = reason;
   return result;
+}
+
+ReadResult MessageReader::fail_inflate(std::size_t consumed, InflateStatus status) {
+  switch (status) {
+    case InflateStatus::too_big:
+      return fail(consumed, close_code::message_too_big, "message too big");
+    case InflateStatus::no_memory:
+      return fail(consumed, close_code::internal_error, "out of memory");
+    default:
+      return fail(consumed, close_code::invalid_payload, "invalid compressed data");
+  }
 }
 
 std::string_view MessageReader::check_first_bytes(std::uint8_t b0, std::uint8_t b1) const noexcept {
@@ -302,16 +315,8 @@ std::optional<ReadResult> MessageReader::take_payload(std::span<char> chunk, std
   }
   if (bytes.empty()) return std::nullopt;
   if (message_compressed_) {
-    switch (inflater_->feed(bytes, options_.max_message_size)) {
-      case InflateStatus::ok:
-        break;
-      case InflateStatus::too_big:
-        return fail(consumed, close_code::message_too_big, "message too big");
-      case InflateStatus::corrupt:
-        return fail(consumed, close_code::invalid_payload, "invalid compressed data");
-      case InflateStatus::no_memory:
-        return fail(consumed, close_code::internal_error, "out of memory");
-    }
+    const InflateStatus status = inflater_->feed(bytes, options_.max_message_size);
+    if (status != InflateStatus::ok) return fail_inflate(consumed, status);
     if (message_opcode_ == Opcode::text) {
       const std::string_view out = inflater_->output();
       if (!utf8_.feed(out.substr(inflated_checked_))) {
@@ -361,23 +366,11 @@ ReadResult MessageReader::deliver_control(std::size_t consumed, std::string_view
 ReadResult MessageReader::deliver_data(std::size_t consumed) {
   std::string_view payload;
   if (message_compressed_) {
-    // An empty compressed message may come as an empty payload; it must not
-    // feed the tail, which would leave the stream inside a stored block.
-    if (message_wire_size_ > 0) {
-      switch (inflater_->finish(options_.max_message_size)) {
-        case InflateStatus::ok:
-          break;
-        case InflateStatus::too_big:
-          return fail(consumed, close_code::message_too_big, "message too big");
-        case InflateStatus::corrupt:
-          return fail(consumed, close_code::invalid_payload, "invalid compressed data");
-        case InflateStatus::no_memory:
-          return fail(consumed, close_code::internal_error, "out of memory");
-      }
-      if (message_opcode_ == Opcode::text &&
-          !utf8_.feed(inflater_->output().substr(inflated_checked_))) {
-        return fail(consumed, close_code::invalid_payload, "invalid UTF-8 in a text message");
-      }
+    const InflateStatus status = inflater_->finish(options_.max_message_size);
+    if (status != InflateStatus::ok) return fail_inflate(consumed, status);
+    if (message_opcode_ == Opcode::text &&
+        !utf8_.feed(inflater_->output().substr(inflated_checked_))) {
+      return fail(consumed, close_code::invalid_payload, "invalid UTF-8 in a text message");
     }
     payload = inflater_->output();
   } else {
@@ -455,14 +448,24 @@ ReadResult MessageReader::read(std::span<char> input) {
       if (frame_remaining_ <= n - pos && (whole_message || is_control(frame_opcode_))) {
         const std::size_t length = static_cast<std::size_t>(frame_remaining_);
         std::span<char> payload = input.subspan(pos, length);
-        if (frame_masked_) mask_payload(payload, frame_mask_);
         pos += length;
         frame_remaining_ = 0;
         state_ = State::header;
         const std::string_view view(payload.data(), payload.size());
-        if (is_control(frame_opcode_)) return deliver_control(pos, view);
-        if (frame_opcode_ == Opcode::text && !is_valid_utf8(view)) {
-          return fail(pos, close_code::invalid_payload, "invalid UTF-8 in a text message");
+        if (frame_opcode_ != Opcode::text) {
+          if (frame_masked_) mask_payload(payload, frame_mask_);
+          if (is_control(frame_opcode_)) return deliver_control(pos, view);
+        } else {
+          // Unmask and validate a block at a time, while it is in cache.
+          utf8_.reset();
+          for (std::size_t done = 0; done < length; done += kCacheBlock) {
+            const std::size_t size = std::min(kCacheBlock, length - done);
+            if (frame_masked_) mask_payload(payload.subspan(done, size), frame_mask_, done);
+            if (!utf8_.feed(view.substr(done, size))) break;
+          }
+          if (!utf8_.complete()) {
+            return fail(pos, close_code::invalid_payload, "invalid UTF-8 in a text message");
+          }
         }
         in_message_ = false;
         ReadResult result;

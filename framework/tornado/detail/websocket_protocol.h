@@ -129,7 +129,8 @@ void append_frame(std::string& out, Opcode opcode, std::string_view payload,
 /// The payload of a close frame, as Tornado's `close(code, reason)` builds
 /// it: empty when there is neither code nor reason, code 1000 when only a
 /// reason is given. The reason is cut at a code point boundary so the
-/// payload fits in 125 bytes.
+/// payload fits in 125 bytes. The code is not checked: callers that take
+/// codes from users check is_valid_close_code() first.
 std::string make_close_payload(std::optional<std::uint16_t> code, std::string_view reason = {});
 
 /// A fresh, unpredictable masking key for a client frame (RFC 6455 5.3),
@@ -212,6 +213,7 @@ struct ReadResult {
 };
 
 class Inflater;  // permessage_deflate.h
+enum class InflateStatus : std::uint8_t;
 
 struct ReaderOptions {
   /// server: incoming frames must be masked; client: they must not be.
@@ -268,6 +270,7 @@ class MessageReader {
   enum class State : std::uint8_t { header, payload, closed, failed };
 
   ReadResult fail(std::size_t consumed, std::uint16_t code, std::string_view reason);
+  ReadResult fail_inflate(std::size_t consumed, InflateStatus status);
   ReadResult deliver_control(std::size_t consumed, std::string_view payload);
   ReadResult deliver_data(std::size_t consumed);
   // Checks the first two header bytes; returns a reason on a protocol error.
