@@ -480,6 +480,15 @@ TEST(TemplateErrors, EvaluationErrorsNameFileLineAndExpression) {
                       "TypeError");
 }
 
+TEST(TemplateErrors, FunctionsWhereValuesBelongAreTypeErrors) {
+  // Found by the fuzzer: a function passed where None or a value is allowed.
+  for (const char* source : {"{{ 'x'.strip(len) }}", "{{ round(1.5, len) }}",
+                             "{{ 'a b'.split(len) }}", "{{ [1, 2][len:] }}", "{{ '%d' % len }}",
+                             "{{ format(len, 'd') }}", "{{ len + 1 }}", "{{ len[0] }}"}) {
+    EXPECT_THROW(render(source), TemplateError) << source;
+  }
+}
+
 TEST(TemplateErrors, ErrorsInIncludesNameTheIncludedFile) {
   TempDir dir;
   dir.write("index.html", "{% include 'part.html' %}");

@@ -345,33 +345,7 @@ std::u32string to_u32(std::string_view text) {
 std::string xhtml_escape(std::string_view value) {
   std::string out;
   out.reserve(value.size() + value.size() / 8);
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    std::string_view replacement;
-    switch (value[i]) {
-      case '&':
-        replacement = "&amp;";
-        break;
-      case '<':
-        replacement = "&lt;";
-        break;
-      case '>':
-        replacement = "&gt;";
-        break;
-      case '"':
-        replacement = "&quot;";
-        break;
-      case '\'':
-        replacement = "&#39;";
-        break;
-      default:
-        continue;
-    }
-    out.append(value.substr(run, i - run));
-    out.append(replacement);
-    run = i + 1;
-  }
-  out.append(value.substr(run));
+  detail::append_xhtml_escaped(out, value);
   return out;
 }
 

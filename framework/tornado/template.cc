@@ -774,33 +774,7 @@ class Renderer {
   }
 
   static void append_escaped(std::string& out, std::string_view text) {
-    std::size_t run = 0;
-    for (std::size_t i = 0; i < text.size(); ++i) {
-      std::string_view replacement;
-      switch (text[i]) {
-        case '&':
-          replacement = "&amp;";
-          break;
-        case '<':
-          replacement = "&lt;";
-          break;
-        case '>':
-          replacement = "&gt;";
-          break;
-        case '"':
-          replacement = "&quot;";
-          break;
-        case '\'':
-          replacement = "&#39;";
-          break;
-        default:
-          continue;
-      }
-      out.append(text.data() + run, i - run);
-      out.append(replacement);
-      run = i + 1;
-    }
-    out.append(text.data() + run, text.size() - run);
+    append_xhtml_escaped(out, text);
   }
 
   Flow render(const Node& node) {

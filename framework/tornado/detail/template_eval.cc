@@ -19,6 +19,10 @@ namespace {
 [[noreturn]] void type_error(const std::string& message) {
   throw EvalError("TypeError", message);
 }
+
+bool is_none(const Value& value) {
+  return value.json() && value.json()->is_null();
+}
 [[noreturn]] void value_error(const std::string& message) {
   throw EvalError("ValueError", message);
 }
@@ -612,6 +616,12 @@ bool identical(const Value& left, const Value& right) {
     if (lj == rj) return true;
     if (lj->is_null() && rj->is_null()) return true;
     if (lj->is_boolean() && rj->is_boolean()) return lj->get<bool>() == rj->get<bool>();
+    // CPython shares the objects of the integers -5..256, so `x is 0` holds.
+    if (lj->is_number_integer() && rj->is_number_integer() && !lj->is_boolean() &&
+        !rj->is_boolean()) {
+      const auto a = lj->get<std::int64_t>(), b = rj->get<std::int64_t>();
+      return a == b && a >= -5 && a <= 256;
+    }
     return false;
   }
   return python_equal(left, right) && left.get_if<FunctionValue>();
@@ -919,10 +929,10 @@ namespace {
 std::vector<std::size_t> slice_positions(const Value* start_v, const Value* stop_v,
                                          const Value* step_v, std::int64_t length) {
   std::int64_t step = 1;
-  if (step_v && !step_v->json()->is_null()) step = index_number(*step_v, "slice");
+  if (step_v && !is_none(*step_v)) step = index_number(*step_v, "slice");
   if (step == 0) value_error("slice step cannot be zero");
   auto bound = [&](const Value* v, std::int64_t fallback) {
-    if (!v || v->json()->is_null()) return fallback;
+    if (!v || is_none(*v)) return fallback;
     std::int64_t i = index_number(*v, "slice");
     if (i < 0) {
       i += length;
@@ -1374,7 +1384,7 @@ Value builtin_round(Args& a, EvalContext&) {
   const auto n = as_number(v);
   if (!n) type_error("type " + type_name(v) + " doesn't define __round__ method");
   const Value* nd = a.get(1, "ndigits");
-  if (!nd || nd->json()->is_null()) {
+  if (!nd || is_none(*nd)) {
     if (n->is_int) return Value(Json(n->i));
     if (std::isnan(n->d)) value_error("cannot convert float NaN to integer");
     if (std::isinf(n->d))
@@ -1577,7 +1587,7 @@ bool is_ascii_space(char c) {
 }
 
 std::string_view strip_chars(std::string_view s, const Value* chars, bool left, bool right) {
-  if (chars && !chars->json()->is_null()) {
+  if (chars && !is_none(*chars)) {
     const std::string& set = require_str(*chars, "strip");
     while (left && !s.empty() && set.find(s.front()) != std::string::npos) s.remove_prefix(1);
     while (right && !s.empty() && set.find(s.back()) != std::string::npos) s.remove_suffix(1);
@@ -1608,7 +1618,7 @@ Value split(const std::string& s, Args& a) {
   const Value* max_v = a.get(1, "maxsplit");
   std::int64_t maxsplit = max_v ? require_int(*max_v, "split") : -1;
   Json out = Json::array();
-  if (!sep_v || sep_v->json()->is_null()) {
+  if (!sep_v || is_none(*sep_v)) {
     std::size_t i = 0;
     while (true) {
       while (i < s.size() && is_ascii_space(s[i])) ++i;

@@ -577,19 +577,14 @@ std::string percent_format(const std::string& format, const Value& args) {
       default:
         value_error("unsupported format character '" + std::string(1, type) + "'");
     }
-    const auto length = static_cast<std::int64_t>(utf8_length(sign) + utf8_length(body));
-    if (width > length) {
-      const auto padding = static_cast<std::size_t>(width - length);
-      if (left) {
-        out += sign + body + std::string(padding, ' ');
-      } else if (zero && numeric) {
-        out += sign + std::string(padding, '0') + body;
-      } else {
-        out += std::string(padding, ' ') + sign + body;
-      }
-    } else {
-      out += sign + body;
-    }
+    const auto length =
+        width > 0 ? static_cast<std::int64_t>(utf8_length(sign) + utf8_length(body)) : 0;
+    const auto padding = width > length ? static_cast<std::size_t>(width - length) : 0;
+    if (padding && !left && !(zero && numeric)) out.append(padding, ' ');
+    out += sign;
+    if (padding && !left && zero && numeric) out.append(padding, '0');
+    out += body;
+    if (padding && left) out.append(padding, ' ');
   }
   // Python skips this check when the argument has __getitem__ (dict, list,
   // range): `"w" % [1]` is "w".

@@ -1,5 +1,6 @@
 #include "tornado/detail/template_text.h"
 
+#include <array>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -90,6 +91,35 @@ bool is_python_space(char32_t c) noexcept {
   if (c < 0x80) return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
   return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
          c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+namespace {
+
+constexpr std::array<std::uint8_t, 256> make_escape_table() {
+  std::array<std::uint8_t, 256> table{};
+  table['&'] = 1;
+  table['<'] = 2;
+  table['>'] = 3;
+  table['"'] = 4;
+  table['\''] = 5;
+  return table;
+}
+constexpr std::array<std::uint8_t, 256> kEscapeTable = make_escape_table();
+constexpr std::string_view kEntities[] = {"", "&amp;", "&lt;", "&gt;", "&quot;", "&#39;"};
+
+}  // namespace
+
+void append_xhtml_escaped(std::string& out, std::string_view text) {
+  const char* p = text.data();
+  const char* const end = p + text.size();
+  while (p < end) {
+    const char* run = p;
+    while (p < end && !kEscapeTable[static_cast<unsigned char>(*p)]) ++p;
+    out.append(run, static_cast<std::size_t>(p - run));
+    if (p == end) break;
+    out.append(kEntities[kEscapeTable[static_cast<unsigned char>(*p)]]);
+    ++p;
+  }
 }
 
 void append_float_repr(std::string& out, double value) {

@@ -36,6 +36,10 @@ std::size_t utf8_length(std::string_view text) noexcept;
 /// True for the characters Python's `str.isspace()` accepts.
 bool is_python_space(char32_t code_point) noexcept;
 
+/// Appends `text` with & < > " ' replaced by their HTML entities (Tornado's
+/// xhtml_escape); the renderer's hot loop, so it scans with a table.
+void append_xhtml_escaped(std::string& out, std::string_view text);
+
 /// Appends Python's `repr(float)`: the shortest round-trip digits, with an
 /// exponent below 1e-4 and from 1e16 on ("1e-05", "1e+16", "2.0").
 void append_float_repr(std::string& out, double value);
