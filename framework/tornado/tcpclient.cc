@@ -81,8 +81,16 @@ Task<std::unique_ptr<uv_tcp_t>> connect_address(const sockaddr_storage& address)
   co_return tcp;
 }
 
+// Lets connect() close a connection still being set up when it times out;
+// otherwise the socket (or a TLS handshake that never ends) would stay open.
+struct Attempt {
+  std::shared_ptr<iostream::IOStream> stream;
+  bool cancelled = false;
+};
+
 Task<std::shared_ptr<iostream::IOStream>> connect_now(std::string host, int port,
-                                                      ConnectOptions options) {
+                                                      ConnectOptions options,
+                                                      std::shared_ptr<Attempt> attempt) {
   Resolved resolved = co_await resolve(host, port);
   std::exception_ptr last_error;
   for (const auto& address : resolved.addresses) {
@@ -92,6 +100,11 @@ Task<std::shared_ptr<iostream::IOStream>> connect_now(std::string host, int port
     } catch (const StreamClosedError&) {
       last_error = std::current_exception();
       continue;
+    }
+    if (attempt->cancelled) {
+      uv_close(reinterpret_cast<uv_handle_t*>(tcp.release()),
+               [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+      throw TimeoutError("Timeout while connecting");
     }
     if (!options.ssl_options) {
       auto stream = iostream::IOStream::create(std::move(tcp), options.stream_options);
@@ -105,7 +118,13 @@ Task<std::shared_ptr<iostream::IOStream>> connect_now(std::string host, int port
                                                 netutil::is_valid_ip(name) ? "" : name,
                                                 options.stream_options);
     stream->set_nodelay(true);
+    attempt->stream = stream;
     co_await stream->wait_for_handshake();
+    attempt->stream.reset();
+    if (attempt->cancelled) {
+      stream->close();
+      throw TimeoutError("Timeout while connecting");
+    }
     co_return stream;
   }
   if (last_error) std::rethrow_exception(last_error);
@@ -117,9 +136,16 @@ Task<std::shared_ptr<iostream::IOStream>> connect_now(std::string host, int port
 Task<std::shared_ptr<iostream::IOStream>> TCPClient::connect(std::string host, int port,
                                                              ConnectOptions options) {
   auto timeout = options.timeout;
-  auto task = connect_now(std::move(host), port, std::move(options));
-  if (timeout) co_return co_await with_timeout(*timeout, std::move(task));
-  co_return co_await task;
+  auto attempt = std::make_shared<Attempt>();
+  auto task = connect_now(std::move(host), port, std::move(options), attempt);
+  if (!timeout) co_return co_await task;
+  try {
+    co_return co_await with_timeout(*timeout, std::move(task));
+  } catch (const TimeoutError&) {
+    attempt->cancelled = true;
+    if (attempt->stream) attempt->stream->close();
+    throw;
+  }
 }
 
 }  // namespace tornado::tcpclient

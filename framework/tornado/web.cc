@@ -292,7 +292,9 @@ std::string Application::static_url(std::string_view path) {
 httpserver::HTTPServer& Application::listen(int port, std::string_view address,
                                             httpserver::HTTPServerSettings server_settings,
                                             netutil::BindOptions bind_options) {
-  auto self = std::shared_ptr<Application>(shared_from_this());
+  // The Application owns its servers, so they refer to it without owning it
+  // (an owning pointer both ways would keep both alive forever).
+  std::shared_ptr<Application> self(std::shared_ptr<Application>(), this);
   auto server = std::make_unique<httpserver::HTTPServer>(self, std::move(server_settings));
   server->listen(port, address, bind_options);
   servers_.push_back(std::move(server));

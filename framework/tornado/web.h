@@ -385,8 +385,7 @@ class StaticFileHandler : public RequestHandler {
 
 /// Routes requests to handlers and is the HTTP server's delegate, as
 /// `tornado.web.Application`.
-class Application : public http1connection::HTTPServerConnectionDelegate,
-                    public std::enable_shared_from_this<Application> {
+class Application : public http1connection::HTTPServerConnectionDelegate {
  public:
   /// Throws std::invalid_argument naming the route if a pattern is invalid
   /// or its groups fit none of its handler's verbs.
@@ -394,7 +393,8 @@ class Application : public http1connection::HTTPServerConnectionDelegate,
   ~Application() override;
 
   /// Listens on `port` (HTTP; HTTPS with `server_settings.ssl_options`) on the
-  /// current IOLoop and returns the server, which the Application keeps.
+  /// current IOLoop and returns the server, which the Application keeps: the
+  /// Application must outlive the loop's use of it (a local in `main` does).
   httpserver::HTTPServer& listen(int port, std::string_view address = "",
                                  httpserver::HTTPServerSettings server_settings = {},
                                  netutil::BindOptions bind_options = {});

@@ -14,6 +14,11 @@
 
 namespace tornado::detail {
 
+// 128-bit arithmetic for exact range lengths and digits; GCC's -Wpedantic
+// accepts the type only behind __extension__.
+__extension__ using Int128 = __int128;
+__extension__ using Uint128 = unsigned __int128;
+
 namespace {
 
 [[noreturn]] void type_error(const std::string& message) {
@@ -133,14 +138,13 @@ namespace {
 
 std::int64_t range_length(const RangeValue& r) {
   if (r.step > 0 && r.start < r.stop) {
-    return static_cast<std::int64_t>((static_cast<unsigned __int128>(r.stop - r.start) - 1) /
-                                     static_cast<unsigned __int128>(r.step)) +
+    return static_cast<std::int64_t>((static_cast<Uint128>(r.stop - r.start) - 1) /
+                                     static_cast<Uint128>(r.step)) +
            1;
   }
   if (r.step < 0 && r.start > r.stop) {
-    return static_cast<std::int64_t>(
-               (static_cast<unsigned __int128>(r.start - r.stop) - 1) /
-               static_cast<unsigned __int128>(-static_cast<__int128>(r.step))) +
+    return static_cast<std::int64_t>((static_cast<Uint128>(r.start - r.stop) - 1) /
+                                     static_cast<Uint128>(-static_cast<Int128>(r.step))) +
            1;
   }
   return 0;
@@ -683,7 +687,7 @@ void append_repr(std::string& out, const Value& value) {
     out += ')';
     return;
   }
-  if (const auto* view = value.get_if<ViewValue>()) {
+  if (value.get_if<ViewValue>() != nullptr) {
     out += type_name(value);
     out += "([";
     bool first = true;

@@ -9,6 +9,11 @@
 
 namespace tornado::detail {
 
+// 128-bit arithmetic for exact range lengths and digits; GCC's -Wpedantic
+// accepts the type only behind __extension__.
+__extension__ using Int128 = __int128;
+__extension__ using Uint128 = unsigned __int128;
+
 namespace {
 
 [[noreturn]] void value_error(const std::string& message) {
@@ -140,7 +145,7 @@ std::string group_zero_padded(std::string digits, char separator, std::size_t ev
   return grouped;
 }
 
-std::string unsigned_digits(unsigned __int128 magnitude, int base, bool upper) {
+std::string unsigned_digits(Uint128 magnitude, int base, bool upper) {
   const char* alphabet = upper ? "0123456789ABCDEF" : "0123456789abcdef";
   std::string digits;
   do {
@@ -151,9 +156,8 @@ std::string unsigned_digits(unsigned __int128 magnitude, int base, bool upper) {
   return digits;
 }
 
-unsigned __int128 magnitude_of(std::int64_t v) {
-  return v < 0 ? static_cast<unsigned __int128>(-(static_cast<__int128>(v)))
-               : static_cast<unsigned __int128>(v);
+Uint128 magnitude_of(std::int64_t v) {
+  return v < 0 ? static_cast<Uint128>(-(static_cast<Int128>(v))) : static_cast<Uint128>(v);
 }
 
 std::string sign_prefix(bool negative, char sign) {
