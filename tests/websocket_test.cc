@@ -1,0 +1,223 @@
+// End-to-end tests of tornado::websocket: WebSocketHandler on a real server,
+// driven by the project's client (ws:// and wss://) and by raw handshakes.
+#include "tornado/websocket.h"
+
+#include <gtest/gtest.h>
+
+#include "tls_support.h"
+#include "tornado/ioloop.h"
+#include "tornado/tcpclient.h"
+#include "tornado/testing.h"
+
+using namespace std::chrono_literals;
+using tornado::Task;
+using tornado::ioloop::IOLoop;
+using tornado::websocket::WebSocketHandler;
+
+namespace {
+
+class EchoWebSocket : public WebSocketHandler {
+ public:
+  void open() { write_message("hello"); }
+  void on_message(std::string_view message) {
+    if (message == "close please") {
+      close(4000, "asked to");
+      return;
+    }
+    write_message(message, {.binary = last_message_binary()});
+  }
+  bool check_origin(std::string_view) override { return true; }
+  std::size_t max_message_size() override { return 1024; }
+  std::optional<tornado::websocket::CompressionOptions> get_compression_options() override {
+    return tornado::websocket::CompressionOptions{};
+  }
+};
+
+// A coroutine on_message: the next message waits until it has finished.
+class SlowEcho : public WebSocketHandler {
+ public:
+  Task<> on_message(std::string_view message) {
+    std::string copy(message);
+    co_await tornado::sleep(std::chrono::milliseconds(copy == "slow" ? 30 : 0));
+    write_message(copy);
+  }
+};
+
+class PathSocket : public WebSocketHandler {
+ public:
+  void open(std::string_view room) { write_message(std::string("room ") + std::string(room)); }
+  void on_message(std::string_view) {}
+};
+
+class WebSocketTest : public ::testing::Test {
+ protected:
+  void SetUp() override { start({}); }
+
+  void start(tornado::httpserver::HTTPServerSettings settings) {
+    app_ = std::make_unique<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
+        {"/echo", tornado::web::handler<EchoWebSocket>()},
+        {"/slow", tornado::web::handler<SlowEcho>()},
+        {"/room/([a-z]+)", tornado::web::handler<PathSocket>()},
+    });
+    port_ = app_->listen(0, "127.0.0.1", std::move(settings)).port();
+  }
+
+  std::string url(std::string_view path, std::string_view scheme = "ws") {
+    return fmt::format("{}://127.0.0.1:{}{}", scheme, port_, path);
+  }
+
+  Task<std::string> raw_handshake(std::string headers) {
+    auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port_);
+    co_await stream->write("GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + "\r\n");
+    std::string head = co_await stream->read_until("\r\n\r\n", 65536);
+    co_return head.substr(0, head.find("\r\n"));
+  }
+
+  IOLoop loop_;
+  std::unique_ptr<tornado::web::Application> app_;
+  int port_ = 0;
+};
+
+}  // namespace
+
+TEST_F(WebSocketTest, EchoTextAndBinary) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/echo"));
+        EXPECT_EQ(co_await ws->read_message(), "hello");
+        co_await ws->write_message("Příliš žluťoučký kůň");
+        EXPECT_EQ(co_await ws->read_message(), "Příliš žluťoučký kůň");
+        EXPECT_FALSE(ws->last_message_binary());
+        std::string bytes("\x00\x01\xff", 3);
+        co_await ws->write_message(bytes, {.binary = true});
+        EXPECT_EQ(co_await ws->read_message(), bytes);
+        EXPECT_TRUE(ws->last_message_binary());
+      },
+      10s);
+}
+
+TEST_F(WebSocketTest, ServerCloseCarriesCodeAndReason) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/echo"));
+        EXPECT_EQ(co_await ws->read_message(), "hello");
+        co_await ws->write_message("close please");
+        EXPECT_EQ(co_await ws->read_message(), std::nullopt);
+        EXPECT_EQ(ws->close_code(), 4000);
+        EXPECT_EQ(ws->close_reason(), "asked to");
+      },
+      10s);
+}
+
+TEST_F(WebSocketTest, MessageOverTheLimitIsClosedWith1009) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/echo"));
+        EXPECT_EQ(co_await ws->read_message(), "hello");
+        co_await ws->write_message(std::string(2000, 'x'));
+        EXPECT_EQ(co_await ws->read_message(), std::nullopt);
+        EXPECT_EQ(ws->close_code(), 1009);
+      },
+      10s);
+}
+
+TEST_F(WebSocketTest, CompressionIsNegotiatedAndWorks) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        tornado::websocket::ConnectOptions options;
+        options.compression_options = tornado::websocket::CompressionOptions{};
+        auto ws = co_await tornado::websocket::websocket_connect(url("/echo"), std::move(options));
+        EXPECT_TRUE(ws->compression().has_value());
+        EXPECT_EQ(co_await ws->read_message(), "hello");
+        std::string text(900, 'a');
+        co_await ws->write_message(text);
+        EXPECT_EQ(co_await ws->read_message(), text);
+      },
+      10s);
+}
+
+TEST_F(WebSocketTest, CoroutineOnMessageKeepsOrder) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/slow"));
+        co_await ws->write_message("slow");
+        co_await ws->write_message("fast");
+        EXPECT_EQ(co_await ws->read_message(), "slow");
+        EXPECT_EQ(co_await ws->read_message(), "fast");
+      },
+      10s);
+}
+
+TEST_F(WebSocketTest, OpenReceivesPathArguments) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/room/kitchen"));
+        EXPECT_EQ(co_await ws->read_message(), "room kitchen");
+      },
+      10s);
+}
+
+TEST_F(WebSocketTest, BadHandshakesAreRefused) {
+  const std::string upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\n";
+  const std::string key = "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+  EXPECT_EQ(loop_.run_sync(
+                [&] { return raw_handshake(upgrade + key + "Sec-WebSocket-Version: 8\r\n"); }, 10s),
+            "HTTP/1.1 426 Upgrade Required");
+  EXPECT_EQ(loop_.run_sync(
+                [&] {
+                  return raw_handshake(upgrade +
+                                       "Sec-WebSocket-Key: short\r\nSec-WebSocket-Version: 13\r\n");
+                },
+                10s),
+            "HTTP/1.1 400 Bad Request");
+  EXPECT_EQ(
+      loop_.run_sync([&] { return raw_handshake(key + "Sec-WebSocket-Version: 13\r\n"); }, 10s),
+      "HTTP/1.1 400 Bad Request");
+  EXPECT_EQ(
+      loop_.run_sync([&] { return raw_handshake(upgrade + key + "Sec-WebSocket-Version: 13\r\n"); },
+                     10s),
+      "HTTP/1.1 101 Switching Protocols");
+}
+
+TEST_F(WebSocketTest, CrossOriginIsRefusedByDefault) {
+  app_ = std::make_unique<tornado::web::Application>(
+      std::vector<tornado::web::URLSpec>{{"/strict", tornado::web::handler<SlowEcho>()}});
+  port_ = app_->listen(0, "127.0.0.1").port();
+  auto status = [&](std::string origin) {
+    return loop_.run_sync(
+        [&, origin]() -> Task<std::string> {
+          auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port_);
+          co_await stream->write(fmt::format(
+              "GET /strict HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\nConnection: "
+              "Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: "
+              "13\r\nOrigin: {}\r\n\r\n",
+              port_, origin));
+          std::string head = co_await stream->read_until("\r\n\r\n", 65536);
+          co_return head.substr(0, head.find("\r\n"));
+        },
+        10s);
+  };
+  EXPECT_EQ(status("http://evil.example"), "HTTP/1.1 403 Forbidden");
+  EXPECT_EQ(status(fmt::format("http://127.0.0.1:{}", port_)), "HTTP/1.1 101 Switching Protocols");
+}
+
+TEST(WebSocketTlsTest, EchoOverWss) {
+  IOLoop loop;
+  auto cert = tornado_test::make_test_certificate();
+  tornado::web::Application app({{"/echo", tornado::web::handler<EchoWebSocket>()}});
+  tornado::httpserver::HTTPServerSettings settings;
+  settings.ssl_options =
+      tornado::netutil::SSLOptions{.certfile = cert->certfile, .keyfile = cert->keyfile};
+  int port = app.listen(0, "127.0.0.1", std::move(settings)).port();
+  loop.run_sync(
+      [&]() -> Task<> {
+        tornado::websocket::ConnectOptions options;
+        options.ca_certs = cert->certfile;
+        auto ws = co_await tornado::websocket::websocket_connect(
+            fmt::format("wss://localhost:{}/echo", port), std::move(options));
+        EXPECT_EQ(co_await ws->read_message(), "hello");
+        co_await ws->write_message("over TLS");
+        EXPECT_EQ(co_await ws->read_message(), "over TLS");
+      },
+      10s);
+}
