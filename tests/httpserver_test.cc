@@ -1,0 +1,164 @@
+// Tests for tornado::httpserver limits and streaming: idle and slow clients,
+// streamed uploads, gzip request bodies, xheaders.
+#include "tornado/httpserver.h"
+
+#include <gtest/gtest.h>
+#include <fmt/format.h>
+#include <zlib.h>
+
+#include "tornado/ioloop.h"
+#include "tornado/tcpclient.h"
+#include "tornado/web.h"
+
+using namespace std::chrono_literals;
+using tornado::Task;
+using tornado::ioloop::IOLoop;
+
+namespace {
+
+// Counts a streamed body without keeping it.
+class UploadHandler : public tornado::web::RequestHandler {
+ public:
+  void prepare() { connection()->set_max_body_size(std::size_t{200} * 1024 * 1024); }
+  void data_received(std::string_view chunk) {
+    received_ += chunk.size();
+    largest_chunk_ = std::max(largest_chunk_, chunk.size());
+  }
+  void put() { write(fmt::format("{} {}", received_, largest_chunk_ <= 256 * 1024)); }
+
+ private:
+  std::size_t received_ = 0;
+  std::size_t largest_chunk_ = 0;
+};
+
+class BodyHandler : public tornado::web::RequestHandler {
+ public:
+  void post() { write(request().body); }
+  void get() { write(request().remote_ip + " " + request().protocol); }
+};
+
+struct Server {
+  explicit Server(tornado::httpserver::HTTPServerSettings settings = {}) {
+    app = std::make_unique<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
+        {"/upload", tornado::web::handler<UploadHandler>()},
+        {"/body", tornado::web::handler<BodyHandler>()},
+    });
+    port = app->listen(0, "127.0.0.1", std::move(settings)).port();
+  }
+  std::unique_ptr<tornado::web::Application> app;
+  int port = 0;
+};
+
+std::string gzip(std::string_view data) {
+  z_stream zs{};
+  deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&zs, data.size()), '\0');
+  zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data.data()));
+  zs.avail_in = static_cast<uInt>(data.size());
+  zs.next_out = reinterpret_cast<Bytef*>(out.data());
+  zs.avail_out = static_cast<uInt>(out.size());
+  deflate(&zs, Z_FINISH);
+  out.resize(zs.total_out);
+  deflateEnd(&zs);
+  return out;
+}
+
+}  // namespace
+
+TEST(HTTPServerTest, HundredMebibyteUploadIsStreamedNotHeld) {
+  IOLoop loop;
+  Server server;
+  constexpr std::size_t kSize = 100 * 1024 * 1024;
+  auto response = loop.run_sync(
+      [&]() -> Task<std::string> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port);
+        co_await stream->write(fmt::format(
+            "PUT /upload HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+            kSize));
+        std::string chunk(1024 * 1024, 'u');
+        for (std::size_t sent = 0; sent < kSize; sent += chunk.size())
+          co_await stream->write(chunk);
+        co_return co_await stream->read_until_close();
+      },
+      120s);
+  EXPECT_TRUE(response.ends_with(fmt::format("{} true", kSize))) << response.substr(response.size() > 300 ? response.size() - 300 : 0);
+}
+
+TEST(HTTPServerTest, SlowLorisIsClosedAfterTheBodyTimeout) {
+  IOLoop loop;
+  tornado::httpserver::HTTPServerSettings settings;
+  settings.body_timeout = 200ms;
+  Server server(settings);
+  auto started = std::chrono::steady_clock::now();
+  auto closed_after = loop.run_sync(
+      [&]() -> Task<std::chrono::steady_clock::duration> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port);
+        // One header byte every 50 ms: never a complete request.
+        std::string_view request = "GET /body HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaa";
+        try {
+          for (char c : request) {
+            co_await stream->write(std::string_view(&c, 1));
+            co_await tornado::sleep(50ms);
+          }
+        } catch (const tornado::iostream::StreamClosedError&) {
+        }
+        co_await stream->read_until_close();
+        co_return std::chrono::steady_clock::now() - started;
+      },
+      10s);
+  EXPECT_LT(closed_after, 2s);
+}
+
+TEST(HTTPServerTest, IdleConnectionIsClosed) {
+  IOLoop loop;
+  tornado::httpserver::HTTPServerSettings settings;
+  settings.idle_connection_timeout = 100ms;
+  Server server(settings);
+  auto text = loop.run_sync(
+      [&]() -> Task<std::string> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port);
+        co_return co_await stream->read_until_close();  // the server hangs up
+      },
+      5s);
+  EXPECT_EQ(text, "");
+}
+
+TEST(HTTPServerTest, GzipRequestBodyIsInflatedWhenEnabled) {
+  IOLoop loop;
+  tornado::httpserver::HTTPServerSettings settings;
+  settings.decompress_request = true;
+  Server server(settings);
+  std::string body = gzip(std::string(5000, 'z'));
+  auto response = loop.run_sync(
+      [&]() -> Task<std::string> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port);
+        co_await stream->write(fmt::format(
+            "POST /body HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Encoding: gzip\r\n"
+            "Content-Length: {}\r\n\r\n{}",
+            body.size(), body));
+        co_return co_await stream->read_until_close();
+      },
+      10s);
+  EXPECT_TRUE(response.ends_with(std::string(5000, 'z')));
+}
+
+TEST(HTTPServerTest, XHeadersOnlyWhenEnabled) {
+  IOLoop loop;
+  auto ask = [&](bool xheaders) {
+    tornado::httpserver::HTTPServerSettings settings;
+    settings.xheaders = xheaders;
+    Server server(settings);
+    return loop.run_sync(
+        [&]() -> Task<std::string> {
+          auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port);
+          co_await stream->write(
+              "GET /body HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Real-Ip: 203.0.113.9\r\n"
+              "X-Scheme: https\r\n\r\n");
+          std::string all = co_await stream->read_until_close();
+          co_return all.substr(all.find("\r\n\r\n") + 4);
+        },
+        10s);
+  };
+  EXPECT_EQ(ask(true), "203.0.113.9 https");
+  EXPECT_EQ(ask(false), "127.0.0.1 http");
+}
