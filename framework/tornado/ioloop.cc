@@ -1,5 +1,6 @@
 #include "tornado/ioloop.h"
 
+#include <csignal>
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
@@ -46,6 +47,10 @@ struct IOLoop::Impl {
 };
 
 IOLoop::IOLoop() : impl_(std::make_unique<Impl>()) {
+  // A peer that goes away mid-write must cost an EPIPE error on that stream,
+  // not the process: ignore SIGPIPE, as Python (and so Tornado) does.
+  static std::once_flag ignore_sigpipe;
+  std::call_once(ignore_sigpipe, [] { std::signal(SIGPIPE, SIG_IGN); });
   check(uv_loop_init(&loop_), "uv_loop_init");
   loop_.data = this;
   auto async = std::make_unique<uv_async_t>();
