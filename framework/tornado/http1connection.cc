@@ -264,8 +264,10 @@ Task<> HTTP1ServerConnection::serve() {
   auto self = shared_from_this();
   stream_->set_nodelay(true);
   // A response may be awaited when the peer goes away: wake the loop.
-  stream_->set_close_callback([this] {
-    if (auto waiter = std::exchange(finish_waiter_, {})) waiter.resume();
+  stream_->set_close_callback([weak = weak_from_this()] {
+    if (auto self = weak.lock()) {
+      if (auto waiter = std::exchange(self->finish_waiter_, {})) waiter.resume();
+    }
   });
   try {
     while (!stream_->closed()) {
@@ -430,6 +432,7 @@ void HTTP1ServerConnection::response_finished() noexcept {
 
 std::shared_ptr<iostream::IOStream> HTTP1ServerConnection::detach() {
   detached_ = true;
+  stream_->set_close_callback(nullptr);  // the new owner sets its own
   disarm_timer();
   response_finished();
   return stream_;

@@ -44,6 +44,7 @@ struct IOLoop::Impl {
   std::uint64_t next_timer_id = 1;
   std::unordered_map<int, Signal> signals;
   std::unordered_set<void*> detached;
+  std::unordered_map<void*, std::function<void()>> closers;
 };
 
 IOLoop::IOLoop() : impl_(std::make_unique<Impl>()) {
@@ -73,6 +74,9 @@ IOLoop::~IOLoop() {
   auto frames = std::move(impl_->detached);
   impl_->detached.clear();
   for (void* frame : frames) std::coroutine_handle<>::from_address(frame).destroy();
+  auto closers = std::move(impl_->closers);
+  impl_->closers.clear();
+  for (auto& [owner, close] : closers) close();
   impl_->timers.clear();
   impl_->signals.clear();
   impl_->soon_queue.clear();
@@ -201,6 +205,13 @@ void IOLoop::add_signal_handler(int signum, std::function<void()> handler) {
 
 void IOLoop::remove_signal_handler(int signum) {
   impl_->signals.erase(signum);
+}
+
+void IOLoop::add_closer(void* owner, std::function<void()> close) {
+  impl_->closers[owner] = std::move(close);
+}
+void IOLoop::remove_closer(void* owner) noexcept {
+  if (!closing_) impl_->closers.erase(owner);
 }
 
 void IOLoop::track(std::coroutine_handle<> frame) {

@@ -89,6 +89,11 @@ class IOLoop {
   /// is destroyed (see detail::Detached).
   void track(std::coroutine_handle<> frame);
   void untrack(std::coroutine_handle<> frame) noexcept;
+  /// Internal: objects owning handles with their own close path (streams)
+  /// register how to close them, so a loop destroyed while they are open
+  /// closes them through that path instead of leaking them.
+  void add_closer(void* owner, std::function<void()> close);
+  void remove_closer(void* owner) noexcept;
 
  private:
   struct Impl;

@@ -104,12 +104,16 @@ IOStream::IOStream(std::unique_ptr<uv_tcp_t> tcp, StreamOptions options)
     : tcp_(tcp.release()), options_(options) {
   tcp_->data = this;
   peer_address(tcp_, remote_ip_, remote_port_);
+  if (auto* loop = static_cast<ioloop::IOLoop*>(tcp_->loop->data)) {
+    loop->add_closer(this, [this] { close(); });
+  }
 }
 
 IOStream::~IOStream() {
   // Only reachable once the handle closed (self_ holds us until then), or
   // for a stream never handed out (a failed create).
   if (!handle_closed_ && tcp_) {
+    if (auto* loop = static_cast<ioloop::IOLoop*>(tcp_->loop->data)) loop->remove_closer(this);
     tcp_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(tcp_),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
@@ -365,6 +369,7 @@ void IOStream::close(std::error_code error) {
 
 void IOStream::on_handle_closed() noexcept {
   handle_closed_ = true;
+  if (auto* loop = ioloop::IOLoop::current_or_null()) loop->remove_closer(this);
   tcp_ = nullptr;
   auto keep = std::move(self_);  // released when this function returns
   auto* loop = ioloop::IOLoop::current_or_null();
