@@ -143,6 +143,10 @@ struct HandlerSpec {
 /// A route: `{pattern, handler<H>(), name}`. Patterns are anchored at both
 /// ends, as Tornado's; one with no regex syntax is matched literally.
 struct URLSpec {
+  // A constructor rather than an aggregate, so `{"/", handler<H>()}` without
+  // a name compiles cleanly under -Wmissing-field-initializers.
+  URLSpec(std::string pattern, HandlerSpec spec, std::string name = {})
+      : pattern(std::move(pattern)), spec(std::move(spec)), name(std::move(name)) {}
   std::string pattern;
   HandlerSpec spec;
   std::string name;
