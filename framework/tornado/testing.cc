@@ -35,6 +35,38 @@ bool absorb_expected(std::string_view logger, std::string_view message) noexcept
   return false;
 }
 
+void AsyncHTTPTestCase::SetUp() {
+  io_loop_ = std::make_unique<ioloop::IOLoop>();
+  app_ = get_app();
+  port_ = app_->listen(0, "127.0.0.1", get_httpserver_options()).port();
+}
+
+void AsyncHTTPTestCase::TearDown() {
+  app_.reset();
+  io_loop_.reset();
+}
+
+std::string AsyncHTTPTestCase::get_url(std::string_view path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+}
+
+httpclient::HTTPResponse AsyncHTTPTestCase::fetch(std::string_view path,
+                                                  httpclient::HTTPRequest options) {
+  std::string url = get_url(path);
+  return run([&]() -> Task<httpclient::HTTPResponse> {
+    httpclient::AsyncHTTPClient client;
+    co_return co_await client.fetch(url, options, false);
+  });
+}
+
+std::shared_ptr<websocket::WebSocketClientConnection> AsyncHTTPTestCase::websocket_connect(
+    std::string_view path) {
+  std::string url = "ws://127.0.0.1:" + std::to_string(port_) + std::string(path);
+  return run([&]() -> Task<std::shared_ptr<websocket::WebSocketClientConnection>> {
+    co_return co_await websocket::websocket_connect(url);
+  });
+}
+
 void install_test_log_sink() {
   static thread_local log::ScopedSink sink(
       [](log::Level at, std::string_view logger, std::string_view message) {
