@@ -355,7 +355,8 @@ void IOStream::WriteAwaitable::await_resume() const {
 }
 
 void IOStream::close(std::error_code error) {
-  if (closed_) return;
+  if (closed_ || closing_) return;
+  closing_ = true;  // a failed write inside before_close() must not recurse
   error_ = error;
   before_close();
   closed_ = true;

@@ -214,6 +214,7 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   int remote_port_ = 0;
   bool reading_ = false;
   bool closed_ = false;
+  bool closing_ = false;
   bool handle_closed_ = false;
 };
 
