@@ -29,6 +29,18 @@ class FormHandler : public tornado::web::RequestHandler {
   void post() { write("accepted"); }
 };
 
+// A coroutine handler that awaits a timer and then an HTTP fetch (of a
+// sibling route on the same server) before answering.
+class ProxyHandler : public tornado::web::RequestHandler {
+ public:
+  tornado::Task<> get() {
+    co_await tornado::sleep(std::chrono::milliseconds(5));
+    tornado::httpclient::AsyncHTTPClient client;
+    auto inner = co_await client.fetch("http://" + request().host + "/static/digits.txt");
+    write("proxied " + inner.body);
+  }
+};
+
 class WebFeaturesTest : public tornado::testing::AsyncHTTPTestCase {
  protected:
   std::unique_ptr<tornado::web::Application> get_app() override {
@@ -39,6 +51,7 @@ class WebFeaturesTest : public tornado::testing::AsyncHTTPTestCase {
         std::vector<tornado::web::URLSpec>{
             {"/upload", tornado::web::handler<UploadHandler>()},
             {"/form", tornado::web::handler<FormHandler>()},
+            {"/proxy", tornado::web::handler<ProxyHandler>()},
             {"/static/(.*)",
              tornado::web::handler<tornado::web::StaticFileHandler>(settings.static_path)},
         },
@@ -143,4 +156,10 @@ TEST_F(WebFeaturesTest, WebSocketConnectHelperReachesTheServer) {
   // No WebSocket route here: the helper reports the refusal as an error.
   tornado::testing::ExpectLog access(tornado::log::access, "404 GET /nowhere", false);
   EXPECT_THROW(websocket_connect("/nowhere"), std::runtime_error);
+}
+
+TEST_F(WebFeaturesTest, CoroutineHandlerAwaitsATimerAndAFetch) {
+  auto response = fetch("/proxy");
+  EXPECT_EQ(response.code, 200);
+  EXPECT_EQ(response.body, "proxied 0123456789abcdefghij");
 }
