@@ -263,3 +263,29 @@ TEST(WebArgumentsTest, StringLiteralDefaultIsADefault) {
       10s);
   EXPECT_EQ(body_of(response), "[]");
 }
+
+namespace {
+class FallbackHandler : public tornado::web::RequestHandler {
+ public:
+  void get() {
+    set_status(404);
+    write("custom not found: " + request().path);
+  }
+};
+}  // namespace
+
+TEST(WebRoutingTest, DefaultHandlerClassAnswersUnmatchedPaths) {
+  IOLoop loop;
+  tornado::web::Settings settings;
+  settings.default_handler_class = tornado::web::handler<FallbackHandler>();
+  tornado::web::Application app({{"/", tornado::web::handler<HelloHandler>()}}, settings);
+  int port = app.listen(0, "127.0.0.1").port();
+  tornado::testing::ExpectLog access(tornado::log::access, "404 GET /elsewhere");
+  auto response = loop.run_sync(
+      [&] {
+        return raw_request(port, "GET /elsewhere HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      },
+      10s);
+  EXPECT_EQ(status_line(response), "HTTP/1.1 404 Not Found");
+  EXPECT_EQ(body_of(response), "custom not found: /elsewhere");
+}

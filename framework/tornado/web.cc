@@ -422,7 +422,8 @@ class HandlerDelegate final : public http1connection::HTTPMessageDelegate {
 std::unique_ptr<http1connection::HTTPMessageDelegate> Application::start_request(
     std::shared_ptr<http1connection::HTTP1ServerConnection> connection,
     std::shared_ptr<httputil::HTTPServerRequest> request) {
-  const HandlerSpec* spec = &impl_->not_found;
+  const HandlerSpec* spec =
+      settings_.default_handler_class ? &*settings_.default_handler_class : &impl_->not_found;
   std::vector<std::string> args;
   std::map<std::string, std::string, std::less<>> kwargs;
   const std::string& path = request->path;

@@ -82,6 +82,21 @@ class Finish : public std::exception {
   const char* what() const noexcept override { return "Finish"; }
 };
 
+/// How a route creates and calls its handler; made by `handler<H>()`.
+struct HandlerSpec {
+  std::function<std::unique_ptr<RequestHandler>()> factory;
+  /// Runs prepare() and the verb for `method`; empty if H has no such verb.
+  std::function<Task<>(RequestHandler&, std::string_view method, const std::vector<std::string>&)>
+      invoke;
+  /// Verbs H defines, each with the path-argument counts it accepts.
+  std::map<std::string, unsigned, std::less<>> verbs;
+  /// For handlers that stream the request body (define `data_received`).
+  std::function<void(RequestHandler&, std::string_view)> data_received;
+  std::string handler_name;
+  bool streams_body = false;
+  bool websocket = false;
+};
+
 /// Application settings, with Tornado's names and meanings.
 struct Settings {
   bool debug = false;
@@ -103,6 +118,9 @@ struct Settings {
   std::size_t websocket_max_message_size = 10 * 1024 * 1024;
   /// Replaces the access log line (`Application::log_request`).
   std::function<void(RequestHandler&)> log_function;
+  /// Handles requests no route matches (Tornado's default_handler_class);
+  /// a 404 page when unset.
+  std::optional<HandlerSpec> default_handler_class;
   /// Functions templates may call, in addition to the built-ins.
   template_::Functions ui_methods;
   /// Extra values every template sees.
@@ -124,21 +142,6 @@ struct CookieOptions {
 namespace detail {
 struct HandlerRunner;
 }
-
-/// How a route creates and calls its handler; made by `handler<H>()`.
-struct HandlerSpec {
-  std::function<std::unique_ptr<RequestHandler>()> factory;
-  /// Runs prepare() and the verb for `method`; empty if H has no such verb.
-  std::function<Task<>(RequestHandler&, std::string_view method, const std::vector<std::string>&)>
-      invoke;
-  /// Verbs H defines, each with the path-argument counts it accepts.
-  std::map<std::string, unsigned, std::less<>> verbs;
-  /// For handlers that stream the request body (define `data_received`).
-  std::function<void(RequestHandler&, std::string_view)> data_received;
-  std::string handler_name;
-  bool streams_body = false;
-  bool websocket = false;
-};
 
 /// A route: `{pattern, handler<H>(), name}`. Patterns are anchored at both
 /// ends, as Tornado's; one with no regex syntax is matched literally.
