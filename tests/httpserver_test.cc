@@ -2,8 +2,8 @@
 // streamed uploads, gzip request bodies, xheaders.
 #include "tornado/httpserver.h"
 
-#include <gtest/gtest.h>
 #include <fmt/format.h>
+#include <gtest/gtest.h>
 #include <zlib.h>
 
 #include "tornado/ioloop.h"
@@ -81,7 +81,8 @@ TEST(HTTPServerTest, HundredMebibyteUploadIsStreamedNotHeld) {
         co_return co_await stream->read_until_close();
       },
       120s);
-  EXPECT_TRUE(response.ends_with(fmt::format("{} true", kSize))) << response.substr(response.size() > 300 ? response.size() - 300 : 0);
+  EXPECT_TRUE(response.ends_with(fmt::format("{} true", kSize)))
+      << response.substr(response.size() > 300 ? response.size() - 300 : 0);
 }
 
 TEST(HTTPServerTest, SlowLorisIsClosedAfterTheBodyTimeout) {
