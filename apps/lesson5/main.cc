@@ -7,6 +7,12 @@
 //
 // The same server in Python Tornado is docs/lessons/python/lesson5.py; the
 // lesson text (docs/lessons/05-websockets.*.md) shows the two side by side.
+//
+// Scale-out (docs/deployment.md): `--workers N` runs N event loops in this
+// process, `--redis redis://host:port/db` lets several processes share the
+// chat room. Either way the room's events travel through a
+// tornado::pubsub::Broker and its shared facts live in a RoomStore
+// (room_store.h); a loop only ever writes to its own clients.
 #include <unistd.h>
 
 #include <csignal>
@@ -376,6 +382,7 @@ void run_loop(int task_id, Shared& shared, bool reuse_port) {
   auto app = make_app(room);
 
   tornado::httpserver::HTTPServerSettings server_settings;
+  server_settings.xheaders = options::get<bool>("xheaders");
   if (!options::get<std::string>("certfile").empty()) {
     server_settings.ssl_options =
         tornado::netutil::SSLOptions{.certfile = options::get<std::string>("certfile"),
@@ -418,6 +425,9 @@ int main(int argc, char** argv) {
   options::define("history", 100, "chat messages kept for newcomers");
   options::define("redis", std::string(),
                   "redis://host:port/db: share the chat with other processes through Redis");
+  options::define("xheaders", false,
+                  "behind a proxy: take the client's address and scheme from X-Real-Ip / "
+                  "X-Forwarded-For and X-Scheme / X-Forwarded-Proto");
   options::define("presence_ttl", 15.0,
                   "seconds after which a silent server's users leave the count (with --redis)");
   options::parse_command_line(argc, argv);
