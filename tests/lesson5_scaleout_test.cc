@@ -146,7 +146,10 @@ class Lesson5RedisTest : public Lesson5ScaleOutTest {
 }  // namespace
 
 TEST_F(Lesson5RedisTest, TwoProcessesShareOneRoom) {
-  Lesson5 a("a", flags());
+  // A runs two loops, each with its own Redis connections: three servers in all.
+  auto a_flags = flags();
+  a_flags.insert(a_flags.end(), {"--workers", "2"});
+  Lesson5 a("a", a_flags);
   Lesson5 b("b", flags());
   ASSERT_TRUE(a.wait_listening() && b.wait_listening());
   loop_.run_sync(
@@ -168,6 +171,18 @@ TEST_F(Lesson5RedisTest, TwoProcessesShareOneRoom) {
         // Everyone hears themselves too, through the same channel.
         EXPECT_TRUE(co_await anna.wait_for("message", "body", "ahoj z A"));
 
+        // More clients on A, spread over its two loops, all in the one room.
+        std::vector<ChatClient> more;
+        for (int i = 0; i < 4; ++i) {
+          more.push_back(co_await ChatClient::connect(a, "a" + std::to_string(i)));
+          EXPECT_TRUE(co_await bob.wait_for("join", "users", 3 + i)) << i;
+        }
+        bob.say("all of you");
+        for (auto& client : more)
+          EXPECT_TRUE(co_await client.wait_for("message", "body", "all of you"));
+        for (auto& client : more) client.close();
+        EXPECT_TRUE(co_await bob.wait_for("leave", "users", 2));
+
         bob.close();
         EXPECT_TRUE(co_await anna.wait_for("leave", "nick", "bob"));
         EXPECT_EQ((*anna.find("leave", "nick", "bob"))["users"], 1);
@@ -176,11 +191,13 @@ TEST_F(Lesson5RedisTest, TwoProcessesShareOneRoom) {
         auto cyril = co_await ChatClient::connect(b, "cyril");
         EXPECT_TRUE(co_await cyril.wait_for("history"));
         const json& history = (*cyril.find("history"))["messages"];
-        EXPECT_EQ(history.size(), 2u);
-        if (history.size() == 2) {
+        EXPECT_EQ(history.size(), 3u);
+        if (history.size() == 3) {
           EXPECT_EQ(history[0]["body"], "ahoj z A");
           EXPECT_EQ(history[1]["body"], "nazdar z B, <script>");
+          EXPECT_EQ(history[2]["body"], "all of you");
           EXPECT_LT(history[0]["id"], history[1]["id"]);
+          EXPECT_LT(history[1]["id"], history[2]["id"]);
         }
         EXPECT_TRUE(co_await anna.wait_for("join", "nick", "cyril"));
         EXPECT_EQ((*anna.find("join", "nick", "cyril"))["users"], 2);

@@ -473,6 +473,58 @@ TEST_F(RedisBrokerTest, UnreachableAtStartFailsPublishesAndConnectsLater) {
   EXPECT_EQ(unreachable.matched(), 1);
 }
 
+TEST_F(RedisBrokerTest, UnansweredCommandTimesOutAndReconnects) {
+  ExpectLog connected(tornado::log::general, "Connected to Redis");
+  ExpectLog lost(tornado::log::general, "lost: no reply to PING within 200 ms");
+  ExpectLog back(tornado::log::general, "is back after");
+  RedisSettings settings = fast();
+  settings.command_timeout = 200ms;
+  RedisBroker broker(redis_.url(), settings);
+  RedisBroker pauser(redis_.url(), fast());
+  loop_.run_sync([&]() -> Task<> {
+    co_await broker.wait_connected();
+    co_await pauser.wait_connected();
+    // Redis stops answering every client for 600 ms, as a hung server would.
+    co_await pauser.command({"CLIENT", "PAUSE", "600", "ALL"});
+    auto started = std::chrono::steady_clock::now();
+    std::string error;
+    try {
+      co_await broker.command({"PING"});
+    } catch (const PubSubError& e) {
+      error = e.what();
+    }
+    EXPECT_NE(error.find("no reply to PING within 200 ms"), std::string::npos) << error;
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 500ms);
+    // The next command fails at once: the broker treats Redis as gone...
+    EXPECT_FALSE(broker.connected());
+    bool threw = false;
+    try {
+      co_await broker.publish("room", "x");
+    } catch (const PubSubError&) {
+      threw = true;
+    }
+    EXPECT_TRUE(threw);
+    // ... and is back once Redis answers again.
+    co_await tornado::with_timeout(5s, broker.wait_connected());
+    EXPECT_EQ((co_await broker.command({"PING"})).str, "PONG");
+  });
+}
+
+TEST(RedisBrokerTimeoutTest, ServerThatNeverAnswersTheHandshake) {
+  // A socket that listens but never accepts: TCP connects (the kernel's
+  // backlog), Redis's handshake never comes.
+  auto sockets = tornado::netutil::bind_sockets(0, "127.0.0.1");
+  int port = sockets.at(0).port();
+  IOLoop loop;
+  ExpectLog unreachable(tornado::log::general, "unreachable: no connection within 150 ms");
+  RedisBroker broker("redis://127.0.0.1:" + std::to_string(port),
+                     {.connect_timeout = 150ms, .reconnect_delay = 1000ms});
+  loop.run_sync([&]() -> Task<> {
+    co_await tornado::sleep(400ms);
+    EXPECT_FALSE(broker.connected());
+  });
+}
+
 TEST_F(RedisBrokerTest, HostNamesResolveWithoutBlocking) {
   ExpectLog connected(tornado::log::general, "Connected to Redis");
   RedisBroker broker("redis://localhost:" + std::to_string(redis_.port()), fast());

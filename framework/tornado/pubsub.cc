@@ -483,12 +483,19 @@ Task<RedisReply> RedisBroker::command(std::vector<std::string> args) {
   if (!impl->commands || !impl->commands->send(args, std::move(handler))) {
     throw PubSubError(fmt::format("Redis {} is unreachable", impl->url.describe()));
   }
+  bool timed_out = false;
   try {
     co_return co_await with_timeout(impl->settings.command_timeout, reply);
   } catch (const TimeoutError&) {
-    throw PubSubError(fmt::format("Redis {} did not answer {} within {} ms", impl->url.describe(),
-                                  args.front(), impl->settings.command_timeout.count()));
+    timed_out = true;
   }
+  // Redis accepts the connection but does not answer (stopped, swapping,
+  // stuck in a script): treat it as an outage, so that the next commands
+  // fail at once instead of each waiting, and reconnect.
+  std::string reason = fmt::format("no reply to {} within {} ms", args.front(),
+                                   impl->settings.command_timeout.count());
+  if (timed_out && impl->commands) impl->commands->drop(reason);
+  throw PubSubError(fmt::format("Redis {}: {}", impl->url.describe(), reason));
 }
 
 Task<std::size_t> RedisBroker::publish(std::string channel, std::string message) {

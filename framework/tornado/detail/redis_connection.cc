@@ -316,6 +316,10 @@ void RedisConnection::handshake() {
   });
 }
 
+void RedisConnection::drop(std::string reason) {
+  if (state_ == State::ready) abandon(std::move(reason));
+}
+
 void RedisConnection::abandon(std::string reason) {
   free_context();
   attempt_failed(std::move(reason));

@@ -55,6 +55,9 @@ class RedisConnection {
   /// Queues a command (binary-safe arguments). False, and `handler` never
   /// called, when the connection is not ready.
   bool send(const std::vector<std::string>& args, ReplyHandler handler);
+  /// Gives up on the current connection (a command went unanswered: Redis
+  /// hangs) and reconnects with backoff, as if it had dropped.
+  void drop(std::string reason);
   /// Subscriber connections: sends SUBSCRIBE or UNSUBSCRIBE for `channel`;
   /// the replies arrive through `on_push`.
   bool send_subscription(std::string_view verb, std::string_view channel);
