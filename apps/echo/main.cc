@@ -2,13 +2,13 @@
 //
 // GET /plaintext, GET /json, POST /echo-body, GET /static/<path>, and the
 // WebSocket echoes /echo (any origin) and /echo-origin (same origin only).
-#include <atomic>
 #include <csignal>
-#include <thread>
+#include <utility>
 
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
 #include "tornado/options.h"
+#include "tornado/process.h"
 #include "tornado/web.h"
 #include "tornado/websocket.h"
 
@@ -101,10 +101,11 @@ tornado::httpserver::HTTPServerSettings server_settings(bool tls) {
   return s;
 }
 
-// One event loop: its own Application and listening sockets (SO_REUSEPORT
-// when several loops share the port). Runs until SIGINT/SIGTERM.
-void run_loop(bool reuse_port, bool main_loop, std::atomic<bool>* stopping) {
-  tornado::ioloop::IOLoop loop;
+// One worker: its own IOLoop (current on this thread), Application and
+// listening sockets (SO_REUSEPORT when several workers share the port). Runs
+// until SIGINT/SIGTERM, which libuv delivers to every loop that asks for it.
+void run_worker(bool reuse_port) {
+  auto& loop = tornado::ioloop::IOLoop::current();
   auto app = make_app();
   bool tls = !options::get<std::string>("certfile").empty();
   int tls_port = options::get<int>("tls_port");
@@ -114,30 +115,12 @@ void run_loop(bool reuse_port, bool main_loop, std::atomic<bool>* stopping) {
   if (tls && tls_port != 0) app->listen(tls_port, address, server_settings(true), bind);
   bool shutting_down = false;
   auto shutdown = [&] {
-    if (shutting_down) return;
-    shutting_down = true;
-    stopping->store(true);
-    app->stop_listening();
-    tornado::websocket::close_all(1001, "server shutting down");
-    // Let close handshakes and in-flight responses finish, then stop.
-    loop.call_later(std::chrono::milliseconds(300), [&] {
-      for (auto& server : app->servers()) server->close_all_connections();
-      loop.call_later(std::chrono::milliseconds(50), [&] { loop.stop(); });
-    });
+    if (std::exchange(shutting_down, true)) return;
+    tornado::websocket::graceful_shutdown(*app, [&] { loop.stop(); });
   };
-  if (main_loop) {
-    loop.add_signal_handler(SIGINT, shutdown);
-    loop.add_signal_handler(SIGTERM, shutdown);
-  }
-  // Signals reach the main loop; the others notice the flag.
-  tornado::ioloop::PeriodicCallback watch(
-      [&] {
-        if (stopping->load()) shutdown();
-      },
-      std::chrono::milliseconds(100));
-  if (!main_loop) watch.start();
+  loop.add_signal_handler(SIGINT, shutdown);
+  loop.add_signal_handler(SIGTERM, shutdown);
   loop.start();
-  watch.stop();
 }
 
 }  // namespace
@@ -149,6 +132,7 @@ int main(int argc, char** argv) {
   options::define("keyfile", std::string(), "private key (PEM) of --certfile");
   options::define("tls_port", 0, "with --certfile/--keyfile: HTTPS/WSS on this port as well");
   options::define("workers", 1, "event loops (threads) sharing the port");
+  options::define("fork", false, "with --workers: processes instead of threads");
   options::define("max_body_size", std::int64_t{1024 * 1024}, "largest request body (bytes)");
   options::define("max_header_size", std::int64_t{64 * 1024}, "largest request head (bytes)");
   options::define("idle_connection_timeout", 3600.0, "seconds before an idle connection closes");
@@ -169,22 +153,20 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "echo_server: --certfile and --keyfile go together\n");
     return 2;
   }
-  std::atomic<bool> stopping{false};
-  std::vector<std::thread> threads;
+  bool fork = options::get<bool>("fork");
   try {
-    for (int i = 1; i < workers; ++i) {
-      threads.emplace_back([&] { run_loop(true, false, &stopping); });
+    tornado::log::app.info("echo_server on {}:{} with {} {}", options::get<std::string>("address"),
+                           options::get<int>("port"), workers,
+                           fork ? "process(es)" : "worker thread(s)");
+    if (fork && workers > 1) {
+      tornado::process::fork_processes(workers);
+      run_worker(true);
+    } else {
+      tornado::process::run_workers(workers, [&](int) { run_worker(workers > 1); });
     }
-    tornado::log::app.info("echo_server on {}:{} with {} worker(s)",
-                           options::get<std::string>("address"), options::get<int>("port"),
-                           workers);
-    run_loop(workers > 1, true, &stopping);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "echo_server: %s\n", e.what());
-    stopping.store(true);
-    for (auto& t : threads) t.join();
     return 2;
   }
-  for (auto& t : threads) t.join();
   return 0;
 }

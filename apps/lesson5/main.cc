@@ -7,16 +7,27 @@
 //
 // The same server in Python Tornado is docs/lessons/python/lesson5.py; the
 // lesson text (docs/lessons/05-websockets.*.md) shows the two side by side.
+//
+// Scale-out (docs/deployment.md): `--workers N` runs N event loops in this
+// process, `--redis redis://host:port/db` lets several processes share the
+// chat room. Either way the room's events travel through a
+// tornado::pubsub::Broker and its shared facts live in a RoomStore
+// (room_store.h); a loop only ever writes to its own clients.
+#include <unistd.h>
+
 #include <csignal>
-#include <deque>
 #include <set>
 
 #include "tornado/escape.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
 #include "tornado/options.h"
+#include "tornado/process.h"
+#include "tornado/pubsub.h"
 #include "tornado/web.h"
 #include "tornado/websocket.h"
+
+#include "room_store.h"
 
 namespace {
 
@@ -57,23 +68,38 @@ class EchoWebSocket : public WebSocketHandler {
 
 class ChatSocket;
 
-// Who is connected, and the most recent messages for newcomers. It belongs
-// to the loop that serves the chat; handlers on that loop share it.
+// The chat room as one loop sees it: the clients connected to this loop, and
+// a subscription to the room's channel. Everything said in the room (messages,
+// joins, leaves) is published on the channel, and every loop, in this process
+// or another one, hands what arrives to its own clients. The few facts a
+// newcomer needs (history, ids, who is online) live in a RoomStore.
 class ChatRoom {
  public:
-  explicit ChatRoom(std::size_t history) : history_limit_(history) {}
+  ChatRoom(tornado::pubsub::Broker& broker, lesson5::RoomStore& store, std::string server_id,
+           std::chrono::milliseconds heartbeat);
 
-  void join(ChatSocket& client);
+  tornado::Task<> join(ChatSocket& client);
   void leave(ChatSocket& client);
-  void say(const std::string& nick, std::string body);
+  tornado::Task<> say(ChatSocket& from, std::string body);
 
  private:
-  void broadcast(const json& frame);
+  void deliver(std::string_view event);
+  tornado::Task<> announce(std::string type, std::string nick);
+  tornado::Task<> heartbeat();
+  void tell_error(ChatSocket& client, std::string_view text);
+  void log_failure(std::string_view what, const std::exception& error);
 
+  static constexpr std::string_view kChannel = "lesson5:chat";
+
+  tornado::pubsub::Broker& broker_;
+  lesson5::RoomStore& store_;
+  std::string server_id_;
   std::set<ChatSocket*> clients_;
-  std::deque<json> history_;
-  std::size_t history_limit_;
-  std::int64_t last_id_ = 0;
+  std::int64_t users_ = 0;  // the room's total, as last heard
+  tornado::ioloop::Clock::time_point last_warning_{};
+  int unlogged_failures_ = 0;
+  tornado::pubsub::Subscription subscription_;
+  tornado::ioloop::PeriodicCallback heartbeat_;
 };
 
 std::string clean_nick(std::string_view nick) {
@@ -97,17 +123,21 @@ std::string clean_nick(std::string_view nick) {
   return out.empty() ? "anonym" : out;
 }
 
+std::string dump(const json& frame) {
+  return frame.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 class ChatSocket : public WebSocketHandler {
  public:
   void initialize(ChatRoom* room) { room_ = room; }
 
-  void open() {
+  tornado::Task<> open() {
     nick_ = clean_nick(get_argument("nick", ""));
-    room_->join(*this);
+    co_await room_->join(*this);
   }
 
-  void on_message(std::string_view message) {
-    if (last_message_binary()) return;  // the chat speaks text only
+  tornado::Task<> on_message(std::string_view message) {
+    if (last_message_binary()) co_return;  // the chat speaks text only
     std::string body(message);
     json frame = json::parse(message, nullptr, false);
     if (frame.is_object() && frame.contains("body") && frame["body"].is_string()) {
@@ -116,60 +146,271 @@ class ChatSocket : public WebSocketHandler {
         nick_ = clean_nick(frame["nick"].get<std::string>());
       }
     }
-    if (body.find_first_not_of(" \t\r\n") == std::string::npos) return;
+    if (body.find_first_not_of(" \t\r\n") == std::string::npos) co_return;
     if (body.size() > kMaxBody) {
       std::size_t cut = kMaxBody;
       while (cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xC0) == 0x80) --cut;
       body.resize(cut);
     }
-    room_->say(nick_, std::move(body));
+    co_await room_->say(*this, std::move(body));
   }
 
   void on_close() override { room_->leave(*this); }
 
   const std::string& nick() const { return nick_; }
 
+  // Until its history has been sent, a newcomer's events wait here, so that
+  // nothing said meanwhile is lost or shown twice.
+  bool joining = true;
+  std::vector<std::string> held_back;
+
  private:
   ChatRoom* room_ = nullptr;
   std::string nick_ = "anonym";
 };
 
-void ChatRoom::broadcast(const json& frame) {
-  std::string text = frame.dump(-1, ' ', false, json::error_handler_t::replace);
+ChatRoom::ChatRoom(tornado::pubsub::Broker& broker, lesson5::RoomStore& store,
+                   std::string server_id, std::chrono::milliseconds heartbeat)
+    : broker_(broker),
+      store_(store),
+      server_id_(std::move(server_id)),
+      subscription_(
+          broker.subscribe(std::string(kChannel),
+                           [this](std::string_view, std::string_view event) { deliver(event); })),
+      heartbeat_([this] { tornado::spawn(this->heartbeat()); }, heartbeat) {
+  heartbeat_.start();
+}
+
+// Something happened in the room (here or on another server): show it to
+// this loop's clients.
+void ChatRoom::deliver(std::string_view event) {
+  json frame = json::parse(event, nullptr, false);
+  if (frame.is_object() && frame.contains("users") && frame["users"].is_number_integer()) {
+    users_ = frame["users"].get<std::int64_t>();
+  }
   for (ChatSocket* client : clients_) {
+    if (client->joining) {
+      client->held_back.emplace_back(event);
+      continue;
+    }
     try {
-      client->write_message(text);
+      client->write_message(event);
     } catch (const tornado::websocket::WebSocketClosedError&) {
       // on_close removes it in a moment
     }
   }
 }
 
-void ChatRoom::join(ChatSocket& client) {
-  client.write_message(json{{"type", "history"}, {"messages", json(history_)}}.dump(
-      -1, ' ', false, json::error_handler_t::replace));
+tornado::Task<> ChatRoom::join(ChatSocket& client) {
   clients_.insert(&client);
-  broadcast(
-      {{"type", "join"}, {"nick", client.nick()}, {"users", clients_.size()}, {"time", now_ms()}});
+  tornado::log::app.debug("Chat server {} joined {}", server_id_, client.nick());
+  // 1. The newcomer first gets the recent history...
+  std::vector<std::string> history;
+  try {
+    auto recent = store_.history();
+    history = co_await recent;
+  } catch (const tornado::pubsub::PubSubError& e) {
+    log_failure("Chat history unavailable", e);
+    tell_error(client, "Historie chatu je teď nedostupná.");
+  }
+  json messages = json::array();
+  std::set<std::int64_t> shown;
+  for (const auto& text : history) {
+    json message = json::parse(text, nullptr, false);
+    if (!message.is_object()) continue;
+    if (message.contains("id") && message["id"].is_number_integer()) {
+      shown.insert(message["id"].get<std::int64_t>());
+    }
+    messages.push_back(std::move(message));
+  }
+  client.write_message(dump({{"type", "history"}, {"messages", messages}}));
+  // ... then whatever was said while it was being fetched, minus repeats.
+  client.joining = false;
+  for (const auto& text : std::exchange(client.held_back, {})) {
+    json event = json::parse(text, nullptr, false);
+    bool repeat = event.is_object() && event.value("type", "") == "message" &&
+                  event.contains("id") && event["id"].is_number_integer() &&
+                  shown.count(event["id"].get<std::int64_t>()) > 0;
+    if (!repeat) client.write_message(text);
+  }
+  // 2. Everyone hears that someone came, with the new head count.
+  co_await announce("join", client.nick());
 }
 
 void ChatRoom::leave(ChatSocket& client) {
   if (clients_.erase(&client) == 0) return;
-  broadcast(
-      {{"type", "leave"}, {"nick", client.nick()}, {"users", clients_.size()}, {"time", now_ms()}});
+  // The client is gone already; the notice goes out in the background.
+  tornado::spawn(announce("leave", client.nick()));
 }
 
-void ChatRoom::say(const std::string& nick, std::string body) {
-  json message = {{"type", "message"},
-                  {"id", ++last_id_},
-                  {"nick", nick},
-                  {"body", std::move(body)},
-                  {"time", now_ms()}};
-  if (history_limit_ > 0) {
-    history_.push_back(message);
-    while (history_.size() > history_limit_) history_.pop_front();
+tornado::Task<> ChatRoom::say(ChatSocket& from, std::string body) {
+  try {
+    auto id_task = store_.next_id();
+    std::int64_t id = co_await id_task;
+    std::string message = dump({{"type", "message"},
+                                {"id", id},
+                                {"nick", from.nick()},
+                                {"body", std::move(body)},
+                                {"time", now_ms()}});
+    auto remember = store_.remember(message);
+    co_await remember;  // before publishing, so that a newcomer cannot miss it
+    auto publish = broker_.publish(std::string(kChannel), std::move(message));
+    co_await publish;
+  } catch (const tornado::pubsub::PubSubError& e) {
+    log_failure(fmt::format("Message from {} not delivered", from.nick()), e);
+    if (clients_.count(&from)) tell_error(from, "Zprávu se nepodařilo doručit, zkuste to znovu.");
   }
-  broadcast(message);
+}
+
+// Publishes a join or leave notice carrying the room's new total.
+tornado::Task<> ChatRoom::announce(std::string type, std::string nick) {
+  try {
+    auto count = store_.count_users(server_id_, static_cast<std::int64_t>(clients_.size()));
+    std::int64_t users = co_await count;
+    auto publish = broker_.publish(
+        std::string(kChannel),
+        dump({{"type", type}, {"nick", nick}, {"users", users}, {"time", now_ms()}}));
+    co_await publish;
+  } catch (const tornado::pubsub::PubSubError& e) {
+    log_failure(fmt::format("The {} of {} was not announced", type, nick), e);
+  }
+}
+
+// Renews this server's presence; if the total changed without a notice (a
+// server died, Redis came back), tells this loop's clients the new count.
+tornado::Task<> ChatRoom::heartbeat() {
+  try {
+    auto count = store_.count_users(server_id_, static_cast<std::int64_t>(clients_.size()));
+    std::int64_t users = co_await count;
+    if (users != users_ && !clients_.empty()) {
+      users_ = users;
+      std::string frame = dump({{"type", "users"}, {"users", users}, {"time", now_ms()}});
+      for (ChatSocket* client : clients_) {
+        if (client->joining) continue;
+        try {
+          client->write_message(frame);
+        } catch (const tornado::websocket::WebSocketClosedError&) {
+        }
+      }
+    }
+    users_ = users;
+  } catch (const tornado::pubsub::PubSubError& e) {
+    tornado::log::app.debug("Presence heartbeat failed: {}", e.what());
+  }
+}
+
+// While the room's Redis is down every message fails; one warning per ten
+// seconds says so without flooding the log.
+void ChatRoom::log_failure(std::string_view what, const std::exception& error) {
+  auto now = tornado::ioloop::Clock::now();
+  if (now - last_warning_ < std::chrono::seconds(10)) {
+    ++unlogged_failures_;
+    return;
+  }
+  std::string more = unlogged_failures_ ? fmt::format(" ({} more failures since the last warning)",
+                                                      unlogged_failures_)
+                                        : std::string();
+  tornado::log::app.warning("{}: {}{}", what, error.what(), more);
+  last_warning_ = now;
+  unlogged_failures_ = 0;
+}
+
+void ChatRoom::tell_error(ChatSocket& client, std::string_view text) {
+  try {
+    client.write_message(dump({{"type", "error"}, {"message", text}, {"time", now_ms()}}));
+  } catch (const tornado::websocket::WebSocketClosedError&) {
+  }
+}
+
+// ---------------------------------------------------------------- scale-out
+//
+// One loop serves everything by default. `--workers N` runs N loops on N
+// threads sharing the port (SO_REUSEPORT: the kernel spreads connections);
+// they share one room through an InProcessBroker and a LocalRoomStore.
+// `--redis URL` makes every loop talk to Redis instead, so that several
+// processes, on one machine or many, share one room.
+
+struct Shared {
+  std::string redis_url;  // empty: this process only
+  std::size_t history = 100;
+  std::chrono::milliseconds presence_ttl{15000};
+  tornado::pubsub::InProcessBroker broker;
+  lesson5::LocalRoomStore store{history};
+};
+
+// Names this loop in the presence table: unique per machine, process and loop.
+std::string server_id(int task_id) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}:{}", host, getpid(), task_id);
+}
+
+std::shared_ptr<tornado::web::Application> make_app(ChatRoom& room) {
+  std::string root = TORNADO_SOURCE_DIR;
+  tornado::web::Settings settings;
+  settings.template_path = root + "/templates/lesson5";
+  settings.static_path = root + "/apps/lesson5/static";
+  return std::make_shared<tornado::web::Application>(
+      std::vector<tornado::web::URLSpec>{
+          {"/", tornado::web::handler<MainHandler>()},
+          {"/websocket", tornado::web::handler<EchoWebSocket>()},
+          {"/chat", tornado::web::handler<ChatPageHandler>()},
+          {"/chatsocket", tornado::web::handler<ChatSocket>(&room)},
+          {"/static/(.*)",
+           tornado::web::handler<tornado::web::StaticFileHandler>(settings.static_path)},
+      },
+      settings);
+}
+
+// One loop: its broker and store (shared ones, or its own Redis connections),
+// its room, its Application listening on the shared port, until SIGINT/SIGTERM.
+void run_loop(int task_id, Shared& shared, bool reuse_port) {
+  namespace options = tornado::options;
+  auto& loop = tornado::ioloop::IOLoop::current();
+  std::unique_ptr<tornado::pubsub::RedisBroker> redis;
+  std::unique_ptr<lesson5::RedisRoomStore> redis_store;
+  tornado::pubsub::Broker* broker = &shared.broker;
+  lesson5::RoomStore* store = &shared.store;
+  if (!shared.redis_url.empty()) {
+    redis = std::make_unique<tornado::pubsub::RedisBroker>(shared.redis_url);
+    redis_store =
+        std::make_unique<lesson5::RedisRoomStore>(*redis, shared.history, shared.presence_ttl);
+    broker = redis.get();
+    store = redis_store.get();
+  }
+  ChatRoom room(*broker, *store, server_id(task_id), shared.presence_ttl / 3);
+  auto app = make_app(room);
+
+  tornado::httpserver::HTTPServerSettings server_settings;
+  server_settings.xheaders = options::get<bool>("xheaders");
+  if (!options::get<std::string>("certfile").empty()) {
+    server_settings.ssl_options =
+        tornado::netutil::SSLOptions{.certfile = options::get<std::string>("certfile"),
+                                     .keyfile = options::get<std::string>("keyfile")};
+  }
+  app->listen(options::get<int>("port"), options::get<std::string>("address"),
+              std::move(server_settings), {.reuse_port = reuse_port});
+  if (task_id == 0) {
+    bool tls = !options::get<std::string>("certfile").empty();
+    tornado::log::app.info(
+        "Serving the lesson on {}://{}:{}/ ({} loop(s), chat room shared {})",
+        tls ? "https" : "http", options::get<std::string>("address"), options::get<int>("port"),
+        options::get<int>("workers"),
+        shared.redis_url.empty()
+            ? std::string("in this process")
+            : "through Redis " + tornado::pubsub::RedisURL::parse(shared.redis_url).describe());
+  }
+
+  bool shutting_down = false;
+  auto shutdown = [&] {
+    if (std::exchange(shutting_down, true)) return;
+    if (task_id == 0) tornado::log::app.info("Shutting down");
+    // Pages get close code 1001 and reconnect (to another server, if any).
+    tornado::websocket::graceful_shutdown(*app, [&] { loop.stop(); });
+  };
+  loop.add_signal_handler(SIGINT, shutdown);
+  loop.add_signal_handler(SIGTERM, shutdown);
+  loop.start();
 }
 
 }  // namespace
@@ -180,9 +421,15 @@ int main(int argc, char** argv) {
   options::define("address", std::string("127.0.0.1"), "address to bind");
   options::define("certfile", std::string(), "certificate (PEM): serve https and wss instead");
   options::define("keyfile", std::string(), "private key (PEM) of --certfile");
-  options::define("workers", 1, "event loops sharing the port");
+  options::define("workers", 1, "event loops (threads) sharing the port and the chat room");
   options::define("history", 100, "chat messages kept for newcomers");
-  options::define("redis", std::string(), "redis://host:port/db to share the chat");
+  options::define("redis", std::string(),
+                  "redis://host:port/db: share the chat with other processes through Redis");
+  options::define("xheaders", false,
+                  "behind a proxy: take the client's address and scheme from X-Real-Ip / "
+                  "X-Forwarded-For and X-Scheme / X-Forwarded-Proto");
+  options::define("presence_ttl", 15.0,
+                  "seconds after which a silent server's users leave the count (with --redis)");
   options::parse_command_line(argc, argv);
 
   auto fail = [](std::string_view message) {
@@ -195,59 +442,27 @@ int main(int argc, char** argv) {
       options::get<std::string>("keyfile").empty()) {
     return fail("--certfile and --keyfile go together");
   }
-  if (options::get<int>("workers") != 1) {
-    return fail(
-        "--workers other than 1 is not supported by lesson5 yet (the chat room is per loop)");
-  }
-  if (!options::get<std::string>("redis").empty()) {
-    return fail("--redis is not supported by lesson5 yet");
+  int workers = options::get<int>("workers");
+  if (workers < 1 || workers > 256) return fail("--workers must be between 1 and 256");
+  double ttl = options::get<double>("presence_ttl");
+  if (!(ttl >= 0.3 && ttl <= 3600)) return fail("--presence-ttl must be between 0.3 and 3600");
+  std::string redis_url = options::get<std::string>("redis");
+  if (!redis_url.empty()) {
+    try {
+      tornado::pubsub::RedisURL::parse(redis_url);
+    } catch (const std::invalid_argument& e) {
+      return fail(e.what());
+    }
   }
 
-  ChatRoom room(static_cast<std::size_t>(history));
-  std::string root = TORNADO_SOURCE_DIR;
-  tornado::web::Settings settings;
-  settings.template_path = root + "/templates/lesson5";
-  settings.static_path = root + "/apps/lesson5/static";
-  auto app = std::make_shared<tornado::web::Application>(
-      std::vector<tornado::web::URLSpec>{
-          {"/", tornado::web::handler<MainHandler>()},
-          {"/websocket", tornado::web::handler<EchoWebSocket>()},
-          {"/chat", tornado::web::handler<ChatPageHandler>()},
-          {"/chatsocket", tornado::web::handler<ChatSocket>(&room)},
-          {"/static/(.*)",
-           tornado::web::handler<tornado::web::StaticFileHandler>(settings.static_path)},
-      },
-      settings);
-
-  tornado::httpserver::HTTPServerSettings server_settings;
-  if (!options::get<std::string>("certfile").empty()) {
-    server_settings.ssl_options =
-        tornado::netutil::SSLOptions{.certfile = options::get<std::string>("certfile"),
-                                     .keyfile = options::get<std::string>("keyfile")};
-  }
-  bool tls = server_settings.ssl_options.has_value();
+  Shared shared{.redis_url = redis_url,
+                .history = static_cast<std::size_t>(history),
+                .presence_ttl = std::chrono::milliseconds(static_cast<std::int64_t>(ttl * 1000))};
   try {
-    app->listen(options::get<int>("port"), options::get<std::string>("address"),
-                std::move(server_settings));
+    tornado::process::run_workers(workers,
+                                  [&](int task_id) { run_loop(task_id, shared, workers > 1); });
   } catch (const std::exception& e) {
     return fail(e.what());
   }
-  tornado::log::app.info("Serving the lesson on {}://{}:{}/", tls ? "https" : "http",
-                         options::get<std::string>("address"), options::get<int>("port"));
-
-  auto& loop = tornado::ioloop::IOLoop::current();
-  auto shutdown = [&] {
-    tornado::log::app.info("Shutting down");
-    app->stop_listening();
-    tornado::websocket::close_all(1001, "server shutting down");
-    // Let the close handshakes and in-flight responses finish.
-    loop.call_later(std::chrono::milliseconds(300), [&] {
-      for (auto& server : app->servers()) server->close_all_connections();
-      loop.call_later(std::chrono::milliseconds(50), [&] { loop.stop(); });
-    });
-  };
-  loop.add_signal_handler(SIGINT, shutdown);
-  loop.add_signal_handler(SIGTERM, shutdown);
-  loop.start();
   return 0;
 }

@@ -4,6 +4,7 @@
 
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
+#include "tornado/process.h"
 
 namespace tornado::tcpserver {
 
@@ -45,6 +46,18 @@ void TCPServer::add_sockets(std::vector<netutil::Socket> sockets) {
     if (listeners_.empty()) port_ = port;
     listeners_.push_back(std::move(handle));
   }
+}
+
+void TCPServer::bind(int port, std::string_view address, netutil::BindOptions options) {
+  for (auto& socket : netutil::bind_sockets(port, address, options)) {
+    pending_sockets_.push_back(std::move(socket));
+  }
+}
+
+void TCPServer::start(int num_processes, int max_restarts) {
+  if (num_processes != 1) process::fork_processes(num_processes, max_restarts);
+  add_sockets(std::move(pending_sockets_));
+  pending_sockets_.clear();
 }
 
 void TCPServer::stop() {

@@ -45,6 +45,14 @@ class TCPServer {
   void listen(int port, std::string_view address = "", netutil::BindOptions options = {});
   /// Starts accepting on sockets made by `netutil::bind_sockets`.
   void add_sockets(std::vector<netutil::Socket> sockets);
+  /// Binds now and accepts once `start()` is called: the two-step form that
+  /// lets the sockets be bound before `start(n)` forks.
+  void bind(int port, std::string_view address = "", netutil::BindOptions options = {});
+  /// Starts accepting on the sockets of `bind()`. With `num_processes` other
+  /// than 1 it first forks that many processes (0: one per CPU) through
+  /// `process::fork_processes`, which share the sockets, as Tornado's
+  /// `TCPServer.start`.
+  void start(int num_processes = 1, int max_restarts = 100);
   /// Stops accepting new connections; open ones are not touched.
   void stop();
   /// The port of the first listening socket.
@@ -59,6 +67,7 @@ class TCPServer {
   std::shared_ptr<SSL_CTX> ssl_context_;
   iostream::StreamOptions stream_options_;
   std::vector<detail::UvHandle<uv_tcp_t>> listeners_;
+  std::vector<netutil::Socket> pending_sockets_;
   int port_ = 0;
 };
 

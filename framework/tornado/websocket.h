@@ -37,6 +37,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -141,6 +142,14 @@ class WebSocketHandler : public web::RequestHandler {
 /// Closes every open server-side WebSocket on this thread's loop with
 /// `code` (1001 "going away" for a shutdown).
 void close_all(std::uint16_t code = 1001, std::string_view reason = "server shutting down");
+
+/// The graceful shutdown of one loop's share of a server (on SIGTERM, say):
+/// stops accepting, closes this loop's WebSockets with 1001 so that pages
+/// reconnect elsewhere, gives close handshakes and in-flight responses
+/// `grace`, closes whatever is left, then calls `done` (usually the loop's
+/// `stop`).
+void graceful_shutdown(web::Application& app, std::function<void()> done,
+                       std::chrono::milliseconds grace = std::chrono::milliseconds(300));
 
 /// A client connection, as `tornado.websocket.WebSocketClientConnection`.
 class WebSocketClientConnection {

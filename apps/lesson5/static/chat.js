@@ -20,6 +20,12 @@
 //   {"type": "join", "nick": "Eva", "users": 3, "time": ...}
 //   {"type": "leave", "nick": "Eva", "users": 2, "time": ...}
 //       someone came or went; users is the number connected after it
+//   {"type": "users", "users": 2, "time": ...}
+//       the number connected changed without a join or leave (a server of a
+//       scaled-out room went away, or came back)
+//   {"type": "error", "message": "...", "time": ...}
+//       something the server could not do for this client (a message that
+//       was not delivered while the room's Redis is unreachable)
 //
 // Unknown types are ignored, so the server may add more. Bodies and nicks are
 // shown with textContent: a body "<script>" shows as those characters.
@@ -118,6 +124,12 @@
     leave(frame) {
       showUsers(frame.users);
       showNotice("leave", `← ${frame.nick} odchází · online: ${frame.users}`);
+    },
+    users(frame) {
+      showUsers(frame.users);
+    },
+    error(frame) {
+      showNotice("error", String(frame.message));
     },
   };
 

@@ -1,0 +1,309 @@
+// apps/lesson5 scaled out: two lesson5 processes sharing one room through a
+// real redis-server (messages both ways, global counts, a dead process
+// leaving the count, Redis killed and restarted mid-chat), and --workers 2
+// without Redis (two loops, one room). The servers are the built binary,
+// started on free ports; the clients are tornado's own WebSocket client.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "redis_support.h"
+#include "tornado/httpclient.h"
+#include "tornado/ioloop.h"
+#include "tornado/websocket.h"
+
+using namespace std::chrono_literals;
+using json = nlohmann::json;
+using tornado::Task;
+using tornado::ioloop::IOLoop;
+using tornado::testing::RedisServer;
+
+namespace {
+
+const std::string kLesson5 = std::string(TORNADO_BINARY_DIR) + "/apps/lesson5/lesson5";
+
+template <class Condition>
+Task<bool> eventually(Condition condition, std::chrono::milliseconds timeout = 8s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline) co_return false;
+    co_await tornado::sleep(10ms);
+  }
+  co_return true;
+}
+
+// One lesson5 process on a free port, its output kept in a log file.
+class Lesson5 {
+ public:
+  Lesson5(std::string name, std::vector<std::string> flags)
+      : port_(tornado::testing::free_port()),
+        log_path_(std::string(TORNADO_BINARY_DIR) + "/lesson5_scaleout_" + name + ".log") {
+    std::vector<std::string> argv{kLesson5, "--port", std::to_string(port_)};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    pid_ = tornado::testing::spawn_process(argv, log_path_);
+  }
+  ~Lesson5() { tornado::testing::stop_process(pid_); }
+
+  bool wait_listening() const { return pid_ > 0 && tornado::testing::wait_for_port(port_, 10s); }
+  int port() const { return port_; }
+  std::string url(std::string_view path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+  }
+  std::string log() const {
+    std::ifstream in(log_path_);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+  /// True if the process is still running.
+  bool alive() const {
+    return pid_ > 0 && ::kill(pid_, 0) == 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0;
+  }
+  /// SIGTERM; returns the exit status (or -1 if killed by a signal).
+  int terminate() {
+    ::kill(pid_, SIGTERM);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+  void kill() { tornado::testing::stop_process(pid_, SIGKILL); }
+
+ private:
+  int port_;
+  std::string log_path_;
+  pid_t pid_ = -1;
+};
+
+// A chat client; a background reader collects every frame it receives.
+struct ChatClient {
+  struct State {
+    std::unique_ptr<tornado::websocket::WebSocketClientConnection> ws;
+    std::vector<json> frames;
+    bool closed = false;
+  };
+  std::shared_ptr<State> state = std::make_shared<State>();
+
+  static Task<> read_all(std::shared_ptr<State> state) {
+    while (auto message = co_await state->ws->read_message()) {
+      state->frames.push_back(json::parse(*message, nullptr, false));
+    }
+    state->closed = true;
+  }
+
+  static Task<ChatClient> connect(const Lesson5& server, std::string nick) {
+    ChatClient client;
+    client.state->ws = co_await tornado::websocket::websocket_connect(
+        "ws://127.0.0.1:" + std::to_string(server.port()) + "/chatsocket?nick=" + nick);
+    tornado::spawn(read_all(client.state));
+    co_return client;
+  }
+
+  void say(const std::string& body) { state->ws->write_message(json{{"body", body}}.dump()); }
+  void close() { state->ws->close(1000); }
+
+  // The first frame of `type` (and, if given, with `key` equal to `value`).
+  const json* find(std::string_view type, const std::string& key = "",
+                   const json& value = nullptr) const {
+    for (const auto& frame : state->frames) {
+      if (!frame.is_object() || frame.value("type", "") != type) continue;
+      if (!key.empty() && (!frame.contains(key) || frame[key] != value)) continue;
+      return &frame;
+    }
+    return nullptr;
+  }
+  Task<bool> wait_for(std::string type, std::string key = "", json value = nullptr) {
+    co_return co_await eventually([&] { return find(type, key, value) != nullptr; });
+  }
+};
+
+class Lesson5ScaleOutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    struct stat info {};
+    if (::stat(kLesson5.c_str(), &info) != 0) GTEST_SKIP() << kLesson5 << " is not built";
+  }
+  IOLoop loop_;
+};
+
+class Lesson5RedisTest : public Lesson5ScaleOutTest {
+ protected:
+  void SetUp() override {
+    Lesson5ScaleOutTest::SetUp();
+    if (IsSkipped()) return;
+    if (!RedisServer::available()) GTEST_SKIP() << "redis-server is not installed";
+    ASSERT_TRUE(redis_.start());
+  }
+  std::vector<std::string> flags() const {
+    return {"--redis", redis_.url(), "--presence-ttl", "1.5"};
+  }
+  RedisServer redis_;
+};
+
+}  // namespace
+
+TEST_F(Lesson5RedisTest, TwoProcessesShareOneRoom) {
+  // A runs two loops, each with its own Redis connections: three servers in all.
+  auto a_flags = flags();
+  a_flags.insert(a_flags.end(), {"--workers", "2"});
+  Lesson5 a("a", a_flags);
+  Lesson5 b("b", flags());
+  ASSERT_TRUE(a.wait_listening() && b.wait_listening());
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto anna = co_await ChatClient::connect(a, "anna");
+        EXPECT_TRUE(co_await anna.wait_for("join", "users", 1));
+        auto bob = co_await ChatClient::connect(b, "bob");
+        // Bob's join, on the other process, reaches Anna with the global count.
+        EXPECT_TRUE(co_await anna.wait_for("join", "nick", "bob"));
+        EXPECT_EQ((*anna.find("join", "nick", "bob"))["users"], 2);
+        EXPECT_TRUE(co_await bob.wait_for("join", "users", 2));
+        EXPECT_NE(bob.find("history"), nullptr);
+
+        anna.say("ahoj z A");
+        EXPECT_TRUE(co_await bob.wait_for("message", "body", "ahoj z A"));
+        bob.say("nazdar z B, <script>");
+        EXPECT_TRUE(co_await anna.wait_for("message", "body", "nazdar z B, <script>"));
+        EXPECT_EQ((*anna.find("message", "body", "nazdar z B, <script>"))["nick"], "bob");
+        // Everyone hears themselves too, through the same channel.
+        EXPECT_TRUE(co_await anna.wait_for("message", "body", "ahoj z A"));
+
+        // More clients on A, spread over its two loops, all in the one room.
+        std::vector<ChatClient> more;
+        for (int i = 0; i < 4; ++i) {
+          more.push_back(co_await ChatClient::connect(a, "a" + std::to_string(i)));
+          EXPECT_TRUE(co_await bob.wait_for("join", "users", 3 + i)) << i;
+        }
+        bob.say("all of you");
+        for (auto& client : more)
+          EXPECT_TRUE(co_await client.wait_for("message", "body", "all of you"));
+        for (auto& client : more) client.close();
+        EXPECT_TRUE(co_await bob.wait_for("leave", "users", 2));
+
+        bob.close();
+        EXPECT_TRUE(co_await anna.wait_for("leave", "nick", "bob"));
+        EXPECT_EQ((*anna.find("leave", "nick", "bob"))["users"], 1);
+
+        // A newcomer on B gets the history written on both servers, in order.
+        auto cyril = co_await ChatClient::connect(b, "cyril");
+        EXPECT_TRUE(co_await cyril.wait_for("history"));
+        const json& history = (*cyril.find("history"))["messages"];
+        EXPECT_EQ(history.size(), 3u);
+        if (history.size() == 3) {
+          EXPECT_EQ(history[0]["body"], "ahoj z A");
+          EXPECT_EQ(history[1]["body"], "nazdar z B, <script>");
+          EXPECT_EQ(history[2]["body"], "all of you");
+          EXPECT_LT(history[0]["id"], history[1]["id"]);
+          EXPECT_LT(history[1]["id"], history[2]["id"]);
+        }
+        EXPECT_TRUE(co_await anna.wait_for("join", "nick", "cyril"));
+        EXPECT_EQ((*anna.find("join", "nick", "cyril"))["users"], 2);
+        anna.close();
+        cyril.close();
+        co_await tornado::sleep(50ms);
+      },
+      20s);
+  EXPECT_EQ(a.terminate(), 0);
+  EXPECT_EQ(b.terminate(), 0);
+}
+
+TEST_F(Lesson5RedisTest, DeadProcessLeavesTheCount) {
+  Lesson5 a("dead_a", flags());
+  Lesson5 b("dead_b", flags());
+  ASSERT_TRUE(a.wait_listening() && b.wait_listening());
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto anna = co_await ChatClient::connect(a, "anna");
+        auto bob = co_await ChatClient::connect(b, "bob");
+        EXPECT_TRUE(co_await anna.wait_for("join", "users", 2));
+        b.kill();  // no goodbye: its presence must expire
+        EXPECT_TRUE(co_await anna.wait_for("users", "users", 1));
+        anna.close();
+        co_await tornado::sleep(50ms);
+      },
+      20s);
+  EXPECT_EQ(a.terminate(), 0);
+}
+
+TEST_F(Lesson5RedisTest, RedisRestartMidChat) {
+  Lesson5 a("restart_a", flags());
+  Lesson5 b("restart_b", flags());
+  ASSERT_TRUE(a.wait_listening() && b.wait_listening());
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto anna = co_await ChatClient::connect(a, "anna");
+        auto bob = co_await ChatClient::connect(b, "bob");
+        EXPECT_TRUE(co_await anna.wait_for("join", "users", 2));
+        anna.say("before");
+        EXPECT_TRUE(co_await bob.wait_for("message", "body", "before"));
+
+        redis_.stop();
+        co_await tornado::sleep(300ms);
+        // The sender is told; nothing crashes; pages and sockets still work.
+        anna.say("during");
+        EXPECT_TRUE(co_await anna.wait_for("error"));
+        EXPECT_EQ(bob.find("message", "body", "during"), nullptr);
+        tornado::httpclient::AsyncHTTPClient http;
+        auto page = co_await http.fetch(b.url("/chat"));
+        EXPECT_EQ(page.code, 200);
+        EXPECT_FALSE(anna.state->closed);
+        EXPECT_FALSE(bob.state->closed);
+
+        EXPECT_TRUE(redis_.start());
+        // The chat resumes once both servers have reconnected.
+        bool resumed = false;
+        for (int i = 0; i < 50 && !resumed; ++i) {
+          anna.say("after");
+          co_await tornado::sleep(200ms);
+          resumed = bob.find("message", "body", "after") != nullptr;
+        }
+        EXPECT_TRUE(resumed);
+        bob.say("reply");
+        EXPECT_TRUE(co_await anna.wait_for("message", "body", "reply"));
+        anna.close();
+        bob.close();
+        co_await tornado::sleep(50ms);
+      },
+      25s);
+  EXPECT_TRUE(a.alive());
+  EXPECT_TRUE(b.alive());
+  EXPECT_EQ(a.terminate(), 0);
+  EXPECT_EQ(b.terminate(), 0);
+  for (const auto& log : {a.log(), b.log()}) {
+    EXPECT_NE(log.find("lost: "), std::string::npos) << log;
+    EXPECT_NE(log.find("is back after"), std::string::npos) << log;
+  }
+  EXPECT_NE(a.log().find("not delivered"), std::string::npos);
+}
+
+TEST_F(Lesson5ScaleOutTest, WorkersShareOneRoomWithoutRedis) {
+  Lesson5 server("workers", {"--workers", "2", "--logging", "debug"});
+  ASSERT_TRUE(server.wait_listening());
+  constexpr int kClients = 12;
+  loop_.run_sync(
+      [&]() -> Task<> {
+        std::vector<ChatClient> clients;
+        for (int i = 0; i < kClients; ++i) {
+          clients.push_back(co_await ChatClient::connect(server, "user" + std::to_string(i)));
+          // Joins are counted across both loops: the i-th newcomer is user i+1.
+          EXPECT_TRUE(co_await clients.back().wait_for("join", "users", i + 1)) << i;
+        }
+        clients.front().say("to everyone");
+        for (auto& client : clients) {
+          EXPECT_TRUE(co_await client.wait_for("message", "body", "to everyone"));
+        }
+        clients.back().close();
+        EXPECT_TRUE(co_await clients.front().wait_for("leave", "users", kClients - 1));
+        for (auto& client : clients) client.close();
+        co_await tornado::sleep(50ms);
+      },
+      20s);
+  EXPECT_EQ(server.terminate(), 0);
+  // Both loops served some of the clients (SO_REUSEPORT spread them).
+  std::string log = server.log();
+  EXPECT_NE(log.find(":0 joined"), std::string::npos) << log;
+  EXPECT_NE(log.find(":1 joined"), std::string::npos) << log;
+}
