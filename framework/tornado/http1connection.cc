@@ -434,6 +434,15 @@ std::shared_ptr<iostream::IOStream> HTTP1ServerConnection::detach() {
   detached_ = true;
   stream_->set_close_callback(nullptr);  // the new owner sets its own
   disarm_timer();
+  // The handler keeps this object for the upgraded connection's lifetime:
+  // give back what only HTTP parsing needed.
+  timer_.close();
+  std::string().swap(url_);
+  std::string().swap(field_);
+  std::string().swap(value_);
+  std::string().swap(out_);
+  headers_ = httputil::HTTPHeaders();
+  inflater_.reset();
   response_finished();
   return stream_;
 }

@@ -63,14 +63,42 @@ void peer_address(uv_tcp_t* tcp, std::string& ip, int& port) {
   ip = text;
 }
 
-std::vector<uv_buf_t> to_uv_bufs(std::span<const std::string_view> parts) {
-  std::vector<uv_buf_t> bufs;
-  bufs.reserve(parts.size());
-  for (auto part : parts) {
-    if (!part.empty()) bufs.push_back(uv_buf_init(const_cast<char*>(part.data()), part.size()));
+// A write's buffers, on the stack for the usual few parts.
+class UvBufs {
+ public:
+  explicit UvBufs(std::span<const std::string_view> parts) {
+    uv_buf_t* out = small_.data();
+    if (parts.size() > small_.size()) {
+      large_.resize(parts.size());
+      out = large_.data();
+    }
+    data_ = out;
+    for (auto part : parts) {
+      if (part.empty()) continue;
+      out[size_++] = uv_buf_init(const_cast<char*>(part.data()), part.size());
+      total_ += part.size();
+    }
   }
-  return bufs;
-}
+  UvBufs(const UvBufs&) = delete;
+  UvBufs& operator=(const UvBufs&) = delete;
+  uv_buf_t* data() noexcept { return data_; }
+  std::size_t size() const noexcept { return size_; }
+  bool empty() const noexcept { return size_ == 0; }
+  std::size_t total() const noexcept { return total_; }
+  uv_buf_t* begin() noexcept { return data_; }
+  uv_buf_t* end() noexcept { return data_ + size_; }
+
+ private:
+  std::array<uv_buf_t, 8> small_;
+  std::vector<uv_buf_t> large_;
+  uv_buf_t* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t total_ = 0;
+};
+
+// Several small parts (a frame header and its payload) are copied into one
+// buffer: one write() costs the kernel less than a writev of tiny pieces.
+constexpr std::size_t kCoalesceLimit = 2048;
 
 }  // namespace
 
@@ -141,7 +169,7 @@ void IOStream::start_reading() {
 void IOStream::on_read(ssize_t nread, const uv_buf_t* buf) noexcept {
   if (nread > 0) {
     on_transport_data(buf->base, static_cast<std::size_t>(nread));
-    if (!closed_ && read_buffer_.size() - read_start_ > options_.max_buffer_size) {
+    if (!closed_ && buffered().size() > options_.max_buffer_size) {
       log::general.warning("Reached maximum read buffer size from {}", remote_ip_);
       close(make_uv_error(UV_ENOBUFS));
     }
@@ -152,11 +180,24 @@ void IOStream::on_read(ssize_t nread, const uv_buf_t* buf) noexcept {
   }
 }
 
-void IOStream::on_transport_data(const char* data, std::size_t size) {
+void IOStream::on_transport_data(char* data, std::size_t size) {
   append_plain(data, size);
 }
 
-void IOStream::append_plain(const char* data, std::size_t size) {
+void IOStream::append_plain(char* data, std::size_t size) {
+  if (read_waiter_ && !lending_ && read_start_ == read_buffer_.size() && size >= read_waiter_min_) {
+    // The reader parses the bytes where they are; no copy and, for a
+    // connection that consumes all it gets (a WebSocket), no buffer at all.
+    read_buffer_.clear();
+    read_start_ = 0;
+    lent_ = {data, size};
+    lending_ = true;
+    wake_reader();
+    lending_ = false;
+    if (!lent_.empty()) read_buffer_.assign(lent_.data(), lent_.size());
+    lent_ = {};
+    return;
+  }
   if (read_start_ > 0 && read_start_ >= read_buffer_.size() / 2) {
     read_buffer_.erase(0, read_start_);
     read_start_ = 0;
@@ -167,12 +208,16 @@ void IOStream::append_plain(const char* data, std::size_t size) {
 
 void IOStream::wake_reader() noexcept {
   if (!read_waiter_) return;
-  if (!closed_ && read_buffer_.size() - read_start_ < read_waiter_min_) return;
+  if (!closed_ && buffered().size() < read_waiter_min_) return;
   auto waiter = std::exchange(read_waiter_, {});
   waiter.resume();
 }
 
 void IOStream::consume(std::size_t n) noexcept {
+  if (lending_) {
+    lent_ = lent_.subspan(std::min(n, lent_.size()));
+    return;
+  }
   read_start_ += std::min(n, read_buffer_.size() - read_start_);
   if (read_start_ == read_buffer_.size()) {
     read_start_ = 0;
@@ -265,13 +310,24 @@ void IOStream::write_plain(std::span<const std::string_view> parts, std::uint64_
 
 void IOStream::write_raw(std::span<const std::string_view> parts, std::uint64_t seq) {
   if (closed_) return;
-  auto bufs = to_uv_bufs(parts);
-  std::size_t total = 0;
-  for (auto& b : bufs) total += b.len;
+  UvBufs bufs(parts);
+  const std::size_t total = bufs.total();
   std::size_t written = 0;
   if (writes_in_flight_ == 0 && !bufs.empty()) {
-    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_), bufs.data(),
-                         static_cast<unsigned>(bufs.size()));
+    int n;
+    if (bufs.size() > 1 && total <= kCoalesceLimit) {
+      std::array<char, kCoalesceLimit> joined;
+      std::size_t at = 0;
+      for (auto& b : bufs) {
+        std::memcpy(joined.data() + at, b.base, b.len);
+        at += b.len;
+      }
+      uv_buf_t one = uv_buf_init(joined.data(), static_cast<unsigned>(total));
+      n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_), &one, 1);
+    } else {
+      n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_), bufs.data(),
+                       static_cast<unsigned>(bufs.size()));
+    }
     if (n < 0 && n != UV_EAGAIN) {
       close(make_uv_error(n));
       return;
@@ -443,7 +499,7 @@ void SSLIOStream::fail(const char* where) {
   close(error);
 }
 
-void SSLIOStream::on_transport_data(const char* data, std::size_t size) {
+void SSLIOStream::on_transport_data(char* data, std::size_t size) {
   BIO_write(SSL_get_rbio(ssl_.get()), data, static_cast<int>(size));
   if (!handshake_done_) {
     drive_handshake();

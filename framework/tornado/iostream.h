@@ -128,10 +128,12 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   }
   /// The bytes read but not consumed yet.
   std::string_view buffered() const noexcept {
+    if (lending_) return {lent_.data(), lent_.size()};
     return {read_buffer_.data() + read_start_, read_buffer_.size() - read_start_};
   }
   /// The same bytes, mutable (a WebSocket parser unmasks in place).
   std::span<char> buffered_mutable() noexcept {
+    if (lending_) return lent_;
     return {read_buffer_.data() + read_start_, read_buffer_.size() - read_start_};
   }
   /// Drops `n` bytes from the front of the read buffer.
@@ -169,8 +171,8 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   IOStream(std::unique_ptr<uv_tcp_t> tcp, StreamOptions options);
 
   /// Bytes arrived from the socket. The plain stream buffers them; a TLS
-  /// stream decrypts them first.
-  virtual void on_transport_data(const char* data, std::size_t size);
+  /// stream decrypts them first. `data` is scratch memory, writable.
+  virtual void on_transport_data(char* data, std::size_t size);
   /// Sends plaintext `parts` for write number `seq`. The plain stream writes
   /// them; a TLS stream encrypts them first.
   virtual void write_plain(std::span<const std::string_view> parts, std::uint64_t seq);
@@ -180,7 +182,9 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   /// Writes bytes to the socket; `seq` (0: none) completes when flushed.
   void write_raw(std::span<const std::string_view> parts, std::uint64_t seq);
   /// Adds decoded bytes to the read buffer and wakes a waiting reader.
-  void append_plain(const char* data, std::size_t size);
+  /// `data` is the caller's scratch memory: a reader waiting on an empty
+  /// buffer parses it in place, and only what it leaves is copied.
+  void append_plain(char* data, std::size_t size);
   /// Marks write `seq` flushed without writing (nothing was left to send).
   void mark_flushed(std::uint64_t seq) noexcept;
 
@@ -201,6 +205,10 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   StreamOptions options_;
   std::string read_buffer_;
   std::size_t read_start_ = 0;
+  // While a reader is resumed on bytes still in the caller's scratch buffer
+  // (append_plain), buffered() is `lent_`; what is left is copied after.
+  std::span<char> lent_;
+  bool lending_ = false;
   std::coroutine_handle<> read_waiter_;
   std::size_t read_waiter_min_ = 0;
   std::vector<std::pair<std::uint64_t, std::coroutine_handle<>>> write_waiters_;
@@ -239,7 +247,7 @@ class SSLIOStream final : public IOStream {
  private:
   SSLIOStream(std::unique_ptr<uv_tcp_t> tcp, std::shared_ptr<SSL_CTX> context, bool server_side,
               std::string server_hostname, StreamOptions options);
-  void on_transport_data(const char* data, std::size_t size) override;
+  void on_transport_data(char* data, std::size_t size) override;
   void write_plain(std::span<const std::string_view> parts, std::uint64_t seq) override;
   void before_close() override;
   void drive_handshake();

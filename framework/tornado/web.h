@@ -298,8 +298,13 @@ class RequestHandler {
   }
 
  protected:
-  /// Subclasses that take over the connection (WebSocketHandler) say so.
-  void mark_detached() noexcept { detached_ = true; }
+  /// Subclasses that take over the connection (WebSocketHandler) say so;
+  /// the response state is released (an upgraded connection may live for hours).
+  void mark_detached() noexcept {
+    detached_ = true;
+    headers_ = httputil::HTTPHeaders();
+    std::string().swap(write_buffer_);
+  }
   bool detached() const noexcept { return detached_; }
   void log_exception(std::exception_ptr error);
   /// True if the request's If-None-Match matches `etag`.

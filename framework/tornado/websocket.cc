@@ -22,7 +22,19 @@ namespace detail {
 // and the client: framing, compression, the closing handshake and pings.
 class Protocol : public std::enable_shared_from_this<Protocol> {
  public:
-  using DataCallback = std::function<Task<>(std::string_view, bool binary)>;
+  /// Where run() delivers what it reads. An interface rather than two
+  /// std::function parameters: the read loop's frame lives as long as the
+  /// connection, so it should be small, and a message costs one call.
+  class Sink {
+   public:
+    /// A whole text or binary message; a returned Task is awaited before
+    /// the next message is read (a coroutine `on_message`).
+    virtual Task<> on_data(std::string_view message, bool binary) = 0;
+    virtual void on_control(ws::Opcode opcode, std::string_view data) = 0;
+
+   protected:
+    ~Sink() = default;
+  };
 
   Protocol(std::shared_ptr<IOStream> stream, ws::Role role, std::size_t max_message_size,
            std::optional<ws::DeflateParams> deflate, const ws::DeflateOptions& deflate_options)
@@ -45,9 +57,10 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
     ws::FrameOptions options{.fin = true, .rsv1 = rsv1};
     if (role_ == ws::Role::client) {
       options.mask = ws::generate_masking_key();
-      masked_.assign(payload);
-      ws::mask_payload(masked_, *options.mask);
-      payload = masked_;
+      // A compressed payload is already in scratch_ and is masked there.
+      if (payload.data() != scratch_.data()) scratch_.assign(payload);
+      ws::mask_payload(scratch_, *options.mask);
+      payload = scratch_;
     }
     std::size_t n = ws::encode_frame_header(header, opcode, payload.size(), options);
     std::string_view parts[] = {std::string_view(header.data(), n), payload};
@@ -58,9 +71,9 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
     if (!open()) throw WebSocketClosedError();
     auto opcode = binary ? ws::Opcode::binary : ws::Opcode::text;
     if (deflater_) {
-      compressed_.clear();
-      deflater_->compress(message, compressed_);
-      return send_frame(opcode, compressed_, true);
+      scratch_.clear();
+      deflater_->compress(message, scratch_);
+      return send_frame(opcode, scratch_, true);
     }
     return send_frame(opcode, message, false);
   }
@@ -100,7 +113,7 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
   }
 
   /// Reads until the connection ends; data messages go to `on_data`.
-  Task<> run(DataCallback on_data, std::function<void(ws::Opcode, std::string_view)> on_control) {
+  Task<> run(Sink& sink) {
     auto self = shared_from_this();
     try {
       while (!stream_->closed()) {
@@ -125,7 +138,7 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
             case ws::Opcode::text:
             case ws::Opcode::binary: {
               if (close_sent_) break;  // no more messages after we closed
-              Task<> handled = on_data(m.payload, m.opcode == ws::Opcode::binary);
+              Task<> handled = sink.on_data(m.payload, m.opcode == ws::Opcode::binary);
               if (handled) {
                 // The payload was copied; free the buffer before awaiting.
                 stream_->consume(offset);
@@ -137,11 +150,11 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
             }
             case ws::Opcode::ping:
               if (!close_sent_) (void)send_frame(ws::Opcode::pong, m.payload, false);
-              on_control(m.opcode, m.payload);
+              sink.on_control(m.opcode, m.payload);
               break;
             case ws::Opcode::pong:
               last_pong_ = ioloop::Clock::now();
-              on_control(m.opcode, m.payload);
+              sink.on_control(m.opcode, m.payload);
               break;
             case ws::Opcode::close:
               close_received_ = true;
@@ -170,8 +183,8 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
   ws::MessageReader reader_;
   std::optional<ws::Deflater> deflater_;
   std::optional<ws::DeflateParams> deflate_params_;
-  std::string masked_;
-  std::string compressed_;
+  // The masked copy of a client's payload, or the compressed payload.
+  std::string scratch_;
   bool close_sent_ = false;
   bool close_received_ = false;
   std::optional<std::uint16_t> close_code_;
@@ -265,35 +278,37 @@ std::size_t WebSocketHandler::max_message_size() {
   return settings().websocket_max_message_size;
 }
 
-Task<> WebSocketHandler::run_websocket(const Events& events) {
+// The handshake runs in its own coroutine: its strings and its frame are
+// freed once the connection is up, instead of living as long as it does.
+Task<bool> WebSocketHandler::accept_upgrade() {
   const auto& headers = request().headers;
   if (!header_has_token(headers.get("Upgrade"), "websocket")) {
     set_status(400);
     finish("Can \"Upgrade\" only to \"WebSocket\".");
-    co_return;
+    co_return false;
   }
   if (!header_has_token(headers.get("Connection"), "upgrade")) {
     set_status(400);
     finish("\"Connection\" must be \"Upgrade\".");
-    co_return;
+    co_return false;
   }
   if (headers.get("Sec-WebSocket-Version") != "13") {
     set_status(426);
     set_header("Sec-WebSocket-Version", "13");
     finish();
-    co_return;
+    co_return false;
   }
   std::string_view key = headers.get("Sec-WebSocket-Key");
   if (!ws::is_valid_websocket_key(key)) {
     set_status(400);
     finish("Missing or invalid Sec-WebSocket-Key header");
-    co_return;
+    co_return false;
   }
   std::string_view origin = headers.get("Origin", headers.get("Sec-Websocket-Origin"));
   if (!origin.empty() && !check_origin(origin)) {
     set_status(403);
     finish("Cross origin websockets not allowed");
-    co_return;
+    co_return false;
   }
 
   std::string response =
@@ -327,12 +342,20 @@ Task<> WebSocketHandler::run_websocket(const Events& events) {
   try {
     co_await stream->write(response);
   } catch (const StreamClosedError&) {
-    co_return;
+    co_return false;
   }
+  protocol_ = std::make_shared<detail::Protocol>(std::move(stream), ws::Role::server,
+                                                 max_message_size(), deflate, compression);
+  protocol_->subprotocol_ = std::move(subprotocol);
+  co_return true;
+}
+
+Task<> WebSocketHandler::run_websocket(const Events& events) {
+  if (!co_await accept_upgrade()) co_return;
   application().log_request(*this);
-  protocol_ = std::make_shared<detail::Protocol>(stream, ws::Role::server, max_message_size(),
-                                                 deflate, compression);
-  protocol_->subprotocol_ = subprotocol;
+  // The request stays readable for the connection's life: keep its header
+  // list at its exact size rather than at the parser's growth capacity.
+  request().headers = httputil::HTTPHeaders(request().headers);
   protocol_->start_pings(settings().websocket_ping_interval, settings().websocket_ping_timeout);
   open_handlers.insert(this);
   try {
@@ -341,25 +364,38 @@ Task<> WebSocketHandler::run_websocket(const Events& events) {
     log_exception(std::current_exception());
     protocol_->close(1011, "internal error");
   }
+
+  // Messages go straight to the handler's on_message.
+  struct HandlerSink final : detail::Protocol::Sink {
+    WebSocketHandler* handler;
+    const Events* events;
+    HandlerSink(WebSocketHandler* h, const Events* e) : handler(h), events(e) {}
+    Task<> on_data(std::string_view message, bool binary) override {
+      handler->last_binary_ = binary;
+      try {
+        return events->message(*handler, message, binary, events->message_is_coroutine);
+      } catch (...) {
+        handler->log_exception(std::current_exception());
+        handler->protocol_->close(1011, "internal error");
+        return Task<>();
+      }
+    }
+    void on_control(ws::Opcode opcode, std::string_view data) override {
+      if (opcode == ws::Opcode::ping) handler->on_ping(data);
+      if (opcode == ws::Opcode::pong) handler->on_pong(data);
+    }
+  };
+  // After a failed open(): only the closing handshake is left to read.
+  struct ClosingSink final : detail::Protocol::Sink {
+    Task<> on_data(std::string_view, bool) override { return Task<>(); }
+    void on_control(ws::Opcode, std::string_view) override {}
+  };
   if (protocol_->open()) {
-    co_await protocol_->run(
-        [this, &events](std::string_view message, bool binary) -> Task<> {
-          last_binary_ = binary;
-          try {
-            return events.message(*this, message, binary, events.message_is_coroutine);
-          } catch (...) {
-            log_exception(std::current_exception());
-            protocol_->close(1011, "internal error");
-            return Task<>();
-          }
-        },
-        [this](ws::Opcode opcode, std::string_view data) {
-          if (opcode == ws::Opcode::ping) on_ping(data);
-          if (opcode == ws::Opcode::pong) on_pong(data);
-        });
+    HandlerSink sink(this, &events);
+    co_await protocol_->run(sink);
   } else {
-    co_await protocol_->run([](std::string_view, bool) { return Task<>(); },
-                            [](ws::Opcode, std::string_view) {});
+    ClosingSink sink;
+    co_await protocol_->run(sink);
   }
   open_handlers.erase(this);
   try {
@@ -529,17 +565,24 @@ Task<std::unique_ptr<WebSocketClientConnection>> ClientConnector::connect(std::s
   // Messages are queued (or handed to the callback) by a background reader.
   spawn([](std::shared_ptr<detail::Protocol> protocol, std::shared_ptr<ClientState> state,
            std::function<void(std::optional<std::string_view>)> callback) -> Task<> {
-    co_await protocol->run(
-        [state, callback](std::string_view message, bool binary) -> Task<> {
-          if (callback) {
-            callback(message);
-          } else {
-            state->queue.emplace_back(std::string(message), binary);
-            if (auto w = std::exchange(state->waiter, {})) w.resume();
-          }
-          return Task<>();
-        },
-        [](ws::Opcode, std::string_view) {});
+    struct ClientSink final : detail::Protocol::Sink {
+      ClientState* state;
+      const std::function<void(std::optional<std::string_view>)>* callback;
+      ClientSink(ClientState* s, const std::function<void(std::optional<std::string_view>)>* c)
+          : state(s), callback(c) {}
+      Task<> on_data(std::string_view message, bool binary) override {
+        if (*callback) {
+          (*callback)(message);
+        } else {
+          state->queue.emplace_back(std::string(message), binary);
+          if (auto w = std::exchange(state->waiter, {})) w.resume();
+        }
+        return Task<>();
+      }
+      void on_control(ws::Opcode, std::string_view) override {}
+    };
+    ClientSink sink(state.get(), &callback);
+    co_await protocol->run(sink);
     state->closed = true;
     if (callback) callback(std::nullopt);
     if (auto w = std::exchange(state->waiter, {})) w.resume();

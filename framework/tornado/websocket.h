@@ -130,6 +130,10 @@ class WebSocketHandler : public web::RequestHandler {
   Task<> run_websocket(const Events& events);
 
  private:
+  // Not inlined: the compiler would otherwise place this coroutine's frame
+  // (the handshake's strings and options) inside run_websocket's, which
+  // lives as long as the connection.
+  [[gnu::noinline]] Task<bool> accept_upgrade();
   friend class detail::Protocol;
   std::shared_ptr<detail::Protocol> protocol_;
   bool last_binary_ = false;

@@ -309,7 +309,9 @@ std::optional<ReadResult> MessageReader::begin_frame(const char* header, std::si
 std::optional<ReadResult> MessageReader::take_payload(std::span<char> chunk, std::size_t consumed) {
   const std::string_view bytes(chunk.data(), chunk.size());
   if (is_control(frame_opcode_)) {
-    std::memcpy(control_.data() + control_size_, bytes.data(), bytes.size());
+    if (bytes.empty()) return std::nullopt;
+    if (!control_) control_ = std::make_unique_for_overwrite<char[]>(kMaxControlPayload);
+    std::memcpy(control_.get() + control_size_, bytes.data(), bytes.size());
     control_size_ = static_cast<std::uint8_t>(control_size_ + bytes.size());
     return std::nullopt;
   }
@@ -487,7 +489,7 @@ ReadResult MessageReader::read(std::span<char> input) {
     if (auto error = take_payload(chunk, pos)) return *error;
     if (frame_remaining_ > 0) return {ReadStatus::need_more, pos};
     state_ = State::header;
-    if (is_control(frame_opcode_)) return deliver_control(pos, {control_.data(), control_size_});
+    if (is_control(frame_opcode_)) return deliver_control(pos, {control_.get(), control_size_});
     if (frame_fin_) return deliver_data(pos);
     if (pos == n) return {ReadStatus::need_more, n};
   }

@@ -304,8 +304,9 @@ class MessageReader {
   ByteBuffer message_;
   bool release_buffers_ = false;  // the last event pointed into our buffers
 
-  // A control frame that arrived in pieces.
-  std::array<char, kMaxControlPayload> control_{};
+  // A control frame that arrived in pieces (rare: allocated on first use,
+  // so an idle connection does not carry 125 bytes for it).
+  std::unique_ptr<char[]> control_;
   std::uint8_t control_size_ = 0;
 
   // Repeated by read() once failed.
