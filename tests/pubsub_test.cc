@@ -330,7 +330,7 @@ TEST_F(RedisBrokerTest, UnsubscribeReachesTheServer) {
     auto subscription = broker.subscribe("room", [&](auto, auto) { ++count; });
     co_await subscription.ready();
     auto numsub = [&]() -> Task<std::int64_t> {
-      RedisReply reply = co_await broker.command({"PUBSUB", "NUMSUB", "room"});
+      RedisReply reply = co_await broker.command("PUBSUB", "NUMSUB", "room");
       co_return reply.elements.at(1).integer;
     };
     EXPECT_EQ(co_await numsub(), 1);
@@ -355,21 +355,21 @@ TEST_F(RedisBrokerTest, CommandsAndErrorReplies) {
   RedisBroker broker(redis_.url(2), fast());
   loop_.run_sync([&]() -> Task<> {
     co_await broker.wait_connected();
-    EXPECT_EQ((co_await broker.command({"LPUSH", "history", kBinary})).integer, 1);
-    co_await broker.command({"LPUSH", "history", "second"});
-    RedisReply range = co_await broker.command({"LRANGE", "history", "0", "-1"});
+    EXPECT_EQ((co_await broker.command("LPUSH", "history", kBinary)).integer, 1);
+    co_await broker.command("LPUSH", "history", "second");
+    RedisReply range = co_await broker.command("LRANGE", "history", "0", "-1");
     EXPECT_EQ(range.type, RedisReply::Type::array);
     EXPECT_EQ(range.elements.size(), 2u);
     EXPECT_EQ(range.elements.at(0).str, "second");
     EXPECT_EQ(range.elements.at(1).str, kBinary);
-    EXPECT_TRUE((co_await broker.command({"GET", "missing"})).is_nil());
-    EXPECT_EQ((co_await broker.command({"SET", "k", "v"})).str, "OK");
+    EXPECT_TRUE((co_await broker.command("GET", "missing")).is_nil());
+    EXPECT_EQ((co_await broker.command("SET", "k", "v")).str, "OK");
     // The URL's database was selected.
-    RedisReply db = co_await broker.command({"CLIENT", "INFO"});
+    RedisReply db = co_await broker.command("CLIENT", "INFO");
     EXPECT_NE(db.str.find(" db=2 "), std::string::npos) << db.str;
     bool threw = false;
     try {
-      co_await broker.command({"INCR", "history"});
+      co_await broker.command("INCR", "history");
     } catch (const RedisError& e) {
       threw = true;
       EXPECT_NE(std::string(e.what()).find("WRONGTYPE"), std::string::npos);
@@ -417,7 +417,7 @@ TEST_F(RedisBrokerTest, RedisKilledAndRestartedReconnectsAndResubscribes) {
     // Resubscribed: wait until the server has the subscription again.
     bool resubscribed = false;
     for (int i = 0; i < 200 && !resubscribed; ++i) {
-      RedisReply reply = co_await talker.command({"PUBSUB", "NUMSUB", "room"});
+      RedisReply reply = co_await talker.command("PUBSUB", "NUMSUB", "room");
       resubscribed = reply.elements.at(1).integer == 1;
       if (!resubscribed) co_await tornado::sleep(5ms);
     }
@@ -438,7 +438,7 @@ TEST_F(RedisBrokerTest, CommandInFlightWhenRedisDiesFails) {
   RedisBroker broker(redis_.url(), fast());
   loop_.run_sync([&]() -> Task<> {
     co_await broker.wait_connected();
-    auto pending = tornado::to_future(broker.command({"BLPOP", "never", "0"}));
+    auto pending = tornado::to_future(broker.command("BLPOP", "never", "0"));
     co_await tornado::sleep(20ms);
     redis_.stop();
     std::string error;
@@ -485,11 +485,11 @@ TEST_F(RedisBrokerTest, UnansweredCommandTimesOutAndReconnects) {
     co_await broker.wait_connected();
     co_await pauser.wait_connected();
     // Redis stops answering every client for 600 ms, as a hung server would.
-    co_await pauser.command({"CLIENT", "PAUSE", "600", "ALL"});
+    co_await pauser.command("CLIENT", "PAUSE", "600", "ALL");
     auto started = std::chrono::steady_clock::now();
     std::string error;
     try {
-      co_await broker.command({"PING"});
+      co_await broker.command("PING");
     } catch (const PubSubError& e) {
       error = e.what();
     }
@@ -506,7 +506,7 @@ TEST_F(RedisBrokerTest, UnansweredCommandTimesOutAndReconnects) {
     EXPECT_TRUE(threw);
     // ... and is back once Redis answers again.
     co_await tornado::with_timeout(5s, broker.wait_connected());
-    EXPECT_EQ((co_await broker.command({"PING"})).str, "PONG");
+    EXPECT_EQ((co_await broker.command("PING")).str, "PONG");
   });
 }
 
@@ -530,7 +530,7 @@ TEST_F(RedisBrokerTest, HostNamesResolveWithoutBlocking) {
   RedisBroker broker("redis://localhost:" + std::to_string(redis_.port()), fast());
   loop_.run_sync([&]() -> Task<> {
     co_await tornado::with_timeout(5s, broker.wait_connected());
-    EXPECT_EQ((co_await broker.command({"PING"})).str, "PONG");
+    EXPECT_EQ((co_await broker.command("PING")).str, "PONG");
   });
 }
 

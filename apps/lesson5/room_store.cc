@@ -60,11 +60,10 @@ return total
 }  // namespace
 
 // Each command's task is made in its own statement, and only then awaited:
-// GCC 12 destroys an initializer list's temporaries twice when they live
-// across a co_await.
+// GCC 12 mishandles temporaries that live across a co_await.
 
 Task<std::int64_t> RedisRoomStore::next_id() {
-  auto incr = redis_.command({"INCR", kNextId});
+  auto incr = redis_.command("INCR", kNextId);
   co_return (co_await incr).integer;
 }
 
@@ -72,7 +71,7 @@ Task<> RedisRoomStore::remember(std::string message) {
   if (history_limit_ == 0) co_return;
   // A capped list: push the newest in front, cut the tail. Both commands go
   // out at once (one round trip); Redis runs them in the order sent.
-  auto push = tornado::to_future(redis_.command({"LPUSH", kHistory, std::move(message)}));
+  auto push = tornado::to_future(redis_.command("LPUSH", kHistory, message));
   auto trim = tornado::to_future(
       redis_.command({"LTRIM", kHistory, "0", std::to_string(history_limit_ - 1)}));
   co_await push;

@@ -29,6 +29,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "tornado/concurrent.h"
@@ -175,10 +176,16 @@ class RedisBroker final : public Broker {
   /// after every reconnection.
   [[nodiscard]] Subscription subscribe(std::string channel, MessageCallback callback) override;
 
-  /// Any other command, e.g. `co_await broker.command({"LRANGE", "k", "0", "-1"})`.
+  /// Any other command, e.g. `co_await broker.command({"LRANGE", key, "0", "-1"})`.
   /// Throws `RedisError` for an error reply, `PubSubError` when Redis is
   /// unreachable or does not answer within `command_timeout`.
   Task<RedisReply> command(std::vector<std::string> args);
+  /// The same with the arguments listed: `co_await broker.command("INCR", key)`.
+  template <class... Args>
+  requires(sizeof...(Args) > 0 && (std::is_convertible_v<const Args&, std::string_view> &&
+                                   ...)) Task<RedisReply> command(const Args&... args) {
+    return command(std::vector<std::string>{std::string(std::string_view(args))...});
+  }
 
   /// True while both connections are up.
   bool connected() const noexcept;

@@ -239,6 +239,10 @@ void RedisConnection::on_connect(const redisAsyncContext* context, int status) n
       self->attempt_failed(context->errstr);
       return;
     }
+    // A peer that vanishes without a FIN or RST (a dead machine, a silent
+    // network) is found by TCP keepalive, even on the subscribed connection
+    // that never sends anything.
+    redisEnableKeepAlive(&self->context_->c);
     self->handshake();
   } catch (const std::exception& e) {
     log::general.error("Redis connect callback: {}", e.what());
