@@ -70,10 +70,12 @@ Task<std::int64_t> RedisRoomStore::next_id() {
 
 Task<> RedisRoomStore::remember(std::string message) {
   if (history_limit_ == 0) co_return;
-  // A capped list: push the newest in front, cut the tail.
-  auto push = redis_.command({"LPUSH", kHistory, std::move(message)});
+  // A capped list: push the newest in front, cut the tail. Both commands go
+  // out at once (one round trip); Redis runs them in the order sent.
+  auto push = tornado::to_future(redis_.command({"LPUSH", kHistory, std::move(message)}));
+  auto trim = tornado::to_future(
+      redis_.command({"LTRIM", kHistory, "0", std::to_string(history_limit_ - 1)}));
   co_await push;
-  auto trim = redis_.command({"LTRIM", kHistory, "0", std::to_string(history_limit_ - 1)});
   co_await trim;
 }
 
