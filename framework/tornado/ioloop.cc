@@ -45,6 +45,7 @@ struct IOLoop::Impl {
   std::unordered_map<int, Signal> signals;
   std::unordered_set<void*> detached;
   std::unordered_map<void*, std::function<void()>> closers;
+  StreamBuffers stream_buffers;
 };
 
 IOLoop::IOLoop() : impl_(std::make_unique<Impl>()) {
@@ -205,6 +206,10 @@ void IOLoop::add_signal_handler(int signum, std::function<void()> handler) {
 
 void IOLoop::remove_signal_handler(int signum) {
   impl_->signals.erase(signum);
+}
+
+IOLoop::StreamBuffers& IOLoop::stream_buffers() noexcept {
+  return impl_->stream_buffers;
 }
 
 void IOLoop::add_closer(void* owner, std::function<void()> close) {

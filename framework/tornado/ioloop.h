@@ -17,6 +17,8 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "tornado/concurrent.h"
 
@@ -94,6 +96,15 @@ class IOLoop {
   /// closes them through that path instead of leaking them.
   void add_closer(void* owner, std::function<void()> close);
   void remove_closer(void* owner) noexcept;
+
+  /// Internal, for iostream: buffers the loop's streams share, so that an
+  /// idle stream holds none and large writes do not churn the heap.
+  struct StreamBuffers {
+    std::vector<std::string> write_buffers;  // recycled unsent-write copies
+    std::string cork_buffer;                 // lent to one corked stream at a time
+    std::unique_ptr<char[]> read_buffer;     // every socket read lands here first
+  };
+  StreamBuffers& stream_buffers() noexcept;
 
  private:
   struct Impl;

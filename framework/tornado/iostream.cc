@@ -16,14 +16,14 @@
 namespace tornado::iostream {
 namespace {
 
+// The most one socket read takes (into one buffer per loop, not per stream).
 constexpr std::size_t kReadChunk = 64 * 1024;
 // An idle connection should cost little memory: a read buffer grown by a
 // burst is released once drained if it grew beyond this.
 constexpr std::size_t kKeepCapacity = 16 * 1024;
 
-// One scratch buffer per loop thread: libuv reads into it and the bytes are
-// appended to the stream's own buffer, so idle streams hold no 64 KiB block.
-thread_local std::array<char, kReadChunk> read_scratch;
+// Without a loop (never in practice) reads land in a small per-thread array.
+thread_local std::array<char, 4096> fallback_read_buffer;
 
 class UvCategory final : public std::error_category {
  public:
@@ -100,6 +100,42 @@ class UvBufs {
 // buffer: one write() costs the kernel less than a writev of tiny pieces.
 constexpr std::size_t kCoalesceLimit = 2048;
 
+// Corked writes are gathered up to this size; a larger one is sent at once,
+// together with what was gathered before it.
+constexpr std::size_t kCorkLimit = 16 * 1024;
+
+// Buffers for the bytes a write leaves to libuv are recycled by the loop: a
+// large block freed after every large write makes malloc give the heap top
+// back to the kernel and take it again (brk, page faults) each time.
+constexpr std::size_t kPooledBuffers = 4;
+constexpr std::size_t kPooledBufferMax = 256 * 1024;
+
+ioloop::IOLoop::StreamBuffers* buffers_of(uv_tcp_t* tcp) noexcept {
+  auto* loop = tcp ? static_cast<ioloop::IOLoop*>(tcp->loop->data) : nullptr;
+  return loop ? &loop->stream_buffers() : nullptr;
+}
+
+std::string take_write_buffer(uv_tcp_t* tcp) noexcept {
+  auto* buffers = buffers_of(tcp);
+  if (!buffers || buffers->write_buffers.empty()) return {};
+  std::string buffer = std::move(buffers->write_buffers.back());
+  buffers->write_buffers.pop_back();
+  return buffer;
+}
+
+void give_back_write_buffer(uv_tcp_t* tcp, std::string&& buffer) noexcept {
+  auto* buffers = buffers_of(tcp);
+  if (!buffers || buffer.capacity() > kPooledBufferMax ||
+      buffers->write_buffers.size() >= kPooledBuffers) {
+    return;
+  }
+  buffer.clear();
+  try {
+    buffers->write_buffers.push_back(std::move(buffer));
+  } catch (...) {
+  }
+}
+
 }  // namespace
 
 const std::error_category& uv_category() noexcept {
@@ -157,8 +193,22 @@ void IOStream::start_reading() {
   reading_ = true;
   int status = uv_read_start(
       reinterpret_cast<uv_stream_t*>(tcp_),
-      [](uv_handle_t*, std::size_t, uv_buf_t* buf) {
-        *buf = uv_buf_init(read_scratch.data(), read_scratch.size());
+      [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+        // One buffer per loop: the reader parses in it, and only leftovers
+        // are copied to the stream, so idle streams hold no read buffer.
+        if (auto* buffers = buffers_of(reinterpret_cast<uv_tcp_t*>(h))) {
+          if (!buffers->read_buffer) {
+            try {
+              buffers->read_buffer = std::make_unique_for_overwrite<char[]>(kReadChunk);
+            } catch (const std::bad_alloc&) {
+              *buf = uv_buf_init(nullptr, 0);  // libuv reports UV_ENOBUFS
+              return;
+            }
+          }
+          *buf = uv_buf_init(buffers->read_buffer.get(), kReadChunk);
+        } else {
+          *buf = uv_buf_init(fallback_read_buffer.data(), fallback_read_buffer.size());
+        }
       },
       [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
         if (auto* stream = static_cast<IOStream*>(s->data)) stream->on_read(nread, buf);
@@ -296,7 +346,7 @@ IOStream::WriteAwaitable IOStream::write(std::span<const std::string_view> parts
   std::size_t total = 0;
   for (auto part : parts) total += part.size();
   if (options_.max_write_buffer_size &&
-      pending_write_bytes_ + total > options_.max_write_buffer_size) {
+      pending_write_bytes() + total > options_.max_write_buffer_size) {
     throw StreamBufferFullError("Reached maximum write buffer size");
   }
   std::uint64_t seq = ++write_seq_;
@@ -310,6 +360,63 @@ void IOStream::write_plain(std::span<const std::string_view> parts, std::uint64_
 
 void IOStream::write_raw(std::span<const std::string_view> parts, std::uint64_t seq) {
   if (closed_) return;
+  if (cork_depth_ == 0 && corked_.empty()) {
+    write_now(parts, seq);
+    return;
+  }
+  std::size_t total = 0;
+  for (auto part : parts) total += part.size();
+  if (cork_depth_ > 0 && corked_.size() + total <= kCorkLimit) {
+    if (corked_.capacity() == 0) {
+      // Borrow the loop's buffer (an idle stream holds none); a stream
+      // corked while another holds it gets its own.
+      if (auto* buffers = buffers_of(tcp_)) corked_.swap(buffers->cork_buffer);
+    }
+    for (auto part : parts) corked_.append(part);
+    if (seq) corked_seq_ = seq;
+    return;
+  }
+  // Too large to hold: what was gathered goes first, in the same call.
+  std::array<std::string_view, 8> small;
+  std::vector<std::string_view> large;
+  std::span<std::string_view> all;
+  if (parts.size() < small.size()) {
+    all = std::span<std::string_view>(small.data(), parts.size() + 1);
+  } else {
+    large.resize(parts.size() + 1);
+    all = large;
+  }
+  all[0] = corked_;
+  std::copy(parts.begin(), parts.end(), all.begin() + 1);
+  std::uint64_t last = seq ? seq : corked_seq_;
+  corked_seq_ = 0;
+  write_now(all, last);
+  release_corked();
+}
+
+void IOStream::uncork() {
+  if (cork_depth_ > 0 && --cork_depth_ == 0) flush_corked();
+}
+
+void IOStream::flush_corked() {
+  if (corked_.empty()) return;
+  std::string_view part(corked_);
+  std::uint64_t seq = std::exchange(corked_seq_, 0);
+  if (!closed_) write_now(std::span<const std::string_view>(&part, 1), seq);
+  release_corked();
+}
+
+void IOStream::release_corked() noexcept {
+  corked_.clear();
+  auto* buffers = buffers_of(tcp_);
+  if (buffers && buffers->cork_buffer.capacity() == 0) {
+    buffers->cork_buffer.swap(corked_);
+  } else {
+    std::string().swap(corked_);
+  }
+}
+
+void IOStream::write_now(std::span<const std::string_view> parts, std::uint64_t seq) {
   UvBufs bufs(parts);
   const std::size_t total = bufs.total();
   std::size_t written = 0;
@@ -342,6 +449,7 @@ void IOStream::write_raw(std::span<const std::string_view> parts, std::uint64_t 
   auto request = std::make_unique<WriteRequest>();
   request->stream = this;
   request->seq = seq;
+  request->data = take_write_buffer(tcp_);
   request->data.reserve(total - written);
   std::size_t skip = written;
   for (auto& b : bufs) {
@@ -372,6 +480,7 @@ void IOStream::on_write_done(WriteRequest* raw, int status) noexcept {
   std::unique_ptr<WriteRequest> request(raw);
   --writes_in_flight_;
   pending_write_bytes_ -= request->data.size();
+  give_back_write_buffer(tcp_, std::move(request->data));
   if (status < 0) {
     if (status != UV_ECANCELED) close(make_uv_error(status));
     return;
@@ -402,8 +511,12 @@ bool IOStream::WriteAwaitable::await_ready() const noexcept {
   return stream_->flushed_seq_ >= seq_ || stream_->closed_;
 }
 
-void IOStream::WriteAwaitable::await_suspend(std::coroutine_handle<> h) {
+bool IOStream::WriteAwaitable::await_suspend(std::coroutine_handle<> h) {
+  // Whoever waits for a write wants it sent, corked or not.
+  if (stream_->corked_seq_ >= seq_) stream_->flush_corked();
+  if (await_ready()) return false;
   stream_->write_waiters_.emplace_back(seq_, h);
+  return true;
 }
 
 void IOStream::WriteAwaitable::await_resume() const {
@@ -415,6 +528,7 @@ void IOStream::close(std::error_code error) {
   closing_ = true;  // a failed write inside before_close() must not recurse
   error_ = error;
   before_close();
+  flush_corked();  // a close frame written just before close() still goes out
   closed_ = true;
   if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
   uv_close(reinterpret_cast<uv_handle_t*>(tcp_), [](uv_handle_t* h) {

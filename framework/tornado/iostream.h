@@ -103,7 +103,7 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   class WriteAwaitable {
    public:
     bool await_ready() const noexcept;
-    void await_suspend(std::coroutine_handle<> h);
+    bool await_suspend(std::coroutine_handle<> h);
     void await_resume() const;
 
    private:
@@ -144,7 +144,14 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   /// Writes several buffers as one (a single writev when possible).
   WriteAwaitable write(std::span<const std::string_view> parts);
   /// Bytes accepted by `write` but not yet flushed to the kernel.
-  std::size_t pending_write_bytes() const noexcept { return pending_write_bytes_; }
+  std::size_t pending_write_bytes() const noexcept { return pending_write_bytes_ + corked_.size(); }
+
+  /// Holds small writes back until the matching `uncork()`, which sends them
+  /// in one system call: a parser answering every message of one read calls
+  /// cork() before and uncork() after. A large write, awaiting a write, or
+  /// closing the stream sends what is held at once. Calls nest.
+  void cork() noexcept { ++cork_depth_; }
+  void uncork();
 
   /// Called once when the stream closes, for whatever reason.
   void set_close_callback(std::function<void()> callback) { close_callback_ = std::move(callback); }
@@ -179,8 +186,11 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   /// Called just before the handle closes (a TLS stream sends close_notify).
   virtual void before_close() {}
 
-  /// Writes bytes to the socket; `seq` (0: none) completes when flushed.
+  /// Writes bytes to the socket (or holds them while corked); `seq` (0:
+  /// none) completes when flushed.
   void write_raw(std::span<const std::string_view> parts, std::uint64_t seq);
+  /// Sends what cork() held back.
+  void flush_corked();
   /// Adds decoded bytes to the read buffer and wakes a waiting reader.
   /// `data` is the caller's scratch memory: a reader waiting on an empty
   /// buffer parses it in place, and only what it leaves is copied.
@@ -191,6 +201,8 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
  private:
   struct WriteRequest;
   void on_read(ssize_t nread, const uv_buf_t* buf) noexcept;
+  void write_now(std::span<const std::string_view> parts, std::uint64_t seq);
+  void release_corked() noexcept;
   void on_write_done(WriteRequest* request, int status) noexcept;
   void on_handle_closed() noexcept;
   void wake_reader() noexcept;
@@ -216,6 +228,10 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   std::uint64_t flushed_seq_ = 0;
   std::size_t pending_write_bytes_ = 0;
   std::size_t writes_in_flight_ = 0;
+  // Writes held back by cork(): the bytes, and the last write number among them.
+  std::string corked_;
+  std::uint64_t corked_seq_ = 0;
+  unsigned cork_depth_ = 0;
   std::function<void()> close_callback_;
   std::error_code error_;
   std::string remote_ip_;

@@ -118,6 +118,8 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
     try {
       while (!stream_->closed()) {
         co_await stream_->wait_for_bytes();
+        // Every answer to this read (echoes, pongs) goes out in one write.
+        stream_->cork();
         std::span<char> input = stream_->buffered_mutable();
         std::size_t offset = 0;
         bool stop = false;
@@ -143,7 +145,9 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
                 // The payload was copied; free the buffer before awaiting.
                 stream_->consume(offset);
                 offset = 0;
+                stream_->uncork();
                 co_await handled;
+                stream_->cork();
                 input = stream_->buffered_mutable();
               }
               break;
@@ -172,6 +176,7 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
           if (stream_->closed()) stop = true;
         }
         if (!stream_->closed()) stream_->consume(offset);
+        stream_->uncork();
       }
     } catch (const StreamClosedError&) {
     }

@@ -331,6 +331,13 @@ std::optional<ReadResult> MessageReader::take_payload(std::span<char> chunk, std
   if (message_opcode_ == Opcode::text && !utf8_.feed(bytes)) {
     return fail(consumed, close_code::invalid_payload, "invalid UTF-8 in a text message");
   }
+  // On a frame's first piece its length is known: size the buffer once when
+  // the message stays within what is kept between messages, rather than
+  // growing past it (a copy, then a large block freed after every message).
+  const std::uint64_t frame_size = frame_offset_ + frame_remaining_;
+  if (frame_offset_ == bytes.size() && message_.size() + frame_size <= kRetainedBuffer) {
+    message_.reserve_more(static_cast<std::size_t>(frame_size), options_.max_message_size);
+  }
   message_.append(bytes, options_.max_message_size);
   return std::nullopt;
 }
