@@ -9,6 +9,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "redis_support.h"
 #include "tornado/httpclient.h"
@@ -45,9 +46,27 @@ class Lesson5 {
     argv.insert(argv.end(), flags.begin(), flags.end());
     pid_ = tornado::testing::spawn_process(argv, log_path_);
   }
-  ~Lesson5() { tornado::testing::stop_process(pid_); }
+  ~Lesson5() {
+    tornado::testing::stop_process(pid_);
+    // A failing test shows what the server said.
+    if (::testing::Test::HasFailure()) {
+      std::fprintf(stderr, "--- %s:\n%s", log_path_.c_str(), log().c_str());
+    }
+  }
 
-  bool wait_listening() const { return pid_ > 0 && tornado::testing::wait_for_port(port_, 10s); }
+  /// Waits until this process (not some other) listens on its port.
+  bool wait_listening() const {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (pid_ <= 0 || ::waitpid(pid_, nullptr, WNOHANG) != 0) return false;  // it exited
+      if (log().find("Serving the lesson") != std::string::npos &&
+          tornado::testing::port_open(port_)) {
+        return true;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+    return false;
+  }
   int port() const { return port_; }
   std::string url(std::string_view path) const {
     return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);

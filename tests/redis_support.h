@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,10 +23,16 @@ extern char** environ;
 
 namespace tornado::testing {
 
-/// Finds a free TCP port on 127.0.0.1 (bound, read, released).
+/// Finds a free TCP port on 127.0.0.1 (bound, read, released), never the
+/// same one twice in this process, so that servers started one after the
+/// other cannot be handed the same port.
 inline int free_port() {
-  auto sockets = netutil::bind_sockets(0, "127.0.0.1");
-  return sockets.at(0).port();
+  static std::set<int> given;
+  for (;;) {
+    auto sockets = netutil::bind_sockets(0, "127.0.0.1");
+    int port = sockets.at(0).port();
+    if (given.insert(port).second) return port;
+  }
 }
 
 /// True if something accepts TCP connections on 127.0.0.1:`port`.
