@@ -115,8 +115,12 @@ struct ChatClient {
 
   static Task<ChatClient> connect(const Lesson5& server, std::string nick) {
     ChatClient client;
-    client.state->ws = co_await tornado::websocket::websocket_connect(
-        "ws://127.0.0.1:" + std::to_string(server.port()) + "/chatsocket?nick=" + nick);
+    // Named options, not the default argument: GCC 12 destroys an aggregate
+    // temporary twice when it lives across a co_await.
+    tornado::websocket::ConnectOptions options;
+    auto connecting = tornado::websocket::websocket_connect(
+        "ws://127.0.0.1:" + std::to_string(server.port()) + "/chatsocket?nick=" + nick, options);
+    client.state->ws = co_await connecting;
     tornado::spawn(read_all(client.state));
     co_return client;
   }
@@ -266,7 +270,9 @@ TEST_F(Lesson5RedisTest, RedisRestartMidChat) {
         EXPECT_TRUE(co_await anna.wait_for("error"));
         EXPECT_EQ(bob.find("message", "body", "during"), nullptr);
         tornado::httpclient::AsyncHTTPClient http;
-        auto page = co_await http.fetch(b.url("/chat"));
+        tornado::httpclient::HTTPRequest request;  // named: see ChatClient::connect
+        auto fetching = http.fetch(b.url("/chat"), request);
+        auto page = co_await fetching;
         EXPECT_EQ(page.code, 200);
         EXPECT_FALSE(anna.state->closed);
         EXPECT_FALSE(bob.state->closed);

@@ -114,8 +114,11 @@ void chat(int port_a, int port_b) {
     auto url = [](int port) {
       return "ws://127.0.0.1:" + std::to_string(port) + "/chatsocket?nick=bench";
     };
-    auto a = co_await tornado::websocket::websocket_connect(url(port_a));
-    auto b = co_await tornado::websocket::websocket_connect(url(port_b));
+    tornado::websocket::ConnectOptions options;  // named: see tests/lesson5_scaleout_test.cc
+    auto connect_a = tornado::websocket::websocket_connect(url(port_a), options);
+    auto a = co_await connect_a;
+    auto connect_b = tornado::websocket::websocket_connect(url(port_b), options);
+    auto b = co_await connect_b;
     // Until B has sent its join, a message may arrive inside B's history
     // instead of on its own.
     for (;;) {
