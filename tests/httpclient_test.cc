@@ -665,6 +665,22 @@ TEST(HTTPClientTest, HeadersLargerThanLimitAreRefused) {
   });
 }
 
+TEST(HTTPClientTest, AnOversizedHeadInOneReadIsRefused) {
+  // 20 KB of head arrives in one read: the limit holds within the read too.
+  IOLoop loop;
+  TestServer server(fixed("HTTP/1.1 200 OK\r\nX-Big: " + std::string(20000, 'a') +
+                          "\r\nContent-Length: 0\r\n\r\n"));
+  run(loop, [&]() -> Task<> {
+    AsyncHTTPClient client(ClientOptions{.max_header_size = 8192});
+    try {
+      co_await client.fetch(server.url("/"));
+      ADD_FAILURE() << "an oversized head was accepted";
+    } catch (const tornado::httputil::HTTPInputError& e) {
+      EXPECT_NE(std::string_view(e.what()).find("too large"), std::string_view::npos) << e.what();
+    }
+  });
+}
+
 // ------------------------------------------------------------ errors
 
 TEST(HTTPClientTest, NonSuccessRaisesHTTPClientError) {

@@ -44,8 +44,18 @@ struct HTTP1ClientConnection::Callbacks {
     return -1;
   }
 
+  // The head is limited as it is parsed, not only between reads: a whole
+  // oversized head can arrive in one read.
+  static bool head_within_limit(HTTP1ClientConnection& c, std::size_t length) noexcept {
+    c.head_bytes_ += length;
+    if (c.head_bytes_ <= c.params_.max_header_size) return true;
+    c.error_ = "Response headers too large";
+    return false;
+  }
+
   static int on_status(llhttp_t* parser, const char* at, std::size_t length) noexcept {
     return guarded(parser, [&](HTTP1ClientConnection& c) {
+      if (!head_within_limit(c, length)) return -1;
       c.response_.start_line.reason.append(at, length);
       return 0;
     });
@@ -53,6 +63,7 @@ struct HTTP1ClientConnection::Callbacks {
 
   static int on_header_field(llhttp_t* parser, const char* at, std::size_t length) noexcept {
     return guarded(parser, [&](HTTP1ClientConnection& c) {
+      if (!head_within_limit(c, length)) return -1;
       c.header_field_.append(at, length);
       return 0;
     });
@@ -60,6 +71,7 @@ struct HTTP1ClientConnection::Callbacks {
 
   static int on_header_value(llhttp_t* parser, const char* at, std::size_t length) noexcept {
     return guarded(parser, [&](HTTP1ClientConnection& c) {
+      if (!head_within_limit(c, length)) return -1;
       c.header_value_.append(at, length);
       return 0;
     });
@@ -145,6 +157,7 @@ HTTP1ClientConnection::~HTTP1ClientConnection() {
 }
 
 void HTTP1ClientConnection::start_message() {
+  head_bytes_ = 0;
   response_ = {};
   header_field_.clear();
   header_value_.clear();

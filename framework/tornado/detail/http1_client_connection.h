@@ -91,6 +91,7 @@ class HTTP1ClientConnection {
   // bytes and set flags, never run user code).
   HTTP1ClientResponse response_;
   std::string header_field_;
+  std::size_t head_bytes_ = 0;  // status reason, names and values parsed so far
   std::string header_value_;
   std::string pending_body_;
   std::string error_;
