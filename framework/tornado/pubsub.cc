@@ -469,33 +469,22 @@ Future<> RedisBroker::wait_connected() {
 Task<RedisReply> RedisBroker::command(std::vector<std::string> args) {
   auto impl = impl_;
   Future<RedisReply> reply;
-  auto handler = [reply](const redisReply* raw) mutable {
-    if (reply.done()) return;  // timed out already
+  auto handler = [reply, where = impl->url.describe()](const redisReply* raw,
+                                                       const std::string& error) mutable {
     if (!raw) {
       reply.set_exception(
-          std::make_exception_ptr(PubSubError("connection to Redis lost before the reply")));
+          std::make_exception_ptr(PubSubError(fmt::format("Redis {}: {}", where, error))));
     } else if (raw->type == REDIS_REPLY_ERROR) {
       reply.set_exception(std::make_exception_ptr(RedisError(std::string(raw->str, raw->len))));
     } else {
       reply.set_result(detail::convert_reply(*raw));
     }
   };
+  // The connection watches `command_timeout` itself (one timer for all).
   if (!impl->commands || !impl->commands->send(args, std::move(handler))) {
     throw PubSubError(fmt::format("Redis {} is unreachable", impl->url.describe()));
   }
-  bool timed_out = false;
-  try {
-    co_return co_await with_timeout(impl->settings.command_timeout, reply);
-  } catch (const TimeoutError&) {
-    timed_out = true;
-  }
-  // Redis accepts the connection but does not answer (stopped, swapping,
-  // stuck in a script): treat it as an outage, so that the next commands
-  // fail at once instead of each waiting, and reconnect.
-  std::string reason = fmt::format("no reply to {} within {} ms", args.front(),
-                                   impl->settings.command_timeout.count());
-  if (timed_out && impl->commands) impl->commands->drop(reason);
-  throw PubSubError(fmt::format("Redis {}: {}", impl->url.describe(), reason));
+  co_return co_await reply;
 }
 
 Task<std::size_t> RedisBroker::publish(std::string channel, std::string message) {

@@ -133,7 +133,8 @@ struct RedisURL {
 struct RedisSettings {
   /// Giving up on one connection attempt (then the next one is scheduled).
   std::chrono::milliseconds connect_timeout{3000};
-  /// Giving up on one command's reply; the command's task fails.
+  /// A command unanswered this long means Redis hangs: the commands waiting
+  /// fail and the connection is made again.
   std::chrono::milliseconds command_timeout{5000};
   /// First delay before reconnecting; doubles on every failed attempt...
   std::chrono::milliseconds reconnect_delay{100};

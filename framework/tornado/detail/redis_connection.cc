@@ -121,15 +121,23 @@ RedisConnection::~RedisConnection() {
     loop_->remove_closer(this);
     loop_->remove_timeout(reconnect_timer_);
     loop_->remove_timeout(connect_timer_);
+    loop_->remove_timeout(watchdog_);
   }
   state_ = State::closed;
+  lose("the broker was closed");
   free_context();
 }
 
 void RedisConnection::close_for_loop() noexcept {
   state_ = State::closed;
+  lose("the event loop was closed");
   free_context();
   loop_ = nullptr;
+}
+
+void RedisConnection::lose(std::string reason) noexcept {
+  if (loss_reason_->empty()) *loss_reason_ = std::move(reason);
+  outstanding_.clear();
 }
 
 void RedisConnection::free_context() noexcept {
@@ -203,6 +211,9 @@ void RedisConnection::connect() {
 
 void RedisConnection::connect_to(const std::string& ip) {
   state_ = State::connecting;
+  ++generation_;
+  loss_reason_ = std::make_shared<std::string>();
+  outstanding_.clear();
   redisAsyncContext* context = redisAsyncConnect(ip.c_str(), url_.port);
   if (!context) {
     attempt_failed("out of memory");
@@ -325,6 +336,7 @@ void RedisConnection::drop(std::string reason) {
 }
 
 void RedisConnection::abandon(std::string reason) {
+  lose(reason);
   free_context();
   attempt_failed(std::move(reason));
 }
@@ -333,8 +345,13 @@ void RedisConnection::attempt_failed(std::string reason) {
   if (state_ == State::closed) return;
   bool was_ready = state_ == State::ready;
   state_ = State::waiting;
-  if (loop_) loop_->remove_timeout(connect_timer_);
+  lose(reason);
+  if (loop_) {
+    loop_->remove_timeout(connect_timer_);
+    loop_->remove_timeout(watchdog_);
+  }
   connect_timer_ = {};
+  watchdog_ = {};
   schedule_reconnect();
   if (events_.on_lost) events_.on_lost(reason, was_ready);
 }
@@ -358,9 +375,46 @@ void RedisConnection::schedule_reconnect() {
   });
 }
 
-bool RedisConnection::send(const std::vector<std::string>& args, ReplyHandler handler) {
-  if (state_ != State::ready) return false;
-  return send_raw(args, std::move(handler));
+bool RedisConnection::send(const std::vector<std::string>& args, CommandHandler handler) {
+  if (state_ != State::ready || args.empty()) return false;
+  auto sent = send_raw(args, [token = token_, generation = generation_, why = loss_reason_,
+                              handler = std::move(handler)](const redisReply* reply) {
+    RedisConnection* self = *token;
+    if (self && self->generation_ == generation && !self->outstanding_.empty()) {
+      self->outstanding_.pop_front();
+    }
+    handler(reply, why->empty() ? std::string("connection to Redis lost before the reply") : *why);
+  });
+  if (!sent) return false;
+  outstanding_.push_back({ioloop::Clock::now(), args.front()});
+  arm_watchdog();
+  return true;
+}
+
+void RedisConnection::arm_watchdog() {
+  if (watchdog_ || outstanding_.empty() || !loop_) return;
+  auto due = outstanding_.front().sent + settings_.command_timeout;
+  watchdog_ = loop_->call_later(due - ioloop::Clock::now(), [token = token_] {
+    if (RedisConnection* self = *token) {
+      self->watchdog_ = {};
+      self->check_overdue();
+    }
+  });
+}
+
+// Redis that accepts a connection but does not answer (stopped, swapping,
+// stuck in a script) is treated as gone: the commands waiting fail now, the
+// next ones fail at once instead of each waiting, and the connection is
+// made again.
+void RedisConnection::check_overdue() {
+  if (state_ != State::ready || outstanding_.empty()) return;
+  const Outstanding& oldest = outstanding_.front();
+  if (ioloop::Clock::now() - oldest.sent >= settings_.command_timeout) {
+    drop(fmt::format("no reply to {} within {} ms", oldest.command,
+                     settings_.command_timeout.count()));
+    return;
+  }
+  arm_watchdog();
 }
 
 bool RedisConnection::send_raw(const std::vector<std::string>& args, ReplyHandler handler) {

@@ -12,6 +12,8 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <random>
@@ -31,6 +33,8 @@ class RedisConnection {
  public:
   /// Called with the reply, or nullptr when the connection went away first.
   using ReplyHandler = std::function<void(const redisReply* reply)>;
+  /// The same, with why there is no reply when `reply` is nullptr.
+  using CommandHandler = std::function<void(const redisReply* reply, const std::string& error)>;
 
   struct Events {
     /// The connection is up and the handshake done.
@@ -53,8 +57,10 @@ class RedisConnection {
   bool ready() const noexcept { return state_ == State::ready; }
 
   /// Queues a command (binary-safe arguments). False, and `handler` never
-  /// called, when the connection is not ready.
-  bool send(const std::vector<std::string>& args, ReplyHandler handler);
+  /// called, when the connection is not ready. A command unanswered after
+  /// `command_timeout` drops the connection (see `drop`), which fails it and
+  /// every command behind it.
+  bool send(const std::vector<std::string>& args, CommandHandler handler);
   /// Gives up on the current connection (a command went unanswered: Redis
   /// hangs) and reconnects with backoff, as if it had dropped.
   void drop(std::string reason);
@@ -74,6 +80,9 @@ class RedisConnection {
   void free_context() noexcept;
   void close_for_loop() noexcept;
   bool send_raw(const std::vector<std::string>& args, ReplyHandler handler);
+  void arm_watchdog();
+  void check_overdue();
+  void lose(std::string reason) noexcept;
 
   static void on_connect(const redisAsyncContext* context, int status) noexcept;
   static void on_disconnect(const redisAsyncContext* context, int status) noexcept;
@@ -91,6 +100,19 @@ class RedisConnection {
   int attempts_ = 0;
   ioloop::TimeoutHandle reconnect_timer_;
   ioloop::TimeoutHandle connect_timer_;
+  // Commands sent with `send` and not yet answered, oldest first (Redis
+  // answers in order): one timer watches the oldest, instead of one timer
+  // per command.
+  struct Outstanding {
+    ioloop::Clock::time_point sent;
+    std::string command;
+  };
+  std::deque<Outstanding> outstanding_;
+  ioloop::TimeoutHandle watchdog_;
+  std::uint64_t generation_ = 0;  // counts contexts, so late replies of an old one are told apart
+  // Why the current context went away, for the commands it fails; each
+  // context has its own, shared with its pending commands.
+  std::shared_ptr<std::string> loss_reason_ = std::make_shared<std::string>();
   std::minstd_rand jitter_;
   // Callbacks that may outlive this object (timers, resolution) hold this
   // token; the destructor clears what it points to.
