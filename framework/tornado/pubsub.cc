@@ -336,7 +336,7 @@ struct RedisBroker::Impl : std::enable_shared_from_this<Impl> {
     if (!connected()) return;
     if (outage_since) {
       auto seconds = std::chrono::duration<double>(ioloop::Clock::now() - *outage_since).count();
-      log::general.info("Redis {} is back after {:.1f} s; {} channel(s) resubscribed",
+      log::general.info("Redis {} is back after {:.1f} s; subscribing again to {} channel(s)",
                         url.describe(), seconds, channels.size());
       outage_since.reset();
     } else if (!ever_connected) {
