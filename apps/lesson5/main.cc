@@ -86,7 +86,7 @@ class ChatRoom {
   void deliver(std::string_view event);
   tornado::Task<> announce(std::string type, std::string nick);
   tornado::Task<> heartbeat();
-  void tell_error(ChatSocket& client, std::string_view text);
+  void tell_error(ChatSocket& client, std::string_view text, std::string_view body = {});
   void log_failure(std::string_view what, const std::exception& error);
 
   static constexpr std::string_view kChannel = "lesson5:chat";
@@ -250,7 +250,7 @@ tornado::Task<> ChatRoom::say(ChatSocket& from, std::string body) {
     std::string message = dump({{"type", "message"},
                                 {"id", id},
                                 {"nick", from.nick()},
-                                {"body", std::move(body)},
+                                {"body", body},
                                 {"time", now_ms()}});
     auto remember = store_.remember(message);
     co_await remember;  // before publishing, so that a newcomer cannot miss it
@@ -258,7 +258,10 @@ tornado::Task<> ChatRoom::say(ChatSocket& from, std::string body) {
     co_await publish;
   } catch (const tornado::pubsub::PubSubError& e) {
     log_failure(fmt::format("Message from {} not delivered", from.nick()), e);
-    if (clients_.count(&from)) tell_error(from, "Zprávu se nepodařilo doručit, zkuste to znovu.");
+    // The page puts the text back into its input, so nothing typed is lost.
+    if (clients_.count(&from)) {
+      tell_error(from, "Zprávu se nepodařilo doručit, zkuste to znovu.", body);
+    }
   }
 }
 
@@ -315,9 +318,11 @@ void ChatRoom::log_failure(std::string_view what, const std::exception& error) {
   unlogged_failures_ = 0;
 }
 
-void ChatRoom::tell_error(ChatSocket& client, std::string_view text) {
+void ChatRoom::tell_error(ChatSocket& client, std::string_view text, std::string_view body) {
+  json frame = {{"type", "error"}, {"message", text}, {"time", now_ms()}};
+  if (!body.empty()) frame["body"] = body;
   try {
-    client.write_message(dump({{"type", "error"}, {"message", text}, {"time", now_ms()}}));
+    client.write_message(dump(frame));
   } catch (const tornado::websocket::WebSocketClosedError&) {
   }
 }

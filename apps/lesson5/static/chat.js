@@ -23,9 +23,10 @@
 //   {"type": "users", "users": 2, "time": ...}
 //       the number connected changed without a join or leave (a server of a
 //       scaled-out room went away, or came back)
-//   {"type": "error", "message": "...", "time": ...}
+//   {"type": "error", "message": "...", "body": "...", "time": ...}
 //       something the server could not do for this client (a message that
-//       was not delivered while the room's Redis is unreachable)
+//       was not delivered while the room's Redis is unreachable; its body
+//       comes back and returns to the input)
 //
 // Unknown types are ignored, so the server may add more. Bodies and nicks are
 // shown with textContent: a body "<script>" shows as those characters.
@@ -130,6 +131,8 @@
     },
     error(frame) {
       showNotice("error", String(frame.message));
+      // An undelivered message comes back, to be sent again.
+      if (typeof frame.body === "string" && input.value === "") input.value = frame.body;
     },
   };
 
