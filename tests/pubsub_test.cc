@@ -41,6 +41,17 @@ Task<bool> eventually(Condition condition, std::chrono::milliseconds timeout = 5
   co_return true;
 }
 
+// True when awaiting `work` (a publish, a command) throws PubSubError.
+template <class Awaitable>
+Task<bool> fails(Awaitable work) {
+  try {
+    co_await std::move(work);
+  } catch (const PubSubError&) {
+    co_return true;
+  }
+  co_return false;
+}
+
 const std::string kBinary("\0\xff\r\nSUBSCRIBE \"x\"\x01", 19);
 
 }  // namespace
@@ -459,13 +470,7 @@ TEST_F(RedisBrokerTest, UnreachableAtStartFailsPublishesAndConnectsLater) {
   loop_.run_sync([&]() -> Task<> {
     co_await tornado::sleep(100ms);
     EXPECT_FALSE(broker.connected());
-    bool threw = false;
-    try {
-      co_await broker.publish("room", "x");
-    } catch (const PubSubError&) {
-      threw = true;
-    }
-    EXPECT_TRUE(threw);
+    EXPECT_TRUE(co_await fails(broker.publish("room", "x")));
     EXPECT_TRUE(redis_.start());
     co_await tornado::with_timeout(5s, broker.wait_connected());
     EXPECT_EQ(co_await broker.publish("room", "x"), 0u);
@@ -498,13 +503,7 @@ TEST_F(RedisBrokerTest, UnansweredCommandTimesOutAndReconnects) {
     EXPECT_LT(std::chrono::steady_clock::now() - started, 2000ms);
     // The next command fails at once: the broker treats Redis as gone...
     EXPECT_FALSE(broker.connected());
-    bool threw = false;
-    try {
-      co_await broker.publish("room", "x");
-    } catch (const PubSubError&) {
-      threw = true;
-    }
-    EXPECT_TRUE(threw);
+    EXPECT_TRUE(co_await fails(broker.publish("room", "x")));
     // ... and is back once Redis answers again.
     co_await tornado::with_timeout(10s, broker.wait_connected());
     EXPECT_EQ((co_await broker.command("PING")).str, "PONG");
@@ -543,13 +542,7 @@ TEST_F(RedisBrokerTest, BrokerDestroyedWithCommandsInFlight) {
     auto pending = tornado::to_future(broker->command({"BLPOP", "never", "0"}));
     co_await tornado::sleep(20ms);
     broker.reset();
-    bool threw = false;
-    try {
-      co_await pending;
-    } catch (const PubSubError&) {
-      threw = true;
-    }
-    EXPECT_TRUE(threw);
+    EXPECT_TRUE(co_await fails(pending));
   });
 }
 
