@@ -383,6 +383,19 @@ void run_loop(int task_id, Shared& shared, bool reuse_port) {
     broker = redis.get();
     store = redis_store.get();
   }
+  if (redis) {
+    // Take chat users only once Redis is reachable, so that nobody joins a
+    // room whose broadcast and presence cannot reach the other servers yet.
+    // If Redis is down at start the pages are served anyway (the broker keeps
+    // reconnecting, and says so in the log).
+    try {
+      loop.run_sync([&]() -> tornado::Task<> { co_await redis->wait_connected(); },
+                    std::chrono::seconds(3));
+    } catch (const tornado::TimeoutError&) {
+      tornado::log::app.warning("Redis {} is not reachable yet; serving without it meanwhile",
+                                redis->url().describe());
+    }
+  }
   ChatRoom room(*broker, *store, server_id(task_id), shared.presence_ttl / 3);
   auto app = make_app(room);
 
