@@ -121,22 +121,44 @@ HTTP1ServerConnection::HTTP1ServerConnection(
 
 HTTP1ServerConnection::~HTTP1ServerConnection() = default;
 
+// Every request moves the deadline; restarting the libuv timer each time
+// costs as much as parsing the request. So the deadline is only recorded, and
+// the timer, started for the earliest deadline still pending, checks when it
+// fires whether the deadline has moved on and sleeps again if so.
 void HTTP1ServerConnection::arm_timer(std::chrono::milliseconds timeout) noexcept {
   if (!timer_) return;
+  auto* timer = timer_.get();
+  std::uint64_t now = uv_now(timer->loop);
+  deadline_ = now + static_cast<std::uint64_t>(timeout.count());
+  if (uv_is_active(reinterpret_cast<uv_handle_t*>(timer)) &&
+      now + uv_timer_get_due_in(timer) <= deadline_) {
+    return;
+  }
+  start_timer(deadline_ - now);
+}
+
+void HTTP1ServerConnection::start_timer(std::uint64_t delay) noexcept {
   uv_timer_start(
       timer_.get(),
       [](uv_timer_t* h) {
         auto* c = static_cast<HTTP1ServerConnection*>(h->data);
-        if (c && c->stream_) {
+        if (!c || !c->deadline_) return;
+        std::uint64_t now = uv_now(h->loop);
+        if (now < c->deadline_) {
+          c->start_timer(c->deadline_ - now);
+          return;
+        }
+        c->deadline_ = 0;
+        if (c->stream_) {
           log::general.debug("Closing connection from {} after timeout", c->stream_->remote_ip());
           c->stream_->close();
         }
       },
-      static_cast<std::uint64_t>(timeout.count()), 0);
+      delay, 0);
 }
 
 void HTTP1ServerConnection::disarm_timer() noexcept {
-  if (timer_) uv_timer_stop(timer_.get());
+  deadline_ = 0;
 }
 
 void HTTP1ServerConnection::apply_xheaders(httputil::HTTPServerRequest& request) const {

@@ -122,6 +122,7 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   void fail_request(int code) noexcept;
   Task<> send_error_and_close(int code);
   void arm_timer(std::chrono::milliseconds timeout) noexcept;
+  void start_timer(std::uint64_t delay) noexcept;
   void disarm_timer() noexcept;
   void response_finished() noexcept;
 
@@ -130,6 +131,7 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   std::shared_ptr<const HTTP1ConnectionParameters> params_;
   llhttp_t parser_{};
   detail::UvHandle<uv_timer_t> timer_;
+  std::uint64_t deadline_ = 0;  // loop time (ms) the connection times out at; 0: none
 
   // Request being parsed.
   std::string url_;

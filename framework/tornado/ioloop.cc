@@ -4,7 +4,6 @@
 #include <cstdlib>
 #include <mutex>
 #include <unordered_map>
-#include <unordered_set>
 #include <vector>
 
 #include "tornado/detail/uv_handle.h"
@@ -43,12 +42,13 @@ struct IOLoop::Impl {
   std::unordered_map<std::uint64_t, Timer> timers;
   std::uint64_t next_timer_id = 1;
   std::unordered_map<int, Signal> signals;
-  std::unordered_set<void*> detached;
+  detail::DetachedLink detached;  // the list's head; never a frame
   std::unordered_map<void*, std::function<void()>> closers;
   StreamBuffers stream_buffers;
 };
 
 IOLoop::IOLoop() : impl_(std::make_unique<Impl>()) {
+  impl_->detached.next = impl_->detached.prev = &impl_->detached;
   // A peer that goes away mid-write must cost an EPIPE error on that stream,
   // not the process: ignore SIGPIPE, as Python (and so Tornado) does.
   static std::once_flag ignore_sigpipe;
@@ -72,9 +72,12 @@ IOLoop::~IOLoop() {
   closing_ = true;
   // Coroutines still suspended own streams and futures; destroying their
   // frames releases those before the handles are closed.
-  auto frames = std::move(impl_->detached);
-  impl_->detached.clear();
-  for (void* frame : frames) std::coroutine_handle<>::from_address(frame).destroy();
+  auto& head = impl_->detached;
+  while (head.next != &head) {
+    detail::DetachedLink* link = head.next;
+    link->unlink();
+    link->frame.destroy();
+  }
   auto closers = std::move(impl_->closers);
   impl_->closers.clear();
   for (auto& [owner, close] : closers) close();
@@ -219,11 +222,12 @@ void IOLoop::remove_closer(void* owner) noexcept {
   if (!closing_) impl_->closers.erase(owner);
 }
 
-void IOLoop::track(std::coroutine_handle<> frame) {
-  impl_->detached.insert(frame.address());
-}
-void IOLoop::untrack(std::coroutine_handle<> frame) noexcept {
-  if (!closing_) impl_->detached.erase(frame.address());
+void IOLoop::track(detail::DetachedLink& link) noexcept {
+  auto& head = impl_->detached;
+  link.prev = &head;
+  link.next = head.next;
+  head.next->prev = &link;
+  head.next = &link;
 }
 
 PeriodicCallback::PeriodicCallback(std::function<void()> callback, Duration interval)
@@ -290,14 +294,13 @@ void log_spawned_exception(std::exception_ptr error) noexcept {
 }
 
 Detached Detached::promise_type::get_return_object() noexcept {
-  ioloop::IOLoop::current().track(std::coroutine_handle<promise_type>::from_promise(*this));
+  link.frame = std::coroutine_handle<promise_type>::from_promise(*this);
+  ioloop::IOLoop::current().track(link);
   return {};
 }
 
 Detached::promise_type::~promise_type() {
-  if (auto* loop = ioloop::IOLoop::current_or_null()) {
-    loop->untrack(std::coroutine_handle<promise_type>::from_promise(*this));
-  }
+  link.unlink();  // ~IOLoop unlinks a frame before destroying it
 }
 
 }  // namespace detail

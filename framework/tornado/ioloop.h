@@ -89,8 +89,7 @@ class IOLoop {
 
   /// Internal: the eagerly started coroutines that this loop destroys when it
   /// is destroyed (see detail::Detached).
-  void track(std::coroutine_handle<> frame);
-  void untrack(std::coroutine_handle<> frame) noexcept;
+  void track(detail::DetachedLink& link) noexcept;
   /// Internal: objects owning handles with their own close path (streams)
   /// register how to close them, so a loop destroyed while they are open
   /// closes them through that path instead of leaking them.
