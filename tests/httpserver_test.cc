@@ -37,6 +37,15 @@ class BodyHandler : public tornado::web::RequestHandler {
   void get() { write(request().remote_ip + " " + request().protocol); }
 };
 
+// Answers after twice the idle timeout of the test that uses it.
+class SlowHandler : public tornado::web::RequestHandler {
+ public:
+  Task<> get() {
+    co_await tornado::sleep(300ms);
+    write("slow");
+  }
+};
+
 struct Server {
   explicit Server(tornado::httpserver::HTTPServerSettings settings = {}) {
     app = std::make_unique<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
@@ -122,6 +131,38 @@ TEST(HTTPServerTest, IdleConnectionIsClosed) {
       },
       5s);
   EXPECT_EQ(text, "");
+}
+
+// The idle deadline moves with every request (the timer re-arms lazily, see
+// HTTP1ServerConnection::arm_timer): requests closer together than the
+// timeout keep the connection, the silence after them ends it, and a handler
+// slower than the timeout is not cut off.
+TEST(HTTPServerTest, IdleDeadlineMovesWithEachRequest) {
+  IOLoop loop;
+  tornado::httpserver::HTTPServerSettings settings;
+  settings.idle_connection_timeout = 150ms;
+  Server server(settings);
+  server.app->add_handlers({{"/slow", tornado::web::handler<SlowHandler>()}});
+  auto result = loop.run_sync(
+      [&]() -> Task<std::pair<int, std::chrono::steady_clock::duration>> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port);
+        int answered = 0;
+        for (int i = 0; i < 6; ++i) {  // 6 x 60 ms: well past one timeout
+          co_await stream->write(i == 3 ? "GET /slow HTTP/1.1\r\nHost: x\r\n\r\n"
+                                        : "GET /body HTTP/1.1\r\nHost: x\r\n\r\n");
+          co_await stream->read_until("\r\n\r\n");
+          auto body = co_await stream->read_bytes(i == 3 ? 4 : 14);
+          answered += body == "slow" || body.starts_with("127.0.0.1");
+          co_await tornado::sleep(60ms);
+        }
+        auto idle_from = std::chrono::steady_clock::now();
+        co_await stream->read_until_close();
+        co_return std::pair{answered, std::chrono::steady_clock::now() - idle_from};
+      },
+      5s);
+  EXPECT_EQ(result.first, 6);
+  EXPECT_GE(result.second, 60ms);  // 150 ms after the last answer, less the 60 ms slept
+  EXPECT_LT(result.second, 1s);
 }
 
 TEST(HTTPServerTest, GzipRequestBodyIsInflatedWhenEnabled) {
