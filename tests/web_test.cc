@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "tornado/ioloop.h"
+#include "tornado/locks.h"
 #include "tornado/tcpclient.h"
 #include "tornado/testing.h"
 
@@ -55,6 +56,19 @@ class CookieHandler : public tornado::web::RequestHandler {
     write(value ? *value : "none");
   }
   void post() { set_signed_cookie("user", get_argument("user")); }
+};
+
+// Answers once the test opens its gate.
+class GateHandler : public tornado::web::RequestHandler {
+ public:
+  void initialize(tornado::locks::Event* gate) { gate_ = gate; }
+  Task<> get() {
+    co_await gate_->wait();
+    write("through the gate");
+  }
+
+ private:
+  tornado::locks::Event* gate_ = nullptr;
 };
 
 // A tiny HTTP client: one request, the raw response back.
@@ -182,6 +196,26 @@ TEST_F(WebTest, PipelinedRequestsAnswerInOrder) {
     pos = next;
   }
   EXPECT_TRUE(response.ends_with("Hello, world"));
+}
+
+// Pipelined answers are gathered into one write, but never held for an
+// answer that is still being computed: the first response arrives while the
+// second request waits for the client, who only opens the gate after reading.
+TEST_F(WebTest, PipelinedAnswerIsNotHeldForASlowerOne) {
+  tornado::locks::Event gate;
+  app_->add_handlers({{"/gate", tornado::web::handler<GateHandler>(&gate)}});
+  auto response = loop_.run_sync(
+      [&]() -> Task<std::string> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port_);
+        co_await stream->write(
+            "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+            "GET /gate HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        std::string first = co_await stream->read_until("Hello, world");
+        gate.set();
+        co_return first + co_await stream->read_until_close();
+      },
+      5s);
+  EXPECT_TRUE(response.ends_with("through the gate")) << response;
 }
 
 TEST_F(WebTest, MalformedRequestsGet400AndServerSurvives) {

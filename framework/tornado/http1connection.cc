@@ -294,6 +294,7 @@ Task<> HTTP1ServerConnection::serve() {
   try {
     while (!stream_->closed()) {
       if (stream_->buffered().empty()) {
+        set_corked(false);  // the answers to the last read go out together
         if (idle_) arm_timer(params_->idle_connection_timeout);
         co_await stream_->wait_for_bytes();
       }
@@ -315,6 +316,9 @@ Task<> HTTP1ServerConnection::serve() {
       }
       // A complete request: let its delegate answer, then go on.
       disarm_timer();
+      // More pipelined requests already read: hold this answer back so that
+      // it leaves with theirs in one write.
+      if (err == HPE_PAUSED && !stream_->buffered().empty()) set_corked(true);
       request_keep_alive_ = llhttp_should_keep_alive(&parser_) && !params_->no_keep_alive;
       keep_alive_ = request_keep_alive_;
       if (delegate_) {
@@ -328,6 +332,7 @@ Task<> HTTP1ServerConnection::serve() {
           void await_suspend(std::coroutine_handle<> h) noexcept { c->finish_waiter_ = h; }
           void await_resume() const noexcept {}
         };
+        set_corked(false);  // the answers before this one must not wait for it
         co_await WaitForFinish{this};
       }
       if (!response_done_ && delegate_) {
@@ -350,12 +355,23 @@ Task<> HTTP1ServerConnection::serve() {
     }
   } catch (const StreamClosedError&) {
   }
+  set_corked(false);
   disarm_timer();
   timer_.close();
   if (!detached_) stream_->set_close_callback(nullptr);
   if (delegate_) {
     auto delegate = std::move(delegate_);
     delegate->on_connection_close();
+  }
+}
+
+void HTTP1ServerConnection::set_corked(bool corked) {
+  if (corked == corked_) return;
+  corked_ = corked;
+  if (corked) {
+    stream_->cork();
+  } else {
+    stream_->uncork();
   }
 }
 
@@ -454,6 +470,7 @@ void HTTP1ServerConnection::response_finished() noexcept {
 
 std::shared_ptr<iostream::IOStream> HTTP1ServerConnection::detach() {
   detached_ = true;
+  set_corked(false);                     // the new owner writes as it sees fit
   stream_->set_close_callback(nullptr);  // the new owner sets its own
   disarm_timer();
   // The handler keeps this object for the upgraded connection's lifetime:

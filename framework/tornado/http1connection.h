@@ -125,6 +125,7 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   void start_timer(std::uint64_t delay) noexcept;
   void disarm_timer() noexcept;
   void response_finished() noexcept;
+  void set_corked(bool corked);
 
   std::shared_ptr<iostream::IOStream> stream_;
   std::shared_ptr<HTTPServerConnectionDelegate> server_delegate_;
@@ -159,6 +160,7 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   std::coroutine_handle<> finish_waiter_;
   bool detached_ = false;
   bool idle_ = true;
+  bool corked_ = false;  // this connection holds a cork() on the stream
 };
 
 }  // namespace tornado::http1connection
