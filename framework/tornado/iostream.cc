@@ -16,8 +16,10 @@
 namespace tornado::iostream {
 namespace {
 
-// The most one socket read takes (into one buffer per loop, not per stream).
-constexpr std::size_t kReadChunk = 64 * 1024;
+// The most one socket read takes (into one buffer per loop, not per stream):
+// room for a 64 KiB WebSocket message with its header, so that one read,
+// not two, brings it in.
+constexpr std::size_t kReadChunk = 256 * 1024;
 // An idle connection should cost little memory: a read buffer grown by a
 // burst is released once drained if it grew beyond this.
 constexpr std::size_t kKeepCapacity = 16 * 1024;
