@@ -52,6 +52,9 @@ TEST(HTTPHeaders, NamesAreCaseInsensitiveAndNormalized) {
   EXPECT_EQ(h.all()[1].first, "X-Request-Id");
   EXPECT_EQ(httputil::normalize_header_name("www-authenticate"), "Www-Authenticate");
   EXPECT_EQ(httputil::normalize_header_name("-x--y-"), "-X--Y-");
+  h.add_owned(std::string("user-AGENT"), std::string(40, 'a'));  // past the small-string size
+  EXPECT_EQ(h.all()[2].first, "User-Agent");
+  EXPECT_EQ(h.get("user-agent"), std::string(40, 'a'));
 }
 
 TEST(HTTPHeaders, MultipleValuesKeepOrder) {

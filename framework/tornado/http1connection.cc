@@ -67,12 +67,13 @@ struct ParserCallbacks {
   static int on_header_value_complete(llhttp_t* p) {
     auto* c = self(p);
     try {
-      c->headers_.add(c->field_, c->value_);
+      // The parsed bytes move into the request's headers: copied once only.
+      c->headers_.add_owned(std::move(c->field_), std::move(c->value_));
     } catch (const std::exception&) {
       c->error_code_ = 400;
       return HPE_USER;
     }
-    c->field_.clear();
+    c->field_.clear();  // a moved-from string is valid but unspecified
     c->value_.clear();
     return HPE_OK;
   }

@@ -331,13 +331,19 @@ std::optional<std::chrono::system_clock::time_point> make_time(int year, int mon
 
 // ---------------------------------------------------------------- headers
 
-std::string normalize_header_name(std::string_view name) {
-  std::string out(name);
+namespace {
+void normalize_in_place(std::string& name) {
   bool word_start = true;
-  for (char& c : out) {
+  for (char& c : name) {
     c = word_start ? ascii_upper(c) : ascii_lower(c);
     word_start = c == '-';
   }
+}
+}  // namespace
+
+std::string normalize_header_name(std::string_view name) {
+  std::string out(name);
+  normalize_in_place(out);
   return out;
 }
 
@@ -404,6 +410,13 @@ void HTTPHeaders::add(std::string_view name, std::string_view value) {
   // Most messages carry a handful of fields: one allocation instead of four.
   if (fields_.capacity() == 0) fields_.reserve(8);
   fields_.emplace_back(normalize_header_name(name), std::string(value));
+  last_field_ = fields_.size() - 1;
+}
+
+void HTTPHeaders::add_owned(std::string&& name, std::string&& value) {
+  if (fields_.capacity() == 0) fields_.reserve(8);
+  normalize_in_place(name);
+  fields_.emplace_back(std::move(name), std::move(value));
   last_field_ = fields_.size() - 1;
 }
 

@@ -98,6 +98,9 @@ class HTTPHeaders {
 
   /// Adds a value for `name`, after any existing ones.
   void add(std::string_view name, std::string_view value);
+  /// Same, taking over the strings (a parser's buffers): the bytes are not
+  /// copied again.
+  void add_owned(std::string&& name, std::string&& value);
   /// Replaces every value of `name` with `value` (Tornado's `headers[name] = v`).
   void set(std::string_view name, std::string_view value);
 
