@@ -407,13 +407,11 @@ void HTTPHeaders::parse_line(std::string_view line) {
 }
 
 void HTTPHeaders::add(std::string_view name, std::string_view value) {
-  // Most messages carry a handful of fields: one allocation instead of four.
-  if (fields_.capacity() == 0) fields_.reserve(8);
-  fields_.emplace_back(normalize_header_name(name), std::string(value));
-  last_field_ = fields_.size() - 1;
+  add_owned(std::string(name), std::string(value));
 }
 
 void HTTPHeaders::add_owned(std::string&& name, std::string&& value) {
+  // Most messages carry a handful of fields: one allocation instead of four.
   if (fields_.capacity() == 0) fields_.reserve(8);
   normalize_in_place(name);
   fields_.emplace_back(std::move(name), std::move(value));
