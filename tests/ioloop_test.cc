@@ -32,6 +32,31 @@ TEST(IOLoopTest, RemoveTimeoutCancels) {
   EXPECT_FALSE(ran);
 }
 
+TEST(IOLoopTest, AfterIoRunsOnceWithoutWaitingForIo) {
+  IOLoop loop;
+  struct Calls {
+    IOLoop* loop;
+    int count = 0;
+  } calls{&loop};
+  auto call = [](void* arg) {
+    auto* c = static_cast<Calls*>(arg);
+    ++c->count;
+    c->loop->stop();
+  };
+  // Registered from a timer with nothing else due for 10 s: the calls must run
+  // in this iteration, not after the poll waited for that timer.
+  loop.call_later(1ms, [&] {
+    std::size_t first = loop.after_io(call, &calls);
+    loop.after_io(call, &calls);
+    loop.cancel_after_io(first);
+  });
+  loop.call_later(10s, [&] { loop.stop(); });
+  auto started = tornado::ioloop::Clock::now();
+  loop.start();
+  EXPECT_EQ(calls.count, 1);
+  EXPECT_LT(tornado::ioloop::Clock::now() - started, 5s);
+}
+
 TEST(IOLoopTest, AddCallbackFromFourThreadsLosesNothing) {
   IOLoop loop;
   constexpr int kPerThread = 10000;

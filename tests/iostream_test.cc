@@ -255,3 +255,49 @@ TEST(IOStreamTest, CloseCallbackRunsOnce) {
       10s);
   EXPECT_EQ(calls, 1);
 }
+
+namespace {
+// Answers each read with "answer:<bytes>" without waiting for the write, and
+// notes how much of it was still unsent right after writing; a read of
+// "bye" is answered and the stream closed at once.
+class HoldingServer : public tornado::tcpserver::TCPServer {
+ public:
+  std::vector<std::size_t> unsent_after_write;
+
+  void handle_stream(std::shared_ptr<IOStream> stream, std::string) override {
+    tornado::spawn(answer(std::move(stream)));
+  }
+
+ private:
+  Task<> answer(std::shared_ptr<IOStream> stream) {
+    try {
+      while (true) {
+        std::string data(co_await stream->wait_for_bytes());
+        stream->consume(data.size());
+        (void)stream->write("answer:" + data);
+        unsent_after_write.push_back(stream->pending_write_bytes());
+        if (data == "bye") stream->close();
+      }
+    } catch (const StreamClosedError&) {
+    }
+  }
+};
+}  // namespace
+
+TEST(IOStreamTest, AnswersToAReadLeaveOnceThePollIsHandled) {
+  IOLoop loop;
+  HoldingServer server;
+  server.listen(0, "127.0.0.1");
+  loop.run_sync(
+      [&]() -> Task<> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port());
+        co_await stream->write("hi");
+        EXPECT_EQ(co_await stream->read_bytes(9), "answer:hi");
+        // Closing right after the write still sends the held answer.
+        co_await stream->write("bye");
+        EXPECT_EQ(co_await stream->read_until_close(), "answer:bye");
+      },
+      10s);
+  // Both answers were held while their read was handled, then sent.
+  EXPECT_EQ(server.unsent_after_write, (std::vector<std::size_t>{9, 10}));
+}

@@ -36,6 +36,9 @@ struct IOLoop::Impl {
 
   detail::UvHandle<uv_async_t> async;
   detail::UvHandle<uv_idle_t> idle;
+  detail::UvHandle<uv_check_t> check;
+  detail::UvHandle<uv_idle_t> after_io_idle;  // keeps the poll from blocking
+  std::vector<std::pair<void (*)(void*), void*>> after_io;
   std::mutex threadsafe_mutex;
   std::vector<std::function<void()>> threadsafe_queue;
   std::vector<std::function<void()>> soon_queue;
@@ -65,6 +68,13 @@ IOLoop::IOLoop() : impl_(std::make_unique<Impl>()) {
   check(uv_idle_init(&loop_, idle.get()), "uv_idle_init");
   idle->data = this;
   impl_->idle = detail::UvHandle<uv_idle_t>(std::move(idle));
+  auto check_handle = std::make_unique<uv_check_t>();
+  check(uv_check_init(&loop_, check_handle.get()), "uv_check_init");
+  check_handle->data = this;
+  impl_->check = detail::UvHandle<uv_check_t>(std::move(check_handle));
+  auto after_io_idle = std::make_unique<uv_idle_t>();
+  check(uv_idle_init(&loop_, after_io_idle.get()), "uv_idle_init");
+  impl_->after_io_idle = detail::UvHandle<uv_idle_t>(std::move(after_io_idle));
   if (!current_loop) current_loop = this;
 }
 
@@ -86,6 +96,9 @@ IOLoop::~IOLoop() {
   impl_->soon_queue.clear();
   impl_->async.close();
   impl_->idle.close();
+  impl_->after_io.clear();
+  impl_->check.close();
+  impl_->after_io_idle.close();
   // Whatever else is open (streams, servers) is closed through its owner's
   // close path when the owner goes away; close the rest so the loop can end.
   uv_walk(
@@ -139,6 +152,34 @@ void IOLoop::drain_soon() {
   impl_->soon_queue.clear();
   for (auto& fn : batch) fn();
   if (impl_->soon_queue.empty() && impl_->idle) uv_idle_stop(impl_->idle.get());
+}
+
+std::size_t IOLoop::after_io(void (*fn)(void*), void* arg) {
+  if (impl_->after_io.empty()) {
+    uv_check_start(impl_->check.get(),
+                   [](uv_check_t* h) { static_cast<IOLoop*>(h->data)->run_after_io(); });
+    // Registered outside a poll (from a timer, say), the calls must not wait
+    // for the next I/O event: an active idle handle makes the poll return at once.
+    uv_idle_start(impl_->after_io_idle.get(), [](uv_idle_t*) {});
+  }
+  impl_->after_io.emplace_back(fn, arg);
+  return impl_->after_io.size() - 1;
+}
+
+void IOLoop::cancel_after_io(std::size_t ticket) noexcept {
+  if (ticket < impl_->after_io.size()) impl_->after_io[ticket].first = nullptr;
+}
+
+void IOLoop::run_after_io() {
+  // By index: a call may cancel a later entry, or (never from a poll's own
+  // reads) add one, which then runs in this same pass.
+  auto& calls = impl_->after_io;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    if (auto [fn, arg] = calls[i]; fn) fn(arg);
+  }
+  calls.clear();
+  uv_check_stop(impl_->check.get());
+  uv_idle_stop(impl_->after_io_idle.get());
 }
 
 void IOLoop::drain_threadsafe() {

@@ -102,13 +102,22 @@ class IOLoop {
     std::vector<std::string> write_buffers;  // recycled unsent-write copies
     std::string cork_buffer;                 // lent to one corked stream at a time
     std::unique_ptr<char[]> read_buffer;     // every socket read lands here first
+    unsigned reading = 0;                    // inside a stream's read callback
   };
   StreamBuffers& stream_buffers() noexcept;
+  /// Internal, for iostream: calls `fn(arg)` once, as soon as every I/O event
+  /// of the loop's current poll has been handled (a libuv check handle), so
+  /// that the answers to one poll's reads can leave together; registered
+  /// outside a poll, at the end of the next iteration, without waiting for
+  /// I/O. Returns a ticket for `cancel_after_io`, valid until the call runs.
+  std::size_t after_io(void (*fn)(void*), void* arg);
+  void cancel_after_io(std::size_t ticket) noexcept;
 
  private:
   struct Impl;
   void drain_soon();
   void drain_threadsafe();
+  void run_after_io();
 
   uv_loop_t loop_{};
   std::unique_ptr<Impl> impl_;

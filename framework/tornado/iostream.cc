@@ -220,7 +220,10 @@ void IOStream::start_reading() {
 
 void IOStream::on_read(ssize_t nread, const uv_buf_t* buf) noexcept {
   if (nread > 0) {
+    auto* buffers = buffers_of(tcp_);
+    if (buffers) ++buffers->reading;
     on_transport_data(buf->base, static_cast<std::size_t>(nread));
+    if (buffers) --buffers->reading;
     if (!closed_ && buffered().size() > options_.max_buffer_size) {
       log::general.warning("Reached maximum read buffer size from {}", remote_ip_);
       close(make_uv_error(UV_ENOBUFS));
@@ -230,6 +233,28 @@ void IOStream::on_read(ssize_t nread, const uv_buf_t* buf) noexcept {
   } else if (nread < 0) {
     close(make_uv_error(static_cast<int>(nread)));
   }
+}
+
+void IOStream::hold_until_io_done() noexcept {
+  // The answers to every read of one poll leave after the last of them is
+  // handled: the peer then gets them in one burst and handles them in one
+  // wakeup, instead of being woken (by the kernel, at the writer's cost) for
+  // each. Several writes to one stream in that poll share one system call.
+  auto* loop = static_cast<ioloop::IOLoop*>(tcp_->loop->data);
+  if (!loop) return;
+  try {
+    held_ticket_ = loop->after_io(&IOStream::release_hold, this);
+  } catch (const std::bad_alloc&) {
+    return;  // then the answers simply leave at once
+  }
+  held_ = true;
+  ++cork_depth_;
+}
+
+void IOStream::release_hold(void* raw) {
+  auto* stream = static_cast<IOStream*>(raw);
+  stream->held_ = false;
+  stream->uncork();
 }
 
 void IOStream::on_transport_data(char* data, std::size_t size) {
@@ -362,6 +387,11 @@ void IOStream::write_plain(std::span<const std::string_view> parts, std::uint64_
 
 void IOStream::write_raw(std::span<const std::string_view> parts, std::uint64_t seq) {
   if (closed_) return;
+  if (!held_) {
+    // Written while the loop handles a read (an echo, or a broadcast to other
+    // streams): held until the whole poll is handled, see hold_until_io_done.
+    if (auto* buffers = buffers_of(tcp_); buffers && buffers->reading) hold_until_io_done();
+  }
   if (cork_depth_ == 0 && corked_.empty()) {
     write_now(parts, seq);
     return;
@@ -530,6 +560,11 @@ void IOStream::close(std::error_code error) {
   closing_ = true;  // a failed write inside before_close() must not recurse
   error_ = error;
   before_close();
+  if (held_) {
+    static_cast<ioloop::IOLoop*>(tcp_->loop->data)->cancel_after_io(held_ticket_);
+    held_ = false;
+    --cork_depth_;
+  }
   flush_corked();  // a close frame written just before close() still goes out
   closed_ = true;
   if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));

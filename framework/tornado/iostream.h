@@ -139,7 +139,9 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   /// Drops `n` bytes from the front of the read buffer.
   void consume(std::size_t n) noexcept;
 
-  /// Writes `data`; the awaitable completes once it is flushed.
+  /// Writes `data`; the awaitable completes once it is flushed. Bytes
+  /// written while the loop handles a read (of any stream) leave once it has
+  /// handled every event of that poll, all of a stream's in one system call.
   WriteAwaitable write(std::string_view data);
   /// Writes several buffers as one (a single writev when possible).
   WriteAwaitable write(std::span<const std::string_view> parts);
@@ -207,6 +209,8 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   void on_handle_closed() noexcept;
   void wake_reader() noexcept;
   void wake_writers() noexcept;
+  void hold_until_io_done() noexcept;
+  static void release_hold(void* stream);
 
   uv_tcp_t* tcp_;
 
@@ -232,6 +236,10 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   std::string corked_;
   std::uint64_t corked_seq_ = 0;
   unsigned cork_depth_ = 0;
+  // Corked by the loop from a read until the loop has handled the whole
+  // poll's events (IOLoop::after_io); the ticket cancels that.
+  bool held_ = false;
+  std::size_t held_ticket_ = 0;
   std::function<void()> close_callback_;
   std::error_code error_;
   std::string remote_ip_;
