@@ -51,6 +51,7 @@ constexpr std::size_t kLowWater = 1024 * 1024;
 // Answers up to this size are held to the end of the poll; a larger one goes
 // at once, after what its connection had held.
 constexpr std::size_t kHoldLimit = 16 * 1024;
+constexpr std::size_t kKeepHeld = 64;
 
 constexpr std::string_view kHeaderEnd = "\r\n\r\n";
 constexpr std::string_view kWebSocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
@@ -292,7 +293,13 @@ class Server {
     later.swap(bufs_);
     bufs_.assign(1, uv_buf_init(c->held.data(), static_cast<unsigned>(c->held.size())));
     bool ok = send_bufs(c);
-    c->held.clear();
+    // A small echo's buffer is kept for the next one; the handshake's is not,
+    // so an idle connection holds none.
+    if (c->held.capacity() > kKeepHeld) {
+      std::string().swap(c->held);
+    } else {
+      c->held.clear();
+    }
     bufs_.swap(later);
     return ok;
   }
