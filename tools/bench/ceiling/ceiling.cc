@@ -34,6 +34,7 @@
 #include <cstring>
 #include <ctime>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -277,7 +278,7 @@ class Server {
     for (const uv_buf_t& b : bufs_) total += b.len;
     if (!in_read_ || c->held.size() + total > kHoldLimit) {
       if (!c->held.empty() && !send_held(c)) return false;
-      return send_bufs(c);
+      return send_bufs(c, bufs_);
     }
     for (const uv_buf_t& b : bufs_) c->held.append(b.base, b.len);
     if (!c->queued) {
@@ -289,10 +290,8 @@ class Server {
   }
 
   bool send_held(Connection* c) noexcept {
-    std::vector<uv_buf_t> later;
-    later.swap(bufs_);
-    bufs_.assign(1, uv_buf_init(c->held.data(), static_cast<unsigned>(c->held.size())));
-    bool ok = send_bufs(c);
+    uv_buf_t held = uv_buf_init(c->held.data(), static_cast<unsigned>(c->held.size()));
+    bool ok = send_bufs(c, std::span<const uv_buf_t>(&held, 1));
     // A small echo's buffer is kept for the next one; the handshake's is not,
     // so an idle connection holds none.
     if (c->held.capacity() > kKeepHeld) {
@@ -300,7 +299,6 @@ class Server {
     } else {
       c->held.clear();
     }
-    bufs_.swap(later);
     return ok;
   }
 
@@ -442,10 +440,10 @@ class Server {
     if (c->close_after_flush) finish_close(c);
   }
 
-  // Writes bufs_: as much as the socket takes now, the rest copied and queued.
-  bool send_bufs(Connection* c) noexcept {
+  // Writes bufs: as much as the socket takes now, the rest copied and queued.
+  bool send_bufs(Connection* c, std::span<const uv_buf_t> bufs) noexcept {
     auto* stream = reinterpret_cast<uv_stream_t*>(&c->tcp);
-    int written = uv_try_write(stream, bufs_.data(), static_cast<unsigned>(bufs_.size()));
+    int written = uv_try_write(stream, bufs.data(), static_cast<unsigned>(bufs.size()));
     if (written == UV_EAGAIN) written = 0;
     if (written < 0) {
       close_connection(c);
@@ -453,12 +451,12 @@ class Server {
     }
     std::size_t skip = static_cast<std::size_t>(written);
     std::size_t total = 0;
-    for (const uv_buf_t& b : bufs_) total += b.len;
+    for (const uv_buf_t& b : bufs) total += b.len;
     if (skip == total) return true;
 
     auto write = std::make_unique<OwnedWrite>();
     write->data.reserve(total - skip);
-    for (const uv_buf_t& b : bufs_) {
+    for (const uv_buf_t& b : bufs) {
       if (skip >= b.len) {
         skip -= b.len;
         continue;
