@@ -112,8 +112,13 @@ constexpr std::size_t kCorkLimit = 16 * 1024;
 constexpr std::size_t kPooledBuffers = 4;
 constexpr std::size_t kPooledBufferMax = 256 * 1024;
 
+// The IOLoop a handle's libuv loop belongs to (none for a bare uv_loop_t).
+ioloop::IOLoop* loop_of(uv_tcp_t* tcp) noexcept {
+  return tcp ? static_cast<ioloop::IOLoop*>(tcp->loop->data) : nullptr;
+}
+
 ioloop::IOLoop::StreamBuffers* buffers_of(uv_tcp_t* tcp) noexcept {
-  auto* loop = tcp ? static_cast<ioloop::IOLoop*>(tcp->loop->data) : nullptr;
+  auto* loop = loop_of(tcp);
   return loop ? &loop->stream_buffers() : nullptr;
 }
 
@@ -170,7 +175,7 @@ IOStream::IOStream(std::unique_ptr<uv_tcp_t> tcp, StreamOptions options)
     : tcp_(tcp.release()), options_(options) {
   tcp_->data = this;
   peer_address(tcp_, remote_ip_, remote_port_);
-  if (auto* loop = static_cast<ioloop::IOLoop*>(tcp_->loop->data)) {
+  if (auto* loop = loop_of(tcp_)) {
     loop->add_closer(this, [this] { close(); });
   }
 }
@@ -179,7 +184,7 @@ IOStream::~IOStream() {
   // Only reachable once the handle closed (self_ holds us until then), or
   // for a stream never handed out (a failed create).
   if (!handle_closed_ && tcp_) {
-    if (auto* loop = static_cast<ioloop::IOLoop*>(tcp_->loop->data)) loop->remove_closer(this);
+    if (auto* loop = loop_of(tcp_)) loop->remove_closer(this);
     tcp_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(tcp_),
              [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
@@ -240,7 +245,7 @@ void IOStream::hold_until_io_done() noexcept {
   // handled: the peer then gets them in one burst and handles them in one
   // wakeup, instead of being woken (by the kernel, at the writer's cost) for
   // each. Several writes to one stream in that poll share one system call.
-  auto* loop = static_cast<ioloop::IOLoop*>(tcp_->loop->data);
+  auto* loop = loop_of(tcp_);
   if (!loop) return;
   try {
     held_ticket_ = loop->after_io(&IOStream::release_hold, this);
@@ -561,7 +566,7 @@ void IOStream::close(std::error_code error) {
   error_ = error;
   before_close();
   if (held_) {
-    static_cast<ioloop::IOLoop*>(tcp_->loop->data)->cancel_after_io(held_ticket_);
+    loop_of(tcp_)->cancel_after_io(held_ticket_);  // held_: it had a loop
     held_ = false;
     --cork_depth_;
   }
