@@ -52,8 +52,6 @@ class WebFeaturesTest : public tornado::testing::AsyncHTTPTestCase {
             {"/upload", tornado::web::handler<UploadHandler>()},
             {"/form", tornado::web::handler<FormHandler>()},
             {"/proxy", tornado::web::handler<ProxyHandler>()},
-            {"/static/(.*)",
-             tornado::web::handler<tornado::web::StaticFileHandler>(settings.static_path)},
         },
         settings);
   }

@@ -79,7 +79,6 @@ std::shared_ptr<tornado::web::Application> make_app() {
           {"/plaintext", tornado::web::handler<PlaintextHandler>()},
           {"/json", tornado::web::handler<JsonHandler>()},
           {"/echo-body", tornado::web::handler<EchoBodyHandler>()},
-          {"/static/(.*)", tornado::web::handler<tornado::web::StaticFileHandler>(static_path)},
           {"/echo", tornado::web::handler<EchoSocket>()},
           {"/echo-origin", tornado::web::handler<OriginEchoSocket>()},
       },

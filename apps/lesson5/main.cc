@@ -361,8 +361,6 @@ std::shared_ptr<tornado::web::Application> make_app(ChatRoom& room) {
           {"/websocket", tornado::web::handler<EchoWebSocket>()},
           {"/chat", tornado::web::handler<ChatPageHandler>()},
           {"/chatsocket", tornado::web::handler<ChatSocket>(&room)},
-          {"/static/(.*)",
-           tornado::web::handler<tornado::web::StaticFileHandler>(settings.static_path)},
       },
       settings);
 }

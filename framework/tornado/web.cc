@@ -177,6 +177,12 @@ struct Application::Impl {
 
 Application::Application(std::vector<URLSpec> handlers, Settings settings)
     : impl_(std::make_unique<Impl>()), settings_(std::move(settings)) {
+  // As Tornado: a static_path setting serves its files under
+  // static_url_prefix, ahead of the application's own routes.
+  if (!settings_.static_path.empty()) {
+    handlers.insert(handlers.begin(), URLSpec(settings_.static_url_prefix + "(.*)",
+                                              handler<StaticFileHandler>(settings_.static_path)));
+  }
   add_handlers(std::move(handlers));
 }
 
