@@ -14,12 +14,12 @@ using tornado::ioloop::IOLoop;
 namespace {
 
 Task<int> add_later(int a, int b) {
-  co_await tornado::sleep(1ms);
+  co_await tornado::moment();
   co_return a + b;
 }
 
 Task<int> fails() {
-  co_await tornado::sleep(1ms);
+  co_await tornado::moment();
   throw std::runtime_error("boom");
 }
 
@@ -90,16 +90,25 @@ TEST(ConcurrentTest, GatherOfAThousandTasks) {
 TEST(ConcurrentTest, GatherRethrowsAfterAllFinish) {
   IOLoop loop;
   int finished = 0;
-  auto counted = [&](bool fail) -> Task<int> {
-    co_await tornado::sleep(2ms);
+  // The failing task ends first and only then lets the other one go on, so
+  // a gather that returned at the first error would see finished == 1.
+  Future<> failed;
+  auto failing = [&]() -> Task<int> {
+    co_await tornado::moment();
     ++finished;
-    if (fail) throw std::runtime_error("one failed");
+    failed.set_result();
+    throw std::runtime_error("one failed");
+  };
+  auto slower = [&]() -> Task<int> {
+    co_await failed;
+    co_await tornado::moment();
+    ++finished;
     co_return 1;
   };
   EXPECT_THROW(loop.run_sync([&]() -> Task<> {
     std::vector<Task<int>> tasks;
-    tasks.push_back(counted(true));
-    tasks.push_back(counted(false));
+    tasks.push_back(slower());
+    tasks.push_back(failing());
     co_await tornado::gather(std::move(tasks));
   }),
                std::runtime_error);
@@ -113,19 +122,21 @@ TEST(ConcurrentTest, WithTimeoutPassesFastTasks) {
 
 TEST(ConcurrentTest, WithTimeoutThrowsTimeoutError) {
   IOLoop loop;
-  EXPECT_THROW(
-      loop.run_sync([]() -> Task<> { co_await tornado::with_timeout(10ms, tornado::sleep(5s)); }),
-      tornado::TimeoutError);
+  EXPECT_THROW(loop.run_sync([]() -> Task<> { co_await tornado::with_timeout(10ms, Future<>()); }),
+               tornado::TimeoutError);
 }
 
 TEST(ConcurrentTest, SpawnedExceptionIsLogged) {
   IOLoop loop;
   tornado::testing::ExpectLog expected(tornado::log::gen, "spawned-failure");
-  loop.spawn([]() -> Task<> {
-    co_await tornado::sleep(1ms);
+  Future<> about_to_throw;
+  loop.spawn([](Future<> about_to_throw) -> Task<> {
+    co_await tornado::moment();
+    about_to_throw.set_result();  // wakes the waiter below from the loop, after the throw
     throw std::runtime_error("spawned-failure");
-  }());
-  loop.run_sync([]() -> Task<> { co_await tornado::sleep(10ms); });
+  }(about_to_throw));
+  loop.run_sync([&]() -> Task<> { co_await about_to_throw; });
+  EXPECT_EQ(expected.matched(), 1);
 }
 
 TEST(ConcurrentTest, LoopDestructionReleasesSuspendedTasks) {
