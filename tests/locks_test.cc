@@ -535,3 +535,105 @@ TEST(LocksTest, UnitHandedToADestroyedWaiterIsGivenBack) {
   EXPECT_TRUE(log.empty());
   EXPECT_EQ(semaphore.value(), 1);
 }
+
+// Cancellation: a cancelled waiter resumes with CancelledError and leaves no
+// trace in the primitive (no waiter counted, no timer armed, nothing it was
+// owed lost).
+
+TEST(LocksTest, CancelledConditionWaitLeavesNoWaiter) {
+  IOLoop loop;
+  Condition condition;
+  Log log;
+  auto cancelled = to_future(condition.wait(1h));
+  loop.spawn(wait_condition(&condition, &log, "patient"));
+  loop.run_sync([&]() -> Task<> {
+    co_await settle();
+    EXPECT_EQ(condition.waiter_count(), 2u);
+    EXPECT_EQ(active_timers(IOLoop::current()), 1);
+    EXPECT_TRUE(cancelled.cancel());
+    EXPECT_THROW(co_await cancelled, tornado::CancelledError);
+    EXPECT_EQ(condition.waiter_count(), 1u);
+    EXPECT_EQ(active_timers(IOLoop::current()), 0);
+    condition.notify(1);  // goes to the patient waiter, not to the cancelled one
+    co_await settle();
+  });
+  EXPECT_EQ(log, (Log{"patient"}));
+  EXPECT_EQ(condition.waiter_count(), 0u);
+}
+
+TEST(LocksTest, CancelledEventWaitLeavesNoWaiter) {
+  IOLoop loop;
+  Event event;
+  auto waiting = to_future(event.wait());
+  loop.run_sync([&]() -> Task<> {
+    co_await settle();
+    EXPECT_EQ(event.waiter_count(), 1u);
+    waiting.cancel();
+    EXPECT_THROW(co_await waiting, tornado::CancelledError);
+    EXPECT_EQ(event.waiter_count(), 0u);
+  });
+}
+
+TEST(LocksTest, CancelledLockAcquireNeitherTakesNorLosesTheLock) {
+  IOLoop loop;
+  Lock lock;
+  Log log;
+  loop.run_sync([&]() -> Task<> {
+    Future<> after;
+    {
+      auto guard = co_await lock.acquire();
+      // Captures as parameters: a lambda coroutine outlives its closure.
+      auto cancelled =
+          to_future([](Lock* lock) -> Task<> { auto held = co_await lock->acquire(1h); }(&lock));
+      after = to_future(hold_lock(&lock, &log, "after"));
+      co_await settle();
+      EXPECT_EQ(lock.waiter_count(), 2u);
+      cancelled.cancel();
+      EXPECT_THROW(co_await cancelled, tornado::CancelledError);
+      EXPECT_EQ(lock.waiter_count(), 1u);
+      EXPECT_EQ(active_timers(IOLoop::current()), 0);
+    }
+    co_await after;  // the release went to the next waiter
+  });
+  EXPECT_EQ(log, (Log{"after in", "after out"}));
+  EXPECT_FALSE(lock.locked());
+}
+
+TEST(LocksTest, CancellingAWaiterAlreadyHandedAUnitKeepsTheUnit) {
+  IOLoop loop;
+  Semaphore semaphore(0);
+  loop.run_sync([&]() -> Task<> {
+    bool got_unit = false;
+    auto waiter = to_future([](Semaphore* semaphore, bool* got_unit) -> Task<> {
+      auto guard = co_await semaphore->acquire();
+      *got_unit = true;
+      co_await tornado::moment();  // the pending cancellation cannot stop a moment
+    }(&semaphore, &got_unit));
+    co_await settle();
+    semaphore.release();  // the unit now belongs to the waiter
+    waiter.cancel();      // too late to cancel the wait itself
+    // The task is resumed with its guard; dropping it returns the unit.
+    co_await waiter;
+    EXPECT_TRUE(got_unit);
+  });
+  EXPECT_EQ(semaphore.value(), 1);
+  EXPECT_EQ(semaphore.waiter_count(), 0u);
+}
+
+TEST(LocksTest, CancelledSemaphoreWaiterIsSkippedByRelease) {
+  IOLoop loop;
+  Semaphore semaphore(0);
+  Log log;
+  loop.run_sync([&]() -> Task<> {
+    auto cancelled = to_future(hold_semaphore(&semaphore, &log, "cancelled"));
+    auto patient = to_future(hold_semaphore(&semaphore, &log, "patient"));
+    co_await settle();
+    cancelled.cancel();
+    EXPECT_THROW(co_await cancelled, tornado::CancelledError);
+    EXPECT_EQ(semaphore.waiter_count(), 1u);
+    semaphore.release();
+    co_await patient;
+  });
+  EXPECT_EQ(log, (Log{"patient"}));
+  EXPECT_EQ(semaphore.value(), 1);
+}

@@ -317,6 +317,14 @@ void call_soon(std::function<void()> fn) {
   ioloop::IOLoop::current().call_soon(std::move(fn));
 }
 
+void* current_loop_token() noexcept {
+  return ioloop::IOLoop::current_or_null();
+}
+
+void post_to_loop(void* token, std::function<void()> fn) {
+  static_cast<ioloop::IOLoop*>(token)->add_callback(std::move(fn));
+}
+
 std::function<void()> arm_timer(std::chrono::steady_clock::duration delay,
                                 std::function<void()> fn) {
   auto& loop = ioloop::IOLoop::current();
@@ -327,6 +335,9 @@ std::function<void()> arm_timer(std::chrono::steady_clock::duration delay,
 void log_spawned_exception(std::exception_ptr error) noexcept {
   try {
     std::rethrow_exception(error);
+  } catch (const CancelledError&) {
+    // A task that was cancelled ended as asked: nothing went wrong.
+    log::gen.debug("Spawned task cancelled");
   } catch (const std::exception& e) {
     log::gen.error("Exception in spawned task: {}", e.what());
   } catch (...) {
@@ -346,10 +357,51 @@ Detached::promise_type::~promise_type() {
 
 }  // namespace detail
 
+namespace {
+// A timer the coroutine waits on; cancelled, it disarms the timer.
+class SleepAwaiter : public detail::CancelHook {
+ public:
+  explicit SleepAwaiter(std::chrono::steady_clock::duration duration) : duration_(duration) {}
+  ~SleepAwaiter() {
+    if (timer_) loop_->remove_timeout(timer_);
+  }
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
+    loop_ = &ioloop::IOLoop::current();
+    handle_ = h;
+    if (attach(h)) {
+      cancel();
+      return;
+    }
+    timer_ = loop_->call_later(duration_, [this] {
+      timer_ = {};
+      handle_.resume();
+    });
+  }
+  void await_resume() {
+    detach();
+    if (cancelled_) throw CancelledError();
+  }
+  bool cancel() noexcept override {
+    detach();
+    if (timer_) loop_->remove_timeout(std::exchange(timer_, {}));
+    cancelled_ = true;
+    loop_->call_soon([h = handle_] { h.resume(); });
+    return true;
+  }
+
+ private:
+  std::chrono::steady_clock::duration duration_;
+  ioloop::IOLoop* loop_ = nullptr;
+  ioloop::TimeoutHandle timer_;
+  std::coroutine_handle<> handle_;
+  bool cancelled_ = false;
+};
+}  // namespace
+
 Task<> sleep(std::chrono::steady_clock::duration duration) {
-  Future<> done;
-  ioloop::IOLoop::current().call_later(duration, [done]() mutable { done.set_result(); });
-  co_await done;
+  co_await SleepAwaiter(duration);
 }
 
 Task<> moment() {
@@ -367,6 +419,9 @@ Task<> gather(std::vector<Task<>> tasks) {
   std::vector<Future<>> futures;
   futures.reserve(tasks.size());
   for (auto& task : tasks) futures.push_back(to_future(std::move(task)));
+  auto scope = co_await on_cancel([&futures] {
+    for (auto& future : futures) future.cancel();
+  });
   std::exception_ptr first_error;
   for (auto& future : futures) {
     try {
