@@ -1292,3 +1292,62 @@ TEST(HTTPClientTest, BlockingClientAgainstServerOnAnotherThread) {
   server_loop->add_callback([&] { server_loop->stop(); });
   server_thread.join();
 }
+
+// ------------------------------------------------------------ cancellation
+
+TEST(HTTPClientTest, CancelledFetchClosesItsConnectionAndFreesItsSlot) {
+  IOLoop loop;
+  tornado::locks::Event answer;
+  int closed_seen = 0;
+  TestServer server([&](Exchange& exchange) -> Task<> {
+    if (exchange.request.target == "/hang") {
+      // Reads until the client goes: a cancelled fetch must close its connection.
+      try {
+        co_await exchange.stream->read_until_close();
+      } catch (const StreamClosedError&) {
+      }
+      ++closed_seen;
+      exchange.close = true;
+      co_return;
+    }
+    co_await exchange.stream->write(response(200, "fine"));
+  });
+  run(loop, [&]() -> Task<> {
+    AsyncHTTPClient client(ClientOptions{.max_clients = 1});
+    auto hanging = tornado::to_future(client.fetch(server.url("/hang")));
+    co_await until([&] { return server.requests.size() == 1; });
+    EXPECT_TRUE(hanging.cancel());
+    try {
+      co_await hanging;
+      ADD_FAILURE() << "the cancelled fetch returned";
+    } catch (const tornado::CancelledError&) {
+    }
+    co_await until([&] { return closed_seen == 1; });
+    EXPECT_EQ(client.idle_connections(), 0u);
+    // The one slot (max_clients = 1) is free again.
+    EXPECT_EQ((co_await client.fetch(server.url("/next"))).body, "fine");
+  });
+}
+
+TEST(HTTPClientTest, CancelledQueuedFetchLeavesTheQueue) {
+  IOLoop loop;
+  tornado::locks::Event release;
+  TestServer server([&](Exchange& exchange) -> Task<> {
+    if (exchange.request.target == "/first") co_await release.wait();
+    co_await exchange.stream->write(response(200, exchange.request.target));
+  });
+  run(loop, [&]() -> Task<> {
+    AsyncHTTPClient client(ClientOptions{.max_clients = 1});
+    auto first = tornado::to_future(client.fetch(server.url("/first")));
+    auto queued = tornado::to_future(client.fetch(server.url("/queued"), {.request_timeout = 1h}));
+    co_await until([&] { return server.requests.size() == 1; });
+    queued.cancel();
+    EXPECT_THROW(co_await queued, tornado::CancelledError);
+    release.set();
+    EXPECT_EQ((co_await first).body, "/first");
+    EXPECT_EQ((co_await client.fetch(server.url("/third"))).body, "/third");
+  });
+  std::vector<std::string> targets;
+  for (auto& request : server.requests) targets.push_back(request.target);
+  EXPECT_EQ(targets, (std::vector<std::string>{"/first", "/third"}));
+}

@@ -221,3 +221,19 @@ TEST(WebSocketTlsTest, EchoOverWss) {
       },
       10s);
 }
+
+TEST_F(WebSocketTest, CancelledReadLeavesTheNextMessageForTheNextRead) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/echo"));
+        EXPECT_EQ(co_await ws->read_message(), "hello");
+        auto reading = tornado::to_future(ws->read_message());
+        co_await tornado::moment();
+        EXPECT_TRUE(reading.cancel());
+        EXPECT_THROW(co_await reading, tornado::CancelledError);
+        // The cancelled read took nothing: the echo goes to the next read.
+        co_await ws->write_message("after the cancel");
+        EXPECT_EQ(co_await ws->read_message(), "after the cancel");
+      },
+      10s);
+}

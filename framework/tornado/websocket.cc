@@ -476,6 +476,31 @@ struct ClientState {
   bool closed = false;
   std::coroutine_handle<> waiter;
 };
+
+// Cancellable: a cancelled read leaves no waiter for the next message.
+struct ReadWait : tornado::detail::CancelHook {
+  ClientState* s;
+  bool cancelled = false;
+  explicit ReadWait(ClientState* state) : s(state) {}
+  bool await_ready() const noexcept { return !s->queue.empty() || s->closed; }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
+    s->waiter = h;
+    if (attach(h)) cancel();
+  }
+  void await_resume() {
+    detach();
+    if (cancelled) throw CancelledError();
+  }
+  bool cancel() noexcept override {
+    detach();
+    auto h = std::exchange(s->waiter, {});
+    if (!h) return false;
+    cancelled = true;
+    tornado::detail::call_soon([h] { h.resume(); });
+    return true;
+  }
+};
 }  // namespace
 
 WebSocketClientConnection::~WebSocketClientConnection() {
@@ -599,13 +624,7 @@ Task<std::unique_ptr<WebSocketClientConnection>> ClientConnector::connect(std::s
 Task<std::optional<std::string>> WebSocketClientConnection::read_message() {
   auto state = std::static_pointer_cast<ClientState>(state_);
   while (state->queue.empty() && !state->closed) {
-    struct Wait {
-      ClientState* s;
-      bool await_ready() const noexcept { return !s->queue.empty() || s->closed; }
-      void await_suspend(std::coroutine_handle<> h) noexcept { s->waiter = h; }
-      void await_resume() const noexcept {}
-    };
-    co_await Wait{state.get()};
+    co_await ReadWait(state.get());
   }
   if (state->queue.empty()) co_return std::nullopt;
   auto [message, binary] = std::move(state->queue.front());
