@@ -701,6 +701,44 @@ Task<T> with_timeout(std::chrono::steady_clock::duration timeout, Future<T> futu
   co_return future.result();
 }
 
+/// Where blocking work runs, as Python's `concurrent.futures.Executor`:
+/// `submit` runs `work` later on some other thread. Used through
+/// `IOLoop::run_in_executor`, which brings the result back to the loop.
+class Executor {
+ public:
+  virtual ~Executor() = default;
+  /// Runs `work` on one of the executor's threads. Thread-safe.
+  virtual void submit(std::function<void()> work) = 0;
+};
+
+/// A pool of worker threads, as `concurrent.futures.ThreadPoolExecutor`:
+/// threads start as work arrives, up to `max_workers`; the destructor lets
+/// the queued work finish and joins them.
+///
+/// What a worker may touch: its own arguments and whatever the program
+/// guards with its own locks. Nothing of an IOLoop's (streams, handlers,
+/// futures, timers, locks:: and queues:: objects) but `IOLoop::add_callback`:
+/// the loop is single-threaded. `run_in_executor` does that hop for you.
+class ThreadPoolExecutor final : public Executor {
+ public:
+  /// `max_workers` 0 picks Python's default: min(32, cores + 4).
+  explicit ThreadPoolExecutor(std::size_t max_workers = 0);
+  ~ThreadPoolExecutor() override;
+  ThreadPoolExecutor(const ThreadPoolExecutor&) = delete;
+  ThreadPoolExecutor& operator=(const ThreadPoolExecutor&) = delete;
+
+  void submit(std::function<void()> work) override;
+  /// Stops taking work; with `wait`, returns once the queued work is done.
+  void shutdown(bool wait = true);
+  std::size_t max_workers() const noexcept;
+  /// Threads started so far (never more than `max_workers`).
+  std::size_t worker_count() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 /// Starts `task` and awaits it for at most `timeout`.
 template <class T>
 Task<T> with_timeout(std::chrono::steady_clock::duration timeout, Task<T> task) {

@@ -48,6 +48,13 @@ struct IOLoop::Impl {
   detail::DetachedLink detached;  // the list's head; never a frame
   std::unordered_map<void*, std::function<void()>> closers;
   StreamBuffers stream_buffers;
+  std::shared_ptr<Mailbox> mailbox;
+  std::shared_ptr<Executor> default_executor;
+};
+
+struct IOLoop::Mailbox {
+  std::mutex mutex;
+  IOLoop* loop;  // null once the loop is gone
 };
 
 IOLoop::IOLoop() : impl_(std::make_unique<Impl>()) {
@@ -80,6 +87,13 @@ IOLoop::IOLoop() : impl_(std::make_unique<Impl>()) {
 
 IOLoop::~IOLoop() {
   closing_ = true;
+  if (impl_->mailbox) {
+    std::lock_guard lock(impl_->mailbox->mutex);
+    impl_->mailbox->loop = nullptr;
+  }
+  // Work still running on the default pool finishes (its results go
+  // nowhere) before the loop's memory does.
+  impl_->default_executor.reset();
   // Coroutines still suspended own streams and futures; destroying their
   // frames releases those before the handles are closed.
   auto& head = impl_->detached;
@@ -122,9 +136,19 @@ IOLoop* IOLoop::current_or_null() noexcept {
 }
 
 void IOLoop::start() {
+  // A running loop is its thread's current one, as in Tornado: what runs on
+  // it (call_soon, sleep, run_on_executor) must find it, not some other.
+  CurrentScope current(this);
   running_ = true;
   uv_run(&loop_, UV_RUN_DEFAULT);
   running_ = false;
+}
+
+IOLoop::CurrentScope::CurrentScope(IOLoop* loop) noexcept
+    : previous_(std::exchange(current_loop, loop)) {}
+
+IOLoop::CurrentScope::~CurrentScope() {
+  current_loop = previous_;
 }
 
 void IOLoop::stop() {
@@ -224,6 +248,28 @@ void IOLoop::remove_timeout(TimeoutHandle handle) {
 
 void IOLoop::spawn(Task<> task) {
   tornado::spawn(std::move(task));
+}
+
+std::shared_ptr<IOLoop::Mailbox> IOLoop::mailbox() {
+  if (!impl_->mailbox) {
+    impl_->mailbox = std::make_shared<Mailbox>();
+    impl_->mailbox->loop = this;
+  }
+  return impl_->mailbox;
+}
+
+void IOLoop::post(const std::shared_ptr<Mailbox>& mailbox, std::function<void()> fn) {
+  std::lock_guard lock(mailbox->mutex);
+  if (mailbox->loop) mailbox->loop->add_callback(std::move(fn));
+}
+
+void IOLoop::set_default_executor(std::shared_ptr<Executor> executor) {
+  impl_->default_executor = std::move(executor);
+}
+
+Executor& IOLoop::default_executor() {
+  if (!impl_->default_executor) impl_->default_executor = std::make_shared<ThreadPoolExecutor>();
+  return *impl_->default_executor;
 }
 
 void IOLoop::add_signal_handler(int signum, std::function<void()> handler) {
