@@ -6,6 +6,7 @@
 #include "tornado/ioloop.h"
 #include "tornado/testing.h"
 
+#include <map>
 #include <thread>
 
 using namespace std::chrono_literals;
@@ -362,4 +363,90 @@ TEST(ConcurrentTest, SpawnedTaskEndingCancelledIsNotAnError) {
     co_await tornado::moment();
   });
   // The test sink fails the test on any error record.
+}
+
+// Composition: multi and WaitIterator
+
+namespace {
+
+// Finishes when `gate` is set, with `value` or by throwing `error`.
+Task<int> after(Future<> gate, int value, std::string error = "") {
+  co_await gate;
+  if (!error.empty()) throw std::runtime_error(error);
+  co_return value;
+}
+
+}  // namespace
+
+TEST(ConcurrentTest, MultiOverAVectorKeepsOrderAndLogsLaterFailures) {
+  IOLoop loop;
+  tornado::testing::ExpectLog later(tornado::log::gen, "Multiple exceptions in yield list: second");
+  Future<> go;
+  go.set_result();
+  std::vector<Task<int>> tasks;
+  tasks.push_back(after(go, 1));
+  tasks.push_back(after(go, 2, "first"));
+  tasks.push_back(after(go, 3, "second"));
+  try {
+    loop.run_sync([&] { return tornado::multi(std::move(tasks)); });
+    ADD_FAILURE() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "first");
+  }
+  EXPECT_EQ(later.matched(), 1);
+
+  std::vector<Task<int>> fine;
+  for (int i = 0; i < 3; ++i) fine.push_back(after(go, i * 10));
+  EXPECT_EQ(loop.run_sync([&] { return tornado::multi(std::move(fine)); }),
+            (std::vector<int>{0, 10, 20}));
+}
+
+TEST(ConcurrentTest, MultiQuietExceptionsAreNotLogged) {
+  IOLoop loop;
+  Future<> go;
+  go.set_result();
+  std::vector<Task<int>> tasks;
+  tasks.push_back(after(go, 1, "first"));
+  tasks.push_back(after(go, 2, "quiet"));
+  // The test sink fails the test on an error record: none may come.
+  EXPECT_THROW(loop.run_sync([&] {
+    return tornado::multi(std::move(tasks), tornado::quiet_exceptions<std::runtime_error>);
+  }),
+               std::runtime_error);
+}
+
+TEST(ConcurrentTest, MultiOverAMapKeepsTheKeys) {
+  IOLoop loop;
+  Future<> go;
+  go.set_result();
+  std::map<std::string, Task<int>> tasks;
+  tasks.emplace("a", after(go, 1));
+  tasks.emplace("b", after(go, 2));
+  auto results = loop.run_sync([&] { return tornado::multi(std::move(tasks)); });
+  EXPECT_EQ(results, (std::map<std::string, int>{{"a", 1}, {"b", 2}}));
+}
+
+TEST(ConcurrentTest, WaitIteratorYieldsInCompletionOrder) {
+  IOLoop loop;
+  std::vector<Future<>> gates(3);
+  std::vector<Task<int>> tasks;
+  tasks.push_back(after(gates[0], 100));
+  tasks.push_back(after(gates[1], 101, "one failed"));
+  tasks.push_back(after(gates[2], 102));
+  std::vector<std::string> seen;
+  loop.run_sync([&]() -> Task<> {
+    tornado::WaitIterator<int> it(std::move(tasks));
+    // Finish them in the order 2, 0, 1.
+    for (int i : {2, 0, 1}) {
+      gates[i].set_result();
+      try {
+        int value = co_await it.next();
+        seen.push_back(std::to_string(it.current_index()) + "=" + std::to_string(value));
+      } catch (const std::runtime_error& e) {
+        seen.push_back(std::to_string(it.current_index()) + ":" + e.what());
+      }
+    }
+    EXPECT_TRUE(it.done());
+  });
+  EXPECT_EQ(seen, (std::vector<std::string>{"2=102", "0=100", "1:one failed"}));
 }

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <atomic>
 #include <future>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -270,4 +271,22 @@ TEST(IOLoopTest, CancelledExecutorWaitLetsTheWorkFinishUnheard) {
   }
   pool.shutdown(true);
   EXPECT_TRUE(finished);
+}
+
+TEST(IOLoopTest, PeriodicCallbackJitterSpreadsIntervalsWithinTheWindow) {
+  IOLoop loop;
+  tornado::ioloop::PeriodicCallback steady([] {}, 100ms);
+  EXPECT_EQ(steady.next_interval(), 100ms);
+  tornado::ioloop::PeriodicCallback jittered([] {}, 100ms, 0.5);
+  std::set<tornado::ioloop::Duration::rep> distinct;
+  for (int i = 0; i < 1000; ++i) {
+    auto interval = jittered.next_interval();
+    // Tornado's window: interval * (1 + jitter * (random() - 0.5)).
+    EXPECT_GE(interval, 75ms);
+    EXPECT_LE(interval, 125ms);
+    distinct.insert(interval.count());
+  }
+  EXPECT_GT(distinct.size(), 900u);
+  EXPECT_THROW(tornado::ioloop::PeriodicCallback([] {}, 100ms, 1.5), std::invalid_argument);
+  EXPECT_THROW(tornado::ioloop::PeriodicCallback([] {}, 0ms), std::invalid_argument);
 }

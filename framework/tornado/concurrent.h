@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -657,6 +658,164 @@ Task<std::vector<T>> gather(std::vector<Task<T>> tasks) {
 
 /// `gather` for tasks without a value.
 Task<> gather(std::vector<Task<>> tasks);
+
+/// Exception types that `multi` does not log when they come after the first
+/// failure, as `gen.multi(..., quiet_exceptions=(...))`.
+template <class... E>
+struct QuietExceptions {
+  static bool matches(std::exception_ptr error) {
+    if constexpr (sizeof...(E) == 0) {
+      return false;
+    } else {
+      return (is<E>(error) || ...);
+    }
+  }
+
+ private:
+  template <class X>
+  static bool is(std::exception_ptr error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const X&) {
+      return true;
+    } catch (...) {
+      return false;
+    }
+  }
+};
+template <class... E>
+inline constexpr QuietExceptions<E...> quiet_exceptions{};
+
+namespace detail {
+/// Logs a failure of `multi` after its first one (defined in ioloop.cc).
+void log_multi_exception(std::exception_ptr error) noexcept;
+
+template <class Quiet>
+void note_failure(std::exception_ptr& first, std::exception_ptr error) {
+  if (!first) {
+    first = error;
+  } else if (!Quiet::matches(error)) {
+    log_multi_exception(error);
+  }
+}
+}  // namespace detail
+
+/// Runs the tasks concurrently and yields their results in order, as
+/// `tornado.gen.multi` over a list: once every task has finished, the first
+/// exception (in list order) is rethrown and the later ones are logged on
+/// the `gen` logger, unless their type is listed in `quiet_exceptions`.
+/// Cancelling it cancels every task.
+template <class T, class Quiet = QuietExceptions<>>
+Task<std::vector<T>> multi(std::vector<Task<T>> tasks, Quiet = {}) {
+  std::vector<Future<T>> futures;
+  futures.reserve(tasks.size());
+  for (auto& task : tasks) futures.push_back(to_future(std::move(task)));
+  auto scope = co_await on_cancel([&futures] {
+    for (auto& future : futures) future.cancel();
+  });
+  std::vector<T> results;
+  results.reserve(futures.size());
+  std::exception_ptr first;
+  for (auto& future : futures) {
+    try {
+      results.push_back(co_await future);
+    } catch (...) {
+      detail::note_failure<Quiet>(first, std::current_exception());
+    }
+  }
+  if (first) std::rethrow_exception(first);
+  co_return results;
+}
+
+/// `multi` over a map, as `gen.multi` over a dict: the results under the
+/// same keys.
+template <class K, class T, class Quiet = QuietExceptions<>>
+Task<std::map<K, T>> multi(std::map<K, Task<T>> tasks, Quiet = {}) {
+  std::vector<std::pair<K, Future<T>>> futures;
+  futures.reserve(tasks.size());
+  for (auto& [key, task] : tasks) futures.emplace_back(key, to_future(std::move(task)));
+  auto scope = co_await on_cancel([&futures] {
+    for (auto& entry : futures) entry.second.cancel();
+  });
+  std::map<K, T> results;
+  std::exception_ptr first;
+  for (auto& [key, future] : futures) {
+    try {
+      results.emplace(key, co_await future);
+    } catch (...) {
+      detail::note_failure<Quiet>(first, std::current_exception());
+    }
+  }
+  if (first) std::rethrow_exception(first);
+  co_return results;
+}
+
+/// Yields the results of several tasks in the order they finish, as
+/// `tornado.gen.WaitIterator`; `current_index()` says whose result the last
+/// `next()` gave.
+///
+///   tornado::WaitIterator<int> it(std::move(tasks));
+///   while (!it.done()) {
+///     try {
+///       int value = co_await it.next();
+///       use(it.current_index(), value);
+///     } catch (const std::exception& e) { ... }  // that task's exception
+///   }
+template <class T>
+class WaitIterator {
+ public:
+  explicit WaitIterator(std::vector<Task<T>> tasks) : state_(std::make_shared<State>()) {
+    for (auto& task : tasks) state_->futures.push_back(to_future(std::move(task)));
+    watch();
+  }
+  explicit WaitIterator(std::vector<Future<T>> futures) : state_(std::make_shared<State>()) {
+    state_->futures = std::move(futures);
+    watch();
+  }
+
+  /// True once every result has been handed out.
+  bool done() const noexcept { return state_->handed_out == state_->futures.size(); }
+  /// The position (in the constructor's list) of the last result handed out.
+  std::size_t current_index() const noexcept { return current_index_; }
+
+  /// The next result to finish, or its exception rethrown.
+  Task<T> next() {
+    if (done()) throw std::logic_error("WaitIterator has no more results");
+    auto state = state_;
+    while (state->finished.empty()) {
+      state->arrived = Future<>();
+      co_await state->arrived;
+    }
+    std::size_t index = state->finished.front();
+    state->finished.erase(state->finished.begin());
+    ++state->handed_out;
+    current_index_ = index;
+    co_return state->futures[index].result();
+  }
+
+ private:
+  struct State {
+    std::vector<Future<T>> futures;
+    std::vector<std::size_t> finished;  // indexes, in the order they finished
+    std::size_t handed_out = 0;
+    Future<> arrived;
+  };
+
+  void watch() {
+    for (std::size_t i = 0; i < state_->futures.size(); ++i) {
+      // Weak: a future that never finishes must not keep the state alive.
+      state_->futures[i].add_done_callback([weak = std::weak_ptr<State>(state_), i] {
+        auto state = weak.lock();
+        if (!state) return;
+        state->finished.push_back(i);
+        if (!state->arrived.done()) state->arrived.set_result();
+      });
+    }
+  }
+
+  std::shared_ptr<State> state_;
+  std::size_t current_index_ = 0;
+};
 
 namespace detail {
 /// Arms a one-shot timer on the current loop; returns a function that

@@ -3,6 +3,8 @@
 #include <csignal>
 #include <cstdlib>
 #include <mutex>
+#include <random>
+#include <stdexcept>
 #include <unordered_map>
 #include <vector>
 
@@ -317,8 +319,21 @@ void IOLoop::track(detail::DetachedLink& link) noexcept {
   head.next = &link;
 }
 
-PeriodicCallback::PeriodicCallback(std::function<void()> callback, Duration interval)
-    : callback_(std::move(callback)), interval_(interval) {}
+PeriodicCallback::PeriodicCallback(std::function<void()> callback, Duration interval, double jitter)
+    : callback_(std::move(callback)), interval_(interval), jitter_(jitter) {
+  if (interval <= Duration::zero())
+    throw std::invalid_argument("PeriodicCallback interval must be > 0");
+  if (jitter < 0 || jitter > 1)
+    throw std::invalid_argument("PeriodicCallback jitter must be in [0, 1]");
+}
+
+Duration PeriodicCallback::next_interval() {
+  if (jitter_ == 0) return interval_;
+  // One generator per thread: no shared state between loops.
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  double u = std::uniform_real_distribution<double>(0.0, 1.0)(random);
+  return std::chrono::duration_cast<Duration>(interval_ * (1 + jitter_ * (u - 0.5)));
+}
 
 PeriodicCallback::~PeriodicCallback() {
   stop();
@@ -327,7 +342,7 @@ PeriodicCallback::~PeriodicCallback() {
 void PeriodicCallback::start() {
   if (running_) return;
   running_ = true;
-  next_ = Clock::now() + interval_;
+  next_ = Clock::now() + next_interval();
   schedule_next();
 }
 
@@ -348,8 +363,9 @@ void PeriodicCallback::schedule_next() {
     if (!running_) return;
     // Skip the beats that were missed instead of running them back to back.
     auto now = Clock::now();
-    next_ += interval_;
-    if (next_ <= now) next_ = now + interval_;
+    auto interval = next_interval();
+    next_ += interval;
+    if (next_ <= now) next_ = now + interval;
     schedule_next();
   });
 }
@@ -376,6 +392,18 @@ std::function<void()> arm_timer(std::chrono::steady_clock::duration delay,
   auto& loop = ioloop::IOLoop::current();
   auto handle = loop.call_later(delay, std::move(fn));
   return [&loop, handle] { loop.remove_timeout(handle); };
+}
+
+void log_multi_exception(std::exception_ptr error) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const CancelledError&) {
+    log::gen.error("Multiple exceptions in yield list: CancelledError");
+  } catch (const std::exception& e) {
+    log::gen.error("Multiple exceptions in yield list: {}", e.what());
+  } catch (...) {
+    log::gen.error("Multiple exceptions in yield list: unknown exception");
+  }
 }
 
 void log_spawned_exception(std::exception_ptr error) noexcept {

@@ -161,10 +161,12 @@ class IOLoop {
 
 /// Calls `callback` every `interval` until stopped, as
 /// `tornado.ioloop.PeriodicCallback`. Runs late rather than twice when the
-/// loop is busy.
+/// loop is busy. With `jitter` (0.1 = 10 %), each interval is picked at
+/// random within jitter * interval around it, as Tornado does, so that many
+/// processes started together do not all call at the same moment.
 class PeriodicCallback {
  public:
-  PeriodicCallback(std::function<void()> callback, Duration interval);
+  PeriodicCallback(std::function<void()> callback, Duration interval, double jitter = 0);
   ~PeriodicCallback();
   PeriodicCallback(const PeriodicCallback&) = delete;
   PeriodicCallback& operator=(const PeriodicCallback&) = delete;
@@ -172,12 +174,15 @@ class PeriodicCallback {
   void start();
   void stop();
   bool is_running() const noexcept { return running_; }
+  /// The interval until the next call: `interval`, jittered if asked.
+  Duration next_interval();
 
  private:
   void schedule_next();
 
   std::function<void()> callback_;
   Duration interval_;
+  double jitter_;
   TimeoutHandle timeout_;
   Clock::time_point next_;
   bool running_ = false;
