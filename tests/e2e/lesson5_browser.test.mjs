@@ -308,7 +308,7 @@ describe("server restart", () => {
       // The server said goodbye with 1001 (going away) and the page says it will retry.
       await waitForLog(page, ".event .text", "1001");
       await waitForState(page, "closed");
-      assert.match(await page.locator("#status").textContent(), /nové připojení za \d+ s/);
+      assert.match(await page.locator("#status").textContent(), /další pokus za \d+ s/);
 
       await restartable.start();
       await waitForState(page, "open", 20000);
