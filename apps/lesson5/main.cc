@@ -62,7 +62,7 @@ class EchoWebSocket : public WebSocketHandler {
  public:
   void open() { tornado::log::app.info("WebSocket opened"); }
   void on_message(std::string_view message) {
-    write_message(std::string("You said: ").append(message));
+    write_message(fmt::format("You said: {}", message));
   }
   void on_close() override { tornado::log::app.info("WebSocket closed"); }
 };
