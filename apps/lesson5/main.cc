@@ -61,9 +61,7 @@ class ChatPageHandler : public tornado::web::RequestHandler {
 class EchoWebSocket : public WebSocketHandler {
  public:
   void open() { tornado::log::app.info("WebSocket opened"); }
-  void on_message(std::string_view message) {
-    write_message(fmt::format("You said: {}", message));
-  }
+  void on_message(std::string_view message) { write_message(fmt::format("You said: {}", message)); }
   void on_close() override { tornado::log::app.info("WebSocket closed"); }
 };
 
