@@ -199,6 +199,8 @@ describe("chat page", () => {
       // A newcomer sees the three messages as history.
       cyril = await openPage("/chat", { nick: "Cyril", target: room });
       await waitForLog(cyril.page, ".notice.join", "Cyril přichází · online: 3");
+      // A whole Czech sentence, with the plural form for 2-4.
+      assert.deepEqual(await logTexts(cyril.page, ".notice.info"), ["Výše jsou 3 zprávy z historie."]);
       assert.deepEqual(await logTexts(cyril.page, ".message.history .body"), [
         `Ahoj Adame! ${CZECH}`,
         hostile,

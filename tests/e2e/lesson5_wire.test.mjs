@@ -183,6 +183,12 @@ describe("chat socket", () => {
     await room?.stop();
   });
 
+  test("the chat page says how many messages a newcomer sees, in Czech plural", async () => {
+    // --history 3: "poslední 3 zprávy" (2-4), never "posledních 3 zpráv".
+    const html = await (await fetch(room.url("/chat"))).text();
+    assert.match(html, /uvidí\s+poslední 3 zprávy\./);
+  });
+
   test("history, join, message, leave: the whole schema", async () => {
     const eva = await joinChat(room, "Eva");
     assert.deepEqual(eva.history.messages, []);
