@@ -36,8 +36,13 @@ after(async () => {
 });
 
 // A page in a fresh context (its own storage) whose chat nick is `nick`.
-async function openPage(pathname, { nick, viewport, target = server, contextOptions = {} } = {}) {
+async function openPage(pathname, { nick, viewport, target = server, contextOptions = {}, random } = {}) {
   const context = await browser.newContext({ viewport: viewport || { width: 1024, height: 800 }, ...contextOptions });
+  if (random !== undefined) {
+    await context.addInitScript((value) => {
+      Math.random = () => value;
+    }, random);
+  }
   if (nick) {
     await context.addInitScript((value) => localStorage.setItem("lesson5.nick", value), nick);
   }
@@ -327,6 +332,24 @@ describe("server restart", () => {
       await page.fill("#message", "Jsem zpátky");
       await page.click("#send");
       await waitForLog(page, ".in .text", "You said: Jsem zpátky");
+    } finally {
+      await context.close();
+      await restartable.stop();
+    }
+  });
+});
+
+describe("reconnect jitter", () => {
+  test("the wait is the backoff delay times 0.5 to 1.5, from Math.random", async () => {
+    // With Math.random() = 0.99 the first wait is 1 s * 1.49: shown as 1 s
+    // without jitter, as 2 s with it (whole seconds, rounded up).
+    const restartable = await Server.start();
+    const { context, page } = await openPage("/", { target: restartable, random: 0.99 });
+    try {
+      await waitForLog(page, ".in .text", "You said: Hello, world");
+      await restartable.stop();
+      await waitForState(page, "closed");
+      assert.match(await page.locator("#status").textContent(), /další pokus za 2 s/);
     } finally {
       await context.close();
       await restartable.stop();

@@ -102,7 +102,7 @@
       // lost the same server in the same instant would otherwise all come back
       // together, again and again, after exactly 1, 2, 4, ... seconds.
       const wait = delay * (0.5 + Math.random());
-      let remaining = Math.max(1, Math.round(wait));
+      let remaining = Math.max(1, Math.ceil(wait));
       const show = () =>
         showState(options.status, "closed", `Odpojeno, další pokus za ${remaining} s`);
       show();
