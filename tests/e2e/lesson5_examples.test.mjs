@@ -32,6 +32,12 @@ const echoSolved = {
   expect: ["Hello from the server", "You said (1): Hello, world"],
 };
 const chat = { path: "/chatsocket?nick=Eva", expectTypes: ["history", "join"] };
+const chatSolved = {
+  path: "/chatsocket?nick=Eva",
+  send: JSON.stringify({ nick: "Eva", body: "/kdo" }),
+  expectTypes: ["history", "join", "who"],
+  last: { type: "who", nicks: ["Eva"] },
+};
 const EXAMPLES = [
   { name: "echo_websocket.cc", command: cpp("echo_websocket"), pages: ["/", "/static/hello.html"], socket: echo },
   { name: "echo_websocket.py", command: python("echo_websocket.py"), pages: ["/", "/static/hello.html"], socket: echo },
@@ -39,6 +45,8 @@ const EXAMPLES = [
   { name: "echo_solutions.py", command: python("echo_solutions.py"), pages: ["/"], socket: echoSolved },
   { name: "chat_websocket.cc", command: cpp("chat_websocket"), pages: ["/chat"], socket: chat },
   { name: "chat_websocket.py", command: python("chat_websocket.py"), pages: ["/chat"], socket: chat },
+  { name: "chat_solutions.cc", command: cpp("chat_solutions"), pages: ["/chat"], socket: chatSolved },
+  { name: "chat_solutions.py", command: python("chat_solutions.py"), pages: ["/chat"], socket: chatSolved },
   {
     name: "pubsub_chat.cc",
     command: cpp("pubsub_chat"),
@@ -155,6 +163,7 @@ for (const example of EXAMPLES) {
           assert.deepEqual(received, socket.expect);
         } else {
           assert.deepEqual(received.map((text) => JSON.parse(text).type), socket.expectTypes);
+          if (socket.last) assert.deepEqual(JSON.parse(received.at(-1)), socket.last);
         }
       } finally {
         await server.stop();
