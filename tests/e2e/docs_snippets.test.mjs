@@ -61,3 +61,19 @@ for (const lesson of lessons) {
     }
   });
 }
+
+// The Czech lesson and its English translation keep the same content: the
+// same headings (by level, in order) and the same code blocks (by language,
+// in order).
+test("05-websockets.cs.md and .en.md have the same outline and code blocks", () => {
+  const outline = (name) => {
+    const text = lessons.find((lesson) => lesson.name === name).text.replace(/^```[\s\S]*?^```$/gm, (block) =>
+      block.split("\n")[0],
+    );
+    return {
+      headings: [...text.matchAll(/^(#+) /gm)].map((match) => match[1]),
+      blocks: [...text.matchAll(/^```(\w*)$/gm)].map((match) => match[1]),
+    };
+  };
+  assert.deepEqual(outline("05-websockets.cs.md"), outline("05-websockets.en.md"));
+});
