@@ -13,8 +13,6 @@
 // methods below.
 #pragma once
 
-#include <llhttp.h>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -24,7 +22,6 @@
 
 #include "tornado/concurrent.h"
 #include "tornado/detail/http1_strict.h"
-#include "tornado/detail/uv_handle.h"
 #include "tornado/httputil.h"
 #include "tornado/iostream.h"
 
@@ -133,8 +130,10 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   std::shared_ptr<iostream::IOStream> stream_;
   std::shared_ptr<HTTPServerConnectionDelegate> server_delegate_;
   std::shared_ptr<const HTTP1ConnectionParameters> params_;
-  llhttp_t parser_{};
-  detail::UvHandle<uv_timer_t> timer_;
+  // llhttp's parser and the libuv timer: kept out of this header, so that a
+  // user of web.h needs neither library's headers, and freed on detach().
+  struct Native;
+  std::unique_ptr<Native> native_;
   std::uint64_t deadline_ = 0;  // loop time (ms) the connection times out at; 0: none
 
   // Request being parsed.
