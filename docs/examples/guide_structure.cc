@@ -6,6 +6,7 @@
 //   ./guide_structure --port=8888        then open http://127.0.0.1:8888/
 #include <fmt/core.h>
 
+#include <chrono>
 #include <exception>
 #include <map>
 #include <memory>
@@ -14,7 +15,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "tornado/escape.h"
+#include "tornado/concurrent.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
 #include "tornado/options.h"
@@ -54,6 +55,15 @@ class StoryHandler : public JsonHandler {
   std::shared_ptr<const Stories> db_;
 };
 
+// An asynchronous handler: while it waits, the loop serves other requests.
+class SlowHandler : public tornado::web::RequestHandler {
+ public:
+  tornado::Task<> get() {
+    co_await tornado::sleep(std::chrono::milliseconds(50));
+    write("Sorry to keep you waiting");
+  }
+};
+
 class FormHandler : public tornado::web::RequestHandler {
  public:
   void get() {
@@ -77,6 +87,7 @@ int main(int argc, char** argv) {
   tornado::web::Application app({
       {"/", tornado::web::handler<MainHandler>()},
       {"/story/([0-9]+)", tornado::web::handler<StoryHandler>(db), "story"},
+      {"/slow", tornado::web::handler<SlowHandler>()},
       {"/form", tornado::web::handler<FormHandler>()},
       {"/old", tornado::web::handler<tornado::web::RedirectHandler>(std::string("/"))},
   });

@@ -194,6 +194,8 @@ def check_structure(command):
         status, _, body = server.request("GET", "/story/9")
         expect(status == 404 and __import__("json").loads(body) == {"error": 404},
                f"GET /story/9 gave {status} {body!r}")
+        status, _, body = server.request("GET", "/slow")
+        expect((status, body) == (200, "Sorry to keep you waiting"), f"GET /slow gave {body!r}")
         status, _, body = server.request("POST", "/form", {"message": "hi there"})
         expect((status, body) == (200, "You wrote hi there"), f"POST /form gave {status} {body!r}")
         status, _, _ = server.request("POST", "/form", {"other": "x"})

@@ -7,6 +7,7 @@
 import asyncio
 import logging
 
+import tornado.gen
 import tornado.httpserver
 import tornado.netutil
 import tornado.options
@@ -38,6 +39,13 @@ class StoryHandler(JsonHandler):
         self.write({"id": story_id, "title": self.db[story_id]})
 
 
+# An asynchronous handler: while it waits, the loop serves other requests.
+class SlowHandler(tornado.web.RequestHandler):
+    async def get(self):
+        await tornado.gen.sleep(0.05)
+        self.write("Sorry to keep you waiting")
+
+
 class FormHandler(tornado.web.RequestHandler):
     def get(self):
         self.write(
@@ -57,6 +65,7 @@ async def main():
     app = tornado.web.Application([
         (r"/", MainHandler),
         tornado.web.url(r"/story/([0-9]+)", StoryHandler, dict(db=db), name="story"),
+        (r"/slow", SlowHandler),
         (r"/form", FormHandler),
         (r"/old", tornado.web.RedirectHandler, dict(url="/")),
     ])
