@@ -78,7 +78,8 @@ for (const english of pages.filter((page) => page.name.endsWith(".en.md"))) {
 
 for (const page of pages) {
   test(`${page.name}: local links exist`, () => {
-    for (const [, target] of page.text.matchAll(/\]\((?!https?:|#|\.\.\/api\/html\/)([^)\s#]+)/g)) {
+    const prose = page.text.replace(/^```[\s\S]*?^```$/gm, "").replace(/`[^`\n]*`/g, "");
+    for (const [, target] of prose.matchAll(/\]\((?!https?:|#|\.\.\/api\/html\/)([^)\s#]+)/g)) {
       assert.ok(fs.existsSync(path.join(GUIDE, target)), `${page.name} links to missing ${target}`);
     }
   });
