@@ -75,8 +75,12 @@ class HTTPServerConnectionDelegate {
       std::shared_ptr<httputil::HTTPServerRequest> request) = 0;
 };
 
+/// The server side of one HTTP/1.x connection, as `tornado.http1connection.HTTP1ServerConnection`:
+/// reads requests one after another (keep-alive, pipelining), hands each to the delegate,
+/// and writes the responses.
 class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerConnection> {
  public:
+  /// Serves `stream` with requests routed to `delegate`, within the limits in `params`.
   HTTP1ServerConnection(std::shared_ptr<iostream::IOStream> stream,
                         std::shared_ptr<HTTPServerConnectionDelegate> delegate,
                         std::shared_ptr<const HTTP1ConnectionParameters> params);
@@ -107,9 +111,11 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   void set_max_body_size(std::size_t size) noexcept { max_body_size_ = size; }
   /// Closes the connection (pending work sees StreamClosedError).
   void close();
+  /// True once the connection is closed.
   bool closed() const noexcept { return !stream_ || stream_->closed(); }
   /// True when no request is being read or answered.
   bool idle() const noexcept { return idle_; }
+  /// The underlying stream (null after `detach`).
   const std::shared_ptr<iostream::IOStream>& stream() const noexcept { return stream_; }
 
  private:
