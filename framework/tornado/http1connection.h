@@ -13,8 +13,6 @@
 // methods below.
 #pragma once
 
-#include <llhttp.h>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -23,7 +21,7 @@
 #include <string_view>
 
 #include "tornado/concurrent.h"
-#include "tornado/detail/uv_handle.h"
+#include "tornado/detail/http1_strict.h"
 #include "tornado/httputil.h"
 #include "tornado/iostream.h"
 
@@ -77,8 +75,12 @@ class HTTPServerConnectionDelegate {
       std::shared_ptr<httputil::HTTPServerRequest> request) = 0;
 };
 
+/// The server side of one HTTP/1.x connection, as `tornado.http1connection.HTTP1ServerConnection`:
+/// reads requests one after another (keep-alive, pipelining), hands each to the delegate,
+/// and writes the responses.
 class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerConnection> {
  public:
+  /// Serves `stream` with requests routed to `delegate`, within the limits in `params`.
   HTTP1ServerConnection(std::shared_ptr<iostream::IOStream> stream,
                         std::shared_ptr<HTTPServerConnectionDelegate> delegate,
                         std::shared_ptr<const HTTP1ConnectionParameters> params);
@@ -109,15 +111,19 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   void set_max_body_size(std::size_t size) noexcept { max_body_size_ = size; }
   /// Closes the connection (pending work sees StreamClosedError).
   void close();
+  /// True once the connection is closed.
   bool closed() const noexcept { return !stream_ || stream_->closed(); }
   /// True when no request is being read or answered.
   bool idle() const noexcept { return idle_; }
+  /// The underlying stream (null after `detach`).
   const std::shared_ptr<iostream::IOStream>& stream() const noexcept { return stream_; }
 
  private:
   friend struct ParserCallbacks;
   int on_headers_complete() noexcept;
   int on_body(const char* at, std::size_t length) noexcept;
+  int refuse(const char* reason) noexcept;
+  void next_message() noexcept;
   void apply_xheaders(httputil::HTTPServerRequest& request) const;
   void fail_request(int code) noexcept;
   Task<> send_error_and_close(int code);
@@ -130,8 +136,10 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   std::shared_ptr<iostream::IOStream> stream_;
   std::shared_ptr<HTTPServerConnectionDelegate> server_delegate_;
   std::shared_ptr<const HTTP1ConnectionParameters> params_;
-  llhttp_t parser_{};
-  detail::UvHandle<uv_timer_t> timer_;
+  // llhttp's parser and the libuv timer: kept out of this header, so that a
+  // user of web.h needs neither library's headers, and freed on detach().
+  struct Native;
+  std::unique_ptr<Native> native_;
   std::uint64_t deadline_ = 0;  // loop time (ms) the connection times out at; 0: none
 
   // Request being parsed.
@@ -142,7 +150,14 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   std::size_t header_bytes_ = 0;
   std::size_t body_bytes_ = 0;
   std::size_t max_body_size_ = 0;
-  int error_code_ = 0;  // the status to answer a refused request with
+  int error_code_ = 0;                  // the status to answer a refused request with
+  const char* error_reason_ = nullptr;  // why a 400 was sent, for the log
+  // RFC 9112 checks llhttp 8.1 does not make (detail/http1_strict.h).
+  detail::http1::HeadScanner head_scanner_;
+  detail::http1::ChunkGuard chunk_guard_;
+  bool head_checked_ = false;       // the current message's head passed head_scanner_
+  bool in_trailers_ = false;        // llhttp is past the current message's headers
+  const char* exec_end_ = nullptr;  // end of the bytes given to llhttp_execute
   std::shared_ptr<httputil::HTTPServerRequest> request_;
   std::unique_ptr<HTTPMessageDelegate> delegate_;
   struct Inflater;
