@@ -296,21 +296,22 @@ TEST(IOLoopTest, PeriodicCallbackJitterSpreadsIntervalsWithinTheWindow) {
   EXPECT_GT(distinct.size(), 900u);
   EXPECT_THROW(tornado::ioloop::PeriodicCallback([] {}, 100ms, 1.5), std::invalid_argument);
   EXPECT_THROW(tornado::ioloop::PeriodicCallback([] {}, 0ms), std::invalid_argument);
+}
 
-  // Callbacks run under libuv's C frames: one that throws is logged, as
-  // Tornado's loop logs it, and the callbacks after it still run.
-  TEST(IOLoopTest, ThrowingCallbacksAreLoggedAndTheLoopGoesOn) {
-    IOLoop loop;
-    tornado::testing::ExpectLog logged(tornado::log::app, "Exception in callback: from a callback");
-    int ran = 0;
-    loop.add_callback([] { throw std::runtime_error("from a callback"); });
-    loop.add_callback([&] { ++ran; });
-    loop.call_later(1ms, [] { throw std::runtime_error("from a callback"); });
-    loop.call_later(2ms, [&] {
-      ++ran;
-      loop.stop();
-    });
-    loop.start();
-    EXPECT_EQ(ran, 2);
-    EXPECT_EQ(logged.matched(), 2);
-  }
+// Callbacks run under libuv's C frames: one that throws is logged, as
+// Tornado's loop logs it, and the callbacks after it still run.
+TEST(IOLoopTest, ThrowingCallbacksAreLoggedAndTheLoopGoesOn) {
+  IOLoop loop;
+  tornado::testing::ExpectLog logged(tornado::log::app, "Exception in callback: from a callback");
+  int ran = 0;
+  loop.add_callback([] { throw std::runtime_error("from a callback"); });
+  loop.add_callback([&] { ++ran; });
+  loop.call_later(1ms, [] { throw std::runtime_error("from a callback"); });
+  loop.call_later(2ms, [&] {
+    ++ran;
+    loop.stop();
+  });
+  loop.start();
+  EXPECT_EQ(ran, 2);
+  EXPECT_EQ(logged.matched(), 2);
+}
