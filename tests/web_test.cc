@@ -3,6 +3,10 @@
 #include "tornado/web.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include "tornado/ioloop.h"
 #include "tornado/locks.h"
@@ -322,4 +326,198 @@ TEST(WebRoutingTest, DefaultHandlerClassAnswersUnmatchedPaths) {
       10s);
   EXPECT_EQ(status_line(response), "HTTP/1.1 404 Not Found");
   EXPECT_EQ(body_of(response), "custom not found: /elsewhere");
+}
+
+// ---------------------------------------------------------------------------
+// Static files as Tornado serves them (issue 16).
+
+namespace {
+
+// A fresh folder of static files per test, removed afterwards.
+struct TempDir {
+  TempDir() {
+    path = std::filesystem::temp_directory_path() /
+           fmt::format("tornado-web-test-{}-{}", ::getpid(), counter()++);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  void write(const std::string& name, std::string_view content) const {
+    std::filesystem::create_directories((path / name).parent_path());
+    std::ofstream(path / name, std::ios::binary) << content;
+  }
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
+  std::filesystem::path path;
+};
+
+// Writes static_url(path) for the `path` argument.
+class StaticUrlHandler : public tornado::web::RequestHandler {
+ public:
+  void get() { write(static_url(get_argument("path"))); }
+};
+
+// A subclass using Tornado's override points.
+class CustomStaticHandler : public tornado::web::StaticFileHandler {
+ public:
+  std::string get_content_type() override { return "text/x-custom"; }
+  long long get_cache_time(std::string_view, std::optional<std::chrono::system_clock::time_point>,
+                           std::string_view) override {
+    return 60;
+  }
+  void set_extra_headers(std::string_view file) override {
+    set_header("X-Static-File", std::string(file));
+  }
+  std::optional<std::string> get_version(const tornado::web::Settings&,
+                                         std::string_view file) override {
+    return "custom-" + std::string(file);
+  }
+};
+
+// Resident memory of this process, in KiB.
+long rss_kib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
+  }
+  return -1;
+}
+
+class StaticFilesTest : public tornado::testing::AsyncHTTPTestCase {
+ protected:
+  std::unique_ptr<tornado::web::Application> get_app() override {
+    dir_.write("a.txt", "alpha");
+    dir_.write("site/index.html", "<p>index</p>");
+    tornado::web::Settings settings;
+    settings.static_path = dir_.path.string();
+    settings.static_handler_args = {{"default_filename", "index.html"}};
+    configure(settings);
+    return std::make_unique<tornado::web::Application>(
+        std::vector<tornado::web::URLSpec>{{"/url", tornado::web::handler<StaticUrlHandler>()}},
+        settings);
+  }
+  virtual void configure(tornado::web::Settings&) {}
+  std::chrono::milliseconds get_async_timeout() override { return std::chrono::seconds(120); }
+  TempDir dir_;
+};
+
+class CustomStaticFilesTest : public StaticFilesTest {
+ protected:
+  void configure(tornado::web::Settings& settings) override {
+    settings.static_handler_class = tornado::web::static_handler_class<CustomStaticHandler>();
+  }
+};
+
+}  // namespace
+
+TEST_F(StaticFilesTest, VersionedUrlSendsTheSameLifetimeInCacheControlAndExpires) {
+  std::string url = fetch("/url?path=a.txt").body;
+  ASSERT_TRUE(url.starts_with("/static/a.txt?v=")) << url;
+  EXPECT_EQ(url.size(), std::string("/static/a.txt?v=").size() + 128);  // SHA-512, as Tornado
+  auto response = fetch(url);
+  EXPECT_EQ(response.code, 200);
+  EXPECT_EQ(response.body, "alpha");
+  EXPECT_EQ(response.headers.get("Cache-Control"), "max-age=315360000");
+  auto expires = tornado::httputil::parse_http_date(response.headers.get("Expires"));
+  auto date = tornado::httputil::parse_http_date(response.headers.get("Date"));
+  ASSERT_TRUE(expires && date);
+  auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(*expires - *date).count();
+  EXPECT_NEAR(static_cast<double>(lifetime), 315360000.0, 5.0);
+  // The ETag is the file's version, the same as the URL's.
+  EXPECT_EQ(response.headers.get("Etag"), "\"" + url.substr(url.find("v=") + 2) + "\"");
+  // Unversioned: no cache headers at all.
+  auto plain = fetch("/static/a.txt");
+  EXPECT_FALSE(plain.headers.contains("Cache-Control"));
+  EXPECT_FALSE(plain.headers.contains("Expires"));
+}
+
+TEST_F(StaticFilesTest, IfModifiedSinceGives304) {
+  auto first = fetch("/static/a.txt");
+  std::string last_modified(first.headers.get("Last-Modified"));
+  ASSERT_FALSE(last_modified.empty());
+  tornado::httpclient::HTTPRequest again;
+  again.headers.add("If-Modified-Since", last_modified);
+  EXPECT_EQ(fetch("/static/a.txt", again).code, 304);
+  tornado::httpclient::HTTPRequest older;
+  older.headers.add("If-Modified-Since", "Thu, 01 Jan 1998 00:00:00 GMT");
+  EXPECT_EQ(fetch("/static/a.txt", older).code, 200);
+  // If-None-Match decides alone when sent.
+  tornado::httpclient::HTTPRequest both;
+  both.headers.add("If-Modified-Since", last_modified);
+  both.headers.add("If-None-Match", "\"other\"");
+  EXPECT_EQ(fetch("/static/a.txt", both).code, 200);
+}
+
+TEST_F(StaticFilesTest, DefaultFilenameFromStaticHandlerArgs) {
+  tornado::httpclient::HTTPRequest no_follow;
+  no_follow.follow_redirects = false;
+  auto redirect = fetch("/static/site", no_follow);
+  EXPECT_EQ(redirect.code, 301);
+  EXPECT_EQ(redirect.headers.get("Location"), "/static/site/");
+  auto index = fetch("/static/site/");
+  EXPECT_EQ(index.code, 200);
+  EXPECT_EQ(index.body, "<p>index</p>");
+}
+
+TEST_F(StaticFilesTest, FaviconAndRobotsAreServedFromStaticPath) {
+  dir_.write("robots.txt", "User-agent: *");
+  EXPECT_EQ(fetch("/robots.txt").body, "User-agent: *");
+  tornado::testing::ExpectLog access(tornado::log::access, "404 GET /favicon.ico");
+  EXPECT_EQ(fetch("/favicon.ico").code, 404);
+}
+
+TEST_F(StaticFilesTest, WholeRangeIsA200AsTornado) {
+  tornado::httpclient::HTTPRequest whole;
+  whole.headers.add("Range", "bytes=0-");
+  auto response = fetch("/static/a.txt", whole);
+  EXPECT_EQ(response.code, 200);
+  EXPECT_EQ(response.body, "alpha");
+}
+
+TEST_F(CustomStaticFilesTest, StaticHandlerClassOverridePoints) {
+  EXPECT_EQ(fetch("/url?path=a.txt").body, "/static/a.txt?v=custom-a.txt");
+  auto response = fetch("/static/a.txt?v=1");
+  EXPECT_EQ(response.code, 200);
+  EXPECT_EQ(response.body, "alpha");
+  EXPECT_EQ(response.headers.get("Content-Type"), "text/x-custom");
+  EXPECT_EQ(response.headers.get("Cache-Control"), "max-age=60");
+  EXPECT_EQ(response.headers.get("X-Static-File"), "a.txt");
+  // As Tornado, the ETag is the content version, whatever get_version says.
+  EXPECT_EQ(response.headers.get("Etag").size(), 130u);
+}
+
+// A 1 GiB (sparse) file is served in pieces: the server's memory does not
+// grow with the file. Server and client share this process, and the client
+// counts the body without keeping it, so the process's resident size is
+// the server's growth plus a constant.
+TEST_F(StaticFilesTest, HugeFileIsServedInFlatMemory) {
+  constexpr std::uint64_t kSize = std::uint64_t{1} << 30;
+  { std::ofstream(dir_.path / "huge.bin", std::ios::binary); }
+  std::filesystem::resize_file(dir_.path / "huge.bin", kSize);
+  long before = rss_kib();
+  long highest = before;
+  std::uint64_t received = 0;
+  std::uint64_t next_sample = 0;
+  tornado::httpclient::HTTPRequest request;
+  request.request_timeout = std::chrono::seconds(120);
+  request.max_body_size = kSize + 1;
+  request.streaming_callback = [&](std::string_view chunk) {
+    received += chunk.size();
+    if (received >= next_sample) {
+      highest = std::max(highest, rss_kib());
+      next_sample += 8 << 20;
+    }
+  };
+  auto response = fetch("/static/huge.bin", request);
+  highest = std::max(highest, rss_kib());
+  EXPECT_EQ(response.code, 200);
+  EXPECT_EQ(received, kSize);
+  long growth_kib = highest - before;
+  std::printf("RSS growth while serving 1 GiB: %ld KiB\n", growth_kib);
+  EXPECT_LT(growth_kib, 64 * 1024) << "the file was held in memory";
 }

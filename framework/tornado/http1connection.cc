@@ -204,10 +204,6 @@ int HTTP1ServerConnection::on_headers_complete() noexcept {
     error_code_ = 400;  // RFC 7230 5.4: a 1.1 request without Host
     return HPE_USER;
   }
-  if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > max_body_size_) {
-    error_code_ = 413;
-    return HPE_USER;
-  }
   std::string_view method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
   request_head_ = method == "HEAD";
   try {
@@ -231,6 +227,9 @@ int HTTP1ServerConnection::on_headers_complete() noexcept {
     response_started_ = false;
     response_done_ = false;
     delegate_ = server_delegate_->start_request(shared_from_this(), request_);
+    if (delegate_) {
+      if (auto work = delegate_->headers_received()) pending_.push_back(std::move(work));
+    }
   } catch (const httputil::HTTPInputError& e) {
     log::general.info("Malformed HTTP request from {}: {}", stream_->remote_ip(), e.what());
     error_code_ = 400;
@@ -238,6 +237,16 @@ int HTTP1ServerConnection::on_headers_complete() noexcept {
   } catch (const std::exception& e) {
     log::app.error("Error starting request: {}", e.what());
     error_code_ = 500;
+    return HPE_USER;
+  }
+  // As Tornado, the body limit is checked once the delegate has seen the
+  // headers (a streaming handler's prepare may have changed it).
+  if (!pending_.empty()) {
+    length_unchecked_ = true;
+    return HPE_PAUSED;
+  }
+  if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > max_body_size_) {
+    error_code_ = 413;
     return HPE_USER;
   }
   return HPE_OK;
@@ -251,7 +260,12 @@ int HTTP1ServerConnection::on_body(const char* at, std::size_t length) noexcept 
         error_code_ = 413;
         return HPE_USER;
       }
-      if (delegate_) delegate_->data_received(std::string_view(at, length));
+      if (delegate_) {
+        if (auto work = delegate_->data_received(std::string_view(at, length))) {
+          pending_.push_back(std::move(work));
+          return HPE_PAUSED;
+        }
+      }
       return HPE_OK;
     }
     auto& zs = inflater_->zs;
@@ -272,10 +286,15 @@ int HTTP1ServerConnection::on_body(const char* at, std::size_t length) noexcept 
         error_code_ = 413;
         return HPE_USER;
       }
-      if (produced && delegate_) delegate_->data_received(std::string_view(out, produced));
+      if (produced && delegate_) {
+        // Lazy: each starts only when awaited, after the one before.
+        if (auto work = delegate_->data_received(std::string_view(out, produced))) {
+          pending_.push_back(std::move(work));
+        }
+      }
       if (rc == Z_STREAM_END || (rc == Z_BUF_ERROR && produced == 0)) break;
     }
-    return HPE_OK;
+    return pending_.empty() ? HPE_OK : HPE_PAUSED;
   } catch (const std::exception& e) {
     log::app.error("Error in data_received: {}", e.what());
     error_code_ = 500;
@@ -307,6 +326,35 @@ Task<> HTTP1ServerConnection::serve() {
       }
       stream_->consume(consumed);
       if (err == HPE_OK) continue;
+      if (err == HPE_PAUSED && !pending_.empty()) {
+        // The delegate's work comes before more of the body is read.
+        auto work = std::move(pending_);
+        pending_.clear();
+        bool failed = false;
+        for (auto& task : work) {
+          try {
+            co_await task;
+          } catch (const StreamClosedError&) {
+            throw;
+          } catch (const std::exception& e) {
+            log::app.error("Error in data_received: {}", e.what());
+            failed = true;
+            break;
+          }
+        }
+        if (failed) {
+          co_await send_error_and_close(500);
+          break;
+        }
+        if (std::exchange(length_unchecked_, false) && (parser_.flags & F_CONTENT_LENGTH) &&
+            parser_.content_length > max_body_size_) {
+          co_await send_error_and_close(413);
+          break;
+        }
+        if (stream_->closed()) break;
+        llhttp_resume(&parser_);
+        continue;
+      }
       if (err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
         if (!error_code_) {
           log::general.info("Malformed HTTP request from {}: {} ({})", stream_->remote_ip(),

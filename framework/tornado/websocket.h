@@ -207,6 +207,7 @@ namespace tornado::web::detail {
 /// handler<H>() for WebSocketHandler subclasses: GET runs the upgrade.
 template <class H>
 struct WebSocketSpec<H, std::enable_if_t<std::is_base_of_v<websocket::WebSocketHandler, H>>> {
+  static constexpr bool is_websocket = true;
   static void apply(HandlerSpec& spec) {
     using namespace tornado::detail;
     spec.websocket = true;
