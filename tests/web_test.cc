@@ -521,3 +521,164 @@ TEST_F(StaticFilesTest, HugeFileIsServedInFlatMemory) {
   std::printf("RSS growth while serving 1 GiB: %ld KiB\n", growth_kib);
   EXPECT_LT(growth_kib, 64 * 1024) << "the file was held in memory";
 }
+
+// ---------------------------------------------------------------------------
+// RequestHandler and Application at Tornado's depth (issue 16).
+
+namespace {
+
+class DefaultHeadersHandler : public tornado::web::RequestHandler {
+ public:
+  void set_default_headers() override { set_header("X-Default", "yes"); }
+  void get() {
+    if (get_argument("fail", std::nullopt)) throw tornado::web::HTTPError(404);
+    write("ok");
+  }
+};
+
+class LenientXsrfHandler : public tornado::web::RequestHandler {
+ public:
+  void check_xsrf_cookie() override {
+    if (request().headers.get("X-Trusted") != "1") throw tornado::web::HTTPError(403, "untrusted");
+  }
+  void post() { write("accepted"); }
+};
+
+class UserFromAsyncPrepareHandler : public tornado::web::RequestHandler {
+ public:
+  Task<> prepare() {
+    co_await tornado::sleep(1ms);
+    if (auto name = get_argument("user", std::nullopt)) set_current_user(nlohmann::json(*name));
+  }
+  void get() {
+    const auto& user = current_user();
+    write(user ? "user " + user->get<std::string>() : std::string("nobody"));
+  }
+};
+
+class OptionalArgumentHandler : public tornado::web::RequestHandler {
+ public:
+  void get() {
+    std::optional<std::string> value = get_argument("x", std::nullopt);
+    std::optional<std::string> query = get_query_argument("x", std::nullopt);
+    write(value ? "[" + *value + "]" : std::string("none"));
+    write(query ? "q" : "-");
+  }
+};
+
+class SettingsHandler : public tornado::web::RequestHandler {
+ public:
+  void get() { write(settings()["blog_title"].get<std::string>()); }
+};
+
+class ForbiddenHandler : public tornado::web::RequestHandler {
+ public:
+  void get() { throw tornado::web::HTTPError(403, "no entry for this one"); }
+};
+
+class DepthTest : public tornado::testing::AsyncHTTPTestCase {
+ protected:
+  std::unique_ptr<tornado::web::Application> get_app() override {
+    tornado::web::Settings settings;
+    settings.xsrf_cookies = true;
+    settings["blog_title"] = "Tornado Blog";
+    return std::make_unique<tornado::web::Application>(
+        std::vector<tornado::web::URLSpec>{
+            {"/defaults", tornado::web::handler<DefaultHeadersHandler>()},
+            {"/lenient", tornado::web::handler<LenientXsrfHandler>()},
+            {"/user", tornado::web::handler<UserFromAsyncPrepareHandler>()},
+            {"/optional", tornado::web::handler<OptionalArgumentHandler>()},
+            {"/settings", tornado::web::handler<SettingsHandler>()},
+            {"/forbidden", tornado::web::handler<ForbiddenHandler>()},
+        },
+        settings);
+  }
+};
+
+}  // namespace
+
+TEST_F(DepthTest, SetDefaultHeadersAppliesToEveryResponseAndErrorPages) {
+  EXPECT_EQ(fetch("/defaults").headers.get("X-Default"), "yes");
+  tornado::testing::ExpectLog access(tornado::log::access, "404 GET /defaults");
+  auto error = fetch("/defaults?fail=1");
+  EXPECT_EQ(error.code, 404);
+  EXPECT_EQ(error.headers.get("X-Default"), "yes");
+}
+
+TEST_F(DepthTest, CheckXsrfCookieCanBeOverridden) {
+  tornado::httpclient::HTTPRequest trusted;
+  trusted.method = "POST";
+  trusted.body = "";
+  trusted.headers.add("X-Trusted", "1");
+  EXPECT_EQ(fetch("/lenient", trusted).body, "accepted");
+  tornado::testing::ExpectLog warning(tornado::log::general, "untrusted");
+  tornado::testing::ExpectLog access(tornado::log::access, "403 POST /lenient");
+  tornado::httpclient::HTTPRequest untrusted;
+  untrusted.method = "POST";
+  untrusted.body = "";
+  EXPECT_EQ(fetch("/lenient", untrusted).code, 403);
+}
+
+TEST_F(DepthTest, CurrentUserIsSetInAnAsyncPrepare) {
+  EXPECT_EQ(fetch("/user?user=ada").body, "user ada");
+  EXPECT_EQ(fetch("/user").body, "nobody");
+}
+
+TEST_F(DepthTest, GetArgumentWithAnAbsentDefaultIsAnOptional) {
+  EXPECT_EQ(fetch("/optional?x=%20v%20").body, "[v]q");
+  EXPECT_EQ(fetch("/optional").body, "none-");
+}
+
+TEST_F(DepthTest, SettingsHoldTheApplicationsOwnKeys) {
+  EXPECT_EQ(fetch("/settings").body, "Tornado Blog");
+  EXPECT_TRUE(app_->settings()["no such key"].is_null());
+}
+
+TEST_F(DepthTest, HTTPErrorWarningNamesMethodAndPath) {
+  tornado::testing::ExpectLog warning(tornado::log::general,
+                                      "403 GET /forbidden?x=1 (127.0.0.1): no entry for this one");
+  tornado::testing::ExpectLog access(tornado::log::access, "403 GET /forbidden");
+  EXPECT_EQ(fetch("/forbidden?x=1").code, 403);
+}
+
+TEST(WebSettingsTest, DebugImpliesWhatItImpliesInTornado) {
+  tornado::web::Settings settings;
+  settings.debug = true;
+  tornado::web::Application app({}, settings);
+  EXPECT_EQ(app.settings().serve_traceback, true);
+  EXPECT_EQ(app.settings().static_hash_cache, false);
+  EXPECT_EQ(app.settings().compiled_template_cache, false);
+  // What the application set itself stays.
+  settings.serve_traceback = false;
+  tornado::web::Application explicit_app({}, settings);
+  EXPECT_EQ(explicit_app.settings().serve_traceback, false);
+  // Without debug nothing is implied.
+  tornado::web::Application plain({});
+  EXPECT_FALSE(plain.settings().serve_traceback.value_or(false));
+}
+
+// httpserver.h's own example: the server takes the application itself.
+TEST(WebServerTest, HTTPServerTakesTheApplication) {
+  IOLoop loop;
+  tornado::web::Application app({{"/", tornado::web::handler<HelloHandler>()}});
+  tornado::httpserver::HTTPServer server(app, {.xheaders = true});
+  server.listen(0, "127.0.0.1");
+  auto response = loop.run_sync(
+      [&] {
+        return raw_request(server.port(),
+                           "GET / HTTP/1.1\r\nHost: x\r\nX-Real-Ip: 10.1.2.3\r\n"
+                           "Connection: close\r\n\r\n");
+      },
+      10s);
+  EXPECT_EQ(body_of(response), "Hello, world");
+}
+
+TEST(WebRoutingTest, UncallableVerbMessageNamesTheCause) {
+  try {
+    tornado::web::Application app({{"/story/([0-9]+)/(x)", tornado::web::handler<StoryHandler>()}});
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("std::string_view"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("public"), std::string::npos) << e.what();
+  }
+}

@@ -312,13 +312,17 @@ Task<> HTTP1ServerConnection::serve() {
     }
   });
   try {
+    // After the delegate's work the parser may have a step to take without
+    // new bytes (the body ended where the pause came: message complete).
+    bool resumed = false;
     while (!stream_->closed()) {
-      if (stream_->buffered().empty()) {
+      if (stream_->buffered().empty() && !std::exchange(resumed, false)) {
         set_corked(false);  // the answers to the last read go out together
         if (idle_) arm_timer(params_->idle_connection_timeout);
         co_await stream_->wait_for_bytes();
       }
       auto data = stream_->buffered();
+      if (data.empty()) data = std::string_view("", 0);
       llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
       std::size_t consumed = data.size();
       if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
@@ -353,6 +357,7 @@ Task<> HTTP1ServerConnection::serve() {
         }
         if (stream_->closed()) break;
         llhttp_resume(&parser_);
+        resumed = true;
         continue;
       }
       if (err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {

@@ -242,7 +242,9 @@ void Application::add_handlers(std::vector<URLSpec> handlers) {
     }
     if (!fits) {
       throw std::invalid_argument(fmt::format(
-          "route '{}' captures {} group(s), but its handler has no verb taking {} path argument(s)",
+          "route '{}' captures {} group(s), but its handler has no verb taking {} path "
+          "argument(s) (a verb must be public, take each path argument as std::string_view "
+          "and return void or tornado::Task<>)",
           url.pattern, route.groups, route.groups));
     }
     route.spec = std::move(url.spec);
@@ -531,12 +533,14 @@ std::unique_ptr<http1connection::HTTPMessageDelegate> Application::start_request
     break;
   }
   if (!settings_.static_hash_cache.value_or(true)) reset_static_versions();
-  auto handler = spec->factory();
-  handler->application_ = this;
-  handler->request_ = std::move(request);
-  handler->connection_ = std::move(connection);
-  handler->path_args_ = std::move(args);
-  handler->path_kwargs_ = std::move(kwargs);
+  auto handler = spec->factory([&](RequestHandler& h) {
+    h.application_ = this;
+    h.request_ = std::move(request);
+    h.connection_ = std::move(connection);
+    h.path_args_ = std::move(args);
+    h.path_kwargs_ = std::move(kwargs);
+    h.set_default_headers();
+  });
   return std::make_unique<detail::HandlerDelegate>(std::move(handler), spec);
 }
 
@@ -544,7 +548,7 @@ std::unique_ptr<http1connection::HTTPMessageDelegate> Application::start_request
 // RequestHandler
 
 RequestHandler::RequestHandler() {
-  clear();
+  reset_response();
 }
 RequestHandler::~RequestHandler() = default;
 
@@ -559,6 +563,11 @@ const nlohmann::json& Settings::operator[](const std::string& key) const {
 }
 
 void RequestHandler::clear() {
+  reset_response();
+  set_default_headers();
+}
+
+void RequestHandler::reset_response() {
   headers_.clear();
   headers_.set("Server", "TornadoServer/6.4 (tornado-cpp)");
   headers_.set("Content-Type", "text/html; charset=UTF-8");
@@ -761,8 +770,9 @@ void RequestHandler::log_exception(std::exception_ptr error) {
     std::rethrow_exception(error);
   } catch (const HTTPError& e) {
     if (!e.log_message.empty()) {
-      log::general.warning("{} {} ({}): {}", e.status_code, request_->method, request_->remote_ip,
-                           e.log_message);
+      // Tornado's form: "<status> <method> <uri> (<ip>): <message>".
+      log::general.warning("{} {} {} ({}): {}", e.status_code, request_->method, request_->uri,
+                           request_->remote_ip, e.log_message);
     }
   } catch (const std::exception& e) {
     log::app.error("Uncaught exception {} {} ({}): {}", request_->method, request_->uri,
@@ -854,6 +864,12 @@ std::vector<std::string> RequestHandler::arguments_from(const httputil::Argument
                                      bool do_strip) const {                                        \
     auto values = arguments_from(request_->source, name, do_strip);                                \
     return values.empty() ? std::string(default_value) : values.back();                            \
+  }                                                                                                \
+  std::optional<std::string> RequestHandler::getter(std::string_view name, std::nullopt_t,         \
+                                                    bool do_strip) const {                         \
+    auto values = arguments_from(request_->source, name, do_strip);                                \
+    if (values.empty()) return std::nullopt;                                                       \
+    return values.back();                                                                          \
   }                                                                                                \
   std::vector<std::string> RequestHandler::getter##s(std::string_view name, bool do_strip) const { \
     return arguments_from(request_->source, name, do_strip);                                       \

@@ -84,7 +84,11 @@ class Finish : public std::exception {
 
 /// How a route creates and calls its handler; made by `handler<H>()`.
 struct HandlerSpec {
-  std::function<std::unique_ptr<RequestHandler>()> factory;
+  /// Creates H, lets `attach` give it its request (and run
+  /// set_default_headers), then calls its `initialize`, as Tornado's
+  /// RequestHandler.__init__.
+  std::function<std::unique_ptr<RequestHandler>(const std::function<void(RequestHandler&)>& attach)>
+      factory;
   /// Runs H's prepare() (plain or Task<>); empty if H has none.
   std::function<Task<>(RequestHandler&)> prepare;
   /// Runs the verb for `method`.
@@ -212,6 +216,9 @@ class RequestHandler {
   virtual void write_error(int status_code, std::exception_ptr error);
   /// Determines the current user (cached by `current_user()`); none by default.
   virtual std::optional<nlohmann::json> get_current_user() { return std::nullopt; }
+  /// Sets headers every response of this handler starts with (also after
+  /// `clear()`, so error pages have them too), as Tornado's.
+  virtual void set_default_headers() {}
   /// Where `authenticated()` redirects; the `login_url` setting by default.
   virtual std::string get_login_url();
   /// The ETag of the response body; an SHA-1 of it by default.
@@ -235,6 +242,10 @@ class RequestHandler {
   /// The same with a default for a missing argument.
   std::string get_argument(std::string_view name, std::string_view default_value,
                            bool strip = true) const;
+  /// With `std::nullopt` as the default (Tornado's `default=None`): the
+  /// value, or nothing if absent.
+  std::optional<std::string> get_argument(std::string_view name, std::nullopt_t,
+                                          bool strip = true) const;
   /// A string literal default must not turn into the `strip` flag.
   std::string get_argument(std::string_view name, const char* default_value,
                            bool strip = true) const {
@@ -244,6 +255,10 @@ class RequestHandler {
   std::string get_query_argument(std::string_view name, bool strip = true) const;
   std::string get_query_argument(std::string_view name, std::string_view default_value,
                                  bool strip = true) const;
+  /// With `std::nullopt` as the default (Tornado's `default=None`): the
+  /// value, or nothing if absent.
+  std::optional<std::string> get_query_argument(std::string_view name, std::nullopt_t,
+                                                bool strip = true) const;
   /// A string literal default must not turn into the `strip` flag.
   std::string get_query_argument(std::string_view name, const char* default_value,
                                  bool strip = true) const {
@@ -253,6 +268,10 @@ class RequestHandler {
   std::string get_body_argument(std::string_view name, bool strip = true) const;
   std::string get_body_argument(std::string_view name, std::string_view default_value,
                                 bool strip = true) const;
+  /// With `std::nullopt` as the default (Tornado's `default=None`): the
+  /// value, or nothing if absent.
+  std::optional<std::string> get_body_argument(std::string_view name, std::nullopt_t,
+                                               bool strip = true) const;
   /// A string literal default must not turn into the `strip` flag.
   std::string get_body_argument(std::string_view name, const char* default_value,
                                 bool strip = true) const {
@@ -319,10 +338,18 @@ class RequestHandler {
   std::string xsrf_token();
   /// `<input type="hidden" name="_xsrf" value="...">` for forms.
   std::string xsrf_form_html();
-  /// Throws HTTPError(403) unless the request carries the right token.
-  void check_xsrf_cookie();
-  /// The cached result of `get_current_user()`.
+  /// Throws HTTPError(403) unless the request carries the right token;
+  /// run for POST, PUT, PATCH and DELETE with the xsrf_cookies setting.
+  /// Override to check differently (e.g. API requests with their own auth).
+  virtual void check_xsrf_cookie();
+  /// The current user: set by `set_current_user`, else `get_current_user()`
+  /// (cached).
   const std::optional<nlohmann::json>& current_user();
+  /// Sets the current user (Tornado's `self.current_user = ...`), typically
+  /// in a (coroutine) `prepare()`; nothing means no user.
+  void set_current_user(std::optional<nlohmann::json> user) {
+    current_user_.emplace(std::move(user));
+  }
   /// For verbs that need a user: redirects to login_url (GET/HEAD) or 403.
   /// Returns false when it did, so the verb can `if (!authenticated()) return;`.
   bool authenticated();
@@ -353,6 +380,7 @@ class RequestHandler {
   friend struct detail::HandlerRunner;
   friend class Application;
   iostream::IOStream::WriteAwaitable send_headers_and(std::string_view chunk, bool finishing);
+  void reset_response();
   std::vector<std::string> arguments_from(const httputil::Arguments& args, std::string_view name,
                                           bool strip) const;
 
@@ -627,8 +655,11 @@ HandlerSpec handler(InitArgs... init_args) {
                 "handler<H>: H must derive from RequestHandler");
   using namespace tornado::detail;
   HandlerSpec spec;
-  spec.factory = [init_args...]() -> std::unique_ptr<RequestHandler> {
+  spec.factory =
+      [init_args...](
+          const std::function<void(RequestHandler&)>& attach) -> std::unique_ptr<RequestHandler> {
     auto h = std::make_unique<H>();
+    attach(*h);
     if constexpr (sizeof...(InitArgs) > 0) {
       h->initialize(init_args...);
     } else if constexpr (requires { h->initialize(); }) {
