@@ -330,3 +330,27 @@ TEST(HTTPServerStreamingTest, CoroutineDataReceivedIsAwaitedBeforeTheNextChunk) 
   auto response = loop.run_sync([&] { return put_body(server.port, "/async", kSize); }, 60s);
   EXPECT_TRUE(response.ends_with(fmt::format("{} in order", kSize))) << response.substr(0, 300);
 }
+
+// A client that waits for 100 Continue learns of a refused body first: the
+// 100 is sent only once the body is known to be wanted.
+TEST(HTTPServerStreamingTest, ExpectContinueIsNotSentForABodyThatIsRefused) {
+  IOLoop loop;
+  tornado::httpserver::HTTPServerSettings settings;
+  settings.max_body_size = 1024;
+  StreamingServer server(settings);
+  auto answer = [&](std::string target, std::size_t length) {
+    return loop.run_sync(
+        [&]() -> Task<std::string> {
+          auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port);
+          co_await stream->write(fmt::format(
+              "PUT {} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+              target, length));
+          co_return co_await stream->read_until("\r\n\r\n");
+        },
+        10s);
+  };
+  EXPECT_TRUE(answer("/ordered", 5000).starts_with("HTTP/1.1 413"));
+  // The limit prepare() sets decides, so the 100 waits for prepare().
+  EXPECT_TRUE(answer("/ordered?limit=10", 500).starts_with("HTTP/1.1 413"));
+  EXPECT_TRUE(answer("/ordered?limit=10000", 5000).starts_with("HTTP/1.1 100"));
+}

@@ -221,9 +221,6 @@ int HTTP1ServerConnection::on_headers_complete() noexcept {
     } else {
       inflater_.reset();
     }
-    if (request_->headers.get("Expect") == "100-continue" && !request_http10_) {
-      (void)stream_->write("HTTP/1.1 100 (Continue)\r\n\r\n");
-    }
     response_started_ = false;
     response_done_ = false;
     delegate_ = server_delegate_->start_request(shared_from_this(), request_);
@@ -249,7 +246,17 @@ int HTTP1ServerConnection::on_headers_complete() noexcept {
     error_code_ = 413;
     return HPE_USER;
   }
+  send_continue();
   return HPE_OK;
+}
+
+// A client that asked may send its body now: only once the body is known to
+// be wanted (within the limit, and not answered already, e.g. by prepare).
+void HTTP1ServerConnection::send_continue() noexcept {
+  if (request_ && !request_http10_ && !response_started_ &&
+      request_->headers.get("Expect") == "100-continue") {
+    (void)stream_->write("HTTP/1.1 100 (Continue)\r\n\r\n");
+  }
 }
 
 int HTTP1ServerConnection::on_body(const char* at, std::size_t length) noexcept {
@@ -350,10 +357,12 @@ Task<> HTTP1ServerConnection::serve() {
           co_await send_error_and_close(500);
           break;
         }
-        if (std::exchange(length_unchecked_, false) && (parser_.flags & F_CONTENT_LENGTH) &&
-            parser_.content_length > max_body_size_) {
-          co_await send_error_and_close(413);
-          break;
+        if (std::exchange(length_unchecked_, false)) {  // the headers' work was done
+          if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > max_body_size_) {
+            co_await send_error_and_close(413);
+            break;
+          }
+          send_continue();
         }
         if (stream_->closed()) break;
         llhttp_resume(&parser_);

@@ -139,6 +139,7 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   int on_body(const char* at, std::size_t length) noexcept;
   void apply_xheaders(httputil::HTTPServerRequest& request) const;
   void fail_request(int code) noexcept;
+  void send_continue() noexcept;
   Task<> send_error_and_close(int code);
   void arm_timer(std::chrono::milliseconds timeout) noexcept;
   void start_timer(std::uint64_t delay) noexcept;
