@@ -211,6 +211,9 @@ struct WebSocketSpec<H, std::enable_if_t<std::is_base_of_v<websocket::WebSocketH
   static void apply(HandlerSpec& spec) {
     using namespace tornado::detail;
     spec.websocket = true;
+    // prepare() runs in the upgrade below (prepare_then_upgrade), not in the
+    // generic path as well.
+    spec.prepare = nullptr;
     // GET is the upgrade; it fits the route when open() takes its groups.
     constexpr unsigned open_mask = arity_mask<HookOpen, H>();
     spec.verbs["GET"] = open_mask ? open_mask : 0x7fu;
@@ -253,8 +256,22 @@ struct WebSocketSpec<H, std::enable_if_t<std::is_base_of_v<websocket::WebSocketH
                      const std::vector<std::string>& args) -> Task<> {
       (void)args;
       if (method != "GET") throw HTTPError(405);
-      return static_cast<websocket::WebSocketHandler&>(base).run_websocket(events);
+      auto& h = static_cast<H&>(base);
+      if constexpr (arity_mask<HookPrepare, H>() & 1u) {
+        return prepare_then_upgrade(h, events);
+      } else {
+        return static_cast<websocket::WebSocketHandler&>(h).run_websocket(events);
+      }
     };
+  }
+
+  // As in Tornado, prepare() (where authentication lives) runs before the
+  // handshake: if it answers the request (an HTTPError, a redirect, a
+  // finish) there is no upgrade.
+  static Task<> prepare_then_upgrade(H& h, const websocket::WebSocketHandler::Events& events) {
+    co_await tornado::detail::run_hook([&h] { return h.prepare(); });
+    if (static_cast<RequestHandler&>(h).finished()) co_return;
+    co_await static_cast<websocket::WebSocketHandler&>(h).run_websocket(events);
   }
 };
 
