@@ -373,8 +373,12 @@ namespace detail {
 struct RequestState {
   RequestHandler* handler = nullptr;  // set while execute() runs
   bool closed = false;                // the connection closed first
-  locks::Event prepared;              // a streaming handler's prepare() is done
-  locks::Event body_done;             // the whole body arrived (or never will)
+  // For a handler that streams its body only (each Event allocates).
+  struct Streaming {
+    locks::Event prepared;   // prepare() is done
+    locks::Event body_done;  // the whole body arrived (or never will)
+  };
+  std::optional<Streaming> streaming;
 };
 
 struct HandlerRunner {
@@ -407,9 +411,9 @@ struct HandlerRunner {
       if (spec->prepare) {
         if (auto work = spec->prepare(h)) co_await work;
       }
-      state->prepared.set();
-      if (!h.finished_ && !h.detached_ && spec->streams_body) {
-        co_await state->body_done.wait();
+      if (state->streaming) state->streaming->prepared.set();
+      if (!h.finished_ && !h.detached_ && state->streaming) {
+        co_await state->streaming->body_done.wait();
         if (state->closed) {
           state->handler = nullptr;
           co_return;
@@ -435,7 +439,7 @@ struct HandlerRunner {
         }
       }
     }
-    state->prepared.set();
+    if (state->streaming) state->streaming->prepared.set();
     state->handler = nullptr;
   }
 };
@@ -444,14 +448,16 @@ struct HandlerRunner {
 class HandlerDelegate final : public http1connection::HTTPMessageDelegate {
  public:
   HandlerDelegate(std::unique_ptr<RequestHandler> handler, const HandlerSpec* spec)
-      : handler_(std::move(handler)), spec_(spec), state_(std::make_shared<RequestState>()) {}
+      : handler_(std::move(handler)), spec_(spec), state_(std::make_shared<RequestState>()) {
+    if (spec_->streams_body) state_->streaming.emplace();
+  }
 
   Task<> headers_received() override {
     if (!spec_->streams_body) return {};
     // As @stream_request_body: the handler starts now, and the body is read
     // once its prepare() is done.
     spawn(HandlerRunner::execute(std::move(handler_), spec_, state_));
-    if (state_->prepared.is_set()) return {};
+    if (state_->streaming->prepared.is_set()) return {};
     return wait_prepared(state_);
   }
 
@@ -467,7 +473,7 @@ class HandlerDelegate final : public http1connection::HTTPMessageDelegate {
 
   void finish() override {
     if (spec_->streams_body) {
-      state_->body_done.set();
+      state_->streaming->body_done.set();
       return;
     }
     auto& request = handler_->request();
@@ -488,12 +494,12 @@ class HandlerDelegate final : public http1connection::HTTPMessageDelegate {
     } else if (handler_) {
       handler_->on_connection_close();
     }
-    state_->body_done.set();
+    if (state_->streaming) state_->streaming->body_done.set();
   }
 
  private:
   static Task<> wait_prepared(std::shared_ptr<RequestState> state) {
-    co_await state->prepared.wait();
+    co_await state->streaming->prepared.wait();
   }
 
   std::unique_ptr<RequestHandler> handler_;  // until execute() takes it
