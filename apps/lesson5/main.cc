@@ -62,7 +62,7 @@ class EchoWebSocket : public WebSocketHandler {
  public:
   void open() { tornado::log::app.info("WebSocket opened"); }
   void on_message(std::string_view message) { write_message(fmt::format("You said: {}", message)); }
-  void on_close() override { tornado::log::app.info("WebSocket closed"); }
+  void on_close() { tornado::log::app.info("WebSocket closed"); }
 };
 
 class ChatSocket;
@@ -135,7 +135,7 @@ class ChatSocket : public WebSocketHandler {
     co_await room_->say(*this, lesson5::first_chars(body, kMaxBody));
   }
 
-  void on_close() override { room_->leave(*this); }
+  void on_close() { room_->leave(*this); }
 
   const std::string& nick() const { return nick_; }
 

@@ -399,8 +399,17 @@ Task<> WebSocketHandler::run_websocket(const Events& events) {
       }
     }
     void on_control(ws::Opcode opcode, std::string_view data) override {
-      if (opcode == ws::Opcode::ping) handler->on_ping(data);
-      if (opcode == ws::Opcode::pong) handler->on_pong(data);
+      const auto* hook = opcode == ws::Opcode::ping   ? &events->ping
+                         : opcode == ws::Opcode::pong ? &events->pong
+                                                      : nullptr;
+      if (!hook || !*hook) return;
+      try {
+        // Control frames are handled inline: a coroutine hook runs on the
+        // loop on its own, errors logged, without holding up the messages.
+        if (auto work = (*hook)(*handler, data)) spawn(std::move(work));
+      } catch (...) {
+        handler->log_exception(std::current_exception());
+      }
     }
   };
   // After a failed open(): only the closing handshake is left to read.
@@ -416,10 +425,12 @@ Task<> WebSocketHandler::run_websocket(const Events& events) {
     co_await protocol_->run(sink);
   }
   open_handlers.erase(this);
-  try {
-    on_close();
-  } catch (...) {
-    log_exception(std::current_exception());
+  if (events.close) {
+    try {
+      if (auto work = events.close(*this)) co_await work;
+    } catch (...) {
+      log_exception(std::current_exception());
+    }
   }
 }
 

@@ -14,7 +14,7 @@
 //     void on_message(std::string_view message) {
 //       write_message(fmt::format("You said: {}", message));
 //     }
-//     void on_close() override { tornado::log::app.info("WebSocket closed"); }
+//     void on_close() { tornado::log::app.info("WebSocket closed"); }
 //   };
 //
 // and in the browser:
@@ -23,14 +23,31 @@
 //   ws.onopen = () => ws.send("Hello, world");
 //   ws.onmessage = (event) => alert(event.data);
 //
-// `open` (with the route's path arguments) and `on_message` are found by
-// name at compile time and may be plain functions or `tornado::Task<>`
-// coroutines; messages are delivered in order, the next after a coroutine
-// `on_message` has finished. Define `on_binary_message(std::string_view)` to
-// receive binary messages separately; otherwise `on_message` gets both and
-// `last_message_binary()` tells them apart. Policy hooks are virtual:
-// `check_origin`, `select_subprotocol`, `get_compression_options`,
-// `on_ping`, `on_pong`, `on_close`.
+// One rule for the event hooks: `open`, `on_message`, `on_binary_message`,
+// `on_close`, `on_ping` and `on_pong` are found by name when `handler<H>()`
+// is compiled (as the HTTP verbs are), each a plain function or a
+// `tornado::Task<>` coroutine, none `virtual` (so no `override`):
+//
+//   open(path args...)       after the handshake, with the route's groups
+//   on_message(message)      each message, in order: a coroutine finishes
+//                            before the next message is handled. Takes
+//                            std::string_view, const std::string& or
+//                            std::string (a coroutine gets its own copy).
+//                            Leave it out for a push-only handler: messages
+//                            from the client are then read and dropped.
+//   on_binary_message(data)  binary messages, if defined (same forms);
+//                            otherwise on_message gets both and
+//                            `last_message_binary()` tells them apart
+//   on_ping(data), on_pong(data)  control frames (the pong to a ping is sent
+//                            automatically); a coroutine runs on the loop
+//                            without holding up the messages
+//   on_close()               once, when the connection has closed, whoever
+//                            closed it (`close_code()` says how)
+//
+// A hook returning anything but void or Task<> does not compile. Policy hooks
+// are `virtual` and overridden: `check_origin`, `select_subprotocol`,
+// `get_compression_options`, `max_message_size`, and `prepare` (found by
+// name, as for every handler) runs before the handshake.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -42,6 +59,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "tornado/concurrent.h"
@@ -78,9 +96,7 @@ class WebSocketHandler : public web::RequestHandler {
   WebSocketHandler();
   ~WebSocketHandler() override;
 
-  // ---- policy hooks ----
-  /// Called when the connection closes, whoever closed it.
-  virtual void on_close() {}
+  // ---- policy hooks (virtual; the event hooks are found by name) ----
   /// Accepts the handshake only if the Origin header's host equals the
   /// request's Host (same origin), as Tornado; override to allow others.
   virtual bool check_origin(std::string_view origin);
@@ -88,10 +104,6 @@ class WebSocketHandler : public web::RequestHandler {
   virtual std::optional<std::string> select_subprotocol(const std::vector<std::string>& protocols);
   /// Returns options to offer permessage-deflate; none disables it.
   virtual std::optional<CompressionOptions> get_compression_options() { return std::nullopt; }
-  /// A ping arrived (the pong is sent automatically).
-  virtual void on_ping(std::string_view data) { (void)data; }
-  /// A pong arrived.
-  virtual void on_pong(std::string_view data) { (void)data; }
   /// Largest message accepted; the websocket_max_message_size setting.
   virtual std::size_t max_message_size();
 
@@ -139,6 +151,9 @@ class WebSocketHandler : public web::RequestHandler {
     std::function<Task<>(WebSocketHandler&, std::string_view, bool binary, bool copy)> message;
     /// True when `on_message` returns a Task.
     bool message_is_coroutine = false;
+    std::function<Task<>(WebSocketHandler&)> close;
+    std::function<Task<>(WebSocketHandler&, std::string_view)> ping;
+    std::function<Task<>(WebSocketHandler&, std::string_view)> pong;
   };
   /// Does the handshake, then reads frames until the connection closes.
   Task<> run_websocket(const Events& events);
@@ -227,12 +242,76 @@ Task<std::unique_ptr<WebSocketClientConnection>> websocket_connect(std::string u
 
 namespace tornado::web::detail {
 
+/// A WebSocket hook taking one text argument, found by name: called with
+/// the string_view when it takes one, else with a std::string; a coroutine
+/// gets its own copy of the text.
+#define TORNADO_WEBSOCKET_TEXT_HOOK(Name, member)                                                 \
+  struct Name {                                                                                   \
+    template <class H>                                                                            \
+    static constexpr bool takes_view() {                                                          \
+      return requires(H & h, std::string_view m) {                                                \
+        h.member(m);                                                                              \
+      };                                                                                          \
+    }                                                                                             \
+    template <class H>                                                                            \
+    static constexpr bool exists() {                                                              \
+      return takes_view<H>() || requires(H & h, std::string & m) {                                \
+        h.member(m);                                                                              \
+      };                                                                                          \
+    }                                                                                             \
+    template <class H>                                                                            \
+    static auto result() {                                                                        \
+      if constexpr (takes_view<H>()) {                                                            \
+        return std::type_identity<decltype(std::declval<H&>().member(std::string_view()))>{};     \
+      } else {                                                                                    \
+        return std::type_identity<decltype(std::declval<H&>().member(                             \
+            std::declval<std::string&>()))>{};                                                    \
+      }                                                                                           \
+    }                                                                                             \
+    template <class H>                                                                            \
+    static constexpr bool is_coroutine() {                                                        \
+      if constexpr (exists<H>()) {                                                                \
+        return std::is_same_v<typename decltype(result<H>())::type, Task<>>;                      \
+      } else {                                                                                    \
+        return false;                                                                             \
+      }                                                                                           \
+    }                                                                                             \
+    template <class H>                                                                            \
+    static Task<> call(websocket::WebSocketHandler& base, std::string_view text) {                \
+      H& h = static_cast<H&>(base);                                                               \
+      using R = typename decltype(result<H>())::type;                                             \
+      static_assert(std::is_void_v<R> || std::is_same_v<R, Task<>>,                               \
+                    "WebSocketHandler: " #member                                                  \
+                    " must return void or tornado::Task<> (any "                                  \
+                    "other result would be dropped)");                                            \
+      if constexpr (std::is_same_v<R, Task<>>) {                                                  \
+        return [](H& h, std::string m) -> Task<> { co_await h.member(m); }(h, std::string(text)); \
+      } else if constexpr (takes_view<H>()) {                                                     \
+        h.member(text);                                                                           \
+        return Task<>();                                                                          \
+      } else {                                                                                    \
+        std::string m(text);                                                                      \
+        h.member(m);                                                                              \
+        return Task<>();                                                                          \
+      }                                                                                           \
+    }                                                                                             \
+  };
+TORNADO_WEBSOCKET_TEXT_HOOK(MessageHook, on_message)
+TORNADO_WEBSOCKET_TEXT_HOOK(BinaryMessageHook, on_binary_message)
+TORNADO_WEBSOCKET_TEXT_HOOK(PingHook, on_ping)
+TORNADO_WEBSOCKET_TEXT_HOOK(PongHook, on_pong)
+#undef TORNADO_WEBSOCKET_TEXT_HOOK
+
 /// handler<H>() for WebSocketHandler subclasses: GET runs the upgrade.
 template <class H>
 struct WebSocketSpec<H, std::enable_if_t<std::is_base_of_v<websocket::WebSocketHandler, H>>> {
+  static constexpr bool is_websocket = true;
   static void apply(HandlerSpec& spec) {
     using namespace tornado::detail;
     spec.websocket = true;
+    // prepare() runs in the upgrade below (prepare_then_upgrade), not in the
+    // generic path as well.
+    spec.prepare = nullptr;
     // GET is the upgrade; it fits the route when open() takes its groups.
     constexpr unsigned open_mask = arity_mask<HookOpen, H>();
     spec.verbs["GET"] = open_mask ? open_mask : 0x7fu;
@@ -241,34 +320,35 @@ struct WebSocketSpec<H, std::enable_if_t<std::is_base_of_v<websocket::WebSocketH
       e.open = [](websocket::WebSocketHandler& base, const std::vector<std::string>& args) {
         return tornado::detail::invoke<HookOpen, H>(static_cast<H&>(base), args);
       };
-      constexpr bool has_binary = requires(H & h, std::string_view m) {
-        h.on_binary_message(m);
-      };
-      using MessageResult = decltype(std::declval<H&>().on_message(std::string_view()));
-      e.message_is_coroutine = std::is_same_v<MessageResult, Task<>>;
+      e.message_is_coroutine = MessageHook::template is_coroutine<H>();
       e.message = [](websocket::WebSocketHandler& base, std::string_view message, bool binary,
-                     bool copy) -> Task<> {
-        H& h = static_cast<H&>(base);
-        if constexpr (has_binary) {
-          if (binary) {
-            if constexpr (std::is_same_v<decltype(h.on_binary_message(message)), Task<>>) {
-              return [](H& h, std::string m) -> Task<> { co_await h.on_binary_message(m); }(
-                                                 h, std::string(message));
-            } else {
-              h.on_binary_message(message);
-              return Task<>();
-            }
-          }
+                     bool) -> Task<> {
+        if constexpr (BinaryMessageHook::template exists<H>()) {
+          if (binary) return BinaryMessageHook::template call<H>(base, message);
         }
-        if constexpr (std::is_same_v<MessageResult, Task<>>) {
-          (void)copy;
-          return [](H& h, std::string m) -> Task<> { co_await h.on_message(m); }(
-                                             h, std::string(message));
+        if constexpr (MessageHook::template exists<H>()) {
+          return MessageHook::template call<H>(base, message);
         } else {
-          h.on_message(message);
-          return Task<>();
+          return Task<>();  // push-only: nothing listens
         }
       };
+      if constexpr (requires(H & h) { h.on_close(); }) {
+        using CloseResult = decltype(std::declval<H&>().on_close());
+        static_assert(std::is_void_v<CloseResult> || std::is_same_v<CloseResult, Task<>>,
+                      "WebSocketHandler: on_close must return void or tornado::Task<> (any other "
+                      "result would be dropped)");
+        e.close = [](websocket::WebSocketHandler& base) -> Task<> {
+          H& h = static_cast<H&>(base);
+          if constexpr (std::is_void_v<decltype(h.on_close())>) {
+            h.on_close();
+            return Task<>();
+          } else {
+            return h.on_close();
+          }
+        };
+      }
+      if constexpr (PingHook::template exists<H>()) e.ping = &PingHook::template call<H>;
+      if constexpr (PongHook::template exists<H>()) e.pong = &PongHook::template call<H>;
       return e;
     }();
     spec.invoke = [](RequestHandler& base, std::string_view method,
