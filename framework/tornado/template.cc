@@ -797,9 +797,19 @@ class Renderer {
               if (it != functions->end()) module = &it->second;
             }
           }
-          if (!module) throw EvalError("NameError", "no UI module named '" + name + "'");
-          const Value function = Value::of(FunctionValue{nullptr, module, name});
-          append_str(*st_.out, call_expression_with(function, *node.expr, ctx));
+          if (module) {
+            const Value function = Value::of(FunctionValue{nullptr, module, name});
+            append_str(*st_.out, call_expression_with(function, *node.expr, ctx));
+            return;
+          }
+          // As Tornado's `_tt_modules.Name(args)`: the handler's UI modules.
+          Value modules;
+          try {
+            modules = lookup_name("_tt_modules", ctx);
+          } catch (const EvalError&) {
+            throw EvalError("NameError", "no UI module named '" + name + "'");
+          }
+          append_str(*st_.out, call_method_expression(std::move(modules), *node.expr, ctx));
         });
         return Flow::normal;
       case NodeKind::if_block:
@@ -1031,14 +1041,15 @@ const std::string& Template::name() const noexcept {
   return impl_->name;
 }
 
-std::string Template::generate(const nlohmann::json& values, const Functions& functions) const {
+std::string Template::generate(const Namespace& ns, const Functions& functions) const {
   std::string out;
-  generate_to(out, values, functions);
+  generate_to(out, ns, functions);
   return out;
 }
 
-void Template::generate_to(std::string& out, const nlohmann::json& values,
+void Template::generate_to(std::string& out, const Namespace& ns,
                            const Functions& functions) const {
+  const nlohmann::json& values = ns.json();
   if (!values.is_object() && !values.is_null()) {
     throw TemplateError(impl_->name, 0, "the values of a template must be a JSON object", {},
                         "TypeError");
@@ -1046,6 +1057,7 @@ void Template::generate_to(std::string& out, const nlohmann::json& values,
   detail::Scope scope;
   detail::RenderState state{&out, impl_.get(), impl_->root, {}, 0, {}, nullptr, nullptr, false};
   state.context.values = values.is_object() ? &values : nullptr;
+  state.context.objects = ns.objects().empty() ? nullptr : &ns.objects();
   state.context.functions = &functions;
   state.context.loader_functions = impl_->loader_functions.get();
   state.context.scope = &scope;
