@@ -150,6 +150,10 @@ class Value {
   Value(std::shared_ptr<const T> object) : object_(bind_object(std::move(object))) {}  // NOLINT
   /// A point in time: a naive datetime in UTC, as Python's utcnow().
   Value(std::chrono::system_clock::time_point time);  // NOLINT
+  template <class D>
+  requires(!std::is_same_v<D, std::chrono::system_clock::duration>)
+      Value(std::chrono::time_point<std::chrono::system_clock, D> time)  // NOLINT
+      : Value(std::chrono::time_point_cast<std::chrono::system_clock::duration>(time)) {}
   /// A duration: Python's timedelta.
   template <class Rep, class Period>
   Value(std::chrono::duration<Rep, Period> d)  // NOLINT
@@ -564,7 +568,7 @@ struct LoaderOptions {
   bool debug = false;
 };
 
-class Loader;
+class BaseLoader;
 
 /// A compiled template.
 class Template {
@@ -573,7 +577,7 @@ class Template {
   /// relative `{% extends %}` / `{% include %}` names through `loader`.
   /// Throws ParseError on a syntax error.
   explicit Template(std::string source, std::string name = "<string>",
-                    const Loader* loader = nullptr, TemplateOptions options = {});
+                    const BaseLoader* loader = nullptr, TemplateOptions options = {});
   ~Template();
   Template(Template&&) noexcept;
   Template& operator=(Template&&) noexcept;
@@ -592,34 +596,74 @@ class Template {
   std::unique_ptr<detail::CompiledTemplate> impl_;
 };
 
-/// Loads templates from a root directory and caches them compiled. Safe to
-/// share between threads. Names are relative to the root; a name that would
-/// leave it ("..", an absolute path, a symlink pointing out, a NUL byte) is
-/// refused with a TemplateError.
-class Loader {
+/// What every loader shares, Tornado's BaseLoader: caching compiled
+/// templates (safe to share between threads), resolving relative names,
+/// refusing cycles, and recompiling changed templates in debug mode. Derive
+/// from it to load templates from elsewhere (a database, resources linked
+/// into the binary): implement load_source(), and version() for reloading.
+class BaseLoader {
  public:
-  explicit Loader(std::filesystem::path root, LoaderOptions options = {});
-  ~Loader();
-  Loader(const Loader&) = delete;
-  Loader& operator=(const Loader&) = delete;
+  explicit BaseLoader(LoaderOptions options = {});
+  virtual ~BaseLoader();
+  BaseLoader(const BaseLoader&) = delete;
+  BaseLoader& operator=(const BaseLoader&) = delete;
 
   /// Returns the compiled template `name`, compiling it on first use.
   /// `parent_path` is the name of the template that refers to it, against
   /// which a relative name is resolved. Throws ParseError or TemplateError.
   std::shared_ptr<const Template> load(std::string_view name,
                                        std::string_view parent_path = "") const;
-  /// Resolves `name` relative to `parent_path` into a name under the root.
-  /// Throws TemplateError if it would leave the root.
-  std::string resolve_path(std::string_view name, std::string_view parent_path = "") const;
+  /// Resolves `name` relative to `parent_path` ("a/b.html" + "c.html" is
+  /// "a/c.html"). Throws TemplateError for an absolute name, a NUL byte or a
+  /// name that climbs above the top with "..".
+  virtual std::string resolve_path(std::string_view name, std::string_view parent_path = "") const;
   /// Forgets every compiled template.
   void reset();
-
-  const std::filesystem::path& root() const noexcept;
   const LoaderOptions& options() const noexcept;
+
+ protected:
+  /// The text of template `name` (as resolve_path returned it). Throws
+  /// TemplateError (FileNotFoundError) when there is none.
+  virtual std::string load_source(const std::string& name) const = 0;
+  /// A stamp that changes when template `name` changes; with
+  /// LoaderOptions::debug a changed stamp recompiles the template and those
+  /// that extend or include it. The default never changes.
+  virtual std::string version(const std::string& name) const;
 
  private:
   friend struct detail::LoaderAccess;
   std::unique_ptr<detail::LoaderState> state_;
+};
+
+/// Loads templates from a root directory, Tornado's Loader. Names are
+/// relative to the root; a name that would leave it ("..", an absolute path,
+/// a symlink pointing out, a NUL byte) is refused with a TemplateError.
+class Loader : public BaseLoader {
+ public:
+  explicit Loader(std::filesystem::path root, LoaderOptions options = {});
+  const std::filesystem::path& root() const noexcept { return root_; }
+
+ protected:
+  std::string load_source(const std::string& name) const override;
+  /// The file's modification time and size.
+  std::string version(const std::string& name) const override;
+
+ private:
+  std::filesystem::path root_;
+};
+
+/// Loads templates from a map of name to source, Tornado's DictLoader (for
+/// tests, and templates compiled into the program).
+class DictLoader : public BaseLoader {
+ public:
+  explicit DictLoader(std::map<std::string, std::string, std::less<>> templates,
+                      LoaderOptions options = {});
+
+ protected:
+  std::string load_source(const std::string& name) const override;
+
+ private:
+  std::map<std::string, std::string, std::less<>> templates_;
 };
 
 }  // namespace tornado::template_
