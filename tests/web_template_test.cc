@@ -110,6 +110,7 @@ const std::map<std::string, std::string, std::less<>> kTemplates = {
      "<p>{{ message['body'] }}</p>"},
     {"nohead.html", "<body>{% module Box('x') %}</body>"},
     {"autoescape.html", "{{ '<b>' }}\n\n   x   \n"},
+    {"missing.html", "{{ handler.get_argument('nope') }}"},
 };
 
 class WebTemplateTest : public tornado::testing::AsyncHTTPTestCase {
@@ -182,6 +183,12 @@ TEST_F(WebTemplateTest, APageWithoutHeadCannotPlaceModuleCss) {
   tornado::testing::ExpectLog expected(tornado::log::app, "no </head>");
   tornado::testing::ExpectLog access(tornado::log::access, "500 GET /page/nohead");
   EXPECT_EQ(fetch("/page/nohead").code, 500);
+}
+
+TEST_F(WebTemplateTest, HTTPErrorsCrossTemplates) {
+  tornado::testing::ExpectLog expected(tornado::log::general, "Missing argument", false);
+  tornado::testing::ExpectLog access(tornado::log::access, "400 GET /page/missing", false);
+  EXPECT_EQ(fetch("/page/missing").code, 400);
 }
 
 class AutoescapeNoneTest : public WebTemplateTest {

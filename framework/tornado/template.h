@@ -11,10 +11,10 @@
 //   {% end %}
 //   </ul>
 //
-// Expressions are a safe subset of Python evaluated over nlohmann::json values:
-// names, `a.b`, `a[0]`, `d["k"]`, literals, comparisons, `and`/`or`/`not`,
-// `in`, arithmetic, `x if c else y`, list comprehensions and calls of built-in
-// or registered functions. Nothing can reach the file system or the process.
+// Expressions are a safe subset of Python over JSON values and C++ objects (datetimes, handler,
+// bound app types): names, `a.b`, `a[0]`, `d["k"]`, literals, comparisons, `and`/`or`/`not`,
+// `in`, arithmetic, `x if c else y`, list comprehensions and calls of built-in or registered
+// functions and of the objects' methods. Nothing else reaches the file system or the process.
 // Every `{{ }}` is HTML-escaped unless `{% raw %}` or `{% autoescape None %}`.
 // The output is the same, byte for byte, as Tornado's for the same template
 // and values; docs/template.md lists the syntax with both calls side by side.

@@ -696,7 +696,21 @@ std::string RequestHandler::render_string(std::string_view name, template_::Name
   }
   ns.update(get_template_namespace());
   ns.update(values);
-  return loader.load(name)->generate(ns);
+  try {
+    return loader.load(name)->generate(ns);
+  } catch (const template_::TemplateError& e) {
+    // handler.get_argument('x') in a template answers 400 as in a verb, as
+    // Tornado's HTTPErrors cross its templates.
+    if (e.cause()) {
+      try {
+        std::rethrow_exception(e.cause());
+      } catch (const HTTPError&) {
+        throw;
+      } catch (...) {
+      }
+    }
+    throw;
+  }
 }
 
 bool RequestHandler::has_ui_module(std::string_view name) const {
