@@ -433,10 +433,17 @@ std::optional<Value> object_operation(template_::Operator op, const Value& left,
 
 }  // namespace
 
+// Kept out of line so that the JSON paths of the operators stay as small as
+// they were before objects existed.
+[[gnu::noinline, gnu::cold]] Value object_binary(BinaryOp op, const Value& left,
+                                                 const Value& right) {
+  if (auto result = object_operation(public_operator(op), left, right)) return *result;
+  unsupported(op, left, right);
+}
+
 Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
-  if (object_of(left) || object_of(right)) [[unlikely]] {
-    if (auto result = object_operation(public_operator(op), left, right)) return *result;
-    unsupported(op, left, right);
+  if (!left.json() || !right.json()) [[unlikely]] {
+    if (object_of(left) || object_of(right)) return object_binary(op, left, right);
   }
   const auto a = as_number(left);
   const auto b = as_number(right);
@@ -558,13 +565,21 @@ Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
 // ---------------------------------------------------------------------------
 // Equality and ordering
 
+namespace {
+
+[[gnu::noinline, gnu::cold]] bool object_equal(const Value& left, const Value& right) {
+  if (auto result = object_operation(template_::Operator::eq, left, right)) {
+    return truthy(*result);
+  }
+  const template_::Object* l = object_of(left);
+  return l && l == object_of(right);
+}
+
+}  // namespace
+
 bool python_equal(const Value& left, const Value& right) {
-  if (object_of(left) || object_of(right)) [[unlikely]] {
-    if (auto result = object_operation(template_::Operator::eq, left, right)) {
-      return truthy(*result);
-    }
-    const template_::Object* l = object_of(left);
-    return l && l == object_of(right);
+  if (!left.json() || !right.json()) [[unlikely]] {
+    if (object_of(left) || object_of(right)) return object_equal(left, right);
   }
   const auto a = as_number(left);
   const auto b = as_number(right);
@@ -615,18 +630,23 @@ namespace {
 
 // Negative, zero or positive as `left` sorts before, with or after `right`;
 // a TypeError for types Python will not order.
+// Objects answer lt and eq; the three-way result is built from them.
+[[gnu::noinline, gnu::cold]] int object_compare(const Value& left, const Value& right,
+                                                std::string_view op) {
+  const auto lt = object_operation(template_::Operator::lt, left, right);
+  if (lt) {
+    if (truthy(*lt)) return -1;
+    const auto gt = object_operation(template_::Operator::lt, right, left);
+    if (gt && truthy(*gt)) return 1;
+    return python_equal(left, right) ? 0 : 2;
+  }
+  type_error("'" + std::string(op) + "' not supported between instances of '" + type_name(left) +
+             "' and '" + type_name(right) + "'");
+}
+
 int python_compare(const Value& left, const Value& right, std::string_view op) {
-  if (object_of(left) || object_of(right)) [[unlikely]] {
-    // Objects answer lt and eq; the three-way result is built from them.
-    const auto lt = object_operation(template_::Operator::lt, left, right);
-    if (lt) {
-      if (truthy(*lt)) return -1;
-      const auto gt = object_operation(template_::Operator::lt, right, left);
-      if (gt && truthy(*gt)) return 1;
-      return python_equal(left, right) ? 0 : 2;
-    }
-    type_error("'" + std::string(op) + "' not supported between instances of '" + type_name(left) +
-               "' and '" + type_name(right) + "'");
+  if (!left.json() || !right.json()) [[unlikely]] {
+    if (object_of(left) || object_of(right)) return object_compare(left, right, op);
   }
   const auto a = as_number(left);
   const auto b = as_number(right);
