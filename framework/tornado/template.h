@@ -62,6 +62,7 @@ namespace tornado::template_ {
 /// reads "file:line: reason in {{ expression }}".
 class TemplateError : public std::runtime_error {
  public:
+  /// An error at `filename`:`line`; `error_type` names the Python exception Tornado would raise.
   TemplateError(std::string filename, int line, std::string reason, std::string source = {},
                 std::string error_type = "TemplateError", std::exception_ptr cause = nullptr);
 
@@ -91,6 +92,7 @@ class TemplateError : public std::runtime_error {
 /// "index.html:12: expected {% end %} for {% if %} opened at line 3".
 class ParseError : public TemplateError {
  public:
+  /// A syntax error at `filename`:`line`.
   ParseError(std::string filename, int line, std::string reason)
       : TemplateError(std::move(filename), line, std::move(reason), {}, "ParseError") {}
 };
@@ -579,7 +581,9 @@ class Template {
   explicit Template(std::string source, std::string name = "<string>",
                     const BaseLoader* loader = nullptr, TemplateOptions options = {});
   ~Template();
+  /// Moves the compiled template.
   Template(Template&&) noexcept;
+  /// Replaces this template with `other`'s compiled one.
   Template& operator=(Template&&) noexcept;
 
   /// Renders the template with `values` (a JSON object) as its namespace and
@@ -589,6 +593,7 @@ class Template {
   void generate_to(std::string& out, const Namespace& values,
                    const Functions& functions = {}) const;
 
+  /// The name given to the constructor.
   const std::string& name() const noexcept;
 
  private:
@@ -603,6 +608,7 @@ class Template {
 /// into the binary): implement load_source(), and version() for reloading.
 class BaseLoader {
  public:
+  /// A loader whose templates get `options`.
   explicit BaseLoader(LoaderOptions options = {});
   virtual ~BaseLoader();
   BaseLoader(const BaseLoader&) = delete;
@@ -619,6 +625,7 @@ class BaseLoader {
   virtual std::string resolve_path(std::string_view name, std::string_view parent_path = "") const;
   /// Forgets every compiled template.
   void reset();
+  /// The options every template loaded here gets.
   const LoaderOptions& options() const noexcept;
 
  protected:
