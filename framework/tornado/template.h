@@ -114,9 +114,11 @@ concept Bindable = requires(class Class<T>& c) {
   Binding<T>::bind(c);
 };
 
+/// The Object a bound application value becomes (see Class).
 template <class T>
 std::shared_ptr<const Object> bind_object(std::shared_ptr<const T> object);
 
+/// True for a std::vector of a Bindable type.
 template <class T>
 inline constexpr bool is_bindable_vector = false;
 template <class T, class A>
@@ -131,27 +133,35 @@ class Value {
  public:
   /// None.
   Value() = default;
-  Value(nlohmann::json json) : json_(std::move(json)) {}           // NOLINT: implicit on purpose
+  /// A JSON value.
+  Value(nlohmann::json json) : json_(std::move(json)) {}  // NOLINT: implicit on purpose
+  /// JSON from a brace list, as nlohmann::json's.
   Value(nlohmann::json::initializer_list_t init) : json_(init) {}  // NOLINT
+  /// Anything nlohmann::json is made from: numbers, strings, vectors, maps...
   template <class T>
   requires(!std::is_same_v<std::remove_cvref_t<T>, nlohmann::json> &&
            !std::is_same_v<std::remove_cvref_t<T>, Value> &&
            !std::is_base_of_v<Object, std::remove_cvref_t<T>> &&
            !Bindable<std::remove_cvref_t<T>> && std::is_constructible_v<nlohmann::json, T&&>)
-      Value(T&& value)
-      : json_(std::forward<T>(value)) {}  // NOLINT: implicit on purpose
+      Value(T&& value)  // NOLINT: implicit on purpose
+      : json_(std::forward<T>(value)) {}
+  /// An object.
   Value(std::shared_ptr<const Object> object) : object_(std::move(object)) {}  // NOLINT
+  /// An object of a class derived from Object.
   template <class O>
-  requires std::is_base_of_v<Object, O> Value(std::shared_ptr<O> object)  // NOLINT
+  requires(std::is_base_of_v<Object, O>) Value(std::shared_ptr<O> object)  // NOLINT
       : object_(std::shared_ptr<const Object>(std::move(object))) {}
   /// An application object with a Binding, copied into shared storage.
   template <Bindable T>
   Value(T object)  // NOLINT: implicit on purpose
       : object_(bind_object(std::make_shared<const T>(std::move(object)))) {}
+  /// A shared application object with a Binding (not copied).
   template <Bindable T>
-  Value(std::shared_ptr<const T> object) : object_(bind_object(std::move(object))) {}  // NOLINT
+  Value(std::shared_ptr<const T> object)  // NOLINT
+      : object_(bind_object(std::move(object))) {}
   /// A point in time: a naive datetime in UTC, as Python's utcnow().
   Value(std::chrono::system_clock::time_point time);  // NOLINT
+  /// A point in time of another precision (sys_days, microseconds...).
   template <class D>
   requires(!std::is_same_v<D, std::chrono::system_clock::duration>)
       Value(std::chrono::time_point<std::chrono::system_clock, D> time)  // NOLINT
@@ -169,6 +179,7 @@ class Value {
     for (auto& item : items) list.emplace_back(std::move(item));
     list_ = std::make_shared<const std::vector<Value>>(std::move(list));
   }
+  /// None, or the value.
   template <class T>
   requires(!std::is_constructible_v<nlohmann::json, const std::optional<T>&>)
       Value(std::optional<T> value) {  // NOLINT
@@ -181,6 +192,7 @@ class Value {
   const nlohmann::json* json() const noexcept { return object_ || list_ ? nullptr : &json_; }
   /// The object, or nullptr.
   const Object* object() const noexcept { return object_.get(); }
+  /// The object, shared; empty if this is not an object.
   const std::shared_ptr<const Object>& object_ptr() const noexcept { return object_; }
   /// The items of a list of Values, or nullptr.
   const std::vector<Value>* items() const noexcept { return list_.get(); }
@@ -204,7 +216,9 @@ class Value {
 struct Arguments {
   /// The name the function was called by, for error messages.
   std::string_view function;
+  /// `a, b` in `f(a, b, key=c)`.
   std::vector<Value> positional;
+  /// `key=c` in `f(a, b, key=c)`, in order.
   std::vector<std::pair<std::string, Value>> keywords;
 
   /// The argument at `index`, or given as `keyword`; nullptr when absent.
@@ -270,7 +284,9 @@ std::shared_ptr<const Object> make_callable(std::string name,
 /// comparisons and `datetime ± timedelta`, `datetime - datetime`.
 class DateTime : public Object {
  public:
+  /// The datetime of `time` (UTC).
   explicit DateTime(std::chrono::system_clock::time_point time) : time_(time) {}
+  /// The point in time.
   std::chrono::system_clock::time_point time() const noexcept { return time_; }
   std::string type_name() const override { return "datetime"; }
   std::optional<Value> attribute(std::string_view name) const override;
@@ -282,6 +298,7 @@ class DateTime : public Object {
   nlohmann::json to_json() const override;
   /// strftime with Python's directives (the C library's, plus %f).
   std::string strftime(std::string_view format) const;
+  /// Python's isoformat(sep): "2024-03-09T14:05:07[.ffffff]".
   std::string isoformat(std::string_view separator = "T") const;
 
  private:
@@ -292,7 +309,9 @@ class DateTime : public Object {
 /// str() as "1 day, 2:03:04", comparisons, sums and scaling by numbers.
 class TimeDelta : public Object {
  public:
+  /// The timedelta of `duration`.
   explicit TimeDelta(std::chrono::microseconds duration) : duration_(duration) {}
+  /// The duration.
   std::chrono::microseconds duration() const noexcept { return duration_; }
   std::string type_name() const override { return "timedelta"; }
   std::optional<Value> attribute(std::string_view name) const override;
@@ -332,7 +351,9 @@ class TimeDelta : public Object {
 template <class T>
 class Class {
  public:
+  /// Reads an attribute of a shared object.
   using Getter = std::function<Value(const std::shared_ptr<const T>&)>;
+  /// Runs a method with the call's arguments.
   using Method = std::function<Value(const T&, const Arguments&)>;
 
   /// The type's name in messages (`'Entry' object has no attribute 'x'`).
@@ -417,7 +438,9 @@ class Class {
 template <class T>
 class BoundObject : public Object {
  public:
+  /// The object that reads `value` through Binding<T>.
   explicit BoundObject(std::shared_ptr<const T> value) : value_(std::move(value)) {}
+  /// The application value.
   const T& value() const noexcept { return *value_; }
   std::string type_name() const override { return Class<T>::get().name_; }
   std::optional<Value> attribute(std::string_view name) const override {
@@ -478,21 +501,26 @@ struct Arguments;
 ///   - `Value(const Arguments& args)`: arguments as given, objects included.
 class Function {
  public:
+  /// The signature every function is stored as.
   using Call = std::function<Value(const Arguments&)>;
+  /// No function: calling it is a TypeError.
   Function() = default;
+  /// From a callable taking and returning JSON.
   template <class F>
-  requires std::is_invocable_r_v < nlohmann::json, F&, const std::vector<nlohmann::json>
-  & > Function(F f)  // NOLINT: implicit, so that lambdas convert
+  requires(std::is_invocable_r_v<nlohmann::json, F&, const std::vector<nlohmann::json>&>)
+      Function(F f)  // NOLINT: implicit, so that lambdas convert
       : call_(json_adaptor(
             std::function<nlohmann::json(const std::vector<nlohmann::json>&)>(std::move(f)))) {}
+  /// From a callable taking Arguments and returning a Value.
   template <class F>
   requires(std::is_invocable_r_v<Value, F&, const Arguments&> &&
            !std::is_invocable_r_v<nlohmann::json, F&, const std::vector<nlohmann::json>&>)
-      Function(F f)
-      : call_(std::move(f)) {}  // NOLINT: implicit, so that lambdas convert
+      Function(F f)  // NOLINT: implicit, so that lambdas convert
+      : call_(std::move(f)) {}
 
   /// Calls the function; throws what it throws.
   Value operator()(const Arguments& args) const;
+  /// True unless default-constructed.
   explicit operator bool() const noexcept { return static_cast<bool>(call_); }
 
  private:
@@ -516,13 +544,21 @@ using Functions = std::map<std::string, Function, std::less<>>;
 /// (the object must outlive the Namespace); from an rvalue, it keeps it.
 class Namespace {
  public:
+  /// No names.
   Namespace() = default;
+  /// The names of the JSON object `values`, referred to (not copied).
   Namespace(const nlohmann::json& values);  // NOLINT: implicit on purpose
-  Namespace(nlohmann::json&& values);       // NOLINT: implicit on purpose
+  /// The names of the JSON object `values`, kept.
+  Namespace(nlohmann::json&& values);  // NOLINT: implicit on purpose
+  /// `{{"entry", entry}, {"count", 3}}`: any mix of JSON and objects.
   Namespace(std::initializer_list<std::pair<std::string, Value>> values);
+  /// A copy (a referred-to JSON object is copied).
   Namespace(const Namespace& other);
+  /// Takes `other`'s names.
   Namespace(Namespace&& other) noexcept;
+  /// A copy (a referred-to JSON object is copied).
   Namespace& operator=(const Namespace& other);
+  /// Takes `other`'s names.
   Namespace& operator=(Namespace&& other) noexcept;
   ~Namespace();
 
@@ -532,6 +568,7 @@ class Namespace {
   Namespace& update(const Namespace& other);
   /// The value bound to `name`, or nullopt.
   std::optional<Value> get(std::string_view name) const;
+  /// True if `name` is bound.
   bool contains(std::string_view name) const;
 
   /// The JSON-valued names: a JSON object, or null when there are none.
@@ -647,7 +684,9 @@ class BaseLoader {
 /// a symlink pointing out, a NUL byte) is refused with a TemplateError.
 class Loader : public BaseLoader {
  public:
+  /// Loads templates from under `root` (Tornado's `Loader(root_directory, ...)`).
   explicit Loader(std::filesystem::path root, LoaderOptions options = {});
+  /// The root directory.
   const std::filesystem::path& root() const noexcept { return root_; }
 
  protected:
@@ -663,6 +702,7 @@ class Loader : public BaseLoader {
 /// tests, and templates compiled into the program).
 class DictLoader : public BaseLoader {
  public:
+  /// Loads the templates of `templates` (name to source).
   explicit DictLoader(std::map<std::string, std::string, std::less<>> templates,
                       LoaderOptions options = {});
 

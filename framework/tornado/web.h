@@ -113,6 +113,7 @@ class UIModule;
 /// Makes the UI module a handler uses (one per name and request, as
 /// Tornado); `ui_module<M>()` makes one for a UIModule subclass M.
 using UIModuleFactory = std::function<std::unique_ptr<UIModule>(RequestHandler& handler)>;
+/// The factory of UI module class M, for the ui_modules setting.
 template <class M>
 UIModuleFactory ui_module() {
   return [](RequestHandler& handler) -> std::unique_ptr<UIModule> {
@@ -131,14 +132,15 @@ class UIMethod {
   UIMethod() = default;
   /// From a callable taking the handler first.
   template <class F>
-    requires std::is_invocable_r_v<template_::Value, F&, RequestHandler&,
-                                   const template_::Arguments&>
-  UIMethod(F f) : call_(std::move(f)) {}  // NOLINT: implicit, so that lambdas convert
+  requires(
+      std::is_invocable_r_v<template_::Value, F&, RequestHandler&, const template_::Arguments&>)
+      UIMethod(F f)
+      : call_(std::move(f)) {}  // NOLINT: implicit, so that lambdas convert
   /// From a callable of template_::Function (no handler).
   template <class F>
-    requires(!std::is_invocable_v<F&, RequestHandler&, const template_::Arguments&> &&
-             std::is_constructible_v<template_::Function, F>)
-  UIMethod(F f)  // NOLINT: implicit, so that functions convert
+  requires(!std::is_invocable_v<F&, RequestHandler&, const template_::Arguments&> &&
+           std::is_constructible_v<template_::Function, F>)
+      UIMethod(F f)  // NOLINT: implicit, so that functions convert
       : call_([function = template_::Function(std::move(f))](
                   RequestHandler&, const template_::Arguments& args) { return function(args); }) {}
   /// Calls the method for `handler`.
@@ -360,7 +362,7 @@ class RequestHandler {
                 std::optional<int> status = std::nullopt);
   /// Renders template `name` with `values` (plus the handler's namespace)
   /// and finishes the response; the UI modules the page used add their
-  /// JavaScript and CSS before </body> and </head>, as in Tornado.
+  /// JavaScript and CSS before `</body>` and `</head>`, as in Tornado.
   /// `values` mixes JSON and objects: `render("entry.html", {{"entry", entry}, {"n", 3}})`.
   void render(std::string_view name, template_::Namespace values = {});
   /// Renders template `name` to a string.
@@ -479,6 +481,7 @@ class RequestHandler {
 /// setting with `ui_module<MyModule>()`.
 class UIModule {
  public:
+  /// A module rendering for `handler`'s request.
   explicit UIModule(RequestHandler& handler) : handler(handler) {}
   virtual ~UIModule();
   UIModule(const UIModule&) = delete;
@@ -486,26 +489,29 @@ class UIModule {
 
   /// The module's HTML, inserted unescaped by `{% module %}`.
   virtual std::string render(const template_::Arguments& args) = 0;
-  /// JavaScript placed in one <script> block before </body> (empty: none).
+  /// JavaScript placed in one `<script>` block before `</body>` (empty: none).
   virtual std::string embedded_javascript() { return {}; }
-  /// JavaScript files linked before </body>; relative paths go through static_url.
+  /// JavaScript files linked before `</body>`; relative paths go through static_url.
   virtual std::vector<std::string> javascript_files() { return {}; }
-  /// CSS placed in one <style> block before </head> (empty: none).
+  /// CSS placed in one `<style>` block before `</head>` (empty: none).
   virtual std::string embedded_css() { return {}; }
-  /// CSS files linked before </head>; relative paths go through static_url.
+  /// CSS files linked before `</head>`; relative paths go through static_url.
   virtual std::vector<std::string> css_files() { return {}; }
-  /// HTML placed before </head> (empty: none).
+  /// HTML placed before `</head>` (empty: none).
   virtual std::string html_head() { return {}; }
-  /// HTML placed before </body> (empty: none).
+  /// HTML placed before `</body>` (empty: none).
   virtual std::string html_body() { return {}; }
 
   /// Renders a template with the handler's namespace, as handler.render_string.
   std::string render_string(std::string_view path, template_::Namespace values = {}) {
     return handler.render_string(path, std::move(values));
   }
+  /// The request being answered.
   httputil::HTTPServerRequest& request() { return handler.request(); }
+  /// The handler's current_user().
   const std::optional<nlohmann::json>& current_user() { return handler.current_user(); }
 
+  /// The handler the module renders for.
   RequestHandler& handler;
 };
 
