@@ -39,7 +39,10 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
 
   Protocol(std::shared_ptr<IOStream> stream, ws::Role role, std::size_t max_message_size,
            std::optional<ws::DeflateParams> deflate, const ws::DeflateOptions& deflate_options)
-      : stream_(std::move(stream)), role_(role), deflate_params_(deflate) {
+      : stream_(std::move(stream)),
+        role_(role),
+        deflate_params_(deflate),
+        loop_(ioloop::IOLoop::current_or_null()) {
     std::unique_ptr<ws::Inflater> inflater;
     if (deflate) {
       inflater = ws::make_inflater(role, *deflate);
@@ -69,6 +72,13 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
   }
 
   IOStream::WriteAwaitable write_message(std::string_view message, bool binary) {
+    // The stream belongs to one loop's thread: a worker writing here would
+    // race it. Refused, loudly, rather than half-working.
+    if (ioloop::IOLoop::current_or_null() != loop_) {
+      throw std::logic_error(
+          "WebSocket write_message called off its IOLoop's thread: hand the message over "
+          "with IOLoop::add_callback");
+    }
     if (!open()) throw WebSocketClosedError();
     auto opcode = binary ? ws::Opcode::binary : ws::Opcode::text;
     if (deflater_) {
@@ -189,6 +199,7 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
   ws::MessageReader reader_;
   std::optional<ws::Deflater> deflater_;
   std::optional<ws::DeflateParams> deflate_params_;
+  ioloop::IOLoop* loop_;  // the loop whose thread may write
   // The masked copy of a client's payload, or the compressed payload.
   std::string scratch_;
   bool close_sent_ = false;
@@ -478,6 +489,31 @@ struct ClientState {
   bool closed = false;
   std::coroutine_handle<> waiter;
 };
+
+// Cancellable: a cancelled read leaves no waiter for the next message.
+struct ReadWait : tornado::detail::CancelHook {
+  ClientState* s;
+  bool cancelled = false;
+  explicit ReadWait(ClientState* state) : s(state) {}
+  bool await_ready() const noexcept { return !s->queue.empty() || s->closed; }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
+    s->waiter = h;
+    if (attach(h)) cancel();
+  }
+  void await_resume() {
+    detach();
+    if (cancelled) throw CancelledError();
+  }
+  bool cancel() noexcept override {
+    detach();
+    auto h = std::exchange(s->waiter, {});
+    if (!h) return false;
+    cancelled = true;
+    tornado::detail::call_soon([h] { h.resume(); });
+    return true;
+  }
+};
 }  // namespace
 
 WebSocketClientConnection::~WebSocketClientConnection() {
@@ -616,13 +652,7 @@ Task<std::unique_ptr<WebSocketClientConnection>> ClientConnector::connect(std::s
 Task<std::optional<std::string>> WebSocketClientConnection::read_message() {
   auto state = std::static_pointer_cast<ClientState>(state_);
   while (state->queue.empty() && !state->closed) {
-    struct Wait {
-      ClientState* s;
-      bool await_ready() const noexcept { return !s->queue.empty() || s->closed; }
-      void await_suspend(std::coroutine_handle<> h) noexcept { s->waiter = h; }
-      void await_resume() const noexcept {}
-    };
-    co_await Wait{state.get()};
+    co_await ReadWait(state.get());
   }
   if (state->queue.empty()) co_return std::nullopt;
   auto [message, binary] = std::move(state->queue.front());
