@@ -15,6 +15,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "tornado/detail/web_template.h"
 #include "tornado/escape.h"
 #include "tornado/ioloop.h"
 #include "tornado/locks.h"
@@ -287,10 +288,15 @@ std::string Application::reverse_url(std::string_view name,
   throw std::invalid_argument(fmt::format("reverse_url: no route named '{}'", name));
 }
 
-template_::Loader& Application::template_loader() {
+template_::BaseLoader& Application::template_loader() {
+  if (settings_.template_loader) return *settings_.template_loader;
   if (!impl_->loader) {
     template_::LoaderOptions options;
-    options.debug = !settings_.compiled_template_cache.value_or(true);
+    // Without the cache Tornado recompiles every template on each render;
+    // recompiling those whose files changed shows the same pages.
+    options.debug = !settings_.compiled_template_cache.value_or(!settings_.debug);
+    options.autoescape = settings_.autoescape.value_or("");
+    options.whitespace = settings_.template_whitespace;
     impl_->loader = std::make_unique<template_::Loader>(settings_.template_path, options);
   }
   return *impl_->loader;
@@ -751,46 +757,187 @@ void RequestHandler::redirect(std::string_view url, bool permanent, std::optiona
   finish();
 }
 
-nlohmann::json RequestHandler::get_template_namespace() {
-  nlohmann::json ns = settings().template_globals.is_object() ? settings().template_globals
-                                                              : nlohmann::json::object();
+template_::Namespace RequestHandler::get_template_namespace() {
+  using template_::Arguments;
+  using template_::Value;
+  template_::Namespace ns;
+  ns.set("handler", tornado::detail::handler_object(*this));
+  ns.set("request", tornado::detail::request_object(*this));
   const auto& user = current_user();
-  ns["current_user"] = user ? *user : nlohmann::json();
-  ns["request"] = {{"method", request_->method},     {"uri", request_->uri},
-                   {"path", request_->path},         {"host", request_->host},
-                   {"protocol", request_->protocol}, {"remote_ip", request_->remote_ip}};
+  ns.set("current_user", user ? Value(*user) : Value());
+  // `_` and `pgettext` go through the locale, so a real one translates.
+  const Value locale = get_template_locale();
+  ns.set("locale", locale);
+  for (const char* method : {"translate", "pgettext"}) {
+    ns.set(std::string_view(method) == "translate" ? "_" : "pgettext",
+           template_::make_callable(method, [locale, method](const Arguments& args) {
+             return *locale.object()->call_method(method, args);
+           }));
+  }
+  ns.set("static_url", template_::make_callable("static_url", [this](const Arguments& args) {
+           return *tornado::detail::handler_object(*this).object()->call_method("static_url", args);
+         }));
+  ns.set("xsrf_form_html", template_::make_callable("xsrf_form_html", [this](const Arguments&) {
+           return Value(xsrf_form_html());
+         }));
+  ns.set("reverse_url", template_::make_callable("reverse_url", [this](const Arguments& args) {
+           return *tornado::detail::handler_object(*this).object()->call_method("reverse_url",
+                                                                                args);
+         }));
+  // Tornado's self.ui: the ui_methods bound to this handler, and the modules.
+  for (const auto& entry : settings().ui_methods) {
+    const UIMethod* method = &entry.second;
+    ns.set(entry.first,
+           template_::make_callable(entry.first, [this, method](const Arguments& args) {
+             return (*method)(*this, args);
+           }));
+  }
+  const Value modules = tornado::detail::modules_object(*this);
+  ns.set("_tt_modules", modules);
+  ns.set("modules", modules);
   return ns;
 }
 
-std::string RequestHandler::render_string(std::string_view name, nlohmann::json values) {
-  nlohmann::json ns = get_template_namespace();
-  if (values.is_object()) {
-    for (auto& [key, value] : values.items()) ns[key] = std::move(value);
-  }
-  template_::Functions functions = settings().ui_methods;
-  functions["static_url"] = [this](const std::vector<nlohmann::json>& args) -> nlohmann::json {
-    if (args.empty() || !args[0].is_string()) throw std::invalid_argument("static_url(path)");
-    return static_url(args[0].get<std::string>());
-  };
-  functions["reverse_url"] = [this](const std::vector<nlohmann::json>& args) -> nlohmann::json {
-    if (args.empty() || !args[0].is_string()) throw std::invalid_argument("reverse_url(name, ...)");
-    std::vector<std::string> rest;
-    for (std::size_t i = 1; i < args.size(); ++i) {
-      rest.push_back(args[i].is_string() ? args[i].get<std::string>() : args[i].dump());
-    }
-    return reverse_url(args[0].get<std::string>(), rest);
-  };
-  functions["xsrf_form_html"] = [this](const std::vector<nlohmann::json>&) -> nlohmann::json {
-    return xsrf_form_html();
-  };
-  auto tmpl = application_->template_loader().load(name);
-  return tmpl->generate(ns, functions);
+template_::Value RequestHandler::get_template_locale() {
+  return tornado::detail::identity_locale();
 }
 
-void RequestHandler::render(std::string_view name, nlohmann::json values) {
+std::string RequestHandler::render_string(std::string_view name, template_::Namespace values) {
+  template_::BaseLoader& loader = application_->template_loader();
+  if (settings().template_loader && settings().compiled_template_cache == false) loader.reset();
+  template_::Namespace ns;
+  if (settings().template_globals.is_object() && !settings().template_globals.empty()) {
+    ns = template_::Namespace(settings().template_globals);
+  }
+  ns.update(get_template_namespace());
+  ns.update(values);
+  try {
+    return loader.load(name)->generate(ns);
+  } catch (const template_::TemplateError& e) {
+    // handler.get_argument('x') in a template answers 400 as in a verb, as
+    // Tornado's HTTPErrors cross its templates.
+    if (e.cause()) {
+      try {
+        std::rethrow_exception(e.cause());
+      } catch (const HTTPError&) {
+        throw;
+      } catch (...) {
+      }
+    }
+    throw;
+  }
+}
+
+bool RequestHandler::has_ui_module(std::string_view name) const {
+  return settings().ui_modules.contains(name) || name == "linkify" || name == "xsrf_form_html" ||
+         name == "Template";
+}
+
+std::string RequestHandler::render_ui_module(std::string_view name,
+                                             const template_::Arguments& args) {
+  UIModule* module = nullptr;
+  for (auto& [n, m] : active_modules_) {
+    if (n == name) module = m.get();
+  }
+  if (!module) {
+    std::unique_ptr<UIModule> created;
+    if (const auto it = settings().ui_modules.find(name); it != settings().ui_modules.end()) {
+      created = it->second(*this);
+    } else {
+      created = tornado::detail::builtin_ui_module(name, *this);
+    }
+    if (!created) {
+      throw template_::TemplateError({}, 0, fmt::format("no UI module named '{}'", name), {},
+                                     "AttributeError");
+    }
+    module = created.get();
+    active_modules_.emplace_back(std::string(name), std::move(created));
+  }
+  template_::Arguments named = args;
+  named.function = name;
+  return module->render(named);
+}
+
+namespace {
+
+bool is_absolute_url(std::string_view path) {
+  return path.starts_with("/") || path.starts_with("http:") || path.starts_with("https:");
+}
+
+// Inserts `part` and a newline before the last (`last`) or first `tag`.
+void insert_before(std::string& html, std::string_view tag, bool last, const std::string& part) {
+  const std::size_t at = last ? html.rfind(tag) : html.find(tag);
+  if (at == std::string::npos) {
+    throw std::runtime_error(fmt::format(
+        "render(): the page has no {} to place its UI modules' JavaScript and CSS before", tag));
+  }
+  html.insert(at, part + "\n");
+}
+
+}  // namespace
+
+std::string RequestHandler::render_linked_js(const std::vector<std::string>& js_files) {
+  std::vector<std::string> paths;
+  for (const std::string& file : js_files) {
+    std::string path = is_absolute_url(file) ? file : static_url(file);
+    if (std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(path);
+  }
+  std::string out;
+  for (const auto& p : paths) {
+    out += "<script src=\"" + escape::xhtml_escape(p) + "\" type=\"text/javascript\"></script>";
+  }
+  return out;
+}
+
+std::string RequestHandler::render_embed_js(const std::vector<std::string>& js_embed) {
+  std::string out = "<script type=\"text/javascript\">\n//<![CDATA[\n";
+  for (std::size_t i = 0; i < js_embed.size(); ++i) out += (i ? "\n" : "") + js_embed[i];
+  return out + "\n//]]>\n</script>";
+}
+
+std::string RequestHandler::render_linked_css(const std::vector<std::string>& css_files) {
+  std::vector<std::string> paths;
+  for (const std::string& file : css_files) {
+    std::string path = is_absolute_url(file) ? file : static_url(file);
+    if (std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(path);
+  }
+  std::string out;
+  for (const auto& p : paths) {
+    out += "<link href=\"" + escape::xhtml_escape(p) + "\" type=\"text/css\" rel=\"stylesheet\"/>";
+  }
+  return out;
+}
+
+std::string RequestHandler::render_embed_css(const std::vector<std::string>& css_embed) {
+  std::string out = "<style type=\"text/css\">\n";
+  for (std::size_t i = 0; i < css_embed.size(); ++i) out += (i ? "\n" : "") + css_embed[i];
+  return out + "\n</style>";
+}
+
+void RequestHandler::render(std::string_view name, template_::Namespace values) {
+  if (finished_) throw std::logic_error("Cannot render() after finish()");
   std::string html = render_string(name, std::move(values));
+  // The JavaScript and CSS of the UI modules the page used, placed as Tornado does.
+  std::vector<std::string> js_embed, js_files, css_embed, css_files;
+  std::string heads, bodies;
+  for (auto& [module_name, module] : active_modules_) {
+    if (auto part = module->embedded_javascript(); !part.empty()) js_embed.push_back(part);
+    for (auto& file : module->javascript_files()) js_files.push_back(std::move(file));
+    if (auto part = module->embedded_css(); !part.empty()) css_embed.push_back(part);
+    for (auto& file : module->css_files()) css_files.push_back(std::move(file));
+    heads += module->html_head();
+    bodies += module->html_body();
+  }
+  if (!js_files.empty()) insert_before(html, "</body>", true, render_linked_js(js_files));
+  if (!js_embed.empty()) insert_before(html, "</body>", true, render_embed_js(js_embed));
+  if (!css_files.empty()) insert_before(html, "</head>", false, render_linked_css(css_files));
+  if (!css_embed.empty()) insert_before(html, "</head>", false, render_embed_css(css_embed));
+  if (!heads.empty()) insert_before(html, "</head>", false, heads);
+  if (!bodies.empty()) insert_before(html, "</body>", false, bodies);
   finish(html);
 }
+
+UIModule::~UIModule() = default;
 
 void RequestHandler::log_exception(std::exception_ptr error) {
   try {

@@ -127,6 +127,50 @@ struct StaticHandlerClass {
   std::function<std::unique_ptr<StaticFileHandler>()> create;
 };
 
+class UIModule;
+
+/// Makes the UI module a handler uses (one per name and request, as
+/// Tornado); `ui_module<M>()` makes one for a UIModule subclass M.
+using UIModuleFactory = std::function<std::unique_ptr<UIModule>(RequestHandler& handler)>;
+/// The factory of UI module class M, for the ui_modules setting.
+template <class M>
+UIModuleFactory ui_module() {
+  return [](RequestHandler& handler) -> std::unique_ptr<UIModule> {
+    return std::make_unique<M>(handler);
+  };
+}
+
+/// A function templates call as `name(args)`. Made from
+/// `Value(RequestHandler& handler, const template_::Arguments& args)`, which
+/// receives the handler first as Tornado's ui_methods do, or from either
+/// signature of template_::Function when the handler is not needed.
+class UIMethod {
+ public:
+  /// The signature with the handler first.
+  using Call = std::function<template_::Value(RequestHandler&, const template_::Arguments&)>;
+  UIMethod() = default;
+  /// From a callable taking the handler first.
+  template <class F>
+  requires(
+      std::is_invocable_r_v<template_::Value, F&, RequestHandler&, const template_::Arguments&>)
+      UIMethod(F f)
+      : call_(std::move(f)) {}  // NOLINT: implicit, so that lambdas convert
+  /// From a callable of template_::Function (no handler).
+  template <class F>
+  requires(!std::is_invocable_v<F&, RequestHandler&, const template_::Arguments&> &&
+           std::is_constructible_v<template_::Function, F>)
+      UIMethod(F f)  // NOLINT: implicit, so that functions convert
+      : call_([function = template_::Function(std::move(f))](
+                  RequestHandler&, const template_::Arguments& args) { return function(args); }) {}
+  /// Calls the method for `handler`.
+  template_::Value operator()(RequestHandler& handler, const template_::Arguments& args) const {
+    return call_(handler, args);
+  }
+
+ private:
+  Call call_;
+};
+
 /// Application settings, with Tornado's names and meanings.
 ///
 /// The application's own settings live beside the typed ones:
@@ -173,8 +217,12 @@ struct Settings {
   /// Handles requests no route matches (Tornado's default_handler_class);
   /// a 404 page when unset.
   std::optional<HandlerSpec> default_handler_class;
-  /// Functions templates may call, in addition to the built-ins.
-  template_::Functions ui_methods;
+  /// Functions templates may call, in addition to the built-ins; each gets
+  /// the handler first (Tornado's ui_methods).
+  std::map<std::string, UIMethod, std::less<>> ui_methods;
+  /// UI modules for `{% module Name(args) %}` and `modules.Name(args)`, in
+  /// addition to the built-in linkify, xsrf_form_html and Template.
+  std::map<std::string, UIModuleFactory, std::less<>> ui_modules;
   /// Extra values every template sees.
   nlohmann::json template_globals = nlohmann::json::object();
   /// The application's own settings, by name (see `operator[]`).
@@ -184,6 +232,15 @@ struct Settings {
   nlohmann::json& operator[](const std::string& key) { return values[key]; }
   /// The application's own setting `key`; null if absent.
   const nlohmann::json& operator[](const std::string& key) const;
+  /// The escaping function of `{{ }}` in templates ("xhtml_escape"); nullopt
+  /// is Tornado's `autoescape=None` (no escaping).
+  std::optional<std::string> autoescape = "xhtml_escape";
+  /// Whitespace mode of templates ("all", "single", "oneline"); unset: by
+  /// file extension.
+  std::optional<std::string> template_whitespace;
+  /// Loads the templates instead of a Loader on template_path (Tornado's
+  /// template_loader), e.g. a DictLoader.
+  std::shared_ptr<template_::BaseLoader> template_loader;
 };
 
 /// Options for `set_cookie`, Tornado's keyword arguments.
@@ -355,14 +412,36 @@ class RequestHandler {
   void redirect(std::string_view url, bool permanent = false,
                 std::optional<int> status = std::nullopt);
   /// Renders template `name` with `values` (plus the handler's namespace)
-  /// and finishes the response.
-  void render(std::string_view name, nlohmann::json values = nlohmann::json::object());
+  /// and finishes the response; the UI modules the page used add their
+  /// JavaScript and CSS before `</body>` and `</head>`, as in Tornado.
+  /// `values` mixes JSON and objects: `render("entry.html", {{"entry", entry}, {"n", 3}})`.
+  void render(std::string_view name, template_::Namespace values = {});
   /// Renders template `name` to a string.
-  std::string render_string(std::string_view name,
-                            nlohmann::json values = nlohmann::json::object());
-  /// The functions and values templates see from this handler (Tornado's
-  /// `get_template_namespace`).
-  virtual nlohmann::json get_template_namespace();
+  std::string render_string(std::string_view name, template_::Namespace values = {});
+  /// The names templates see from this handler, as Tornado's
+  /// get_template_namespace: handler, request, current_user, locale, _,
+  /// pgettext, static_url, xsrf_form_html, reverse_url, the ui_methods and
+  /// `modules`. Override to add names (call the base and set() on it).
+  virtual template_::Namespace get_template_namespace();
+  /// The `locale` templates see (and `_` / `pgettext` translate through):
+  /// an object with `code`, `translate(message, plural_message=None,
+  /// count=None)` and `pgettext(context, message, ...)`. The default
+  /// translates nothing (en_US); override to supply the user's locale.
+  virtual template_::Value get_template_locale();
+  /// `<script src=...>` tags for the UI modules' JavaScript files (relative
+  /// paths through static_url, duplicates dropped). Override to change them.
+  virtual std::string render_linked_js(const std::vector<std::string>& js_files);
+  /// One `<script>` block with the UI modules' embedded JavaScript.
+  virtual std::string render_embed_js(const std::vector<std::string>& js_embed);
+  /// `<link rel=stylesheet>` tags for the UI modules' CSS files.
+  virtual std::string render_linked_css(const std::vector<std::string>& css_files);
+  /// One `<style>` block with the UI modules' embedded CSS.
+  virtual std::string render_embed_css(const std::vector<std::string>& css_embed);
+  /// Renders UI module `name` with `args`, creating it on first use in this
+  /// request (what `{% module name(args) %}` calls).
+  std::string render_ui_module(std::string_view name, const template_::Arguments& args);
+  /// True if `name` is a UI module of the application (or a built-in one).
+  bool has_ui_module(std::string_view name) const;
   /// Sends an error page via write_error (status 500 by default).
   void send_error(int status_code = 500, std::exception_ptr error = nullptr);
 
@@ -451,6 +530,49 @@ class RequestHandler {
   bool detached_ = false;
   std::optional<std::optional<nlohmann::json>> current_user_;
   std::optional<std::string> xsrf_token_;
+  // The UI modules this request rendered, in first-use order (Tornado's
+  // _active_modules); render() gathers their JavaScript and CSS.
+  std::vector<std::pair<std::string, std::unique_ptr<UIModule>>> active_modules_;
+};
+
+/// A reusable piece of a page, Tornado's UIModule: `{% module Name(args) %}`
+/// calls render(args) on the one instance per request, and the page gets the
+/// JavaScript and CSS the module declares. Register it in the `ui_modules`
+/// setting with `ui_module<MyModule>()`.
+class UIModule {
+ public:
+  /// A module rendering for `handler`'s request.
+  explicit UIModule(RequestHandler& handler) : handler(handler) {}
+  virtual ~UIModule();
+  UIModule(const UIModule&) = delete;
+  UIModule& operator=(const UIModule&) = delete;
+
+  /// The module's HTML, inserted unescaped by `{% module %}`.
+  virtual std::string render(const template_::Arguments& args) = 0;
+  /// JavaScript placed in one `<script>` block before `</body>` (empty: none).
+  virtual std::string embedded_javascript() { return {}; }
+  /// JavaScript files linked before `</body>`; relative paths go through static_url.
+  virtual std::vector<std::string> javascript_files() { return {}; }
+  /// CSS placed in one `<style>` block before `</head>` (empty: none).
+  virtual std::string embedded_css() { return {}; }
+  /// CSS files linked before `</head>`; relative paths go through static_url.
+  virtual std::vector<std::string> css_files() { return {}; }
+  /// HTML placed before `</head>` (empty: none).
+  virtual std::string html_head() { return {}; }
+  /// HTML placed before `</body>` (empty: none).
+  virtual std::string html_body() { return {}; }
+
+  /// Renders a template with the handler's namespace, as handler.render_string.
+  std::string render_string(std::string_view path, template_::Namespace values = {}) {
+    return handler.render_string(path, std::move(values));
+  }
+  /// The request being answered.
+  httputil::HTTPServerRequest& request() { return handler.request(); }
+  /// The handler's current_user().
+  const std::optional<nlohmann::json>& current_user() { return handler.current_user(); }
+
+  /// The handler the module renders for.
+  RequestHandler& handler;
 };
 
 /// Signs `value` for cookie `name` (Tornado's version 2 signed value).
@@ -633,8 +755,10 @@ class Application : public http1connection::HTTPServerConnectionDelegate {
   const Settings& settings() const noexcept { return settings_; }
   /// The settings, to change before the first request.
   Settings& settings() noexcept { return settings_; }
-  /// The template loader for `template_path` (created on first use).
-  template_::Loader& template_loader();
+  /// The template loader: the template_loader setting, else a Loader on
+  /// template_path with the autoescape, template_whitespace and
+  /// compiled_template_cache settings (created on first use).
+  template_::BaseLoader& template_loader();
   /// Versioned static URL ("/static/app.css?v=..."): the static handler
   /// class's `make_static_url`.
   std::string static_url(std::string_view path, bool include_version = true);
