@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <future>
 #include <map>
 #include <set>
 #include <thread>
@@ -18,6 +19,7 @@
 #include "tornado/detail/websocket_protocol.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
+#include "tornado/pubsub.h"
 #include "tornado/websocket.h"
 
 using namespace std::chrono_literals;
@@ -61,8 +63,9 @@ thread_local Server* server = nullptr;
 // "leave <topic>" unsubscribes, "bye" makes the server close it.
 class TopicSocket : public WebSocketHandler {
  public:
-  void open(std::string_view topic) {
-    subscribe(topic);
+  // The path argument lives as long as the handler.
+  Task<> open(std::string_view topic) {
+    co_await subscribe(topic);
     server->on_open(this);
     write_message(fmt::format("subscribed {}", topic));
   }
@@ -94,14 +97,46 @@ class CompressedTopicSocket : public TopicSocket {
   }
 };
 
+std::vector<tornado::web::URLSpec> routes() {
+  return {
+      {"/t/([a-z]+)", tornado::web::handler<TopicSocket>()},
+      {"/z/([a-z]+)", tornado::web::handler<CompressedTopicSocket>()},
+  };
+}
+
+Task<std::unique_ptr<tornado::websocket::WebSocketClientConnection>> join_at(int port,
+                                                                             std::string topic) {
+  auto ws = co_await tornado::websocket::websocket_connect(
+      fmt::format("ws://127.0.0.1:{}/t/{}", port, topic));
+  EXPECT_EQ(co_await ws->read_message(), "subscribed " + topic);
+  co_return ws;
+}
+
+// The same checks across two servers, whatever joins them: a publisher on A
+// reaches subscribers on A and B in order, B's publications reach A, and
+// nobody gets a message twice.
+Task<> check_two_servers(int port_a, int port_b) {
+  auto local = co_await join_at(port_a, "room");
+  auto remote = co_await join_at(port_b, "room");
+  auto publisher = co_await join_at(port_a, "other");
+  for (int i = 0; i < 100; ++i) (void)publisher->write_message(fmt::format("pub room m{}", i));
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(co_await local->read_message(), fmt::format("m{}", i));
+    EXPECT_EQ(co_await remote->read_message(), fmt::format("m{}", i));
+  }
+  co_await remote->write_message("pub room from b");
+  EXPECT_EQ(co_await local->read_message(), "from b");
+  EXPECT_EQ(co_await remote->read_message(), "from b");
+  co_await publisher->write_message("pub room end");
+  EXPECT_EQ(co_await local->read_message(), "end");
+  EXPECT_EQ(co_await remote->read_message(), "end") << "B got its own message only once";
+}
+
 class TopicsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     server = &server_;
-    app_ = std::make_unique<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
-        {"/t/([a-z]+)", tornado::web::handler<TopicSocket>()},
-        {"/z/([a-z]+)", tornado::web::handler<CompressedTopicSocket>()},
-    });
+    app_ = std::make_unique<tornado::web::Application>(routes());
     port_ = app_->listen(0, "127.0.0.1").port();
   }
   void TearDown() override { server = nullptr; }
@@ -489,4 +524,87 @@ TEST_F(TopicsTest, WriteMessageFollowsTheSamePolicy) {
         EXPECT_EQ(server_.drops.back(), "");
       },
       60s);
+}
+
+// ---------------------------------------------------------------------------
+// Across loops (the threads of --workers) and processes, same handler code.
+
+TEST(TopicsAcrossTest, InProcessBrokerJoinsTheLoopsOfAProcess) {
+  tornado::pubsub::InProcessBroker broker;
+  std::promise<std::pair<IOLoop*, int>> started;
+  std::thread b([&] {
+    IOLoop loop;
+    Server s;
+    server = &s;
+    tornado::websocket::set_topic_broker(&broker);
+    {
+      tornado::web::Application app(routes());
+      started.set_value({&loop, app.listen(0, "127.0.0.1").port()});
+      loop.start();
+    }
+    tornado::websocket::set_topic_broker(nullptr);
+    server = nullptr;
+  });
+  auto [loop_b_, port_b_] = started.get_future().get();
+  IOLoop* loop_b = loop_b_;
+  int port_b = port_b_;
+  {
+    IOLoop loop;
+    Server s;
+    server = &s;
+    tornado::websocket::set_topic_broker(&broker);
+    tornado::web::Application app(routes());
+    int port_a = app.listen(0, "127.0.0.1").port();
+    EXPECT_NO_THROW(
+        loop.run_sync([&]() -> Task<> { co_await check_two_servers(port_a, port_b); }, 20s));
+    tornado::websocket::set_topic_broker(nullptr);
+    server = nullptr;
+  }
+  loop_b->add_callback([loop_b] { loop_b->stop(); });
+  b.join();
+}
+
+TEST(TopicsAcrossTest, RedisBrokerJoinsProcesses) {
+  using tornado::testing::RedisServer;
+  if (!RedisServer::available()) GTEST_SKIP() << "redis-server is not installed";
+  RedisServer redis;
+  ASSERT_TRUE(redis.start()) << "redis-server did not start";
+  int port_b = tornado::testing::free_port();
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // The second process: the same handlers, its own loop and broker.
+    IOLoop loop;
+    Server s;
+    server = &s;
+    tornado::pubsub::RedisBroker broker(redis.url());
+    tornado::websocket::set_topic_broker(&broker);
+    tornado::web::Application app(routes());
+    app.listen(port_b, "127.0.0.1");
+    loop.start();  // until the parent kills it
+    ::_exit(0);
+  }
+  // The child goes with the test, whether it passes or not.
+  struct Reaper {
+    pid_t pid;
+    ~Reaper() { tornado::testing::stop_process(pid); }
+  } reaper{child};
+  ASSERT_TRUE(tornado::testing::wait_for_port(port_b, 10s));
+  {
+    IOLoop loop;
+    Server s;
+    server = &s;
+    tornado::pubsub::RedisBroker broker(redis.url());
+    tornado::websocket::set_topic_broker(&broker);
+    tornado::web::Application app(routes());
+    int port_a = app.listen(0, "127.0.0.1").port();
+    loop.run_sync(
+        [&]() -> Task<> {
+          co_await broker.wait_connected();
+          co_await check_two_servers(port_a, port_b);
+        },
+        20s);
+    tornado::websocket::set_topic_broker(nullptr);
+    server = nullptr;
+  }
 }

@@ -6,6 +6,8 @@
 #include <random>
 #include <unordered_set>
 
+#include <unistd.h>
+
 #include "tornado/detail/http1_strict.h"
 #include "tornado/detail/websocket_protocol.h"
 #include "tornado/escape.h"
@@ -562,7 +564,17 @@ struct TopicRegistry {
   };
   std::unordered_map<std::string, Topic, Hash, std::equal_to<>> topics;
   pubsub::Broker* broker = nullptr;
-  std::uint64_t origin = make_origin();
+  // Which loop published a message that comes back through the broker. A
+  // forked process inherits its parent's registry: a new pid, a new origin.
+  std::uint64_t origin_ = 0;
+  pid_t origin_pid_ = 0;
+  std::uint64_t origin() {
+    if (pid_t pid = ::getpid(); pid != origin_pid_) {
+      origin_pid_ = pid;
+      origin_ = make_origin();
+    }
+    return origin_;
+  }
   std::vector<Receiver> snapshot;  // reused by deliver()
 
   static TopicRegistry& current() {
@@ -570,14 +582,18 @@ struct TopicRegistry {
     return registry;
   }
 
-  void add(WebSocketHandler* handler, std::string_view topic,
-           std::optional<Backpressure> backpressure) {
+  Future<> add(WebSocketHandler* handler, std::string_view topic,
+               std::optional<Backpressure> backpressure) {
     auto it = topics.find(topic);
     if (it == topics.end()) {
       it = topics.emplace(std::string(topic), Topic{}).first;
       if (broker) it->second.remote = subscribe_remote(it->first);
     }
     it->second.receivers.push_back({handler, backpressure});
+    if (it->second.remote) return it->second.remote.ready();
+    Future<> local;
+    local.set_result();
+    return local;
   }
 
   void remove(WebSocketHandler* handler, std::string_view topic) noexcept {
@@ -597,7 +613,7 @@ struct TopicRegistry {
       std::uint64_t from;
       std::memcpy(&from, envelope.data(), sizeof from);
       auto& self = TopicRegistry::current();
-      if (from == self.origin) return;  // delivered when it was published
+      if (from == self.origin()) return;  // delivered when it was published
       bool binary = envelope[8] & 1;
       std::vector<Waiter> waiters;
       self.deliver(topic, envelope.substr(kEnvelopeHeader), binary, waiters);
@@ -711,7 +727,8 @@ Task<std::size_t> publish(std::string_view topic, std::string_view message,
   std::optional<Future<std::size_t>> handed_over;
   if (registry.broker) {
     std::string envelope(kEnvelopeHeader + message.size(), '\0');
-    std::memcpy(envelope.data(), &registry.origin, sizeof registry.origin);
+    std::uint64_t origin = registry.origin();
+    std::memcpy(envelope.data(), &origin, sizeof origin);
     envelope[8] = options.binary ? 1 : 0;
     std::memcpy(envelope.data() + kEnvelopeHeader, message.data(), message.size());
     // Started now, so that hand-overs leave in the order of the calls.
@@ -729,16 +746,20 @@ void set_topic_broker(pubsub::Broker* broker) {
   }
 }
 
-void WebSocketHandler::subscribe(std::string_view topic) {
-  if (subscribed(topic)) return;
-  TopicRegistry::current().add(this, topic, std::nullopt);
+Future<> WebSocketHandler::subscribe(std::string_view topic) {
+  if (subscribed(topic)) {
+    Future<> done;
+    done.set_result();
+    return done;
+  }
   topics_.emplace_back(topic);
+  return TopicRegistry::current().add(this, topic, std::nullopt);
 }
 
-void WebSocketHandler::subscribe(std::string_view topic, Backpressure backpressure) {
-  if (subscribed(topic)) unsubscribe(topic);
-  TopicRegistry::current().add(this, topic, backpressure);
+Future<> WebSocketHandler::subscribe(std::string_view topic, Backpressure backpressure) {
+  unsubscribe(topic);  // a new policy replaces the old one
   topics_.emplace_back(topic);
+  return TopicRegistry::current().add(this, topic, backpressure);
 }
 
 void WebSocketHandler::unsubscribe(std::string_view topic) {

@@ -160,9 +160,12 @@ class WebSocketHandler : public web::RequestHandler {
   /// Receives every message published on `topic` (on this loop, and on every
   /// loop and process the topic broker joins) until `unsubscribe` or until
   /// the connection closes, whatever the reason. `backpressure` overrides the
-  /// handler's for this topic's messages. Subscribing twice is a no-op.
-  void subscribe(std::string_view topic);
-  void subscribe(std::string_view topic, Backpressure backpressure);
+  /// handler's for this topic's messages. Subscribing twice is a no-op. The
+  /// future completes once the broker has confirmed the subscription (at
+  /// once without a broker, or when this loop already had the topic): await
+  /// it before telling the peer it will get messages from other processes.
+  Future<> subscribe(std::string_view topic);
+  Future<> subscribe(std::string_view topic, Backpressure backpressure);
   /// Stops receiving `topic`'s messages (a no-op if not subscribed).
   void unsubscribe(std::string_view topic);
   /// True while subscribed to `topic`.
