@@ -575,7 +575,6 @@ struct TopicRegistry {
     }
     return origin_;
   }
-  std::vector<Receiver> snapshot;  // reused by deliver()
 
   static TopicRegistry& current() {
     thread_local TopicRegistry registry;
@@ -629,9 +628,26 @@ struct TopicRegistry {
                       std::vector<Waiter>& waiters) {
     auto it = topics.find(topic);
     if (it == topics.end()) return 0;
-    // A snapshot: nothing below unsubscribes synchronously today, but a
-    // receiver list changing under the loop must not be able to skip anyone.
-    snapshot.assign(it->second.receivers.begin(), it->second.receivers.end());
+    // A snapshot: a hook called below (on_message_dropped) may subscribe,
+    // unsubscribe or publish again; the list must not change under the loop.
+    const std::vector<Receiver> snapshot = it->second.receivers;
+    // As if answering a read: each receiver's bytes are held until the loop
+    // has handled this iteration, so that a burst of publishes reaches each
+    // socket in one system call instead of one per message.
+    struct Holding {
+      unsigned* reading = nullptr;
+      Holding() {
+        if (auto* loop = ioloop::IOLoop::current_or_null()) {
+          reading = &loop->stream_buffers().reading;
+          ++*reading;
+        }
+      }
+      ~Holding() {
+        if (reading) --*reading;
+      }
+      Holding(const Holding&) = delete;
+      Holding& operator=(const Holding&) = delete;
+    } holding;
     auto opcode = binary ? ws::Opcode::binary : ws::Opcode::text;
     std::shared_ptr<const std::string> plain;
     // Compressed once per key among receivers without context takeover.
@@ -675,7 +691,6 @@ struct TopicRegistry {
         // Closed between the check and the write: skipped, as a closed one.
       }
     }
-    snapshot.clear();
     return count;
   }
 

@@ -1,15 +1,16 @@
 // fanout_bench: WebSocket topics, 1 publisher to N subscribers on one loop.
 //
 //   fanout_bench [--subscribers N] [--size BYTES] [--seconds S] [--server-cpu C]
-//                [--client-cpu C]
+//                [--client-cpu C] [--burst K]
 //
 // Forks a server process (one loop; taskset it, or give --server-cpu) whose
 // publisher coroutine publishes SIZE-byte messages on one topic as fast as
 // the subscribers take them (policy `wait`, high-water mark 256 KiB); this
 // process opens N WebSocket connections that subscribe, counts what they
 // receive over S seconds after a one-second warm-up, and reads the server's
-// VmRSS from /proc. Prints one JSON line: deliveries per second, server RSS
-// with the subscribers connected and at the end.
+// VmRSS from /proc. The publisher lets the loop turn every K publishes
+// (default 32): the bytes of one turn leave in one system call per socket. Prints one JSON line:
+// deliveries per second, server RSS with the subscribers connected and at the end.
 //
 // Build in Release (cmake -DCMAKE_BUILD_TYPE=Release); figures and the
 // caveats of a shared machine are in docs/performance.md.
@@ -18,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -40,6 +42,7 @@ struct Options {
   double seconds = 5;
   int server_cpu = -1;
   int client_cpu = -1;
+  int burst = 32;  // publishes between two turns of the loop
 };
 
 int subscribed_count = 0;  // server process only
@@ -67,7 +70,7 @@ Task<> publisher(const Options& options) {
   for (std::uint64_t n = 0;; ++n) {
     co_await tornado::websocket::publish("bench", message);
     // Lets the loop flush and read between bursts.
-    if (n % 32 == 31) co_await tornado::moment();
+    if (n % static_cast<std::uint64_t>(options.burst) == 0) co_await tornado::moment();
   }
 }
 
@@ -103,6 +106,8 @@ int main(int argc, char** argv) {
       options.seconds = std::stod(value);
     } else if (flag == "--server-cpu") {
       options.server_cpu = std::stoi(value);
+    } else if (flag == "--burst") {
+      options.burst = std::max(1, std::stoi(value));
     } else if (flag == "--client-cpu") {
       options.client_cpu = std::stoi(value);
     } else {
