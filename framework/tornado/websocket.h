@@ -87,7 +87,9 @@ enum class Overflow {
 /// taken by the kernel) and the policy once it is reached. The default keeps
 /// memory bounded: a connection 4 MiB behind is closed with 1013.
 struct Backpressure {
+  /// Queued bytes at which `policy` applies to the next message.
   std::size_t high_water_mark = 4 * 1024 * 1024;
+  /// What happens to a message for a connection at or past the mark.
   Overflow policy = Overflow::close;
   /// For `wait`: the longest a publisher waits for this connection.
   std::chrono::milliseconds deadline{5000};
@@ -98,6 +100,7 @@ struct Backpressure {
 
 /// Keyword arguments of `publish`.
 struct PublishOptions {
+  /// Sends a binary message instead of text.
   bool binary = false;
 };
 
@@ -172,6 +175,8 @@ class WebSocketHandler : public web::RequestHandler {
   /// once without a broker, or when this loop already had the topic): await
   /// it before telling the peer it will get messages from other processes.
   Future<> subscribe(std::string_view topic);
+  /// `subscribe` with this topic's own high-water mark and policy, in place
+  /// of `get_backpressure()`'s (a second call replaces the first).
   Future<> subscribe(std::string_view topic, Backpressure backpressure);
   /// Stops receiving `topic`'s messages (a no-op if not subscribed).
   void unsubscribe(std::string_view topic);

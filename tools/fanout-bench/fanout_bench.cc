@@ -43,6 +43,10 @@ struct Options {
   int server_cpu = -1;
   int client_cpu = -1;
   int burst = 32;  // publishes between two turns of the loop
+  // --external PORT PID: load a server started elsewhere (Node's ws,
+  // Tornado; see node_fanout.js and tornado_fanout.py) instead of forking one.
+  int external_port = 0;
+  pid_t external_pid = 0;
 };
 
 int subscribed_count = 0;  // server process only
@@ -106,6 +110,10 @@ int main(int argc, char** argv) {
       options.seconds = std::stod(value);
     } else if (flag == "--server-cpu") {
       options.server_cpu = std::stoi(value);
+    } else if (flag == "--external" && i + 2 < argc) {
+      options.external_port = std::stoi(value);
+      options.external_pid = static_cast<pid_t>(std::stoi(argv[i + 2]));
+      ++i;
     } else if (flag == "--burst") {
       options.burst = std::max(1, std::stoi(value));
     } else if (flag == "--client-cpu") {
@@ -117,7 +125,7 @@ int main(int argc, char** argv) {
   }
   int ports[2];
   if (::pipe(ports) != 0) return 1;
-  pid_t server = ::fork();
+  pid_t server = options.external_port ? options.external_pid : ::fork();
   if (server == 0) {
     pin(options.server_cpu);
     IOLoop loop;
@@ -128,8 +136,8 @@ int main(int argc, char** argv) {
     loop.start();  // until the parent kills it
     return 0;
   }
-  int port = 0;
-  if (::read(ports[0], &port, sizeof port) != sizeof port) return 1;
+  int port = options.external_port;
+  if (!port && ::read(ports[0], &port, sizeof port) != sizeof port) return 1;
   pin(options.client_cpu);
   IOLoop loop;
   std::uint64_t received = 0;
@@ -155,8 +163,10 @@ int main(int argc, char** argv) {
     received -= start_count;
     rss_end = rss_kib(server);
   });
-  ::kill(server, SIGKILL);
-  ::waitpid(server, nullptr, 0);
+  if (!options.external_port) {
+    ::kill(server, SIGKILL);
+    ::waitpid(server, nullptr, 0);
+  }
   std::printf(
       "{\"subscribers\": %d, \"size\": %zu, \"seconds\": %.2f, \"deliveries_per_s\": %.0f, "
       "\"server_rss_kib_connected\": %zu, \"server_rss_kib_end\": %zu}\n",
