@@ -22,6 +22,18 @@
 #include "tornado/pubsub.h"
 #include "tornado/websocket.h"
 
+// Under AddressSanitizer freed memory is quarantined, so RSS is not checked.
+#if defined(__SANITIZE_ADDRESS__)
+#define TOPICS_TEST_UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TOPICS_TEST_UNDER_ASAN 1
+#endif
+#endif
+#ifndef TOPICS_TEST_UNDER_ASAN
+#define TOPICS_TEST_UNDER_ASAN 0
+#endif
+
 using namespace std::chrono_literals;
 using tornado::Future;
 using tornado::Task;
@@ -36,6 +48,7 @@ namespace {
 // and close, so that tests wait on events rather than on time.
 struct Server {
   std::set<WebSocketHandler*> open;
+  std::vector<WebSocketHandler*> in_order;  // as they opened
   std::vector<Future<>> opened_waiters;
   Future<> closed = Future<>();
   int closes = 0;
@@ -43,6 +56,7 @@ struct Server {
   std::vector<std::string> drops;
   void on_open(WebSocketHandler* h) {
     open.insert(h);
+    in_order.push_back(h);
     for (auto& f : opened_waiters)
       if (!f.done()) f.set_result();
     opened_waiters.clear();
@@ -210,9 +224,8 @@ TEST_F(TopicsTest, ClosedAndClosingSocketsAreSkippedUnderARacingClose) {
         for (int i = 0; i < kClients; ++i) clients.push_back(co_await join("race"));
         // Half the server sides start closing (close frame sent, not yet
         // answered): they are skipped from now on, without an error.
-        int n = 0;
-        for (auto* h : server_.open)
-          if (n++ % 2 == 0) h->close(1001, "going");
+        // (Clients join one after the other: in_order[i] serves clients[i].)
+        for (int i = 0; i < kClients; i += 2) server_.in_order[i]->close(1001, "going");
         EXPECT_EQ(co_await tornado::websocket::publish("race", "after close"), kClients / 2u);
         // The other half's clients vanish while messages are being published.
         std::vector<std::size_t> counts;
@@ -402,7 +415,10 @@ TEST_F(TopicsTest, DropPolicyKeepsTheQueueAtTheMarkAndTellsTheHandler) {
         // message that crossed it), and the process did not grow by the
         // ~20 MB that were published.
         EXPECT_LE(most, kMark + kSize + 64);
+#if !TOPICS_TEST_UNDER_ASAN
+        // (Under ASan freed frames sit in its quarantine: RSS says nothing.)
         EXPECT_LT(rss_growth, 8u * 1024 * 1024) << "RSS grew by " << rss_growth;
+#endif
         EXPECT_GT(server_.drops.size(), 0u);
         EXPECT_EQ(server_.drops.front(), "feed");
         std::uint64_t dropped = 0;
