@@ -100,9 +100,10 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
     return frame;
   }
 
-  /// The compressed frame of `message` for this connection; `shareable`
-  /// tells whether another connection with the same key may send it too
-  /// (no context takeover: every message is compressed on its own).
+  /// The compressed frame of `message` for this connection. Another
+  /// connection may send the same bytes when both are compression_shareable()
+  /// with one compression_key() (no context takeover: each message is
+  /// compressed on its own, with the same settings).
   std::shared_ptr<const std::string> compressed_frame(ws::Opcode opcode, std::string_view message) {
     scratch_.clear();
     deflater_->compress(message, scratch_);
