@@ -1,5 +1,6 @@
 // The fan-out benchmark's Node twin (ws): the usual loop over clients.
-//   node node_fanout.js SUBSCRIBERS [BURST] [SIZE]   prints its port
+//   NODE_PATH=tests/interop/node_modules node node_fanout.js SUBSCRIBERS [BURST] [SIZE]
+// prints its port (ws comes from tests/interop, installed by tools/bootstrap).
 // Once SUBSCRIBERS are connected it sends BURST messages of SIZE bytes to
 // every client per turn of the event loop, and waits (as tornado-cpp's
 // `wait` policy) while a client has more than 256 KiB buffered.
