@@ -362,3 +362,79 @@ TEST_F(WebTest, HeaderInjectionIsRefusedAtEveryEntryPoint) {
     EXPECT_EQ(response.find("not refused"), std::string::npos) << how << ": " << response;
   }
 }
+
+// Tornado's long-polling chat demo (demos/chat): the handler keeps the
+// future of its wait and cancels it when its client goes away.
+namespace {
+
+struct ChatRoom {
+  tornado::locks::Condition cond;
+  std::vector<std::string> messages;
+  int waits_cancelled = 0;
+};
+
+class MessageUpdatesHandler : public tornado::web::RequestHandler {
+ public:
+  void initialize(ChatRoom* room) { room_ = room; }
+  Task<> post() {
+    while (room_->messages.empty()) {
+      wait_future_ = tornado::to_future(room_->cond.wait());
+      try {
+        co_await wait_future_;
+      } catch (const tornado::CancelledError&) {
+        ++room_->waits_cancelled;
+        co_return;
+      }
+    }
+    write(room_->messages.back());
+  }
+  void on_connection_close() override { wait_future_.cancel(); }
+
+ private:
+  ChatRoom* room_ = nullptr;
+  tornado::Future<bool> wait_future_;
+};
+
+Task<> until(std::function<bool()> done) {
+  while (!done()) co_await tornado::moment();
+}
+
+}  // namespace
+
+TEST(WebCancellationTest, LongPollWhoseClientLeftEndsWithoutAnswerOrLogLine) {
+  IOLoop loop;
+  ChatRoom room;
+  std::vector<std::string> logged;
+  tornado::web::Settings settings;
+  settings.log_function = [&](tornado::web::RequestHandler& h) {
+    logged.push_back(fmt::format("{} {}", h.get_status(), h.request().uri));
+  };
+  tornado::web::Application app(
+      {{"/a/message/updates", tornado::web::handler<MessageUpdatesHandler>(&room)}}, settings);
+  int port = app.listen(0, "127.0.0.1").port();
+  std::string answer = loop.run_sync(
+      [&]() -> Task<std::string> {
+        auto leaving = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port);
+        co_await leaving->write(
+            "POST /a/message/updates?who=gone HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+        co_await until([&] { return room.cond.waiter_count() == 1; });
+        leaving->close();
+        co_await until([&] { return room.waits_cancelled == 1; });
+        EXPECT_EQ(room.cond.waiter_count(), 0u) << "the cancelled wait must leave the condition";
+
+        // A client that stays is answered, and logged, when a message comes.
+        auto staying = tornado::to_future(raw_request(
+            port,
+            "POST /a/message/updates?who=stays HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+            "Connection: close\r\n\r\n"));
+        co_await until([&] { return room.cond.waiter_count() == 1; });
+        room.messages.push_back("hello");
+        room.cond.notify_all();
+        co_return co_await staying;
+      },
+      10s);
+  EXPECT_EQ(body_of(answer), "hello");
+  EXPECT_EQ(room.waits_cancelled, 1);
+  // One line, for the client that stayed; none, late or otherwise, for the one that left.
+  EXPECT_EQ(logged, (std::vector<std::string>{"200 /a/message/updates?who=stays"}));
+}

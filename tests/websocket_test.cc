@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "tls_support.h"
 #include "tornado/ioloop.h"
 #include "tornado/tcpclient.h"
@@ -316,4 +318,44 @@ TEST_F(WebSocketTest, ClientRefusesHeaderInjection) {
             std::string::npos);
   EXPECT_NE(attempt(url("/echo\r\nX-Injected: 1"), "X-Ok", "fine").find("Illegal characters"),
             std::string::npos);
+}
+
+TEST_F(WebSocketTest, CancelledReadLeavesTheNextMessageForTheNextRead) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/echo"));
+        EXPECT_EQ(co_await ws->read_message(), "hello");
+        auto reading = tornado::to_future(ws->read_message());
+        co_await tornado::moment();
+        EXPECT_TRUE(reading.cancel());
+        EXPECT_THROW(co_await reading, tornado::CancelledError);
+        // The cancelled read took nothing: the echo goes to the next read.
+        co_await ws->write_message("after the cancel");
+        EXPECT_EQ(co_await ws->read_message(), "after the cancel");
+      },
+      10s);
+}
+
+TEST_F(WebSocketTest, WriteMessageFromAnotherThreadIsRefusedNotRaced) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/echo"));
+        EXPECT_EQ(co_await ws->read_message(), "hello");
+        std::string refused;
+        std::thread worker([&] {
+          try {
+            (void)ws->write_message("from a worker");
+          } catch (const std::logic_error& e) {
+            refused = e.what();
+          }
+        });
+        worker.join();
+        EXPECT_NE(refused.find("add_callback"), std::string::npos) << refused;
+        // The way that works: the worker hands the message to the loop.
+        std::thread handing(
+            [&] { loop_.add_callback([&] { (void)ws->write_message("via the loop"); }); });
+        handing.join();
+        EXPECT_EQ(co_await ws->read_message(), "via the loop");
+      },
+      10s);
 }

@@ -111,7 +111,14 @@ Task<> HTTPClientPool::acquire_slot(httpclient::Duration timeout) {
               std::make_exception_ptr(httpclient::HTTPTimeoutError("Timeout in request queue")));
         });
   }
-  co_await waiter->granted;  // the slot is handed over by release_slot
+  try {
+    co_await waiter->granted;  // the slot is handed over by release_slot
+  } catch (const CancelledError&) {
+    // The fetch was cancelled while queued: leave the queue, no trace.
+    std::erase(waiters_, waiter);
+    loop_->remove_timeout(waiter->timer);
+    throw;
+  }
 }
 
 void HTTPClientPool::release_slot() {
@@ -382,6 +389,16 @@ Task<HopResult> fetch_hop(std::shared_ptr<HTTPClientPool> pool, const HTTPReques
   wire.header_callback = &request->header_callback;
   bool idempotent = contains(kIdempotentMethods, request->method);
 
+  // Cancelling the fetch closes the connection it is using (the pending
+  // read then fails and is reported as CancelledError); during a connect,
+  // the new stream is closed as soon as it exists.
+  bool cancelled = false;
+  std::weak_ptr<iostream::IOStream> in_use;
+  auto cancel_scope = co_await on_cancel([&cancelled, &in_use] {
+    cancelled = true;
+    if (auto stream = in_use.lock()) stream->close();
+  });
+
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<detail::HTTP1ClientConnection> connection;
     if (attempt == 0) connection = pool->take_idle(key);
@@ -409,6 +426,10 @@ Task<HopResult> fetch_hop(std::shared_ptr<HTTPClientPool> pool, const HTTPReques
         connect_timed_out = true;
       }
       if (connect_timed_out) throw HTTPTimeoutError("Timeout while connecting");
+      if (cancelled) {
+        stream->close();
+        throw CancelledError();
+      }
       pool->count_opened();
       connection = std::make_unique<detail::HTTP1ClientConnection>(std::move(stream), params);
     }
@@ -429,11 +450,14 @@ Task<HopResult> fetch_hop(std::shared_ptr<HTTPClientPool> pool, const HTTPReques
     }
 
     bool retry = false;
+    in_use = connection->stream();
+    if (cancelled) connection->stream()->close();
     try {
       detail::HTTP1ClientResponse response = co_await connection->fetch(wire);
       if (connection->reusable()) pool->put_idle(std::move(key), std::move(connection));
       co_return HopResult{std::move(response), seconds_since(start), wall_start};
     } catch (const iostream::StreamClosedError& e) {
+      if (cancelled) throw CancelledError();
       if (timed_out) throw HTTPTimeoutError("Timeout during request");
       if (reused && !connection->received_response_bytes() && idempotent) {
         log::general.debug("Pooled connection to {} was closed; retrying", url.netloc);
@@ -444,6 +468,7 @@ Task<HopResult> fetch_hop(std::shared_ptr<HTTPClientPool> pool, const HTTPReques
         throw;
       }
     } catch (const httputil::HTTPInputError&) {
+      if (cancelled) throw CancelledError();
       if (timed_out) throw HTTPTimeoutError("Timeout during request");
       throw;
     }

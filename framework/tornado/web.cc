@@ -335,6 +335,17 @@ void Application::log_request(RequestHandler& handler) const {
 namespace detail {
 
 struct HandlerRunner {
+  // A client that left before any answer gets none, and the access log no
+  // late line for it: a long poll whose wait was cancelled in
+  // on_connection_close ends here, as nothing was served.
+  static bool end_if_client_gone(RequestHandler& h) {
+    if (!h.connection_ || !h.connection_->closed() || h.headers_written_) return false;
+    h.finished_ = true;
+    h.write_buffer_.clear();
+    h.connection_->finish();
+    return true;
+  }
+
   static Task<> execute(std::unique_ptr<RequestHandler> handler, const HandlerSpec* spec) {
     RequestHandler& h = *handler;
     std::string_view method = h.request().method;
@@ -357,11 +368,16 @@ struct HandlerRunner {
         h.check_xsrf_cookie();
       }
       co_await spec->invoke(h, method, h.path_args_);
-      if (!h.finished_ && !h.detached_) h.finish();
+      if (!h.finished_ && !h.detached_ && !end_if_client_gone(h)) h.finish();
     } catch (const Finish&) {
       if (!h.finished_) h.finish();
     } catch (const iostream::StreamClosedError&) {
       // The client went away; nothing left to answer.
+    } catch (const CancelledError&) {
+      if (h.finished_ || h.detached_ || end_if_client_gone(h)) co_return;
+      // Cancelled with its client still there: an error of the server's.
+      log::app.error("Handler for {} {} was cancelled", method, h.request().uri);
+      h.send_error(500);
     } catch (...) {
       h.log_exception(std::current_exception());
       if (!h.finished_ && !h.detached_) {

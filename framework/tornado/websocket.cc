@@ -47,7 +47,8 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
         role_(role),
         deflate_params_(deflate),
         deflate_level_(deflate_options.compression_level),
-        deflate_mem_level_(deflate_options.mem_level) {
+        deflate_mem_level_(deflate_options.mem_level),
+        loop_(ioloop::IOLoop::current_or_null()) {
     std::unique_ptr<ws::Inflater> inflater;
     if (deflate) {
       inflater = ws::make_inflater(role, *deflate);
@@ -77,6 +78,13 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
   }
 
   IOStream::WriteAwaitable write_message(std::string_view message, bool binary) {
+    // The stream belongs to one loop's thread: a worker writing here would
+    // race it. Refused, loudly, rather than half-working.
+    if (ioloop::IOLoop::current_or_null() != loop_) {
+      throw std::logic_error(
+          "WebSocket write_message called off its IOLoop's thread: hand the message over "
+          "with IOLoop::add_callback");
+    }
     if (!open()) throw WebSocketClosedError();
     auto opcode = binary ? ws::Opcode::binary : ws::Opcode::text;
     if (deflater_) {
@@ -231,6 +239,7 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
   std::optional<ws::DeflateParams> deflate_params_;
   int deflate_level_;
   int deflate_mem_level_;
+  ioloop::IOLoop* loop_;  // the loop whose thread may write
   // The masked copy of a client's payload, or the compressed payload.
   std::string scratch_;
   bool close_sent_ = false;
@@ -461,7 +470,8 @@ iostream::IOStream::WriteAwaitable WebSocketHandler::write_message(std::string_v
                                                                    WriteOptions options) {
   if (!protocol_) throw WebSocketClosedError();
   // The same backpressure policy as topic messages; `wait` is awaiting the result.
-  if (protocol_->open() &&
+  // (Off the loop's thread Protocol::write_message refuses; nothing is read here.)
+  if (ioloop::IOLoop::current_or_null() == protocol_->loop_ && protocol_->open() &&
       protocol_->stream_->pending_write_bytes() >= backpressure_.high_water_mark) {
     if (backpressure_.policy == Overflow::drop) {
       note_dropped({});
@@ -835,6 +845,31 @@ struct ClientState {
   bool closed = false;
   std::coroutine_handle<> waiter;
 };
+
+// Cancellable: a cancelled read leaves no waiter for the next message.
+struct ReadWait : tornado::detail::CancelHook {
+  ClientState* s;
+  bool cancelled = false;
+  explicit ReadWait(ClientState* state) : s(state) {}
+  bool await_ready() const noexcept { return !s->queue.empty() || s->closed; }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
+    s->waiter = h;
+    if (attach(h)) cancel();
+  }
+  void await_resume() {
+    detach();
+    if (cancelled) throw CancelledError();
+  }
+  bool cancel() noexcept override {
+    detach();
+    auto h = std::exchange(s->waiter, {});
+    if (!h) return false;
+    cancelled = true;
+    tornado::detail::call_soon([h] { h.resume(); });
+    return true;
+  }
+};
 }  // namespace
 
 WebSocketClientConnection::~WebSocketClientConnection() {
@@ -973,13 +1008,7 @@ Task<std::unique_ptr<WebSocketClientConnection>> ClientConnector::connect(std::s
 Task<std::optional<std::string>> WebSocketClientConnection::read_message() {
   auto state = std::static_pointer_cast<ClientState>(state_);
   while (state->queue.empty() && !state->closed) {
-    struct Wait {
-      ClientState* s;
-      bool await_ready() const noexcept { return !s->queue.empty() || s->closed; }
-      void await_suspend(std::coroutine_handle<> h) noexcept { s->waiter = h; }
-      void await_resume() const noexcept {}
-    };
-    co_await Wait{state.get()};
+    co_await ReadWait(state.get());
   }
   if (state->queue.empty()) co_return std::nullopt;
   auto [message, binary] = std::move(state->queue.front());

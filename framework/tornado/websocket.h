@@ -136,6 +136,9 @@ class WebSocketHandler : public web::RequestHandler {
   // ---- talking ----
   /// Sends a message (binary with `{.binary = true}`). Await the result to
   /// wait until it is flushed (backpressure). Throws WebSocketClosedError.
+  /// Loop thread only: called from another thread (a worker that finished a
+  /// job) it is refused with std::logic_error, never a data race; a worker
+  /// hands the message over with `IOLoop::add_callback`.
   iostream::IOStream::WriteAwaitable write_message(std::string_view message,
                                                    WriteOptions options = {});
   /// Sends a std::string; see the string_view overload.
