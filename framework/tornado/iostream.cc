@@ -162,6 +162,9 @@ struct IOStream::WriteRequest {
   uv_write_t req{};
   IOStream* stream = nullptr;
   std::string data;
+  // A shared write keeps its bytes alive here instead of copying them.
+  std::shared_ptr<const std::string> shared;
+  std::size_t bytes = 0;
   std::uint64_t seq = 0;
 };
 
@@ -508,7 +511,65 @@ void IOStream::write_now(std::span<const std::string_view> parts, std::uint64_t 
     close(make_uv_error(status));
     return;
   }
-  pending_write_bytes_ += request->data.size();
+  request->bytes = request->data.size();
+  pending_write_bytes_ += request->bytes;
+  ++writes_in_flight_;
+  request.release();  // owned by libuv until on_write_done
+}
+
+IOStream::WriteAwaitable IOStream::write_shared(std::shared_ptr<const std::string> data) {
+  if (closed_) throw StreamClosedError(error_);
+  if (is_ssl()) return write(*data);  // encrypted per stream anyway
+  if (options_.max_write_buffer_size &&
+      pending_write_bytes() + data->size() > options_.max_write_buffer_size) {
+    throw StreamBufferFullError("Reached maximum write buffer size");
+  }
+  std::uint64_t seq = ++write_seq_;
+  if (!held_) {
+    if (auto* buffers = buffers_of(tcp_); buffers && buffers->reading) hold_until_io_done();
+  }
+  if (cork_depth_ > 0 && corked_.size() + data->size() <= kCorkLimit) {
+    std::string_view part(*data);
+    write_raw(std::span<const std::string_view>(&part, 1), seq);
+    return WriteAwaitable(this, seq);
+  }
+  flush_corked();
+  if (!closed_) write_now_shared(std::move(data), seq);
+  return WriteAwaitable(this, seq);
+}
+
+void IOStream::write_now_shared(std::shared_ptr<const std::string> data, std::uint64_t seq) {
+  std::size_t written = 0;
+  if (writes_in_flight_ == 0 && !data->empty()) {
+    uv_buf_t one = uv_buf_init(const_cast<char*>(data->data()), data->size());
+    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_), &one, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+      close(make_uv_error(n));
+      return;
+    }
+    written = n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+  if (written == data->size()) {
+    mark_flushed(seq);
+    return;
+  }
+  auto request = std::make_unique<WriteRequest>();
+  request->stream = this;
+  request->seq = seq;
+  request->bytes = data->size() - written;
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(data->data()) + written, request->bytes);
+  request->shared = std::move(data);
+  request->req.data = request.get();
+  int status = uv_write(&request->req, reinterpret_cast<uv_stream_t*>(tcp_), &buf, 1,
+                        [](uv_write_t* req, int status) noexcept {
+                          auto* r = static_cast<WriteRequest*>(req->data);
+                          r->stream->on_write_done(r, status);
+                        });
+  if (status < 0) {
+    close(make_uv_error(status));
+    return;
+  }
+  pending_write_bytes_ += request->bytes;
   ++writes_in_flight_;
   request.release();  // owned by libuv until on_write_done
 }
@@ -516,8 +577,8 @@ void IOStream::write_now(std::span<const std::string_view> parts, std::uint64_t 
 void IOStream::on_write_done(WriteRequest* raw, int status) noexcept {
   std::unique_ptr<WriteRequest> request(raw);
   --writes_in_flight_;
-  pending_write_bytes_ -= request->data.size();
-  give_back_write_buffer(tcp_, std::move(request->data));
+  pending_write_bytes_ -= request->bytes;
+  if (!request->shared) give_back_write_buffer(tcp_, std::move(request->data));
   if (status < 0) {
     if (status != UV_ECANCELED) close(make_uv_error(status));
     return;

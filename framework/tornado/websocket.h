@@ -65,6 +65,7 @@
 #include "tornado/concurrent.h"
 #include "tornado/detail/permessage_deflate.h"
 #include "tornado/iostream.h"
+#include "tornado/pubsub.h"
 #include "tornado/web.h"
 
 namespace tornado::websocket {
@@ -83,6 +84,43 @@ struct WriteOptions {
 
 /// permessage-deflate settings (RFC 7692): levels, context takeover, windows.
 using CompressionOptions = tornado::detail::ws::DeflateOptions;
+
+// ---------------------------------------------------------------------------
+// Topics and backpressure (declared here, used by the handler below)
+
+/// What happens to a message for a connection whose queue has reached its
+/// high-water mark.
+enum class Overflow {
+  /// Queue it anyway; the publisher's `co_await` holds until the connection
+  /// has flushed it, or closes the connection (with `close_code`) once
+  /// `deadline` has passed.
+  wait,
+  /// Leave it out; the handler counts it and `on_message_dropped` is called.
+  drop,
+  /// Close the connection with `close_code` and a log line.
+  close,
+};
+
+/// A high-water mark on a connection's queued bytes (accepted but not yet
+/// taken by the kernel) and the policy once it is reached. The default keeps
+/// memory bounded: a connection 4 MiB behind is closed with 1013.
+struct Backpressure {
+  /// Queued bytes at which `policy` applies to the next message.
+  std::size_t high_water_mark = 4 * 1024 * 1024;
+  /// What happens to a message for a connection at or past the mark.
+  Overflow policy = Overflow::close;
+  /// For `wait`: the longest a publisher waits for this connection.
+  std::chrono::milliseconds deadline{5000};
+  /// For `close` and a `wait` past its deadline: 1013 "try again later" or
+  /// 1008 "policy violation".
+  std::uint16_t close_code = 1013;
+};
+
+/// Keyword arguments of `publish`.
+struct PublishOptions {
+  /// Sends a binary message instead of text.
+  bool binary = false;
+};
 
 namespace detail {
 class Protocol;
@@ -143,6 +181,36 @@ class WebSocketHandler : public web::RequestHandler {
   /// Disables Nagle's algorithm on the connection (on by default).
   void set_nodelay(bool value);
 
+  // ---- topics (publish/subscribe) ----
+  /// Receives every message published on `topic` (on this loop, and on every
+  /// loop and process the topic broker joins) until `unsubscribe` or until
+  /// the connection closes, whatever the reason. `backpressure` overrides the
+  /// handler's for this topic's messages. Subscribing twice is a no-op. The
+  /// future completes once the broker has confirmed the subscription (at
+  /// once without a broker, or when this loop already had the topic): await
+  /// it before telling the peer it will get messages from other processes.
+  Future<> subscribe(std::string_view topic);
+  /// `subscribe` with this topic's own high-water mark and policy, in place
+  /// of `get_backpressure()`'s (a second call replaces the first).
+  Future<> subscribe(std::string_view topic, Backpressure backpressure);
+  /// Stops receiving `topic`'s messages (a no-op if not subscribed).
+  void unsubscribe(std::string_view topic);
+  /// True while subscribed to `topic`.
+  bool subscribed(std::string_view topic) const noexcept;
+  /// Same as `tornado::websocket::publish`.
+  Task<std::size_t> publish(std::string_view topic, std::string_view message,
+                            PublishOptions options = {});
+  /// The high-water mark and policy for this connection's direct writes and
+  /// topic messages; read once, when the connection opens.
+  virtual Backpressure get_backpressure() { return {}; }
+  /// A message was left out by the `drop` policy (`topic` empty for a
+  /// direct `write_message`).
+  virtual void on_message_dropped(std::string_view topic) { (void)topic; }
+  /// How many messages the `drop` policy has left out on this connection.
+  std::uint64_t dropped_messages() const noexcept { return dropped_messages_; }
+  /// Bytes accepted for this connection but not yet taken by the kernel.
+  std::size_t queued_bytes() const noexcept;
+
   /// Internal: the upgrade, run for GET by the dispatch table.
   struct Events {
     /// Runs the subclass's `open` with the route's groups.
@@ -166,7 +234,34 @@ class WebSocketHandler : public web::RequestHandler {
   friend class detail::Protocol;
   std::shared_ptr<detail::Protocol> protocol_;
   bool last_binary_ = false;
+
+  // Topics: what this handler is subscribed to, its policy, what it dropped.
+  friend struct TopicRegistry;
+  void unsubscribe_all() noexcept;
+  void note_dropped(std::string_view topic) noexcept;
+  void close_slow(const Backpressure& bp, std::string_view topic);
+  std::vector<std::string> topics_;
+  Backpressure backpressure_;
+  std::uint64_t dropped_messages_ = 0;
 };
+
+/// Publishes `message` on `topic`: every subscribed connection on this loop
+/// gets it at once, framed (and compressed, where the peers agreed on no
+/// context takeover) once for all; closed and closing connections are
+/// skipped silently. With a topic broker (`set_topic_broker`) it is also
+/// handed over to the other loops and processes. Awaiting the result gives
+/// how many local connections got it, after waiting for those whose policy is
+/// `wait`; it throws `pubsub::PubSubError` if the broker could not take it
+/// (the local connections have it even then). Order per publisher is kept.
+Task<std::size_t> publish(std::string_view topic, std::string_view message,
+                          PublishOptions options = {});
+
+/// Carries this loop's topics across loops (`pubsub::InProcessBroker`, shared
+/// by the `--workers` threads) or processes (`pubsub::RedisBroker`, one per
+/// loop): call it on each loop before connections subscribe. The broker must
+/// outlive its use; `set_topic_broker(nullptr)` ends it (topics become
+/// local again).
+void set_topic_broker(pubsub::Broker* broker);
 
 /// Closes every open server-side WebSocket on this thread's loop with
 /// `code` (1001 "going away" for a shutdown).
