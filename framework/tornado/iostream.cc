@@ -10,6 +10,7 @@
 #include <array>
 #include <cstring>
 
+#include "tornado/detail/uv_handle.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
 
@@ -185,9 +186,8 @@ IOStream::~IOStream() {
   // for a stream never handed out (a failed create).
   if (!handle_closed_ && tcp_) {
     if (auto* loop = loop_of(tcp_)) loop->remove_closer(this);
-    tcp_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(tcp_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+    tornado::detail::UvHandle<uv_tcp_t> closing(
+        std::unique_ptr<uv_tcp_t>(std::exchange(tcp_, nullptr)));
   }
 }
 
