@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "tornado/detail/ascii.h"
+#include "tornado/detail/http1_strict.h"
 #include "tornado/escape.h"
 
 namespace tornado::httputil {
@@ -15,7 +16,6 @@ namespace {
 using detail::ascii_lower;
 using detail::ascii_upper;
 using detail::iequals;
-using detail::is_tchar;
 
 bool istarts_with(std::string_view text, std::string_view prefix) noexcept {
   return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
@@ -309,11 +309,11 @@ std::string normalize_header_name(std::string_view name) {
 }
 
 bool is_valid_header_name(std::string_view name) noexcept {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) { return is_tchar(c); });
+  return tornado::detail::is_token(name);
 }
 
 bool is_valid_header_value(std::string_view value) noexcept {
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  return detail::http1::is_safe_field_value(value);
 }
 
 HTTPHeaders::HTTPHeaders(

@@ -32,7 +32,7 @@ Task<Resolved> resolve(std::string host, int port) {
   std::string service = std::to_string(port);
   int status = uv_getaddrinfo(
       ioloop::IOLoop::current().uv_loop(), &request->req,
-      [](uv_getaddrinfo_t* req, int status, addrinfo* result) {
+      [](uv_getaddrinfo_t* req, int status, addrinfo* result) noexcept {
         std::unique_ptr<Request> owned(static_cast<Request*>(req->data));
         if (status < 0) {
           owned->done.set_exception(
@@ -66,7 +66,7 @@ Task<tornado::detail::UvHandle<uv_tcp_t>> connect_address(const sockaddr_storage
   request->req.data = request.get();
   Future<int> done = request->done;
   int status = uv_tcp_connect(&request->req, tcp.get(), reinterpret_cast<const sockaddr*>(&address),
-                              [](uv_connect_t* req, int status) {
+                              [](uv_connect_t* req, int status) noexcept {
                                 std::unique_ptr<Request> owned(static_cast<Request*>(req->data));
                                 owned->done.set_result(status);
                               });
