@@ -22,6 +22,10 @@
 
 #include "tornado/concurrent.h"
 
+namespace tornado::detail {
+struct IOLoopStreams;
+}
+
 namespace tornado::ioloop {
 
 using Clock = std::chrono::steady_clock;
@@ -96,24 +100,9 @@ class IOLoop {
   void add_closer(void* owner, std::function<void()> close);
   void remove_closer(void* owner) noexcept;
 
-  /// Internal, for iostream: buffers the loop's streams share, so that an
-  /// idle stream holds none and large writes do not churn the heap.
-  struct StreamBuffers {
-    std::vector<std::string> write_buffers;  // recycled unsent-write copies
-    std::string cork_buffer;                 // lent to one corked stream at a time
-    std::unique_ptr<char[]> read_buffer;     // every socket read lands here first
-    unsigned reading = 0;                    // inside a stream's read callback
-  };
-  StreamBuffers& stream_buffers() noexcept;
-  /// Internal, for iostream: calls `fn(arg)` once, as soon as every I/O event
-  /// of the loop's current poll has been handled (a libuv check handle), so
-  /// that the answers to one poll's reads can leave together; registered
-  /// outside a poll, at the end of the next iteration, without waiting for
-  /// I/O. Returns a ticket for `cancel_after_io`, valid until the call runs.
-  std::size_t after_io(void (*fn)(void*), void* arg);
-  void cancel_after_io(std::size_t ticket) noexcept;
-
  private:
+  // Stream bookkeeping (shared buffers, after-I/O calls): detail/ioloop_streams.h.
+  friend struct detail::IOLoopStreams;
   struct Impl;
   void drain_soon();
   void drain_threadsafe();
