@@ -404,3 +404,22 @@ TEST(HTTPServerTest, ExceptionUnderParserCallbackIs500) {
   EXPECT_TRUE(ask().starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
   EXPECT_TRUE(ask().starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
 }
+
+// The two-step bind()/start(): port() is the bound port from bind() on, so a
+// server bound to port 0 can say where it listens before it forks.
+TEST(HTTPServerTest, PortIsKnownFromBind) {
+  IOLoop loop;
+  tornado::httpserver::HTTPServer server(std::make_shared<HugeHeadDelegate>("hi"));
+  server.bind(0, "127.0.0.1");
+  int port = server.port();
+  ASSERT_NE(port, 0);
+  server.start();
+  auto response = loop.run_sync(
+      [&]() -> Task<std::string> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port);
+        co_await stream->write("HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        co_return co_await stream->read_until_close();
+      },
+      10s);
+  EXPECT_NE(response.find("\r\nContent-Length: 2\r\n"), std::string::npos) << response;
+}

@@ -28,15 +28,21 @@ struct IOLoopStreams;
 
 namespace tornado::ioloop {
 
+/// The loop's clock: monotonic, unaffected by changes of the wall time.
 using Clock = std::chrono::steady_clock;
+/// Delays and timeouts (`std::chrono::milliseconds(10)` converts to it).
 using Duration = Clock::duration;
 
 /// Identifies a pending `call_later` / `call_at`; pass to `remove_timeout`.
 struct TimeoutHandle {
+  /// Which timeout; 0 for none.
   std::uint64_t id = 0;
+  /// True for a handle returned by `call_later` / `call_at`.
   explicit operator bool() const { return id != 0; }
 };
 
+/// The event loop of one thread, as `tornado.ioloop.IOLoop`: runs callbacks, timers,
+/// socket events and coroutines, all on its own thread.
 class IOLoop {
  public:
   /// Creates a loop and makes it current for this thread if none is.
@@ -56,6 +62,7 @@ class IOLoop {
   /// Makes `start()` return after the current iteration. Same thread only;
   /// from another thread use `add_callback([&] { loop.stop(); })`.
   void stop();
+  /// True between `start()` and its return.
   bool running() const noexcept { return running_; }
 
   /// Runs `fn`'s task to completion and returns its result, as
@@ -85,8 +92,10 @@ class IOLoop {
   /// Calls `handler` on this loop when signal `signum` arrives (SIGINT,
   /// SIGTERM for graceful shutdown). Replaces an earlier handler.
   void add_signal_handler(int signum, std::function<void()> handler);
+  /// Stops handling `signum` here; its default action applies again.
   void remove_signal_handler(int signum);
 
+  /// The libuv loop underneath, for code that creates libuv handles itself.
   uv_loop_t* uv_loop() noexcept { return &loop_; }
   /// True while the loop is being destroyed: nothing may be resumed then.
   bool closing() const noexcept { return closing_; }
@@ -98,6 +107,7 @@ class IOLoop {
   /// register how to close them, so a loop destroyed while they are open
   /// closes them through that path instead of leaking them.
   void add_closer(void* owner, std::function<void()> close);
+  /// Internal: forgets `owner`'s close path (it closed by itself).
   void remove_closer(void* owner) noexcept;
 
  private:
@@ -119,13 +129,17 @@ class IOLoop {
 /// loop is busy.
 class PeriodicCallback {
  public:
+  /// Calls `callback` every `interval` once started, on the current loop.
   PeriodicCallback(std::function<void()> callback, Duration interval);
   ~PeriodicCallback();
   PeriodicCallback(const PeriodicCallback&) = delete;
   PeriodicCallback& operator=(const PeriodicCallback&) = delete;
 
+  /// Starts calling (the first call is one interval from now).
   void start();
+  /// Stops calling; `start()` may resume later.
   void stop();
+  /// True between `start()` and `stop()`.
   bool is_running() const noexcept { return running_; }
 
  private:
