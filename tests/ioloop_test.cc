@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "tornado/detail/ioloop_streams.h"
 #include "tornado/log.h"
 #include "tornado/testing.h"
 
@@ -58,9 +59,10 @@ TEST(IOLoopTest, AfterIoRunsOnceWithoutWaitingForIo) {
   // Registered from a timer with nothing else due for 10 s: the calls must run
   // in this iteration, not after the poll waited for that timer.
   loop.call_later(1ms, [&] {
-    std::size_t first = loop.after_io(call, &calls);
-    loop.after_io(call, &calls);
-    loop.cancel_after_io(first);
+    using tornado::detail::IOLoopStreams;
+    std::size_t first = IOLoopStreams::after_io(loop, call, &calls);
+    IOLoopStreams::after_io(loop, call, &calls);
+    IOLoopStreams::cancel_after_io(loop, first);
   });
   loop.call_later(10s, [&] { loop.stop(); });
   auto started = tornado::ioloop::Clock::now();

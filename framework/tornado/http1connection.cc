@@ -4,8 +4,10 @@
 #include <zlib.h>
 
 #include <charconv>
+#include <new>
 
 #include "tornado/detail/uv_handle.h"
+#include "tornado/detail/zlib.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
 #include "tornado/netutil.h"
@@ -21,14 +23,8 @@ struct HTTP1ServerConnection::Native {
 
 // Inflates a gzip request body, never past the body limit.
 struct HTTP1ServerConnection::Inflater {
-  z_stream zs{};
-  bool ok = false;
-  Inflater() { ok = inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK; }
-  ~Inflater() {
-    if (ok) inflateEnd(&zs);
-  }
-  Inflater(const Inflater&) = delete;
-  Inflater& operator=(const Inflater&) = delete;
+  tornado::detail::zlib::Stream zs =
+      tornado::detail::zlib::inflate_stream(tornado::detail::zlib::kGzipWindowBits);
 };
 
 struct ParserCallbacks {
@@ -312,7 +308,8 @@ int HTTP1ServerConnection::on_body(const char* at, std::size_t length) noexcept 
       }
       return HPE_OK;
     }
-    auto& zs = inflater_->zs;
+    if (!inflater_->zs) throw std::bad_alloc();  // zlib refuses only for memory
+    auto& zs = *inflater_->zs;
     zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(at));
     zs.avail_in = static_cast<uInt>(length);
     char out[16 * 1024];

@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "tornado/detail/ascii.h"
+#include "tornado/detail/base64.h"
 #include "tornado/detail/http1_client_connection.h"
 #include "tornado/detail/http1_client_url.h"
 #include "tornado/detail/http1_strict.h"
@@ -225,26 +227,6 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-std::string base64(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-bool is_token(std::string_view text) {
-  if (text.empty()) return false;
-  for (char c : text) {
-    if (c <= ' ' || c >= 127 ||
-        std::string_view("()<>@,;:\\\"/[]?={}").find(c) != std::string_view::npos) {
-      return false;
-    }
-  }
-  return true;
-}
-
 bool is_request_target(std::string_view text) {
   for (char c : text) {
     if (static_cast<unsigned char>(c) <= ' ' || c == 127) return false;
@@ -267,7 +249,8 @@ void validate_request(const HTTPRequest& request) {
           body_expected ? "not " : "", request.method));
     }
   }
-  if (!is_token(request.method)) throw std::invalid_argument("Invalid method " + request.method);
+  if (!detail::is_token(request.method))
+    throw std::invalid_argument("Invalid method " + request.method);
   if (request.auth_mode != "basic") {
     throw std::invalid_argument("unsupported auth_mode " + request.auth_mode);
   }
@@ -286,7 +269,8 @@ std::string build_head(const HTTPRequest& request, const detail::ClientUrl& url)
     username = *request.auth_username;
     password = request.auth_password.value_or("");
   }
-  if (username) headers.set("Authorization", "Basic " + base64(*username + ":" + password));
+  if (username)
+    headers.set("Authorization", "Basic " + detail::base64_encode(*username + ":" + password));
   if (!request.user_agent.empty()) {
     headers.set("User-Agent", request.user_agent);
   } else if (!headers.contains("User-Agent")) {
@@ -305,7 +289,7 @@ std::string build_head(const HTTPRequest& request, const detail::ClientUrl& url)
   if (!is_request_target(url.target)) {
     throw std::invalid_argument("Illegal characters in URL path: " + request.url);
   }
-  if (!tornado::detail::http1::is_token(request.method)) {
+  if (!tornado::detail::is_token(request.method)) {
     throw std::invalid_argument("Illegal characters in method: " + request.method);
   }
   std::string head = fmt::format("{} {} HTTP/1.1\r\n", request.method, url.target);
@@ -318,10 +302,7 @@ std::string build_head(const HTTPRequest& request, const detail::ClientUrl& url)
 
 bool asks_to_close(const httputil::HTTPHeaders& headers) {
   for (auto value : headers.get_list("Connection")) {
-    std::string lower(value);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
-    if (lower.find("close") != std::string::npos) return true;
+    if (detail::ascii_lower(value).find("close") != std::string::npos) return true;
   }
   return false;
 }

@@ -8,6 +8,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "tornado/detail/ioloop_streams.h"
 #include "tornado/detail/uv_handle.h"
 #include "tornado/log.h"
 
@@ -49,7 +50,7 @@ struct IOLoop::Impl {
   std::unordered_map<int, Signal> signals;
   detail::DetachedLink detached;  // the list's head; never a frame
   std::unordered_map<void*, std::function<void()>> closers;
-  StreamBuffers stream_buffers;
+  detail::StreamBuffers stream_buffers;
   std::shared_ptr<Mailbox> mailbox;
   std::shared_ptr<Executor> default_executor;
 };
@@ -197,21 +198,36 @@ void IOLoop::drain_soon() {
   if (impl_->soon_queue.empty() && impl_->idle) uv_idle_stop(impl_->idle.get());
 }
 
-std::size_t IOLoop::after_io(void (*fn)(void*), void* arg) {
-  if (impl_->after_io.empty()) {
-    uv_check_start(impl_->check.get(),
-                   [](uv_check_t* h) noexcept { static_cast<IOLoop*>(h->data)->run_after_io(); });
+}  // namespace tornado::ioloop
+
+namespace tornado::detail {
+
+std::size_t IOLoopStreams::after_io(ioloop::IOLoop& loop, void (*fn)(void*), void* arg) {
+  auto& impl = *loop.impl_;
+  if (impl.after_io.empty()) {
+    uv_check_start(impl.check.get(), [](uv_check_t* h) noexcept {
+      static_cast<ioloop::IOLoop*>(h->data)->run_after_io();
+    });
     // Registered outside a poll (from a timer, say), the calls must not wait
     // for the next I/O event: an active idle handle makes the poll return at once.
-    uv_idle_start(impl_->after_io_idle.get(), [](uv_idle_t*) noexcept {});
+    uv_idle_start(impl.after_io_idle.get(), [](uv_idle_t*) noexcept {});
   }
-  impl_->after_io.emplace_back(fn, arg);
-  return impl_->after_io.size() - 1;
+  impl.after_io.emplace_back(fn, arg);
+  return impl.after_io.size() - 1;
 }
 
-void IOLoop::cancel_after_io(std::size_t ticket) noexcept {
-  if (ticket < impl_->after_io.size()) impl_->after_io[ticket].first = nullptr;
+void IOLoopStreams::cancel_after_io(ioloop::IOLoop& loop, std::size_t ticket) noexcept {
+  auto& calls = loop.impl_->after_io;
+  if (ticket < calls.size()) calls[ticket].first = nullptr;
 }
+
+StreamBuffers& IOLoopStreams::buffers(ioloop::IOLoop& loop) noexcept {
+  return loop.impl_->stream_buffers;
+}
+
+}  // namespace tornado::detail
+
+namespace tornado::ioloop {
 
 void IOLoop::run_after_io() {
   // By index: a call may cancel a later entry, or (never from a poll's own
@@ -315,10 +331,6 @@ void IOLoop::add_signal_handler(int signum, std::function<void()> handler) {
 
 void IOLoop::remove_signal_handler(int signum) {
   impl_->signals.erase(signum);
-}
-
-IOLoop::StreamBuffers& IOLoop::stream_buffers() noexcept {
-  return impl_->stream_buffers;
 }
 
 void IOLoop::add_closer(void* owner, std::function<void()> close) {

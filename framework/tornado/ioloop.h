@@ -23,6 +23,10 @@
 
 #include "tornado/concurrent.h"
 
+namespace tornado::detail {
+struct IOLoopStreams;
+}
+
 namespace tornado::ioloop {
 
 /// The loop's clock: monotonic, unaffected by changes of the wall time.
@@ -134,30 +138,9 @@ class IOLoop {
   /// Internal: forgets `owner`'s close path (it closed by itself).
   void remove_closer(void* owner) noexcept;
 
-  /// Internal, for iostream: buffers the loop's streams share, so that an
-  /// idle stream holds none and large writes do not churn the heap.
-  struct StreamBuffers {
-    /// Recycled copies of unsent writes.
-    std::vector<std::string> write_buffers;
-    /// Lent to one corked stream at a time.
-    std::string cork_buffer;
-    /// Where every socket read lands first.
-    std::unique_ptr<char[]> read_buffer;
-    /// Nonzero inside a stream's read callback.
-    unsigned reading = 0;
-  };
-  /// Internal, for iostream: this loop's shared buffers.
-  StreamBuffers& stream_buffers() noexcept;
-  /// Internal, for iostream: calls `fn(arg)` once, as soon as every I/O event
-  /// of the loop's current poll has been handled (a libuv check handle), so
-  /// that the answers to one poll's reads can leave together; registered
-  /// outside a poll, at the end of the next iteration, without waiting for
-  /// I/O. Returns a ticket for `cancel_after_io`, valid until the call runs.
-  std::size_t after_io(void (*fn)(void*), void* arg);
-  /// Internal: cancels an `after_io` call that has not run yet.
-  void cancel_after_io(std::size_t ticket) noexcept;
-
  private:
+  // Stream bookkeeping (shared buffers, after-I/O calls): detail/ioloop_streams.h.
+  friend struct detail::IOLoopStreams;
   struct Impl;
   void drain_soon();
   void drain_threadsafe();

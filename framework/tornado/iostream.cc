@@ -10,6 +10,8 @@
 #include <array>
 #include <cstring>
 
+#include "tornado/detail/ioloop_streams.h"
+#include "tornado/detail/uv_handle.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
 
@@ -117,9 +119,9 @@ ioloop::IOLoop* loop_of(uv_tcp_t* tcp) noexcept {
   return tcp ? static_cast<ioloop::IOLoop*>(tcp->loop->data) : nullptr;
 }
 
-ioloop::IOLoop::StreamBuffers* buffers_of(uv_tcp_t* tcp) noexcept {
+tornado::detail::StreamBuffers* buffers_of(uv_tcp_t* tcp) noexcept {
   auto* loop = loop_of(tcp);
-  return loop ? &loop->stream_buffers() : nullptr;
+  return loop ? &tornado::detail::IOLoopStreams::buffers(*loop) : nullptr;
 }
 
 std::string take_write_buffer(uv_tcp_t* tcp) noexcept {
@@ -188,9 +190,8 @@ IOStream::~IOStream() {
   // for a stream never handed out (a failed create).
   if (!handle_closed_ && tcp_) {
     if (auto* loop = loop_of(tcp_)) loop->remove_closer(this);
-    tcp_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(tcp_),
-             [](uv_handle_t* h) noexcept { delete reinterpret_cast<uv_tcp_t*>(h); });
+    tornado::detail::UvHandle<uv_tcp_t> closing(
+        std::unique_ptr<uv_tcp_t>(std::exchange(tcp_, nullptr)));
   }
 }
 
@@ -251,7 +252,7 @@ void IOStream::hold_until_io_done() noexcept {
   auto* loop = loop_of(tcp_);
   if (!loop) return;
   try {
-    held_ticket_ = loop->after_io(&IOStream::release_hold, this);
+    held_ticket_ = tornado::detail::IOLoopStreams::after_io(*loop, &IOStream::release_hold, this);
   } catch (const std::bad_alloc&) {
     return;  // then the answers simply leave at once
   }
@@ -627,7 +628,8 @@ void IOStream::close(std::error_code error) {
   error_ = error;
   before_close();
   if (held_) {
-    loop_of(tcp_)->cancel_after_io(held_ticket_);  // held_: it had a loop
+    tornado::detail::IOLoopStreams::cancel_after_io(*loop_of(tcp_),
+                                                    held_ticket_);  // held_: it had a loop
     held_ = false;
     --cork_depth_;
   }

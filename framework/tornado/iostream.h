@@ -265,7 +265,7 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   std::uint64_t corked_seq_ = 0;
   unsigned cork_depth_ = 0;
   // Corked by the loop from a read until the loop has handled the whole
-  // poll's events (IOLoop::after_io); the ticket cancels that.
+  // poll's events (detail::IOLoopStreams::after_io); the ticket cancels that.
   bool held_ = false;
   std::size_t held_ticket_ = 0;
   std::function<void()> close_callback_;

@@ -210,26 +210,6 @@ std::string filter_whitespace(std::string_view mode, std::string_view text) {
   });
 }
 
-// Python's str.strip().
-std::string_view python_strip(std::string_view s) {
-  while (!s.empty()) {
-    const auto c = decode_utf8(s, 0);
-    if (!c.valid || !is_python_space(c.code_point)) break;
-    s.remove_prefix(c.size);
-  }
-  while (!s.empty()) {
-    std::size_t start = s.size() - 1;
-    while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80 &&
-           s.size() - start < 4) {
-      --start;
-    }
-    const auto c = decode_utf8(s, start);
-    if (!c.valid || start + c.size != s.size() || !is_python_space(c.code_point)) break;
-    s.remove_suffix(c.size);
-  }
-  return s;
-}
-
 // Python's str.strip(chars) for one quote character.
 std::string_view strip_char(std::string_view s, char c) {
   while (!s.empty() && s.front() == c) s.remove_prefix(1);

@@ -5,7 +5,6 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <re2/re2.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <charconv>
@@ -15,7 +14,9 @@
 #include <mutex>
 #include <sstream>
 
+#include "tornado/detail/base64.h"
 #include "tornado/detail/web_template.h"
+#include "tornado/detail/zlib.h"
 #include "tornado/escape.h"
 #include "tornado/ioloop.h"
 #include "tornado/locks.h"
@@ -76,29 +77,6 @@ std::string format_field(std::string_view s) {
   return fmt::format("{}:{}", s.size(), s);
 }
 
-std::string base64(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::optional<std::string> unbase64(std::string_view data) {
-  if (data.size() % 4 != 0) return std::nullopt;
-  std::string out(3 * data.size() / 4, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  if (n < 0) return std::nullopt;
-  std::size_t padding = 0;
-  if (!data.empty() && data.back() == '=') ++padding;
-  if (data.size() > 1 && data[data.size() - 2] == '=') ++padding;
-  out.resize(static_cast<std::size_t>(n) - padding);
-  return out;
-}
-
 std::optional<std::string_view> consume_field(std::string_view& rest) {
   auto colon = rest.find(':');
   if (colon == std::string_view::npos) return std::nullopt;
@@ -116,8 +94,9 @@ std::optional<std::string_view> consume_field(std::string_view& rest) {
 
 std::string create_signed_value(std::string_view secret, std::string_view name,
                                 std::string_view value, std::int64_t timestamp) {
-  std::string to_sign = fmt::format("2|1:0|{}|{}|{}|", format_field(std::to_string(timestamp)),
-                                    format_field(name), format_field(base64(value)));
+  std::string to_sign =
+      fmt::format("2|1:0|{}|{}|{}|", format_field(std::to_string(timestamp)), format_field(name),
+                  format_field(tornado::detail::base64_encode(value)));
   return to_sign + hmac_sha256_hex(secret, to_sign);
 }
 
@@ -142,7 +121,7 @@ std::optional<std::string> decode_signed_value(std::string_view secret, std::str
     return std::nullopt;
   }
   if (ts > now + 31 * 86400) return std::nullopt;  // from the future: refuse
-  return unbase64(*value_field);
+  return tornado::detail::base64_decode(*value_field);
 }
 
 HTTPError::HTTPError(int status_code, std::string log_message, std::string reason)
@@ -722,19 +701,9 @@ void RequestHandler::finish(std::string_view chunk) {
       if (type.starts_with("text/") || type.find("json") != std::string_view::npos ||
           type.find("javascript") != std::string_view::npos ||
           type.find("xml") != std::string_view::npos) {
-        z_stream zs{};
-        if (deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK) {
-          std::string out(deflateBound(&zs, write_buffer_.size()), '\0');
-          zs.next_in = reinterpret_cast<Bytef*>(write_buffer_.data());
-          zs.avail_in = static_cast<uInt>(write_buffer_.size());
-          zs.next_out = reinterpret_cast<Bytef*>(out.data());
-          zs.avail_out = static_cast<uInt>(out.size());
-          if (deflate(&zs, Z_FINISH) == Z_STREAM_END) {
-            out.resize(zs.total_out);
-            write_buffer_ = std::move(out);
-            set_header("Content-Encoding", "gzip");
-          }
-          deflateEnd(&zs);
+        if (auto gzipped = tornado::detail::zlib::gzip_compress(write_buffer_)) {
+          write_buffer_ = std::move(*gzipped);
+          set_header("Content-Encoding", "gzip");
         }
         add_header("Vary", "Accept-Encoding");
       }

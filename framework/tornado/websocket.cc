@@ -8,7 +8,9 @@
 
 #include <unistd.h>
 
+#include "tornado/detail/ascii.h"
 #include "tornado/detail/http1_strict.h"
+#include "tornado/detail/ioloop_streams.h"
 #include "tornado/detail/websocket_protocol.h"
 #include "tornado/escape.h"
 #include "tornado/ioloop.h"
@@ -291,13 +293,7 @@ bool header_has_token(std::string_view value, std::string_view token) {
     std::string_view item = value.substr(0, comma);
     while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
     while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (item.size() == token.size() &&
-        std::equal(item.begin(), item.end(), token.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) ==
-                 std::tolower(static_cast<unsigned char>(b));
-        })) {
-      return true;
-    }
+    if (tornado::detail::iequals(item, token)) return true;
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
   }
@@ -319,13 +315,7 @@ bool WebSocketHandler::check_origin(std::string_view origin) {
       scheme_end == std::string_view::npos ? origin : origin.substr(scheme_end + 3);
   auto slash = host.find('/');
   if (slash != std::string_view::npos) host = host.substr(0, slash);
-  std::string lowered(host);
-  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  std::string request_host = request().host;
-  std::transform(request_host.begin(), request_host.end(), request_host.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return lowered == request_host;
+  return tornado::detail::iequals(host, request().host);
 }
 
 std::optional<std::string> WebSocketHandler::select_subprotocol(const std::vector<std::string>&) {
@@ -660,7 +650,7 @@ struct TopicRegistry {
       unsigned* reading = nullptr;
       Holding() {
         if (auto* loop = ioloop::IOLoop::current_or_null()) {
-          reading = &loop->stream_buffers().reading;
+          reading = &tornado::detail::IOLoopStreams::buffers(*loop).reading;
           ++*reading;
         }
       }

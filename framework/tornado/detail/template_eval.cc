@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "tornado/detail/ascii.h"
 #include "tornado/detail/template_expr.h"
 #include "tornado/detail/template_format.h"
 #include "tornado/detail/template_text.h"
@@ -1342,8 +1343,7 @@ Value builtin_float(Args& a, EvalContext&) {
   if (!v) return Value(Json(0.0));
   if (const std::string* s = as_string(*v)) {
     std::string text(python_strip_ascii(*s));
-    std::string lower;
-    for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string lower = ascii_lower(text);
     const std::string_view unsigned_part = !lower.empty() && (lower[0] == '+' || lower[0] == '-')
                                                ? std::string_view(lower).substr(1)
                                                : std::string_view(lower);
@@ -1732,23 +1732,7 @@ std::string_view strip_chars(std::string_view s, const Value* chars, bool left, 
     while (right && !s.empty() && set.find(s.back()) != std::string::npos) s.remove_suffix(1);
     return s;
   }
-  // Unicode whitespace at both ends, as str.strip().
-  while (left && !s.empty()) {
-    const auto c = decode_utf8(s, 0);
-    if (!c.valid || !is_python_space(c.code_point)) break;
-    s.remove_prefix(c.size);
-  }
-  while (right && !s.empty()) {
-    std::size_t start = s.size() - 1;
-    while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80 &&
-           s.size() - start < 4) {
-      --start;
-    }
-    const auto c = decode_utf8(s, start);
-    if (!c.valid || start + c.size != s.size() || !is_python_space(c.code_point)) break;
-    s.remove_suffix(c.size);
-  }
-  return s;
+  return python_strip(s, left, right);
 }
 
 Value split(const std::string& s, Args& a) {
