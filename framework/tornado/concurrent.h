@@ -62,6 +62,7 @@ class Task;
 /// not swallow a cancellation by accident.
 class CancelledError {
  public:
+  /// "CancelledError", as Python prints the exception's name.
   const char* what() const noexcept { return "CancelledError"; }
 };
 
@@ -219,10 +220,16 @@ class [[nodiscard]] Task {
     return handle_ ? &handle_.promise() : nullptr;
   }
 
+  /// What `co_await task` uses: starts the task and resumes the caller
+  /// when it ends (the result or the exception comes back through it).
   struct Awaiter {
+    /// The awaited task's coroutine.
     Handle handle;
+    /// The caller's promise, when the caller is a Task (for cancellation).
     detail::TaskPromiseBase* caller_promise = nullptr;
+    /// Ready when there is nothing left to run.
     bool await_ready() const noexcept { return !handle || handle.done(); }
+    /// Runs the task; the caller resumes when it is done.
     template <class P>
     std::coroutine_handle<> await_suspend(std::coroutine_handle<P> caller) noexcept {
       if constexpr (std::is_base_of_v<detail::TaskPromiseBase, P>) {
@@ -236,6 +243,7 @@ class [[nodiscard]] Task {
       handle.promise().continuation_ = caller;
       return handle;
     }
+    /// The task's result, or its exception rethrown.
     T await_resume() {
       if (!handle) throw std::logic_error("awaiting an empty Task");
       if (caller_promise) {
@@ -445,11 +453,16 @@ class Future {
   /// Internal, for `to_future`: how to cancel the task behind this future.
   void set_canceller(std::function<void()> canceller) { state_->canceller = std::move(canceller); }
 
+  /// What `co_await future` uses: resumes the caller when the future is done.
   class Awaiter : public detail::CancelHook {
    public:
+    /// Waits on `future`.
     explicit Awaiter(Future future) : future_(std::move(future)) {}
+    /// Moves the wait (before it starts).
     Awaiter(Awaiter&&) noexcept = default;
+    /// Ready when the future is already done.
     bool await_ready() const { return future_.done(); }
+    /// Registers the caller to resume when the future completes.
     template <class P>
     bool await_suspend(std::coroutine_handle<P> h) {
       if (attach(h)) {
@@ -460,6 +473,7 @@ class Future {
       future_.state_->callbacks.emplace_back(future_.state_->next_callback++, [h] { h.resume(); });
       return true;
     }
+    /// The future's result, or its exception rethrown.
     T await_resume() {
       detach();
       return future_.result();
@@ -467,6 +481,7 @@ class Future {
     // As asyncio, cancelling a task cancels the future it waits on; the
     // future's completion (with CancelledError, or the task's own ending)
     // then resumes the awaiter through its callback.
+    /// Cancels the awaited future (the caller was cancelled).
     bool cancel() noexcept override {
       detach();
       try {
@@ -675,6 +690,7 @@ Task<> gather(std::vector<Task<>> tasks);
 /// failure, as `gen.multi(..., quiet_exceptions=(...))`.
 template <class... E>
 struct QuietExceptions {
+  /// True if `error` is one of the quiet types.
   static bool matches(std::exception_ptr error) {
     if constexpr (sizeof...(E) == 0) {
       return false;
@@ -695,6 +711,7 @@ struct QuietExceptions {
     }
   }
 };
+/// The exception types `multi` keeps quiet about: `multi(tasks, quiet_exceptions<E...>)`.
 template <class... E>
 inline constexpr QuietExceptions<E...> quiet_exceptions{};
 
@@ -776,10 +793,12 @@ Task<std::map<K, T>> multi(std::map<K, Task<T>> tasks, Quiet = {}) {
 template <class T>
 class WaitIterator {
  public:
+  /// Starts every task and yields their results as they finish.
   explicit WaitIterator(std::vector<Task<T>> tasks) : state_(std::make_shared<State>()) {
     for (auto& task : tasks) state_->futures.push_back(to_future(std::move(task)));
     watch();
   }
+  /// Yields the futures' results as they complete.
   explicit WaitIterator(std::vector<Future<T>> futures) : state_(std::make_shared<State>()) {
     state_->futures = std::move(futures);
     watch();
@@ -901,6 +920,7 @@ class ThreadPoolExecutor final : public Executor {
   void submit(std::function<void()> work) override;
   /// Stops taking work; with `wait`, returns once the queued work is done.
   void shutdown(bool wait = true);
+  /// The most threads the pool starts.
   std::size_t max_workers() const noexcept;
   /// Threads started so far (never more than `max_workers`).
   std::size_t worker_count() const;

@@ -114,6 +114,7 @@ class IOLoop {
   /// and run_sync() do, as Tornado, so that what runs on a loop finds it).
   class CurrentScope {
    public:
+    /// Makes `loop` current until the scope ends.
     explicit CurrentScope(IOLoop* loop) noexcept;
     ~CurrentScope();
     CurrentScope(const CurrentScope&) = delete;

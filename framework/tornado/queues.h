@@ -292,6 +292,7 @@ class Queue {
 
   /// Coroutines waiting in `get()` / `put()` (cancelled ones are gone).
   std::size_t getters_waiting() const noexcept { return state_->getters.size(); }
+  /// Coroutines waiting in `put()` for room.
   std::size_t putters_waiting() const noexcept { return state_->putters.size(); }
 
   /// Takes the next item without waiting; throws `QueueEmpty` if there is none.

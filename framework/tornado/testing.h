@@ -159,8 +159,9 @@ class AsyncHTTPSTestCase : public AsyncHTTPTestCase {
   /// Fetch options trusting this test's certificate only.
   httpclient::HTTPRequest get_fetch_defaults() override;
 
-  /// The PEM files of this test's certificate and key.
+  /// The PEM file of this test's certificate.
   std::string certfile_;
+  /// The PEM file of this test's private key.
   std::string keyfile_;
 
  private:

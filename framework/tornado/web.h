@@ -710,12 +710,15 @@ class StaticFileHandler : public RequestHandler {
   /// static_hash_cache setting is false).
   std::optional<std::string> get_cached_version(const std::string& abspath);
 
+  /// The folder served (the `path` initialize argument).
   std::string root;
+  /// Served for a directory (the `default_filename` initialize argument).
   std::optional<std::string> default_filename;
   /// The request's path relative to the root, once parsed.
   std::string path;
   /// The file being served, once validated.
   std::string absolute_path;
+  /// Its modification time, once known.
   std::optional<std::chrono::system_clock::time_point> modified;
 
  private:

@@ -219,8 +219,11 @@ class WebSocketHandler : public web::RequestHandler {
     std::function<Task<>(WebSocketHandler&, std::string_view, bool binary, bool copy)> message;
     /// True when `on_message` returns a Task.
     bool message_is_coroutine = false;
+    /// Runs the subclass's `on_close`, if it has one.
     std::function<Task<>(WebSocketHandler&)> close;
+    /// Runs the subclass's `on_ping`, if it has one.
     std::function<Task<>(WebSocketHandler&, std::string_view)> ping;
+    /// Runs the subclass's `on_pong`, if it has one.
     std::function<Task<>(WebSocketHandler&, std::string_view)> pong;
   };
   /// Does the handshake, then reads frames until the connection closes.
