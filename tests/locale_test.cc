@@ -10,6 +10,8 @@
 #include <set>
 
 #include "tornado/log.h"
+#include "tornado/testing.h"
+#include "tornado/web.h"
 
 #ifndef TORNADO_LOCALE_MO_DIR
 #error "TORNADO_LOCALE_MO_DIR must name the compiled test catalogues"
@@ -262,6 +264,60 @@ TEST(FormatDate, UsesTheClockWhenNoNowIsGiven) {
   auto en = locale::get({"en_US"});
   EXPECT_EQ(en->format_date(std::chrono::system_clock::now() - std::chrono::hours(3)),
             "3 hours ago");
+}
+
+// ---- RequestHandler::locale, get_browser_locale, get_user_locale ----
+
+class GreetHandler : public tornado::web::RequestHandler {
+ public:
+  void get() {
+    write(locale().code() + ": " + locale().translate("Sign out") + " / " +
+          locale::format(locale().translate("%(count)d apple", "%(count)d apples", 3),
+                         {{"count", 3}}));
+  }
+};
+
+// A user preference wins over the browser's languages, as Tornado's.
+class PreferenceHandler : public GreetHandler {
+ public:
+  std::shared_ptr<const locale::Locale> get_user_locale() override {
+    std::string lang = get_argument("lang", "");
+    if (lang.empty()) return nullptr;
+    return locale::get({lang});
+  }
+};
+
+class HandlerLocaleTest : public tornado::testing::AsyncHTTPTestCase {
+ protected:
+  void SetUp() override {
+    load_mode("gettext");
+    AsyncHTTPTestCase::SetUp();
+  }
+  std::unique_ptr<tornado::web::Application> get_app() override {
+    return std::make_unique<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
+        {"/", tornado::web::handler<GreetHandler>()},
+        {"/pref", tornado::web::handler<PreferenceHandler>()},
+    });
+  }
+  std::string greet(const std::string& path, const std::string& accept_language) {
+    tornado::httpclient::HTTPRequest request;
+    if (!accept_language.empty()) request.headers.add("Accept-Language", accept_language);
+    auto response = fetch(path, std::move(request));
+    EXPECT_EQ(response.code, 200);
+    return std::string(response.body);
+  }
+};
+
+TEST_F(HandlerLocaleTest, BrowserLocaleFollowsAcceptLanguage) {
+  EXPECT_EQ(greet("/", ""), "en_US: Sign out / 3 apples");
+  EXPECT_EQ(greet("/", "cs-CZ,cs;q=0.9,en;q=0.8"), "cs: Odhlásit se / 3 jablka");
+  EXPECT_EQ(greet("/", "en;q=0.5, fr;q=0.8"), "fr: Se déconnecter / 3 pommes");
+  EXPECT_EQ(greet("/", "de, xx"), "en_US: Sign out / 3 apples");
+}
+
+TEST_F(HandlerLocaleTest, UserLocaleOverridesTheBrowser) {
+  EXPECT_EQ(greet("/pref?lang=cs", "fr"), "cs: Odhlásit se / 3 jablka");
+  EXPECT_EQ(greet("/pref", "fr"), "fr: Se déconnecter / 3 pommes");
 }
 
 }  // namespace

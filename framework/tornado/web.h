@@ -50,6 +50,7 @@
 #include "tornado/http1connection.h"
 #include "tornado/httpserver.h"
 #include "tornado/httputil.h"
+#include "tornado/locale.h"
 #include "tornado/template.h"
 
 namespace tornado::web {
@@ -173,6 +174,9 @@ class RequestHandler {
   virtual void write_error(int status_code, std::exception_ptr error);
   /// Determines the current user (cached by `current_user()`); none by default.
   virtual std::optional<nlohmann::json> get_current_user() { return std::nullopt; }
+  /// The user's locale from their profile, if the app keeps one; none by
+  /// default, so `locale()` falls back to `get_browser_locale()`.
+  virtual std::shared_ptr<const locale::Locale> get_user_locale() { return nullptr; }
   /// Where `authenticated()` redirects; the `login_url` setting by default.
   virtual std::string get_login_url();
   /// The ETag of the response body; an SHA-1 of it by default.
@@ -287,6 +291,14 @@ class RequestHandler {
   /// For verbs that need a user: redirects to login_url (GET/HEAD) or 403.
   /// Returns false when it did, so the verb can `if (!authenticated()) return;`.
   bool authenticated();
+  /// The locale for this request: `get_user_locale()`, else
+  /// `get_browser_locale()`; computed once per request.
+  const locale::Locale& locale();
+  /// Replaces the request's locale (Tornado's `locale` setter).
+  void set_locale(std::shared_ptr<const locale::Locale> value) { locale_ = std::move(value); }
+  /// The best supported locale for the Accept-Language header (q-values
+  /// honoured), or `default_code`'s when the header is absent.
+  std::shared_ptr<const locale::Locale> get_browser_locale(std::string_view default_code = "en_US");
   /// A URL for a static file with a content-hash version argument.
   std::string static_url(std::string_view path, bool include_host = false);
   /// The URL of the route named `name`, with its groups filled by `args`.
@@ -331,6 +343,7 @@ class RequestHandler {
   bool detached_ = false;
   std::optional<std::optional<nlohmann::json>> current_user_;
   std::optional<std::string> xsrf_token_;
+  std::shared_ptr<const locale::Locale> locale_;
 };
 
 /// Signs `value` for cookie `name` (Tornado's version 2 signed value).
