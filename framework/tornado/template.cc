@@ -1195,4 +1195,15 @@ std::shared_ptr<const Template> Loader::load(std::string_view name,
   return result;
 }
 
+std::vector<std::filesystem::path> Loader::loaded_files() const {
+  std::lock_guard lock(state_->mutex);
+  std::vector<std::filesystem::path> files;
+  for (const auto& [key, entry] : state_->cache) {
+    for (const auto& dep : entry.dependencies) files.push_back(dep.path);
+  }
+  std::sort(files.begin(), files.end());
+  files.erase(std::unique(files.begin(), files.end()), files.end());
+  return files;
+}
+
 }  // namespace tornado::template_

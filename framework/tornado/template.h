@@ -173,6 +173,9 @@ class Loader {
   std::string resolve_path(std::string_view name, std::string_view parent_path = "") const;
   /// Forgets every compiled template.
   void reset();
+  /// The files of every template compiled so far, with those they extend or
+  /// include (what autoreload watches).
+  std::vector<std::filesystem::path> loaded_files() const;
 
   const std::filesystem::path& root() const noexcept;
   const LoaderOptions& options() const noexcept;

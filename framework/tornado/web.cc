@@ -15,6 +15,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "tornado/autoreload.h"
 #include "tornado/escape.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
@@ -184,6 +185,7 @@ Application::Application(std::vector<URLSpec> handlers, Settings settings)
                                               handler<StaticFileHandler>(settings_.static_path)));
   }
   add_handlers(std::move(handlers));
+  if (settings_.autoreload.value_or(settings_.debug)) autoreload::start();
 }
 
 Application::~Application() {
@@ -681,7 +683,11 @@ std::string RequestHandler::render_string(std::string_view name, nlohmann::json 
   functions["xsrf_form_html"] = [this](const std::vector<nlohmann::json>&) -> nlohmann::json {
     return xsrf_form_html();
   };
-  auto tmpl = application_->template_loader().load(name);
+  auto& loader = application_->template_loader();
+  auto tmpl = loader.load(name);
+  if (settings().autoreload.value_or(settings().debug)) {
+    for (const auto& file : loader.loaded_files()) autoreload::watch(file);
+  }
   return tmpl->generate(ns, functions);
 }
 

@@ -101,6 +101,9 @@ struct HandlerSpec {
 /// Application settings, with Tornado's names and meanings.
 struct Settings {
   bool debug = false;
+  /// Restart the process when its executable, a rendered template or a
+  /// watched file changes (tornado::autoreload); unset: follows `debug`.
+  std::optional<bool> autoreload;
   std::string static_path;
   std::string static_url_prefix = "/static/";
   std::string template_path;
