@@ -129,6 +129,9 @@ struct Settings {
   template_::Functions ui_methods;
   /// Extra values every template sees.
   nlohmann::json template_globals = nlohmann::json::object();
+  /// Tornado's other free-form settings, by name, for modules and the app
+  /// itself (tornado::auth reads "google_oauth", "twitter_consumer_key"...).
+  nlohmann::json extra = nlohmann::json::object();
 };
 
 /// Options for `set_cookie`, Tornado's keyword arguments.
