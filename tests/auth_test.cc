@@ -143,7 +143,7 @@ class AuthTest : public tornado::testing::AsyncHTTPTestCase {
     routes.emplace_back("/facebook", tornado::web::handler<FacebookLogin>());
     routes.emplace_back("/twitter", tornado::web::handler<TwitterLogin>());
     tornado::web::Settings settings;
-    settings.extra = {
+    settings.values = {
         {"google_oauth", {{"key", fake_oauth::kClientId}, {"secret", fake_oauth::kClientSecret}}},
         {"twitter_consumer_key", fake_oauth::kConsumerKey},
         {"twitter_consumer_secret", fake_oauth::kConsumerSecret}};

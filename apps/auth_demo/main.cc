@@ -111,9 +111,8 @@ int main(int argc, char** argv) {
   settings.debug = options::get<bool>("debug");
   settings.cookie_secret = options::get<std::string>("cookie_secret");
   settings.login_url = "/login";
-  settings.extra = {{"google_oauth",
-                     {{"key", options::get<std::string>("client_id")},
-                      {"secret", options::get<std::string>("client_secret")}}}};
+  settings["google_oauth"] = {{"key", options::get<std::string>("client_id")},
+                              {"secret", options::get<std::string>("client_secret")}};
   tornado::web::Application app({{"/", tornado::web::handler<MainHandler>()},
                                  {"/login", tornado::web::handler<LoginHandler>()},
                                  {"/logout", tornado::web::handler<LogoutHandler>()}},

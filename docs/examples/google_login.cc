@@ -10,7 +10,7 @@ class GoogleOAuth2LoginHandler : public tornado::auth::GoogleOAuth2Mixin {
     const std::string redirect_uri = "http://localhost:8888/auth/google";
     if (get_argument("code", "").empty()) {
       authorize_redirect({.redirect_uri = redirect_uri,
-                          .client_id = settings().extra["google_oauth"]["key"],
+                          .client_id = settings()["google_oauth"]["key"],
                           .scope = {"profile", "email"}});
       co_return;
     }
@@ -25,7 +25,7 @@ class GoogleOAuth2LoginHandler : public tornado::auth::GoogleOAuth2Mixin {
 int main() {
   tornado::web::Settings settings;
   settings.cookie_secret = "change me";
-  settings.extra = {{"google_oauth", {{"key", "CLIENT_ID"}, {"secret", "CLIENT_SECRET"}}}};
+  settings["google_oauth"] = {{"key", "CLIENT_ID"}, {"secret", "CLIENT_SECRET"}};
   tornado::web::Application app(
       {{"/auth/google", tornado::web::handler<GoogleOAuth2LoginHandler>()}}, settings);
   app.listen(8888);

@@ -89,9 +89,7 @@ std::string urlencode(const Params& params) {
 }
 
 const nlohmann::json& setting(const web::Settings& settings, const std::string& name) {
-  static const nlohmann::json kNull;
-  if (!settings.extra.is_object() || !settings.extra.contains(name)) return kNull;
-  return settings.extra.at(name);
+  return settings[name];
 }
 
 std::string require_string(const web::Settings& settings, const std::string& name,

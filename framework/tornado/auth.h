@@ -26,9 +26,9 @@
 // provider URL and in a cookie, and the callback refuses (403) a `state`
 // that does not match: a login forged by another site fails. Provider URLs
 // are members, so an app (and its tests) can point them at another server.
-// Credentials come from the application's `extra` settings, under Tornado's
-// names: "google_oauth" {"key", "secret"}, "facebook_api_key",
-// "facebook_secret", "twitter_consumer_key", "twitter_consumer_secret".
+// Credentials come from the application's own settings (`settings["..."]`),
+// under Tornado's names: "google_oauth" {"key", "secret"}, "twitter_consumer_key",
+// "twitter_consumer_secret" (Facebook's are arguments, as in Tornado).
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -477,6 +477,12 @@ const Settings& RequestHandler::settings() const {
   return application_->settings();
 }
 
+const nlohmann::json& Settings::operator[](const std::string& key) const {
+  static const nlohmann::json null_value;
+  auto it = values.find(key);
+  return it == values.end() ? null_value : *it;
+}
+
 void RequestHandler::clear() {
   headers_.clear();
   headers_.set("Server", "TornadoServer/6.4 (tornado-cpp)");

@@ -129,9 +129,13 @@ struct Settings {
   template_::Functions ui_methods;
   /// Extra values every template sees.
   nlohmann::json template_globals = nlohmann::json::object();
-  /// Tornado's other free-form settings, by name, for modules and the app
-  /// itself (tornado::auth reads "google_oauth", "twitter_consumer_key"...).
-  nlohmann::json extra = nlohmann::json::object();
+  /// The application's own settings, by name (see `operator[]`).
+  nlohmann::json values = nlohmann::json::object();
+
+  /// The application's own setting `key` (created null if absent).
+  nlohmann::json& operator[](const std::string& key) { return values[key]; }
+  /// The application's own setting `key`; null if absent.
+  const nlohmann::json& operator[](const std::string& key) const;
 };
 
 /// Options for `set_cookie`, Tornado's keyword arguments.
