@@ -184,11 +184,11 @@ class RequestHandler {
   virtual void write_error(int status_code, std::exception_ptr error);
   /// Determines the current user (cached by `current_user()`); none by default.
   virtual std::optional<nlohmann::json> get_current_user() { return std::nullopt; }
+  /// Where `authenticated()` redirects; the `login_url` setting by default.
+  virtual std::string get_login_url();
   /// The user's locale from their profile, if the app keeps one; none by
   /// default, so `locale()` falls back to `get_browser_locale()`.
   virtual std::shared_ptr<const locale::Locale> get_user_locale() { return nullptr; }
-  /// Where `authenticated()` redirects; the `login_url` setting by default.
-  virtual std::string get_login_url();
   /// The ETag of the response body; an SHA-1 of it by default.
   virtual std::optional<std::string> compute_etag();
 
