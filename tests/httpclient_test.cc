@@ -831,6 +831,15 @@ TEST(HTTPClientTest, BadRequestsAreRefusedBeforeSending) {
     EXPECT_THROW(co_await client.fetch("not a url"), std::invalid_argument);
     HTTPHeaders evil{{"X-Evil", "a\r\nInjected: 1"}};
     EXPECT_THROW(co_await client.fetch(url, {.headers = evil}), std::invalid_argument);
+    HTTPHeaders nul;
+    nul.add("X-Evil", std::string_view("a\0b", 3));
+    EXPECT_THROW(co_await client.fetch(url, {.headers = nul}), std::invalid_argument);
+    HTTPHeaders bad_name;
+    bad_name.add("X-Evil\r\nInjected", "1");
+    EXPECT_THROW(co_await client.fetch(url, {.headers = bad_name}), std::invalid_argument);
+    EXPECT_THROW(co_await client.fetch(url, {.method = "GET / HTTP/1.1\r\nInjected: 1\r\nX:",
+                                             .allow_nonstandard_methods = true}),
+                 std::invalid_argument);
     EXPECT_THROW(co_await client.fetch(server.url("/a b")), std::invalid_argument);
     EXPECT_EQ(server.requests.size(), 0u);
     // Opting out of the checks sends what was asked.

@@ -3,6 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include "tornado/log.h"
+#include "tornado/testing.h"
+
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -126,4 +129,22 @@ TEST(IOLoopTest, CurrentIsPerThread) {
   std::thread([&] { other = &IOLoop::current(); }).join();
   EXPECT_NE(main_loop, other);
   EXPECT_EQ(main_loop, &IOLoop::current());
+}
+
+// Callbacks run under libuv's C frames: one that throws is logged, as
+// Tornado's loop logs it, and the callbacks after it still run.
+TEST(IOLoopTest, ThrowingCallbacksAreLoggedAndTheLoopGoesOn) {
+  IOLoop loop;
+  tornado::testing::ExpectLog logged(tornado::log::app, "Exception in callback: from a callback");
+  int ran = 0;
+  loop.add_callback([] { throw std::runtime_error("from a callback"); });
+  loop.add_callback([&] { ++ran; });
+  loop.call_later(1ms, [] { throw std::runtime_error("from a callback"); });
+  loop.call_later(2ms, [&] {
+    ++ran;
+    loop.stop();
+  });
+  loop.start();
+  EXPECT_EQ(ran, 2);
+  EXPECT_EQ(logged.matched(), 2);
 }

@@ -323,3 +323,42 @@ TEST(WebRoutingTest, DefaultHandlerClassAnswersUnmatchedPaths) {
   EXPECT_EQ(status_line(response), "HTTP/1.1 404 Not Found");
   EXPECT_EQ(body_of(response), "custom not found: /elsewhere");
 }
+
+namespace {
+
+// Each way a handler puts caller data into a header line, fed a value that
+// would end the line early.
+class InjectionHandler : public tornado::web::RequestHandler {
+ public:
+  void get(std::string_view how) {
+    const std::string evil = "a\r\nInjected: 1";
+    if (how == "set_header") set_header("X-Test", evil);
+    if (how == "set_header_nul") set_header("X-Test", std::string("a\0b", 3));
+    if (how == "set_header_name") set_header("X-Test\r\nInjected", "1");
+    if (how == "add_header") add_header("X-Test", evil);
+    if (how == "redirect") redirect("/next\r\nInjected: 1");
+    if (how == "cookie_value") set_cookie("c", evil);
+    if (how == "cookie_name") set_cookie("c\r\nInjected: 1", "v");
+    if (how == "cookie_domain") set_cookie("c", "v", {.domain = evil});
+    if (how == "cookie_path") set_cookie("c", "v", {.path = evil});
+    if (how == "reason") set_status(200, evil);
+    write("not refused");
+  }
+};
+
+}  // namespace
+
+TEST_F(WebTest, HeaderInjectionIsRefusedAtEveryEntryPoint) {
+  app_->add_handlers({{"/inject/([a-z_]+)", tornado::web::handler<InjectionHandler>()}});
+  tornado::testing::ExpectLog errors(tornado::log::app, "Uncaught exception");
+  tornado::testing::ExpectLog answered(tornado::log::access, "500 GET /inject/");
+  for (std::string how :
+       {"set_header", "set_header_nul", "set_header_name", "add_header", "redirect", "cookie_value",
+        "cookie_name", "cookie_domain", "cookie_path", "reason"}) {
+    auto response =
+        fetch("GET /inject/" + how + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    EXPECT_TRUE(response.starts_with("HTTP/1.1 500 ")) << how << ": " << response;
+    EXPECT_EQ(response.find("Injected"), std::string::npos) << how << ": " << response;
+    EXPECT_EQ(response.find("not refused"), std::string::npos) << how << ": " << response;
+  }
+}

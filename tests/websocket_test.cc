@@ -221,3 +221,99 @@ TEST(WebSocketTlsTest, EchoOverWss) {
       },
       10s);
 }
+
+namespace {
+
+// Authentication before the upgrade, as Tornado apps do it: prepare()
+// refuses a request without the `user` cookie; open() counts who got in.
+int auth_opened = 0;
+
+class AuthSocket : public WebSocketHandler {
+ public:
+  void prepare() {
+    if (!get_cookie("user")) throw tornado::web::HTTPError(403);
+  }
+  void open() { ++auth_opened; }
+  void on_message(std::string_view message) { write_message(message); }
+};
+
+// The same with a coroutine prepare() that answers by redirecting.
+class AsyncAuthSocket : public WebSocketHandler {
+ public:
+  Task<> prepare() {
+    co_await tornado::sleep(1ms);
+    if (!current_user()) redirect("/login", false);
+  }
+  std::optional<nlohmann::json> get_current_user() override {
+    auto user = get_cookie("user");
+    if (!user) return std::nullopt;
+    return nlohmann::json(*user);
+  }
+  void open() { ++auth_opened; }
+  void on_message(std::string_view message) { write_message(message); }
+};
+
+Task<std::string> handshake_status(int port, std::string path, std::string extra) {
+  auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port);
+  co_await stream->write(
+      "GET " + path +
+      " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" +
+      extra + "\r\n");
+  std::string head = co_await stream->read_until("\r\n\r\n", 65536);
+  co_return head;
+}
+
+}  // namespace
+
+TEST_F(WebSocketTest, PrepareRunsBeforeTheUpgradeAndCanRefuseIt) {
+  app_->add_handlers({{"/auth", tornado::web::handler<AuthSocket>()},
+                      {"/auth-async", tornado::web::handler<AsyncAuthSocket>()}});
+  auth_opened = 0;
+  tornado::testing::ExpectLog refused(tornado::log::access, "403 GET /auth");
+  auto head = [&](std::string path, std::string extra) {
+    return loop_.run_sync([&] { return handshake_status(port_, path, extra); }, 10s);
+  };
+  EXPECT_TRUE(head("/auth", "").starts_with("HTTP/1.1 403 Forbidden\r\n"));
+  auto redirected = head("/auth-async", "");
+  EXPECT_TRUE(redirected.starts_with("HTTP/1.1 302 Found\r\n")) << redirected;
+  EXPECT_NE(redirected.find("\r\nLocation: /login\r\n"), std::string::npos) << redirected;
+  EXPECT_EQ(auth_opened, 0);
+  EXPECT_TRUE(head("/auth", "Cookie: user=ada\r\n").starts_with("HTTP/1.1 101 "));
+  EXPECT_TRUE(head("/auth-async", "Cookie: user=ada\r\n").starts_with("HTTP/1.1 101 "));
+  // open() runs once the handshake is answered; wait for both.
+  loop_.run_sync(
+      [&]() -> Task<> {
+        while (auth_opened < 2) co_await tornado::sleep(1ms);
+      },
+      5s);
+  EXPECT_EQ(auth_opened, 2);
+}
+
+// The client writes every handshake line through the one checked writer: a
+// header or a URL with CR or LF cannot add lines to the request.
+TEST_F(WebSocketTest, ClientRefusesHeaderInjection) {
+  auto attempt = [&](std::string url, std::string name, std::string value) {
+    return loop_.run_sync(
+        [&]() -> Task<std::string> {
+          tornado::websocket::ConnectOptions options;
+          try {
+            options.headers.add(name, value);
+            auto ws = co_await tornado::websocket::websocket_connect(url, std::move(options));
+          } catch (const std::invalid_argument& e) {
+            co_return std::string(e.what());
+          }
+          co_return std::string("connected");
+        },
+        10s);
+  };
+  EXPECT_EQ(attempt(url("/echo"), "X-Ok", "fine"), "connected");
+  EXPECT_NE(attempt(url("/echo"), "X-Bad", "a\r\nX-Injected: 1").find("unsafe header"),
+            std::string::npos);
+  EXPECT_NE(attempt(url("/echo"), "X-Bad", std::string("a\0b", 3)).find("unsafe header"),
+            std::string::npos);
+  EXPECT_NE(attempt(url("/echo"), "X-Bad\r\nX-Injected", "1").find("invalid header name"),
+            std::string::npos);
+  EXPECT_NE(attempt(url("/echo\r\nX-Injected: 1"), "X-Ok", "fine").find("Illegal characters"),
+            std::string::npos);
+}

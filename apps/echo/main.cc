@@ -1,7 +1,8 @@
 // apps/echo: the conformance and benchmark server (shared/CONTRACT.md).
 //
 // GET /plaintext, GET /json, POST /echo-body, GET /static/<path>, and the
-// WebSocket echoes /echo (any origin) and /echo-origin (same origin only).
+// WebSocket echoes /echo (any origin), /echo-origin (same origin only) and
+// /echo-auth (only with a `user` cookie, checked in prepare()).
 #include <csignal>
 #include <utility>
 
@@ -67,6 +68,16 @@ class OriginEchoSocket : public EchoSocket {
   }
 };
 
+// The same as /echo, behind authentication: as in Tornado, prepare() runs
+// before the handshake, so a request without the `user` cookie gets a 403
+// and is never upgraded.
+class AuthEchoSocket : public EchoSocket {
+ public:
+  void prepare() {
+    if (!get_cookie("user")) throw tornado::web::HTTPError(403, "log in first");
+  }
+};
+
 std::shared_ptr<tornado::web::Application> make_app() {
   std::string static_path = options::get<std::string>("static_path");
   if (static_path.empty()) static_path = std::string(TORNADO_SOURCE_DIR) + "/apps/echo/static";
@@ -81,6 +92,7 @@ std::shared_ptr<tornado::web::Application> make_app() {
           {"/echo-body", tornado::web::handler<EchoBodyHandler>()},
           {"/echo", tornado::web::handler<EchoSocket>()},
           {"/echo-origin", tornado::web::handler<OriginEchoSocket>()},
+          {"/echo-auth", tornado::web::handler<AuthEchoSocket>()},
       },
       settings);
 }

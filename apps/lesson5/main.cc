@@ -27,6 +27,7 @@
 #include "tornado/web.h"
 #include "tornado/websocket.h"
 
+#include "chat_text.h"
 #include "room_store.h"
 
 namespace {
@@ -60,9 +61,7 @@ class ChatPageHandler : public tornado::web::RequestHandler {
 class EchoWebSocket : public WebSocketHandler {
  public:
   void open() { tornado::log::app.info("WebSocket opened"); }
-  void on_message(std::string_view message) {
-    write_message(std::string("You said: ").append(message));
-  }
+  void on_message(std::string_view message) { write_message(fmt::format("You said: {}", message)); }
   void on_close() override { tornado::log::app.info("WebSocket closed"); }
 };
 
@@ -102,24 +101,9 @@ class ChatRoom {
   tornado::ioloop::PeriodicCallback heartbeat_;
 };
 
+// One line, at most kMaxNick characters, never empty (chat_text.h).
 std::string clean_nick(std::string_view nick) {
-  std::string out;
-  bool space = false;
-  for (char c : nick) {
-    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
-      space = !out.empty();
-      continue;
-    }
-    if (space) out.push_back(' ');
-    space = false;
-    out.push_back(c);
-  }
-  // Cut at a character boundary, never inside a UTF-8 sequence.
-  if (out.size() > kMaxNick) {
-    std::size_t cut = kMaxNick;
-    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
-    out.resize(cut);
-  }
+  std::string out = lesson5::one_line(nick, kMaxNick);
   return out.empty() ? "anonym" : out;
 }
 
@@ -146,13 +130,9 @@ class ChatSocket : public WebSocketHandler {
         nick_ = clean_nick(frame["nick"].get<std::string>());
       }
     }
-    if (body.find_first_not_of(" \t\r\n") == std::string::npos) co_return;
-    if (body.size() > kMaxBody) {
-      std::size_t cut = kMaxBody;
-      while (cut > 0 && (static_cast<unsigned char>(body[cut]) & 0xC0) == 0x80) --cut;
-      body.resize(cut);
-    }
-    co_await room_->say(*this, std::move(body));
+    // Whitespace only is no message; the limit counts characters, as Python's.
+    if (lesson5::is_blank(body)) co_return;
+    co_await room_->say(*this, lesson5::first_chars(body, kMaxBody));
   }
 
   void on_close() override { room_->leave(*this); }
@@ -211,7 +191,7 @@ tornado::Task<> ChatRoom::join(ChatSocket& client) {
     history = co_await recent;
   } catch (const tornado::pubsub::PubSubError& e) {
     log_failure("Chat history unavailable", e);
-    tell_error(client, "Historie chatu je teď nedostupná.");
+    tell_error(client, "Historie chatu je momentálně nedostupná.");
   }
   json messages = json::array();
   std::set<std::int64_t> shown;

@@ -4,6 +4,9 @@
 // This file is the C++ code shown in docs/lessons/05-websockets.*.md; the
 // Python Tornado twin is beside it there. The wire format (JSON objects) is
 // described in the lesson and at the top of apps/lesson5/static/chat.js.
+//
+//   cmake --build build --target doc_example_chat_websocket
+//   build/tests/doc_example_chat_websocket     then open http://localhost:8888/chat
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -15,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tornado/ioloop.h"
+#include "tornado/options.h"
 #include "tornado/web.h"
 #include "tornado/websocket.h"
 
@@ -87,7 +91,13 @@ class ChatSocket : public tornado::websocket::WebSocketHandler {
 
 void ChatRoom::broadcast(const nlohmann::json& frame) {
   const std::string text = frame.dump();
-  for (ChatSocket* client : clients) client->write_message(text);
+  for (ChatSocket* client : clients) {
+    try {
+      client->write_message(text);
+    } catch (const tornado::websocket::WebSocketClosedError&) {
+      // closing right now: its on_close() removes it
+    }
+  }
 }
 
 class ChatPageHandler : public tornado::web::RequestHandler {
@@ -98,13 +108,18 @@ class ChatPageHandler : public tornado::web::RequestHandler {
   }
 };
 
-int main() {
+int main(int argc, char** argv) {
+  tornado::options::define("port", 8888, "port to listen on");
+  tornado::options::parse_command_line(argc, argv);  // --port=N, --logging=LEVEL
   tornado::web::Application app(
       {
           {"/chat", tornado::web::handler<ChatPageHandler>()},
           {"/chatsocket", tornado::web::handler<ChatSocket>()},
       },
-      {.static_path = "apps/lesson5/static", .template_path = "templates/lesson5"});
-  app.listen(8888);
+      // TORNADO_SOURCE_DIR: the repository's folder, which the build hands to
+      // the compiler, so that the program runs from any folder.
+      {.static_path = TORNADO_SOURCE_DIR "/apps/lesson5/static",
+       .template_path = TORNADO_SOURCE_DIR "/templates/lesson5"});
+  app.listen(tornado::options::get<int>("port"));
   tornado::ioloop::IOLoop::current().start();
 }

@@ -2,16 +2,19 @@
 // answers every message with "You said: <message>".
 //
 // This file is the C++ code shown in docs/lessons/05-websockets.*.md; the
-// Python Tornado twin is beside it there. Build it against the tornado library
-// and run it from the repository root (it finds templates/lesson5/ there):
+// Python Tornado twin is beside it there. Build and run it from the
+// repository root (it runs from any folder, though):
 //
-//   ./echo_websocket        then open http://localhost:8888/
+//   cmake --build build --target doc_example_echo_websocket
+//   build/tests/doc_example_echo_websocket     then open http://localhost:8888/
+//   build/tests/doc_example_echo_websocket --port=8000
 #include <string_view>
 
 #include <fmt/core.h>
 
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
+#include "tornado/options.h"
 #include "tornado/web.h"
 #include "tornado/websocket.h"
 
@@ -34,13 +37,18 @@ class EchoWebSocket : public tornado::websocket::WebSocketHandler {
   void on_close() override { tornado::log::app.info("WebSocket closed"); }
 };
 
-int main() {
+int main(int argc, char** argv) {
+  tornado::options::define("port", 8888, "port to listen on");
+  tornado::options::parse_command_line(argc, argv);  // --port=N, --logging=LEVEL
   tornado::web::Application app(
       {
           {"/", tornado::web::handler<MainHandler>()},
           {"/websocket", tornado::web::handler<EchoWebSocket>()},
       },
-      {.static_path = "apps/lesson5/static", .template_path = "templates/lesson5"});
-  app.listen(8888);
+      // TORNADO_SOURCE_DIR: the repository's folder, which the build hands to
+      // the compiler, so that the program runs from any folder.
+      {.static_path = TORNADO_SOURCE_DIR "/apps/lesson5/static",
+       .template_path = TORNADO_SOURCE_DIR "/templates/lesson5"});
+  app.listen(tornado::options::get<int>("port"));
   tornado::ioloop::IOLoop::current().start();
 }

@@ -1,5 +1,5 @@
-// A chat shared by several processes (docs/deployment.md, "More processes" in
-// the lesson): every message goes through a pubsub::Broker, and each process
+// A chat shared by several processes (docs/deployment.md, appendix C "More
+// processes" of the lesson): every message goes through a pubsub::Broker, and each process
 // hands what arrives to its own clients. Without --redis the broker is the
 // in-process one and the program is an ordinary one-process chat.
 //

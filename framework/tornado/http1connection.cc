@@ -25,10 +25,24 @@ struct HTTP1ServerConnection::Inflater {
 };
 
 struct ParserCallbacks {
-  static HTTP1ServerConnection* self(llhttp_t* p) {
+  static HTTP1ServerConnection* self(llhttp_t* p) noexcept {
     return static_cast<HTTP1ServerConnection*>(p->data);
   }
-  static int count(HTTP1ServerConnection* c, std::size_t length) {
+  // llhttp is C: nothing may unwind through it. A callback that can throw
+  // (an allocation) runs here, and a failure answers the request with 500.
+  template <class Fn>
+  static int guarded(llhttp_t* p, Fn&& fn) noexcept {
+    try {
+      return fn(self(p));
+    } catch (const std::exception& e) {
+      log::general.error("Error parsing a request: {}", e.what());
+    } catch (...) {
+      log::general.error("Error parsing a request: unknown exception");
+    }
+    self(p)->error_code_ = 500;
+    return HPE_USER;
+  }
+  static int count(HTTP1ServerConnection* c, std::size_t length) noexcept {
     c->header_bytes_ += length;
     if (c->header_bytes_ > c->params_->max_header_size) {
       c->error_code_ = 431;
@@ -36,7 +50,7 @@ struct ParserCallbacks {
     }
     return HPE_OK;
   }
-  static int on_message_begin(llhttp_t* p) {
+  static int on_message_begin(llhttp_t* p) noexcept {
     auto* c = self(p);
     c->url_.clear();
     c->field_.clear();
@@ -45,43 +59,43 @@ struct ParserCallbacks {
     c->header_bytes_ = 0;
     c->body_bytes_ = 0;
     c->max_body_size_ = c->params_->max_body_size;
-    c->idle_ = false;
-    c->arm_timer(c->params_->body_timeout);
+    c->in_trailers_ = false;
     return HPE_OK;
   }
-  static int on_url(llhttp_t* p, const char* at, std::size_t length) {
-    auto* c = self(p);
-    c->url_.append(at, length);
-    return count(c, length);
+  static int on_url(llhttp_t* p, const char* at, std::size_t length) noexcept {
+    return guarded(p, [&](HTTP1ServerConnection* c) {
+      c->url_.append(at, length);
+      return count(c, length);
+    });
   }
-  static int on_header_field(llhttp_t* p, const char* at, std::size_t length) {
-    auto* c = self(p);
-    c->field_.append(at, length);
-    return count(c, length);
+  static int on_header_field(llhttp_t* p, const char* at, std::size_t length) noexcept {
+    return guarded(p, [&](HTTP1ServerConnection* c) {
+      // As Tornado's, the server takes no trailer fields after a chunked body.
+      if (c->in_trailers_) return c->refuse("trailer fields after a chunked body");
+      c->field_.append(at, length);
+      return count(c, length);
+    });
   }
-  static int on_header_value(llhttp_t* p, const char* at, std::size_t length) {
-    auto* c = self(p);
-    c->value_.append(at, length);
-    return count(c, length);
+  static int on_header_value(llhttp_t* p, const char* at, std::size_t length) noexcept {
+    return guarded(p, [&](HTTP1ServerConnection* c) {
+      c->value_.append(at, length);
+      return count(c, length);
+    });
   }
-  static int on_header_value_complete(llhttp_t* p) {
-    auto* c = self(p);
-    try {
+  static int on_header_value_complete(llhttp_t* p) noexcept {
+    return guarded(p, [](HTTP1ServerConnection* c) {
       // The parsed bytes move into the request's headers: copied once only.
       c->headers_.add_owned(std::move(c->field_), std::move(c->value_));
-    } catch (const std::exception&) {
-      c->error_code_ = 400;
-      return HPE_USER;
-    }
-    c->field_.clear();  // a moved-from string is valid but unspecified
-    c->value_.clear();
-    return HPE_OK;
+      c->field_.clear();  // a moved-from string is valid but unspecified
+      c->value_.clear();
+      return int{HPE_OK};
+    });
   }
-  static int on_headers_complete(llhttp_t* p) { return self(p)->on_headers_complete(); }
-  static int on_body(llhttp_t* p, const char* at, std::size_t length) {
+  static int on_headers_complete(llhttp_t* p) noexcept { return self(p)->on_headers_complete(); }
+  static int on_body(llhttp_t* p, const char* at, std::size_t length) noexcept {
     return self(p)->on_body(at, length);
   }
-  static int on_message_complete(llhttp_t* p) {
+  static int on_message_complete(llhttp_t* p) noexcept {
     // Pause so the request is answered before the next one is parsed; an
     // upgrade pauses by itself (HPE_PAUSED_UPGRADE).
     return p->upgrade ? HPE_OK : HPE_PAUSED;
@@ -141,7 +155,7 @@ void HTTP1ServerConnection::arm_timer(std::chrono::milliseconds timeout) noexcep
 void HTTP1ServerConnection::start_timer(std::uint64_t delay) noexcept {
   uv_timer_start(
       timer_.get(),
-      [](uv_timer_t* h) {
+      [](uv_timer_t* h) noexcept {
         auto* c = static_cast<HTTP1ServerConnection*>(h->data);
         if (!c || !c->deadline_) return;
         std::uint64_t now = uv_now(h->loop);
@@ -194,7 +208,14 @@ void HTTP1ServerConnection::apply_xheaders(httputil::HTTPServerRequest& request)
   if (scheme == "http" || scheme == "https") request.protocol = std::string(scheme);
 }
 
+int HTTP1ServerConnection::refuse(const char* reason) noexcept {
+  error_code_ = 400;
+  error_reason_ = reason;
+  return HPE_USER;
+}
+
 int HTTP1ServerConnection::on_headers_complete() noexcept {
+  in_trailers_ = true;
   request_http10_ = parser_.http_major == 1 && parser_.http_minor == 0;
   if (parser_.http_major != 1) {
     error_code_ = 505;
@@ -244,6 +265,12 @@ int HTTP1ServerConnection::on_headers_complete() noexcept {
 }
 
 int HTTP1ServerConnection::on_body(const char* at, std::size_t length) noexcept {
+  // llhttp counts a chunk's remaining bytes down in content_length: at zero
+  // this piece ends the chunk's data, and CRLF must follow it.
+  if ((parser_.flags & F_CHUNKED) && parser_.content_length == 0 &&
+      !chunk_guard_.data_ended(at + length, exec_end_)) {
+    return refuse("chunk data not followed by CRLF (RFC 9112 7.1)");
+  }
   try {
     if (!inflater_) {
       body_bytes_ += length;
@@ -300,6 +327,37 @@ Task<> HTTP1ServerConnection::serve() {
         co_await stream_->wait_for_bytes();
       }
       auto data = stream_->buffered();
+      if (!head_checked_) {
+        if (head_scanner_.scanned() == 0) {
+          // The first byte of a request: from here it must arrive whole
+          // within body_timeout.
+          idle_ = false;
+          arm_timer(params_->body_timeout);
+        }
+        auto scanned = head_scanner_.scan(data);
+        if (scanned == detail::http1::HeadScanner::Result::invalid) {
+          log::general.info("Malformed HTTP request from {}: {}", stream_->remote_ip(),
+                            head_scanner_.error());
+          co_await send_error_and_close(400);
+          break;
+        }
+        if (scanned == detail::http1::HeadScanner::Result::need_more) {
+          if (head_scanner_.scanned() > params_->max_header_size) {
+            co_await send_error_and_close(431);
+            break;
+          }
+          set_corked(false);
+          co_await stream_->wait_for_bytes(data.size() + 1);
+          continue;
+        }
+        head_checked_ = true;
+      } else if (!chunk_guard_.next_buffer(data)) {
+        log::general.info("Malformed HTTP request from {}: {}", stream_->remote_ip(),
+                          "chunk data not followed by CRLF (RFC 9112 7.1)");
+        co_await send_error_and_close(400);
+        break;
+      }
+      exec_end_ = data.data() + data.size();
       llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
       std::size_t consumed = data.size();
       if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
@@ -308,7 +366,10 @@ Task<> HTTP1ServerConnection::serve() {
       stream_->consume(consumed);
       if (err == HPE_OK) continue;
       if (err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
-        if (!error_code_) {
+        if (error_reason_) {
+          log::general.info("Malformed HTTP request from {}: {}", stream_->remote_ip(),
+                            error_reason_);
+        } else if (!error_code_) {
           log::general.info("Malformed HTTP request from {}: {} ({})", stream_->remote_ip(),
                             llhttp_errno_name(err), llhttp_get_error_reason(&parser_));
         }
@@ -348,6 +409,7 @@ Task<> HTTP1ServerConnection::serve() {
         stream_->close();
         break;
       }
+      next_message();
       if (err == HPE_PAUSED_UPGRADE) {
         llhttp_resume_after_upgrade(&parser_);
       } else {
@@ -364,6 +426,12 @@ Task<> HTTP1ServerConnection::serve() {
     auto delegate = std::move(delegate_);
     delegate->on_connection_close();
   }
+}
+
+void HTTP1ServerConnection::next_message() noexcept {
+  head_scanner_.reset();
+  chunk_guard_.reset();
+  head_checked_ = false;
 }
 
 void HTTP1ServerConnection::set_corked(bool corked) {
@@ -410,28 +478,19 @@ iostream::IOStream::WriteAwaitable HTTP1ServerConnection::write_headers(
   if (request_http10_ && !has_length && !finishing && !no_body) keep_alive_ = false;
   if (headers.get("Connection") == "close") keep_alive_ = false;
 
+  if (code < 100 || code > 999) throw std::invalid_argument(fmt::format("bad status {}", code));
+  if (!detail::http1::is_safe_field_value(reason)) {
+    throw std::invalid_argument("unsafe reason phrase (CR, LF, NUL or another control byte)");
+  }
   out_.clear();
   out_ += request_http10_ ? "HTTP/1.0 " : "HTTP/1.1 ";
-  char digits[8];
-  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, code);
-  (void)ec;
-  out_.append(digits, end);
-  out_ += ' ';
-  out_ += reason;
-  out_ += "\r\n";
+  fmt::format_to(std::back_inserter(out_), "{} {}\r\n", code, reason);
   for (const auto& [name, value] : headers) {
     if (name == "Connection") continue;
-    out_ += name;
-    out_ += ": ";
-    out_ += value;
-    out_ += "\r\n";
+    detail::http1::append_field(out_, name, value);
   }
   if (finishing && !has_length && code != 204 && code != 304 && !(code >= 100 && code < 200)) {
-    out_ += "Content-Length: ";
-    auto [len_end, len_ec] = std::to_chars(digits, digits + sizeof digits, chunk.size());
-    (void)len_ec;
-    out_.append(digits, len_end);
-    out_ += "\r\n";
+    fmt::format_to(std::back_inserter(out_), "Content-Length: {}\r\n", chunk.size());
   }
   if (chunked_) out_ += "Transfer-Encoding: chunked\r\n";
   if (!keep_alive_) {

@@ -23,6 +23,7 @@
 #include <string_view>
 
 #include "tornado/concurrent.h"
+#include "tornado/detail/http1_strict.h"
 #include "tornado/detail/uv_handle.h"
 #include "tornado/httputil.h"
 #include "tornado/iostream.h"
@@ -118,6 +119,8 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   friend struct ParserCallbacks;
   int on_headers_complete() noexcept;
   int on_body(const char* at, std::size_t length) noexcept;
+  int refuse(const char* reason) noexcept;
+  void next_message() noexcept;
   void apply_xheaders(httputil::HTTPServerRequest& request) const;
   void fail_request(int code) noexcept;
   Task<> send_error_and_close(int code);
@@ -142,7 +145,14 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   std::size_t header_bytes_ = 0;
   std::size_t body_bytes_ = 0;
   std::size_t max_body_size_ = 0;
-  int error_code_ = 0;  // the status to answer a refused request with
+  int error_code_ = 0;                  // the status to answer a refused request with
+  const char* error_reason_ = nullptr;  // why a 400 was sent, for the log
+  // RFC 9112 checks llhttp 8.1 does not make (detail/http1_strict.h).
+  detail::http1::HeadScanner head_scanner_;
+  detail::http1::ChunkGuard chunk_guard_;
+  bool head_checked_ = false;       // the current message's head passed head_scanner_
+  bool in_trailers_ = false;        // llhttp is past the current message's headers
+  const char* exec_end_ = nullptr;  // end of the bytes given to llhttp_execute
   std::shared_ptr<httputil::HTTPServerRequest> request_;
   std::unique_ptr<HTTPMessageDelegate> delegate_;
   struct Inflater;

@@ -12,6 +12,7 @@
 
 #include "tornado/detail/http1_client_connection.h"
 #include "tornado/detail/http1_client_url.h"
+#include "tornado/detail/http1_strict.h"
 #include "tornado/ioloop.h"
 #include "tornado/iostream.h"
 #include "tornado/log.h"
@@ -297,14 +298,13 @@ std::string build_head(const HTTPRequest& request, const detail::ClientUrl& url)
   if (!is_request_target(url.target)) {
     throw std::invalid_argument("Illegal characters in URL path: " + request.url);
   }
-  std::string head = fmt::format("{} {} HTTP/1.1\r\n", request.method, url.target);
-  for (const auto& [name, value] : headers) {
-    // A CR or LF in a header would let the caller's data inject headers.
-    if (!httputil::is_valid_header_name(name) || !httputil::is_valid_header_value(value)) {
-      throw std::invalid_argument("Illegal characters in header: " + name);
-    }
-    head.append(name).append(": ").append(value).append("\r\n");
+  if (!tornado::detail::http1::is_token(request.method)) {
+    throw std::invalid_argument("Illegal characters in method: " + request.method);
   }
+  std::string head = fmt::format("{} {} HTTP/1.1\r\n", request.method, url.target);
+  // The one writer of header lines: a CR, LF or NUL in a caller's header
+  // would let its data inject headers, so it throws instead.
+  for (const auto& [name, value] : headers) tornado::detail::http1::append_field(head, name, value);
   head.append("\r\n");
   return head;
 }

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstring>
 
+#include "tornado/detail/http1_strict.h"
 #include "tornado/escape.h"
 
 namespace tornado::httputil {
@@ -57,30 +58,6 @@ std::string_view strip(std::string_view text) noexcept {
   while (!text.empty() && is_space(text.front())) text.remove_prefix(1);
   while (!text.empty() && is_space(text.back())) text.remove_suffix(1);
   return text;
-}
-
-constexpr bool is_tchar(unsigned char c) noexcept {
-  if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) return true;
-  switch (c) {
-    case '!':
-    case '#':
-    case '$':
-    case '%':
-    case '&':
-    case '\'':
-    case '*':
-    case '+':
-    case '-':
-    case '.':
-    case '^':
-    case '_':
-    case '`':
-    case '|':
-    case '~':
-      return true;
-    default:
-      return false;
-  }
 }
 
 // A field value may hold visible bytes, obs-text (0x80-0xFF), space and tab;
@@ -348,13 +325,11 @@ std::string normalize_header_name(std::string_view name) {
 }
 
 bool is_valid_header_name(std::string_view name) noexcept {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return is_tchar(static_cast<unsigned char>(c));
-  });
+  return detail::http1::is_token(name);
 }
 
 bool is_valid_header_value(std::string_view value) noexcept {
-  return value.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  return detail::http1::is_safe_field_value(value);
 }
 
 HTTPHeaders::HTTPHeaders(

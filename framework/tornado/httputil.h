@@ -60,7 +60,8 @@ std::string normalize_header_name(std::string_view name);
 
 /// True if `name` is a non-empty RFC 7230 token (what a header name may be).
 bool is_valid_header_name(std::string_view name) noexcept;
-/// True if `value` holds no CR, LF or NUL, so it cannot inject a header line.
+/// True if `value` holds no CR, LF, NUL or other control byte but HTAB, so it
+/// cannot inject a header line (Tornado refuses the same in `set_header`).
 bool is_valid_header_value(std::string_view value) noexcept;
 
 /// A case-insensitive, multi-valued, insertion-ordered header map, as

@@ -59,8 +59,9 @@ IOLoop::IOLoop() : impl_(std::make_unique<Impl>()) {
   check(uv_loop_init(&loop_), "uv_loop_init");
   loop_.data = this;
   auto async = std::make_unique<uv_async_t>();
-  check(uv_async_init(&loop_, async.get(),
-                      [](uv_async_t* h) { static_cast<IOLoop*>(h->data)->drain_threadsafe(); }),
+  check(uv_async_init(
+            &loop_, async.get(),
+            [](uv_async_t* h) noexcept { static_cast<IOLoop*>(h->data)->drain_threadsafe(); }),
         "uv_async_init");
   async->data = this;
   impl_->async = detail::UvHandle<uv_async_t>(std::move(async));
@@ -103,7 +104,7 @@ IOLoop::~IOLoop() {
   // close path when the owner goes away; close the rest so the loop can end.
   uv_walk(
       &loop_,
-      [](uv_handle_t* h, void*) {
+      [](uv_handle_t* h, void*) noexcept {
         if (!uv_is_closing(h)) uv_close(h, nullptr);
       },
       nullptr);
@@ -142,25 +143,41 @@ void IOLoop::add_callback(std::function<void()> callback) {
 void IOLoop::call_soon(std::function<void()> callback) {
   if (impl_->soon_queue.empty()) {
     uv_idle_start(impl_->idle.get(),
-                  [](uv_idle_t* h) { static_cast<IOLoop*>(h->data)->drain_soon(); });
+                  [](uv_idle_t* h) noexcept { static_cast<IOLoop*>(h->data)->drain_soon(); });
   }
   impl_->soon_queue.push_back(std::move(callback));
 }
 
+namespace {
+
+// Every callback runs under libuv's C frames: an exception must stop here,
+// logged as Tornado's loop logs it, and the loop goes on.
+void run_callback(const std::function<void()>& fn) noexcept {
+  try {
+    fn();
+  } catch (const std::exception& e) {
+    log::app.error("Exception in callback: {}", e.what());
+  } catch (...) {
+    log::app.error("Exception in callback: unknown exception");
+  }
+}
+
+}  // namespace
+
 void IOLoop::drain_soon() {
   auto batch = std::move(impl_->soon_queue);
   impl_->soon_queue.clear();
-  for (auto& fn : batch) fn();
+  for (auto& fn : batch) run_callback(fn);
   if (impl_->soon_queue.empty() && impl_->idle) uv_idle_stop(impl_->idle.get());
 }
 
 std::size_t IOLoop::after_io(void (*fn)(void*), void* arg) {
   if (impl_->after_io.empty()) {
     uv_check_start(impl_->check.get(),
-                   [](uv_check_t* h) { static_cast<IOLoop*>(h->data)->run_after_io(); });
+                   [](uv_check_t* h) noexcept { static_cast<IOLoop*>(h->data)->run_after_io(); });
     // Registered outside a poll (from a timer, say), the calls must not wait
     // for the next I/O event: an active idle handle makes the poll return at once.
-    uv_idle_start(impl_->after_io_idle.get(), [](uv_idle_t*) {});
+    uv_idle_start(impl_->after_io_idle.get(), [](uv_idle_t*) noexcept {});
   }
   impl_->after_io.emplace_back(fn, arg);
   return impl_->after_io.size() - 1;
@@ -188,7 +205,7 @@ void IOLoop::drain_threadsafe() {
     std::lock_guard lock(impl_->threadsafe_mutex);
     batch.swap(impl_->threadsafe_queue);
   }
-  for (auto& fn : batch) fn();
+  for (auto& fn : batch) run_callback(fn);
 }
 
 TimeoutHandle IOLoop::call_later(Duration delay, std::function<void()> callback) {
@@ -199,14 +216,14 @@ TimeoutHandle IOLoop::call_later(Duration delay, std::function<void()> callback)
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(delay).count();
   uv_timer_start(
       timer.get(),
-      [](uv_timer_t* h) {
+      [](uv_timer_t* h) noexcept {
         auto* loop = static_cast<IOLoop*>(h->loop->data);
         auto id = static_cast<std::uint64_t>(reinterpret_cast<std::uintptr_t>(h->data));
         auto it = loop->impl_->timers.find(id);
         if (it == loop->impl_->timers.end()) return;
         auto callback = std::move(it->second.callback);
         loop->impl_->timers.erase(it);
-        callback();
+        run_callback(callback);
       },
       ms < 0 ? 0 : static_cast<std::uint64_t>(ms), 0);
   impl_->timers.emplace(
@@ -233,12 +250,12 @@ void IOLoop::add_signal_handler(int signum, std::function<void()> handler) {
   sig->data = this;
   uv_signal_start(
       sig.get(),
-      [](uv_signal_t* h, int number) {
+      [](uv_signal_t* h, int number) noexcept {
         auto* loop = static_cast<IOLoop*>(h->data);
         auto it = loop->impl_->signals.find(number);
         if (it != loop->impl_->signals.end()) {
           auto callback = it->second.callback;
-          callback();
+          run_callback(callback);
         }
       },
       signum);

@@ -187,7 +187,7 @@ IOStream::~IOStream() {
     if (auto* loop = loop_of(tcp_)) loop->remove_closer(this);
     tcp_->data = nullptr;
     uv_close(reinterpret_cast<uv_handle_t*>(tcp_),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+             [](uv_handle_t* h) noexcept { delete reinterpret_cast<uv_tcp_t*>(h); });
   }
 }
 
@@ -200,7 +200,7 @@ void IOStream::start_reading() {
   reading_ = true;
   int status = uv_read_start(
       reinterpret_cast<uv_stream_t*>(tcp_),
-      [](uv_handle_t* h, std::size_t, uv_buf_t* buf) {
+      [](uv_handle_t* h, std::size_t, uv_buf_t* buf) noexcept {
         // One buffer per loop: the reader parses in it, and only leftovers
         // are copied to the stream, so idle streams hold no read buffer.
         if (auto* buffers = buffers_of(reinterpret_cast<uv_tcp_t*>(h))) {
@@ -217,7 +217,7 @@ void IOStream::start_reading() {
           *buf = uv_buf_init(fallback_read_buffer.data(), fallback_read_buffer.size());
         }
       },
-      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
+      [](uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) noexcept {
         if (auto* stream = static_cast<IOStream*>(s->data)) stream->on_read(nread, buf);
       });
   if (status < 0) close(make_uv_error(status));
@@ -500,7 +500,7 @@ void IOStream::write_now(std::span<const std::string_view> parts, std::uint64_t 
   uv_buf_t buf = uv_buf_init(request->data.data(), request->data.size());
   request->req.data = request.get();
   int status = uv_write(&request->req, reinterpret_cast<uv_stream_t*>(tcp_), &buf, 1,
-                        [](uv_write_t* req, int status) {
+                        [](uv_write_t* req, int status) noexcept {
                           auto* r = static_cast<WriteRequest*>(req->data);
                           r->stream->on_write_done(r, status);
                         });
@@ -573,7 +573,7 @@ void IOStream::close(std::error_code error) {
   flush_corked();  // a close frame written just before close() still goes out
   closed_ = true;
   if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
-  uv_close(reinterpret_cast<uv_handle_t*>(tcp_), [](uv_handle_t* h) {
+  uv_close(reinterpret_cast<uv_handle_t*>(tcp_), [](uv_handle_t* h) noexcept {
     auto* stream = static_cast<IOStream*>(h->data);
     delete reinterpret_cast<uv_tcp_t*>(h);
     if (stream) stream->on_handle_closed();

@@ -31,7 +31,7 @@ Task<Resolved> resolve(std::string host, int port) {
   std::string service = std::to_string(port);
   int status = uv_getaddrinfo(
       ioloop::IOLoop::current().uv_loop(), &request->req,
-      [](uv_getaddrinfo_t* req, int status, addrinfo* result) {
+      [](uv_getaddrinfo_t* req, int status, addrinfo* result) noexcept {
         std::unique_ptr<Request> owned(static_cast<Request*>(req->data));
         if (status < 0) {
           owned->done.set_exception(
@@ -64,7 +64,7 @@ Task<std::unique_ptr<uv_tcp_t>> connect_address(const sockaddr_storage& address)
   request->req.data = request.get();
   Future<int> done = request->done;
   int status = uv_tcp_connect(&request->req, tcp.get(), reinterpret_cast<const sockaddr*>(&address),
-                              [](uv_connect_t* req, int status) {
+                              [](uv_connect_t* req, int status) noexcept {
                                 std::unique_ptr<Request> owned(static_cast<Request*>(req->data));
                                 owned->done.set_result(status);
                               });
@@ -75,7 +75,7 @@ Task<std::unique_ptr<uv_tcp_t>> connect_address(const sockaddr_storage& address)
   if (status < 0) {
     // Close the handle through libuv; its memory is freed in the callback.
     uv_close(reinterpret_cast<uv_handle_t*>(tcp.release()),
-             [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+             [](uv_handle_t* h) noexcept { delete reinterpret_cast<uv_tcp_t*>(h); });
     throw StreamClosedError(make_uv_error(status));
   }
   co_return tcp;
@@ -103,7 +103,7 @@ Task<std::shared_ptr<iostream::IOStream>> connect_now(std::string host, int port
     }
     if (attempt->cancelled) {
       uv_close(reinterpret_cast<uv_handle_t*>(tcp.release()),
-               [](uv_handle_t* h) { delete reinterpret_cast<uv_tcp_t*>(h); });
+               [](uv_handle_t* h) noexcept { delete reinterpret_cast<uv_tcp_t*>(h); });
       throw TimeoutError("Timeout while connecting");
     }
     if (!options.ssl_options) {

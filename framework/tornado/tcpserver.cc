@@ -35,7 +35,7 @@ void TCPServer::add_sockets(std::vector<netutil::Socket> sockets) {
     handle->data = this;
     if (status == 0) {
       status = uv_listen(reinterpret_cast<uv_stream_t*>(handle.get()), 1024,
-                         [](uv_stream_t* listener, int status) {
+                         [](uv_stream_t* listener, int status) noexcept {
                            auto* server = static_cast<TCPServer*>(listener->data);
                            if (server && status == 0) server->on_connection(listener);
                          });

@@ -497,13 +497,17 @@ void RequestHandler::set_status(int status_code, std::string_view reason) {
   if (reason.empty() && httputil::reason_phrase(status_code) == "Unknown") {
     throw std::invalid_argument(fmt::format("unknown status code {}", status_code));
   }
+  if (!httputil::is_valid_header_value(reason)) {
+    throw std::invalid_argument(
+        "unsafe reason phrase (a control byte would split the status line)");
+  }
   status_code_ = status_code;
   reason_ = std::string(reason);
 }
 
 void RequestHandler::set_header(std::string_view name, std::string_view value) {
   if (!httputil::is_valid_header_value(value) || !httputil::is_valid_header_name(name)) {
-    throw std::invalid_argument(fmt::format("unsafe header {}", name));
+    throw std::invalid_argument(fmt::format("unsafe header {:?}", name.substr(0, 64)));
   }
   headers_.set(name, value);
 }
@@ -514,7 +518,7 @@ void RequestHandler::set_header(std::string_view name, long long value) {
 
 void RequestHandler::add_header(std::string_view name, std::string_view value) {
   if (!httputil::is_valid_header_value(value) || !httputil::is_valid_header_name(name)) {
-    throw std::invalid_argument(fmt::format("unsafe header {}", name));
+    throw std::invalid_argument(fmt::format("unsafe header {:?}", name.substr(0, 64)));
   }
   headers_.add(name, value);
 }
@@ -824,7 +828,7 @@ void RequestHandler::set_cookie(std::string_view name, std::string_view value,
     return s.find_first_of(std::string_view(";\r\n\0", 4)) != std::string_view::npos;
   };
   if (unsafe(name) || unsafe(value) || name.empty()) {
-    throw std::invalid_argument(fmt::format("invalid cookie {}", name));
+    throw std::invalid_argument(fmt::format("invalid cookie {:?}", name.substr(0, 64)));
   }
   std::string cookie = fmt::format("{}={}", name, value);
   if (!options.domain.empty()) cookie += "; Domain=" + options.domain;

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <unordered_set>
 
+#include "tornado/detail/http1_strict.h"
 #include "tornado/detail/websocket_protocol.h"
 #include "tornado/escape.h"
 #include "tornado/ioloop.h"
@@ -316,16 +317,17 @@ Task<bool> WebSocketHandler::accept_upgrade() {
     co_return false;
   }
 
-  std::string response =
-      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Accept: " +
-      ws::compute_accept_key(key) + "\r\n";
+  namespace http1 = tornado::detail::http1;
+  std::string response = "HTTP/1.1 101 Switching Protocols\r\n";
+  http1::append_field(response, "Upgrade", "websocket");
+  http1::append_field(response, "Connection", "Upgrade");
+  http1::append_field(response, "Sec-WebSocket-Accept", ws::compute_accept_key(key));
   std::string subprotocol;
   if (auto offered = ws::parse_subprotocols(headers.get_joined("Sec-WebSocket-Protocol"));
       offered && !offered->empty()) {
     if (auto chosen = select_subprotocol(*offered)) {
       subprotocol = *chosen;
-      response += "Sec-WebSocket-Protocol: " + subprotocol + "\r\n";
+      http1::append_field(response, "Sec-WebSocket-Protocol", subprotocol);
     }
   }
   std::optional<ws::DeflateParams> deflate;
@@ -335,7 +337,7 @@ Task<bool> WebSocketHandler::accept_upgrade() {
     if (auto extensions = ws::parse_extensions(headers.get_joined("Sec-WebSocket-Extensions"))) {
       if (auto agreement = ws::negotiate_deflate(*extensions, compression)) {
         deflate = agreement->params;
-        response += "Sec-WebSocket-Extensions: " + agreement->response + "\r\n";
+        http1::append_field(response, "Sec-WebSocket-Extensions", agreement->response);
       }
     }
   }
@@ -504,6 +506,31 @@ Task<std::unique_ptr<WebSocketClientConnection>> ClientConnector::connect(std::s
     host = host.substr(1, host.size() - 2);
   int port = port_opt.value_or(secure ? 443 : 80);
 
+  std::string key = ws::generate_websocket_key();
+  namespace http1 = tornado::detail::http1;
+  // Every line goes through append_field, which refuses CR, LF and NUL: a
+  // caller's header or URL cannot inject lines into the handshake.
+  if (!http1::is_safe_field_value(target) || target.find(' ') != std::string_view::npos) {
+    throw std::invalid_argument("Illegal characters in URL path: " + std::string(url));
+  }
+  std::string request = fmt::format("GET {} HTTP/1.1\r\n", target);
+  http1::append_field(request, "Host", netloc);
+  http1::append_field(request, "Upgrade", "websocket");
+  http1::append_field(request, "Connection", "Upgrade");
+  http1::append_field(request, "Sec-WebSocket-Key", key);
+  http1::append_field(request, "Sec-WebSocket-Version", "13");
+  if (!options.subprotocols.empty()) {
+    std::string joined;
+    for (const auto& p : options.subprotocols) joined += (joined.empty() ? "" : ", ") + p;
+    http1::append_field(request, "Sec-WebSocket-Protocol", joined);
+  }
+  if (options.compression_options) {
+    http1::append_field(request, "Sec-WebSocket-Extensions",
+                        ws::make_deflate_offer(*options.compression_options));
+  }
+  for (const auto& [name, value] : options.headers) http1::append_field(request, name, value);
+  request += "\r\n";
+
   tcpclient::ConnectOptions connect_options;
   connect_options.timeout = options.connect_timeout;
   if (secure) {
@@ -513,26 +540,16 @@ Task<std::unique_ptr<WebSocketClientConnection>> ClientConnector::connect(std::s
     connect_options.ssl_options = ssl;
   }
   auto stream = co_await tcpclient::TCPClient().connect(host, port, connect_options);
-
-  std::string key = ws::generate_websocket_key();
-  std::string request = fmt::format(
-      "GET {} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: {}\r\nSec-WebSocket-Version: 13\r\n",
-      target, netloc, key);
-  if (!options.subprotocols.empty()) {
-    std::string joined;
-    for (const auto& p : options.subprotocols) joined += (joined.empty() ? "" : ", ") + p;
-    request += "Sec-WebSocket-Protocol: " + joined + "\r\n";
-  }
-  if (options.compression_options) {
-    request += "Sec-WebSocket-Extensions: " + ws::make_deflate_offer(*options.compression_options) +
-               "\r\n";
-  }
-  for (const auto& [name, value] : options.headers) request += name + ": " + value + "\r\n";
-  request += "\r\n";
   co_await stream->write(request);
 
   std::string head = co_await stream->read_until("\r\n\r\n", 64 * 1024);
+  if (http1::HeadScanner scanner(true);
+      scanner.scan(head) != http1::HeadScanner::Result::complete ||
+      scanner.head_size() != head.size()) {
+    stream->close();
+    throw std::runtime_error(
+        fmt::format("WebSocket handshake: malformed response ({})", scanner.error()));
+  }
   auto line_end = head.find("\r\n");
   auto start = httputil::parse_response_start_line(head.substr(0, line_end));
   auto headers = httputil::HTTPHeaders::parse(head.substr(line_end + 2));

@@ -252,8 +252,22 @@ struct WebSocketSpec<H, std::enable_if_t<std::is_base_of_v<websocket::WebSocketH
                      const std::vector<std::string>& args) -> Task<> {
       (void)args;
       if (method != "GET") throw HTTPError(405);
-      return static_cast<websocket::WebSocketHandler&>(base).run_websocket(events);
+      auto& h = static_cast<H&>(base);
+      if constexpr (arity_mask<HookPrepare, H>() & 1u) {
+        return prepare_then_upgrade(h, events);
+      } else {
+        return static_cast<websocket::WebSocketHandler&>(h).run_websocket(events);
+      }
     };
+  }
+
+  // As in Tornado, prepare() (where authentication lives) runs before the
+  // handshake: if it answers the request (an HTTPError, a redirect, a
+  // finish) there is no upgrade.
+  static Task<> prepare_then_upgrade(H& h, const websocket::WebSocketHandler::Events& events) {
+    co_await tornado::detail::run_hook([&h] { return h.prepare(); });
+    if (static_cast<RequestHandler&>(h).finished()) co_return;
+    co_await static_cast<websocket::WebSocketHandler&>(h).run_websocket(events);
   }
 };
 

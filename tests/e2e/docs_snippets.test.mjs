@@ -1,7 +1,9 @@
 // The lesson's code blocks stay true: every C++ block in docs/lessons/*.md is
-// a verbatim piece of a file in docs/examples/ (which the build compiles), and
-// every Python block a piece of a file in docs/lessons/python/. Local links
-// and images in the lessons point at files that exist.
+// a verbatim piece of a file in docs/examples/ (which the build compiles),
+// every Python block a piece of a file in docs/lessons/python/, and every HTML
+// block a piece of a page the lesson's servers serve (apps/lesson5/static/,
+// templates/lesson5/). Local links and images in the lessons point at files
+// that exist.
 //
 //   node --test tests/e2e/docs_snippets.test.mjs     (no npm packages needed)
 
@@ -36,10 +38,12 @@ test("there are lessons to check", () => {
 for (const [language, dir, extension] of [
   ["cpp", path.join(ROOT, "docs", "examples"), ".cc"],
   ["python", path.join(LESSONS, "python"), ".py"],
+  ["html", [path.join(ROOT, "apps", "lesson5", "static"), path.join(ROOT, "templates", "lesson5")], ".html"],
 ]) {
-  const sources = read(dir, extension);
+  const sources = [dir].flat().flatMap((folder) => read(folder, extension));
   for (const lesson of lessons) {
-    test(`${lesson.name}: every ${language} block is in ${path.relative(ROOT, dir)}/`, () => {
+    const where = [dir].flat().map((folder) => path.relative(ROOT, folder) + "/").join(" or ");
+    test(`${lesson.name}: every ${language} block is in ${where}`, () => {
       const found = blocks(lesson.text, language);
       assert.ok(found.length > 0, `${lesson.name} has ${language} blocks`);
       for (const block of found) {
@@ -57,3 +61,19 @@ for (const lesson of lessons) {
     }
   });
 }
+
+// The Czech lesson and its English translation keep the same content: the
+// same headings (by level, in order) and the same code blocks (by language,
+// in order).
+test("05-websockets.cs.md and .en.md have the same outline and code blocks", () => {
+  const outline = (name) => {
+    const text = lessons.find((lesson) => lesson.name === name).text.replace(/^```[\s\S]*?^```$/gm, (block) =>
+      block.split("\n")[0],
+    );
+    return {
+      headings: [...text.matchAll(/^(#+) /gm)].map((match) => match[1]),
+      blocks: [...text.matchAll(/^```(\w*)$/gm)].map((match) => match[1]),
+    };
+  };
+  assert.deepEqual(outline("05-websockets.cs.md"), outline("05-websockets.en.md"));
+});

@@ -36,8 +36,13 @@ after(async () => {
 });
 
 // A page in a fresh context (its own storage) whose chat nick is `nick`.
-async function openPage(pathname, { nick, viewport, target = server, contextOptions = {} } = {}) {
+async function openPage(pathname, { nick, viewport, target = server, contextOptions = {}, random } = {}) {
   const context = await browser.newContext({ viewport: viewport || { width: 1024, height: 800 }, ...contextOptions });
+  if (random !== undefined) {
+    await context.addInitScript((value) => {
+      Math.random = () => value;
+    }, random);
+  }
   if (nick) {
     await context.addInitScript((value) => localStorage.setItem("lesson5.nick", value), nick);
   }
@@ -199,6 +204,8 @@ describe("chat page", () => {
       // A newcomer sees the three messages as history.
       cyril = await openPage("/chat", { nick: "Cyril", target: room });
       await waitForLog(cyril.page, ".notice.join", "Cyril přichází · online: 3");
+      // A whole Czech sentence, with the plural form for 2-4.
+      assert.deepEqual(await logTexts(cyril.page, ".notice.info"), ["Výše jsou 3 zprávy z historie."]);
       assert.deepEqual(await logTexts(cyril.page, ".message.history .body"), [
         `Ahoj Adame! ${CZECH}`,
         hostile,
@@ -308,7 +315,7 @@ describe("server restart", () => {
       // The server said goodbye with 1001 (going away) and the page says it will retry.
       await waitForLog(page, ".event .text", "1001");
       await waitForState(page, "closed");
-      assert.match(await page.locator("#status").textContent(), /nové připojení za \d+ s/);
+      assert.match(await page.locator("#status").textContent(), /další pokus za \d+ s/);
 
       await restartable.start();
       await waitForState(page, "open", 20000);
@@ -325,6 +332,24 @@ describe("server restart", () => {
       await page.fill("#message", "Jsem zpátky");
       await page.click("#send");
       await waitForLog(page, ".in .text", "You said: Jsem zpátky");
+    } finally {
+      await context.close();
+      await restartable.stop();
+    }
+  });
+});
+
+describe("reconnect jitter", () => {
+  test("the wait is the backoff delay times 0.5 to 1.5, from Math.random", async () => {
+    // With Math.random() = 0.99 the first wait is 1 s * 1.49: shown as 1 s
+    // without jitter, as 2 s with it (whole seconds, rounded up).
+    const restartable = await Server.start();
+    const { context, page } = await openPage("/", { target: restartable, random: 0.99 });
+    try {
+      await waitForLog(page, ".in .text", "You said: Hello, world");
+      await restartable.stop();
+      await waitForState(page, "closed");
+      assert.match(await page.locator("#status").textContent(), /další pokus za 2 s/);
     } finally {
       await context.close();
       await restartable.stop();

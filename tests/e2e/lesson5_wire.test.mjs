@@ -146,6 +146,32 @@ describe("echo socket", () => {
   });
 });
 
+describe("check_origin and plain GET (why the pages derive their address from location)", () => {
+  // A page from 127.0.0.1 opening a hard-coded ws://localhost:..., or a page
+  // opened from disk (file://, Origin "null"), is refused with 403.
+  for (const origin of ["http://localhost:1", "null", `http://localhost:PORT`]) {
+    test(`Origin: ${origin} against Host 127.0.0.1 answers 403`, async () => {
+      const url = server.socketUrl("/websocket");
+      await assert.rejects(
+        Client.open(url, { origin: origin.replace("PORT", String(server.port)) }),
+        /HTTP 403/,
+      );
+    });
+  }
+
+  test("the same origin as the page is accepted", async () => {
+    const client = await Client.open(server.socketUrl("/websocket"), { origin: server.url("").replace(/\/$/, "") });
+    client.send("Hello, world");
+    assert.equal(await client.next(), "You said: Hello, world");
+    await client.close();
+  });
+
+  test("the socket's address opened as a page (plain GET) answers 400", async () => {
+    const response = await fetch(server.url("/websocket"));
+    assert.equal(response.status, 400);
+  });
+});
+
 describe("chat socket", () => {
   let room;
 
@@ -155,6 +181,12 @@ describe("chat socket", () => {
 
   after(async () => {
     await room?.stop();
+  });
+
+  test("the chat page says how many messages a newcomer sees, in Czech plural", async () => {
+    // --history 3: "poslední 3 zprávy" (2-4), never "posledních 3 zpráv".
+    const html = await (await fetch(room.url("/chat"))).text();
+    assert.match(html, /uvidí\s+poslední 3 zprávy\./);
   });
 
   test("history, join, message, leave: the whole schema", async () => {
@@ -214,6 +246,30 @@ describe("chat socket", () => {
 
       client.send(JSON.stringify({ nick: 7, body: ["not", "text"] }));
       assert.equal((await client.json()).body, '{"nick":7,"body":["not","text"]}');
+    } finally {
+      await client.close();
+    }
+  });
+
+  test("limits count characters (code points), not bytes; Unicode spaces are blank", async () => {
+    // The same rules as Python's str: " ".join(nick.split())[:32] and body[:2000].
+    const { client } = await joinChat(room, "\u3000Eva\u00a0\u00a0Nová ");
+    try {
+      client.send("\u00a0\u3000\u2028");
+      await client.expectSilence();
+
+      client.send(JSON.stringify({ body: "ok" }));
+      assert.equal((await client.json()).nick, "Eva Nová");
+
+      client.send(JSON.stringify({ nick: "Čeněk Žluťoučký Příliš Dlouhé Jméno", body: "😀".repeat(1500) }));
+      const emoji = await client.json();
+      assert.equal(emoji.nick, "Čeněk Žluťoučký Příliš Dlouhé Jm");
+      assert.equal(emoji.body, "😀".repeat(1500));
+
+      client.send(JSON.stringify({ nick: "abcd efgh".padEnd(31, "x") + " yz", body: "ž".repeat(2001) }));
+      const cut = await client.json();
+      assert.equal(cut.nick, "abcd efgh".padEnd(31, "x"), "no space left at the end of a cut nick");
+      assert.equal([...cut.body].length, 2000);
     } finally {
       await client.close();
     }

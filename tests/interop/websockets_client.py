@@ -21,6 +21,7 @@ import random
 import sys
 
 import websockets
+from websockets.extensions import permessage_deflate
 
 URL = os.environ.get("ECHO_URL", "")
 COMPRESSION = os.environ.get("ECHO_COMPRESSION") == "1"
@@ -164,6 +165,47 @@ async def hundred_in_order(ws):
         await expect_echo(ws, message)
 
 
+async def compressed_on_the_wire(ws):
+    """The server's frames really are deflated: RSV1 set, payload smaller."""
+    frames = []
+    original = permessage_deflate.PerMessageDeflate.decode
+
+    def recording_decode(self, frame, *, max_size=None):
+        frames.append((frame.rsv1, len(frame.data)))
+        return original(self, frame, max_size=max_size)
+
+    permessage_deflate.PerMessageDeflate.decode = recording_decode
+    try:
+        data = "a compressible line of text\n" * 2000
+        await ws.send(data)
+        await expect_echo(ws, data)
+    finally:
+        permessage_deflate.PerMessageDeflate.decode = original
+    check(frames, "no frame went through permessage-deflate")
+    rsv1, size = frames[-1]
+    check(rsv1, "the echo arrived with RSV1 clear: not compressed")
+    check(size < len(data) // 10, f"the echo's payload is {size} bytes for {len(data)} of text")
+
+
+def auth_url():
+    return URL.rsplit("/", 1)[0] + "/echo-auth"
+
+
+async def auth_refused_before_upgrade():
+    """/echo-auth: prepare() answers 403 before the handshake without the cookie."""
+    try:
+        async with websockets.connect(auth_url(), open_timeout=TIMEOUT, ping_interval=None):
+            pass
+    except websockets.exceptions.InvalidStatusCode as error:
+        check(error.status_code == 403, f"refused with {error.status_code}, expected 403")
+    else:
+        raise CheckFailed("the handshake succeeded without the cookie")
+    async with websockets.connect(auth_url(), open_timeout=TIMEOUT, ping_interval=None,
+                                  extra_headers={"Cookie": "user=ada"}) as ws:
+        await ws.send("let in")
+        await expect_echo(ws, "let in")
+
+
 async def offer_declined():
     async with connect(True) as ws:
         check(negotiated(ws) == [], f"extensions negotiated: {negotiated(ws)}")
@@ -189,6 +231,12 @@ CASES = [
      with_connection(ping_between_fragments)),
     ("in-order", "100 messages in a row come back in order", with_connection(hundred_in_order)),
 ]
+if COMPRESSION:
+    CASES.append(("compressed-on-the-wire", "the server's frames are deflated on the wire (RSV1)",
+                  with_connection(compressed_on_the_wire)))
+else:
+    CASES.append(("auth-before-upgrade", "/echo-auth refuses with 403 before the upgrade, "
+                  "lets a client with the cookie in", auth_refused_before_upgrade))
 if not COMPRESSION:
     CASES.insert(0, ("offer-declined", "a server without --compression declines permessage-deflate",
                      offer_declined))

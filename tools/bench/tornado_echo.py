@@ -9,7 +9,8 @@ as tornado-cpp's build/apps/echo/echo_server:
     /usr/bin/python3 tools/bench/tornado_echo.py --port 8888 --logging warning
 
 GET /plaintext, GET /json, POST /echo-body, GET /static/<path>, WebSocket /echo
-(any Origin) and WebSocket /echo-origin (Tornado's same-origin check).
+(any Origin), WebSocket /echo-origin (Tornado's same-origin check) and
+WebSocket /echo-auth (a 403 before the upgrade without the `user` cookie).
 """
 
 import argparse
@@ -76,6 +77,13 @@ class EchoOriginWebSocket(EchoWebSocket):
     check_origin = tornado.websocket.WebSocketHandler.check_origin
 
 
+class EchoAuthWebSocket(EchoWebSocket):
+    def prepare(self):
+        # Runs before the upgrade: without the cookie the answer is a 403.
+        if not self.get_cookie("user"):
+            raise tornado.web.HTTPError(403)
+
+
 class OneLineErrorParser(argparse.ArgumentParser):
     def error(self, message):
         sys.stderr.write(f"tornado_echo: {message}\n")
@@ -123,6 +131,7 @@ def make_app(args):
             (r"/echo-body", EchoBodyHandler),
             (r"/echo", EchoWebSocket),
             (r"/echo-origin", EchoOriginWebSocket),
+            (r"/echo-auth", EchoAuthWebSocket),
         ],
         static_path=args.static_path,
         websocket_max_message_size=args.max_message_size,

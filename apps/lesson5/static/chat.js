@@ -111,7 +111,15 @@
         showNotice("info empty", "Zatím tu nikdo nic nenapsal.");
       } else {
         const count = messages.length;
-        showNotice("info", `Výše ${count} ${lesson.czechPlural(count, "starší zpráva", "starší zprávy", "starších zpráv")} z historie.`);
+        showNotice(
+          "info",
+          lesson.czechPlural(
+            count,
+            "Výše je 1 zpráva z historie.",
+            `Výše jsou ${count} zprávy z historie.`,
+            `Výše je ${count} zpráv z historie.`,
+          ),
+        );
       }
     },
     message(frame) {

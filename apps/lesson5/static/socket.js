@@ -5,9 +5,10 @@
 //    http://host:port/... -> ws://host:port/<path>,
 //    https://host/...     -> wss://host/<path>;
 //  - opens the socket and, when it closes (the server restarted, the network
-//    dropped), opens it again after 1, 2, 4, ... up to 30 seconds;
+//    dropped), opens it again after about 1, 2, 4, ... up to 30 seconds, each
+//    wait made random by half of it either way (jitter);
 //  - shows the state of the connection in the #status element:
-//    connecting / open / closed (reconnecting in N s).
+//    connecting / open / closed (next attempt in N s).
 //
 // Text is always put into the page with textContent, never innerHTML: what
 // arrives over the socket is data, not markup.
@@ -97,15 +98,19 @@
     }
 
     function scheduleReconnect() {
-      let remaining = delay;
+      // Random jitter: a wait of 0.5 to 1.5 times the delay. Thirty pages that
+      // lost the same server in the same instant would otherwise all come back
+      // together, again and again, after exactly 1, 2, 4, ... seconds.
+      const wait = delay * (0.5 + Math.random());
+      let remaining = Math.max(1, Math.ceil(wait));
       const show = () =>
-        showState(options.status, "closed", `Odpojeno, nové připojení za ${remaining} s`);
+        showState(options.status, "closed", `Odpojeno, další pokus za ${remaining} s`);
       show();
       countdownTimer = setInterval(() => {
         remaining = Math.max(remaining - 1, 1);
         show();
       }, 1000);
-      retryTimer = setTimeout(open, delay * 1000);
+      retryTimer = setTimeout(open, wait * 1000);
       delay = Math.min(delay * 2, MAX_DELAY_S);
     }
 

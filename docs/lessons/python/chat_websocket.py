@@ -3,18 +3,25 @@
 browser, and the server itself tells everyone when someone comes or goes.
 Twin of docs/examples/chat_websocket.cc.
 
-Run from the repository root, then open http://localhost:8888/chat:
+Run it from any folder, then open http://localhost:8888/chat:
 
     python3 docs/lessons/python/chat_websocket.py
+    python3 docs/lessons/python/chat_websocket.py --port=8000   # another port
 """
 
 import collections
 import json
+import os
 import time
 
 import tornado.ioloop
+import tornado.options
 import tornado.web
 import tornado.websocket
+
+# The repository's folder, found from this file's own path (see echo_websocket.py).
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..")
+tornado.options.define("port", default=8888, type=int, help="port to listen on")
 
 HISTORY = 100
 
@@ -32,14 +39,18 @@ class ChatSocket(tornado.websocket.WebSocketHandler):
 
     @classmethod
     def broadcast(cls, frame):
-        text = json.dumps(frame)
+        text = json.dumps(frame, ensure_ascii=False)
         for client in cls.clients:
-            client.write_message(text)
+            try:
+                client.write_message(text)
+            except tornado.websocket.WebSocketClosedError:
+                pass  # closing right now: its on_close() removes it
 
     def open(self):
         self.nick = self.get_argument("nick", "anonym")
         # The newcomer first gets the history, then everyone hears of the join.
-        self.write_message(json.dumps({"type": "history", "messages": list(self.history)}))
+        self.write_message(json.dumps({"type": "history", "messages": list(self.history)},
+                                      ensure_ascii=False))
         self.clients.add(self)
         self.broadcast({"type": "join", "nick": self.nick, "users": len(self.clients),
                         "time": now_ms()})
@@ -75,15 +86,16 @@ class ChatPageHandler(tornado.web.RequestHandler):
 
 
 def main():
+    tornado.options.parse_command_line()
     app = tornado.web.Application(
         [
             (r"/chat", ChatPageHandler),
             (r"/chatsocket", ChatSocket),
         ],
-        template_path="templates/lesson5",
-        static_path="apps/lesson5/static",
+        template_path=os.path.join(ROOT, "templates", "lesson5"),
+        static_path=os.path.join(ROOT, "apps", "lesson5", "static"),
     )
-    app.listen(8888)
+    app.listen(tornado.options.options.port)
     tornado.ioloop.IOLoop.current().start()
 
 

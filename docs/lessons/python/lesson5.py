@@ -80,8 +80,8 @@ class EchoWebSocket(tornado.websocket.WebSocketHandler):
 
 
 def clean_nick(nick):
-    """One line, at most MAX_NICK characters, never empty."""
-    return " ".join(nick.split())[:MAX_NICK] or "anonym"
+    """One line, at most MAX_NICK characters (code points), never empty."""
+    return " ".join(nick.split())[:MAX_NICK].rstrip() or "anonym"
 
 
 def now_ms():

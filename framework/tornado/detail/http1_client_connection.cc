@@ -64,6 +64,10 @@ struct HTTP1ClientConnection::Callbacks {
   static int on_header_field(llhttp_t* parser, const char* at, std::size_t length) noexcept {
     return guarded(parser, [&](HTTP1ClientConnection& c) {
       if (!head_within_limit(c, length)) return -1;
+      if (c.headers_complete_) {
+        c.error_ = "trailer fields after a chunked body";
+        return -1;
+      }
       c.header_field_.append(at, length);
       return 0;
     });
@@ -109,6 +113,12 @@ struct HTTP1ClientConnection::Callbacks {
 
   static int on_body(llhttp_t* parser, const char* at, std::size_t length) noexcept {
     return guarded(parser, [&](HTTP1ClientConnection& c) {
+      // content_length counts down a chunk's bytes: at zero its data ended.
+      if ((parser->flags & F_CHUNKED) && parser->content_length == 0 &&
+          !c.chunk_guard_.data_ended(at + length, c.exec_end_)) {
+        c.error_ = "chunk data not followed by CRLF";
+        return -1;
+      }
       c.raw_body_bytes_ += length;
       if (c.raw_body_bytes_ > c.params_.max_body_size) {
         c.error_ = "Response body too large";
@@ -165,6 +175,9 @@ void HTTP1ClientConnection::start_message() {
   error_.clear();
   raw_body_bytes_ = 0;
   decompressor_.reset();
+  head_scanner_.reset();
+  chunk_guard_.reset();
+  head_checked_ = false;
   headers_complete_ = false;
   headers_processed_ = false;
   message_complete_ = false;
@@ -211,6 +224,25 @@ Task<HTTP1ClientResponse> HTTP1ClientConnection::fetch(HTTP1ClientRequest reques
     }
     if (!message_complete_) {
       received_any_ = true;
+      if (!head_checked_) {
+        // The head is checked whole before llhttp reads it.
+        auto scanned = head_scanner_.scan(data);
+        if (scanned == http1::HeadScanner::Result::invalid) {
+          throw httputil::HTTPInputError(
+              fmt::format("Malformed HTTP response: {}", head_scanner_.error()));
+        }
+        if (scanned == http1::HeadScanner::Result::need_more) {
+          if (head_scanner_.scanned() > params_.max_header_size) {
+            throw httputil::HTTPInputError("Response headers too large");
+          }
+          co_await stream_->wait_for_bytes(data.size() + 1);
+          continue;
+        }
+        head_checked_ = true;
+      } else if (!chunk_guard_.next_buffer(data)) {
+        throw httputil::HTTPInputError("Malformed HTTP response: chunk data not followed by CRLF");
+      }
+      exec_end_ = data.data() + data.size();
       llhttp_errno_t status = llhttp_execute(&parser_, data.data(), data.size());
       std::size_t used = data.size();
       if (status == HPE_PAUSED) {

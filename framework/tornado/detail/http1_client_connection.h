@@ -18,6 +18,7 @@
 
 #include "tornado/concurrent.h"
 #include "tornado/detail/http1_client_gzip.h"
+#include "tornado/detail/http1_strict.h"
 #include "tornado/httputil.h"
 #include "tornado/iostream.h"
 
@@ -97,6 +98,11 @@ class HTTP1ClientConnection {
   std::string error_;
   std::size_t raw_body_bytes_ = 0;
   std::optional<GzipDecompressor> decompressor_;
+  // RFC 9112 checks llhttp 8.1 does not make (detail/http1_strict.h).
+  http1::HeadScanner head_scanner_{true};
+  http1::ChunkGuard chunk_guard_;
+  bool head_checked_ = false;
+  const char* exec_end_ = nullptr;  // end of the bytes given to llhttp_execute
   bool headers_complete_ = false;
   bool headers_processed_ = false;
   bool message_complete_ = false;

@@ -181,7 +181,7 @@ void RedisConnection::connect() {
   hints.ai_socktype = SOCK_STREAM;
   int status = uv_getaddrinfo(
       loop_->uv_loop(), &resolution->request,
-      [](uv_getaddrinfo_t* request, int status, addrinfo* result) {
+      [](uv_getaddrinfo_t* request, int status, addrinfo* result) noexcept {
         std::unique_ptr<Resolution> owned(static_cast<Resolution*>(request->data));
         RedisConnection* self = *owned->token;
         if (self && self->state_ == State::resolving) {

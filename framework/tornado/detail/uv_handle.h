@@ -38,7 +38,7 @@ class UvHandle {
     auto* base = reinterpret_cast<uv_handle_t*>(std::exchange(handle_, nullptr));
     base->data = nullptr;
     if (!uv_is_closing(base)) {
-      uv_close(base, [](uv_handle_t* h) { delete reinterpret_cast<H*>(h); });
+      uv_close(base, [](uv_handle_t* h) noexcept { delete reinterpret_cast<H*>(h); });
     }
   }
 

@@ -1,0 +1,174 @@
+#include "tornado/detail/http1_strict.h"
+
+#include <array>
+#include <stdexcept>
+
+namespace tornado::detail::http1 {
+namespace {
+
+constexpr std::array<bool, 256> make_tchar_table() {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c) table[static_cast<std::size_t>(c)] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[static_cast<std::size_t>(c)] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[static_cast<std::size_t>(c)] = true;
+  for (char c : std::string_view("!#$%&'*+-.^_`|~")) {
+    table[static_cast<unsigned char>(c)] = true;
+  }
+  return table;
+}
+constexpr std::array<bool, 256> kTchar = make_tchar_table();
+
+constexpr bool is_ctl(unsigned char c) noexcept {
+  return c < 0x20 || c == 0x7f;
+}
+
+}  // namespace
+
+bool is_token(std::string_view s) noexcept {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!kTchar[static_cast<unsigned char>(c)]) return false;
+  }
+  return true;
+}
+
+bool is_safe_field_value(std::string_view value) noexcept {
+  for (char c : value) {
+    auto u = static_cast<unsigned char>(c);
+    if (is_ctl(u) && u != '\t') return false;
+  }
+  return true;
+}
+
+void append_field(std::string& out, std::string_view name, std::string_view value) {
+  if (!is_token(name)) {
+    throw std::invalid_argument("invalid header name: " + std::string(name));
+  }
+  if (!is_safe_field_value(value)) {
+    throw std::invalid_argument("unsafe header value (CR, LF, NUL or another control byte) in " +
+                                std::string(name));
+  }
+  out.append(name).append(": ").append(value).append("\r\n");
+}
+
+void HeadScanner::reset() noexcept {
+  state_ = State::leading;
+  after_cr_ = State::line_begin;
+  pos_ = 0;
+  name_start_ = 0;
+  error_ = "";
+}
+
+HeadScanner::Result HeadScanner::fail(const char* why) noexcept {
+  error_ = why;
+  return Result::invalid;
+}
+
+HeadScanner::Result HeadScanner::scan(std::string_view message) noexcept {
+  while (pos_ < message.size()) {
+    auto c = static_cast<unsigned char>(message[pos_]);
+    switch (state_) {
+      case State::leading:
+        if (c == '\r') {
+          after_cr_ = State::leading;
+          state_ = State::cr;
+          ++pos_;
+        } else if (c == '\n') {
+          return fail("bare LF");
+        } else {
+          state_ = State::start_line;
+        }
+        break;
+      case State::start_line:
+        if (c == '\r') {
+          after_cr_ = State::line_begin;
+          state_ = State::cr;
+        } else if (c == '\n') {
+          return fail("bare LF");
+        } else if (is_ctl(c) && !(response_ && c == '\t')) {
+          return fail("control byte in the start line");
+        }
+        ++pos_;
+        break;
+      case State::line_begin:
+        if (c == '\r') {
+          after_cr_ = State::done;
+          state_ = State::cr;
+          ++pos_;
+        } else if (c == ' ' || c == '\t') {
+          return fail("obsolete line folding (RFC 9112 5.2)");
+        } else if (c == '\n') {
+          return fail("bare LF");
+        } else {
+          name_start_ = pos_;
+          state_ = State::name;
+        }
+        break;
+      case State::name:
+        if (c == ':') {
+          if (pos_ == name_start_) return fail("empty field name");
+          state_ = State::value;
+        } else if (c == ' ' || c == '\t') {
+          return fail("whitespace between a field name and its colon (RFC 9112 5.1)");
+        } else if (c == '\r' || c == '\n') {
+          return fail("field line without a colon");
+        } else if (!kTchar[c]) {
+          return fail("invalid byte in a field name");
+        }
+        ++pos_;
+        break;
+      case State::value:
+        if (c == '\r') {
+          after_cr_ = State::line_begin;
+          state_ = State::cr;
+        } else if (c == '\n') {
+          return fail("bare LF");
+        } else if (is_ctl(c) && c != '\t') {
+          return fail("control byte in a field value");
+        }
+        ++pos_;
+        break;
+      case State::cr:
+        if (c != '\n') return fail("bare CR");
+        ++pos_;
+        state_ = after_cr_;
+        if (state_ == State::done) return Result::complete;
+        break;
+      case State::done:
+        return Result::complete;
+    }
+  }
+  return state_ == State::done ? Result::complete : Result::need_more;
+}
+
+bool ChunkGuard::data_ended(const char* end, const char* limit) noexcept {
+  std::size_t available = static_cast<std::size_t>(limit - end);
+  if (available == 0) {
+    expect_ = 2;
+    return true;
+  }
+  if (end[0] != '\r') return false;
+  if (available == 1) {
+    expect_ = 1;
+    return true;
+  }
+  expect_ = 0;
+  return end[1] == '\n';
+}
+
+bool ChunkGuard::next_buffer(std::string_view data) noexcept {
+  if (expect_ == 0 || data.empty()) return true;
+  if (expect_ == 2) {
+    if (data[0] != '\r') return false;
+    if (data.size() == 1) {
+      expect_ = 1;
+      return true;
+    }
+    expect_ = 0;
+    return data[1] == '\n';
+  }
+  expect_ = 0;
+  return data[0] == '\n';
+}
+
+}  // namespace tornado::detail::http1
