@@ -644,23 +644,6 @@ void RequestHandler::redirect(std::string_view url, bool permanent, std::optiona
   finish();
 }
 
-const locale::Locale& RequestHandler::locale() {
-  if (!locale_) {
-    locale_ = get_user_locale();
-    if (!locale_) locale_ = get_browser_locale();
-  }
-  return *locale_;
-}
-
-std::shared_ptr<const locale::Locale> RequestHandler::get_browser_locale(
-    std::string_view default_code) {
-  if (request_->headers.contains("Accept-Language")) {
-    auto codes = locale::accept_language_codes(request_->headers.get("Accept-Language"));
-    if (!codes.empty()) return locale::get(codes);
-  }
-  return locale::get({default_code});
-}
-
 nlohmann::json RequestHandler::get_template_namespace() {
   nlohmann::json ns = settings().template_globals.is_object() ? settings().template_globals
                                                               : nlohmann::json::object();
@@ -985,6 +968,23 @@ std::string RequestHandler::static_url(std::string_view path, bool include_host)
   std::string url = application_->static_url(path);
   if (include_host) url = request_->protocol + "://" + request_->host + url;
   return url;
+}
+
+const locale::Locale& RequestHandler::locale() {
+  if (!locale_) {
+    locale_ = get_user_locale();
+    if (!locale_) locale_ = get_browser_locale();
+  }
+  return *locale_;
+}
+
+std::shared_ptr<const locale::Locale> RequestHandler::get_browser_locale(
+    std::string_view default_code) {
+  if (request_->headers.contains("Accept-Language")) {
+    auto codes = locale::accept_language_codes(request_->headers.get("Accept-Language"));
+    if (!codes.empty()) return locale::get(codes);
+  }
+  return locale::get({default_code});
 }
 
 std::string RequestHandler::reverse_url(std::string_view name,

@@ -101,15 +101,15 @@ struct HandlerSpec {
 /// Application settings, with Tornado's names and meanings.
 struct Settings {
   bool debug = false;
-  /// Restart the process when its executable, a rendered template or a
-  /// watched file changes (tornado::autoreload); unset: follows `debug`.
-  std::optional<bool> autoreload;
   std::string static_path;
   std::string static_url_prefix = "/static/";
   std::string template_path;
   std::string cookie_secret;
   bool xsrf_cookies = false;
   std::string login_url;
+  /// Restart the process when its executable, a rendered template or a
+  /// watched file changes (tornado::autoreload); unset: follows `debug`.
+  std::optional<bool> autoreload;
   /// gzip responses for clients that accept it (text types, ≥ 1 KiB).
   bool compress_response = false;
   /// Include the exception text in 500 pages (only with debug).
@@ -351,9 +351,9 @@ class RequestHandler {
   bool headers_written_ = false;
   bool finished_ = false;
   bool detached_ = false;
+  std::shared_ptr<const locale::Locale> locale_;
   std::optional<std::optional<nlohmann::json>> current_user_;
   std::optional<std::string> xsrf_token_;
-  std::shared_ptr<const locale::Locale> locale_;
 };
 
 /// Signs `value` for cookie `name` (Tornado's version 2 signed value).
