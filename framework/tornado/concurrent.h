@@ -87,13 +87,19 @@ struct TaskPromise<void> : TaskPromiseBase {
 template <class T>
 class [[nodiscard]] Task {
  public:
+  /// The coroutine machinery behind `Task` (C++ looks it up by this name).
   using promise_type = detail::TaskPromise<T>;
+  /// The handle of the coroutine frame a Task owns.
   using Handle = std::coroutine_handle<promise_type>;
+  /// What `co_await` on the task produces.
   using value_type = T;
 
   Task() noexcept = default;
+  /// Takes ownership of a coroutine frame (used by the promise).
   explicit Task(Handle h) noexcept : handle_(h) {}
+  /// Moves the frame; `other` is left empty.
   Task(Task&& other) noexcept : handle_(std::exchange(other.handle_, {})) {}
+  /// Destroys this task's frame (if not started, it never runs) and takes `other`'s.
   Task& operator=(Task&& other) noexcept {
     if (this != &other) {
       reset();
@@ -107,8 +113,10 @@ class [[nodiscard]] Task {
 
   /// True once the body has run to completion (value or exception).
   bool done() const noexcept { return !handle_ || handle_.done(); }
+  /// False for a default-constructed or moved-from task.
   explicit operator bool() const noexcept { return static_cast<bool>(handle_); }
 
+  /// Starts the task and suspends the caller until it finishes; yields its value or rethrows.
   auto operator co_await() noexcept {
     struct Awaiter {
       Handle handle;
@@ -168,6 +176,7 @@ class Future {
  public:
   Future() : state_(std::make_shared<State>()) {}
 
+  /// True once a result or an exception is set.
   bool done() const { return state_->done(); }
 
   /// Sets the value and schedules every waiter on the IOLoop. Setting a done
@@ -178,6 +187,7 @@ class Future {
     state_->value.emplace(std::forward<U>(value));
     schedule_callbacks();
   }
+  /// Sets the exception that awaiters will see thrown; waiters are scheduled on the IOLoop.
   void set_exception(std::exception_ptr error) {
     if (done()) throw std::logic_error("Future already done");
     state_->exception = std::move(error);
@@ -190,6 +200,7 @@ class Future {
     if (state_->exception) std::rethrow_exception(state_->exception);
     if constexpr (!std::is_void_v<T>) return *state_->value;
   }
+  /// The stored exception, or null.
   std::exception_ptr exception() const { return state_->exception; }
 
   /// Runs `fn` on the IOLoop once the future is done (at once if it is).
@@ -201,6 +212,7 @@ class Future {
     }
   }
 
+  /// Suspends until the future is done; yields the value or rethrows the exception.
   auto operator co_await() const {
     struct Awaiter {
       Future future;

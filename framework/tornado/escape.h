@@ -46,8 +46,8 @@ std::string url_escape(std::string_view value, bool plus = true);
 std::string url_unescape(std::string_view value, bool plus = true);
 
 /// JSON-encodes `value` as Python's `json.dumps` does (", " and ": "
-/// separators, non-ASCII as \uXXXX), and writes "</" as "<\/" so the result
-/// can sit inside a <script> element.
+/// separators, non-ASCII as `\uXXXX`), and writes `</` as `<\/` so the result
+/// can sit inside a `<script>` element.
 std::string json_encode(const nlohmann::json& value);
 
 /// Parses a JSON document; throws nlohmann::json::parse_error when invalid.

@@ -1,9 +1,11 @@
 #include "tornado/http1connection.h"
 
+#include <llhttp.h>
 #include <zlib.h>
 
 #include <charconv>
 
+#include "tornado/detail/uv_handle.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
 #include "tornado/netutil.h"
@@ -11,6 +13,11 @@
 namespace tornado::http1connection {
 
 using iostream::StreamClosedError;
+
+struct HTTP1ServerConnection::Native {
+  llhttp_t parser{};
+  detail::UvHandle<uv_timer_t> timer;
+};
 
 // Inflates a gzip request body, never past the body limit.
 struct HTTP1ServerConnection::Inflater {
@@ -124,14 +131,15 @@ HTTP1ServerConnection::HTTP1ServerConnection(
     std::shared_ptr<const HTTP1ConnectionParameters> params)
     : stream_(std::move(stream)),
       server_delegate_(std::move(delegate)),
-      params_(std::move(params)) {
-  llhttp_init(&parser_, HTTP_REQUEST, &ParserCallbacks::settings());
-  parser_.data = this;
+      params_(std::move(params)),
+      native_(std::make_unique<Native>()) {
+  llhttp_init(&native_->parser, HTTP_REQUEST, &ParserCallbacks::settings());
+  native_->parser.data = this;
   auto timer = std::make_unique<uv_timer_t>();
   uv_timer_init(ioloop::IOLoop::current().uv_loop(), timer.get());
   timer->data = this;
-  timer_ = detail::UvHandle<uv_timer_t>(std::move(timer));
-  timer_->data = this;
+  native_->timer = detail::UvHandle<uv_timer_t>(std::move(timer));
+  native_->timer->data = this;
 }
 
 HTTP1ServerConnection::~HTTP1ServerConnection() = default;
@@ -141,8 +149,8 @@ HTTP1ServerConnection::~HTTP1ServerConnection() = default;
 // the timer, started for the earliest deadline still pending, checks when it
 // fires whether the deadline has moved on and sleeps again if so.
 void HTTP1ServerConnection::arm_timer(std::chrono::milliseconds timeout) noexcept {
-  if (!timer_) return;
-  auto* timer = timer_.get();
+  if (!native_ || !native_->timer) return;
+  auto* timer = native_->timer.get();
   std::uint64_t now = uv_now(timer->loop);
   deadline_ = now + static_cast<std::uint64_t>(timeout.count());
   if (uv_is_active(reinterpret_cast<uv_handle_t*>(timer)) &&
@@ -154,7 +162,7 @@ void HTTP1ServerConnection::arm_timer(std::chrono::milliseconds timeout) noexcep
 
 void HTTP1ServerConnection::start_timer(std::uint64_t delay) noexcept {
   uv_timer_start(
-      timer_.get(),
+      native_->timer.get(),
       [](uv_timer_t* h) noexcept {
         auto* c = static_cast<HTTP1ServerConnection*>(h->data);
         if (!c || !c->deadline_) return;
@@ -216,8 +224,8 @@ int HTTP1ServerConnection::refuse(const char* reason) noexcept {
 
 int HTTP1ServerConnection::on_headers_complete() noexcept {
   in_trailers_ = true;
-  request_http10_ = parser_.http_major == 1 && parser_.http_minor == 0;
-  if (parser_.http_major != 1) {
+  request_http10_ = native_->parser.http_major == 1 && native_->parser.http_minor == 0;
+  if (native_->parser.http_major != 1) {
     error_code_ = 505;
     return HPE_USER;
   }
@@ -225,11 +233,13 @@ int HTTP1ServerConnection::on_headers_complete() noexcept {
     error_code_ = 400;  // RFC 7230 5.4: a 1.1 request without Host
     return HPE_USER;
   }
-  if ((parser_.flags & F_CONTENT_LENGTH) && parser_.content_length > max_body_size_) {
+  if ((native_->parser.flags & F_CONTENT_LENGTH) &&
+      native_->parser.content_length > max_body_size_) {
     error_code_ = 413;
     return HPE_USER;
   }
-  std::string_view method = llhttp_method_name(static_cast<llhttp_method_t>(parser_.method));
+  std::string_view method =
+      llhttp_method_name(static_cast<llhttp_method_t>(native_->parser.method));
   request_head_ = method == "HEAD";
   try {
     auto version = request_http10_ ? "HTTP/1.0" : "HTTP/1.1";
@@ -267,7 +277,7 @@ int HTTP1ServerConnection::on_headers_complete() noexcept {
 int HTTP1ServerConnection::on_body(const char* at, std::size_t length) noexcept {
   // llhttp counts a chunk's remaining bytes down in content_length: at zero
   // this piece ends the chunk's data, and CRLF must follow it.
-  if ((parser_.flags & F_CHUNKED) && parser_.content_length == 0 &&
+  if ((native_->parser.flags & F_CHUNKED) && native_->parser.content_length == 0 &&
       !chunk_guard_.data_ended(at + length, exec_end_)) {
     return refuse("chunk data not followed by CRLF (RFC 9112 7.1)");
   }
@@ -358,10 +368,10 @@ Task<> HTTP1ServerConnection::serve() {
         break;
       }
       exec_end_ = data.data() + data.size();
-      llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
+      llhttp_errno_t err = llhttp_execute(&native_->parser, data.data(), data.size());
       std::size_t consumed = data.size();
       if (err == HPE_PAUSED || err == HPE_PAUSED_UPGRADE) {
-        consumed = static_cast<std::size_t>(llhttp_get_error_pos(&parser_) - data.data());
+        consumed = static_cast<std::size_t>(llhttp_get_error_pos(&native_->parser) - data.data());
       }
       stream_->consume(consumed);
       if (err == HPE_OK) continue;
@@ -371,7 +381,7 @@ Task<> HTTP1ServerConnection::serve() {
                             error_reason_);
         } else if (!error_code_) {
           log::general.info("Malformed HTTP request from {}: {} ({})", stream_->remote_ip(),
-                            llhttp_errno_name(err), llhttp_get_error_reason(&parser_));
+                            llhttp_errno_name(err), llhttp_get_error_reason(&native_->parser));
         }
         co_await send_error_and_close(error_code_ ? error_code_ : 400);
         break;
@@ -381,7 +391,7 @@ Task<> HTTP1ServerConnection::serve() {
       // More pipelined requests already read: hold this answer back so that
       // it leaves with theirs in one write.
       if (err == HPE_PAUSED && !stream_->buffered().empty()) set_corked(true);
-      request_keep_alive_ = llhttp_should_keep_alive(&parser_) && !params_->no_keep_alive;
+      request_keep_alive_ = llhttp_should_keep_alive(&native_->parser) && !params_->no_keep_alive;
       keep_alive_ = request_keep_alive_;
       if (delegate_) {
         auto delegate = delegate_.get();
@@ -411,16 +421,16 @@ Task<> HTTP1ServerConnection::serve() {
       }
       next_message();
       if (err == HPE_PAUSED_UPGRADE) {
-        llhttp_resume_after_upgrade(&parser_);
+        llhttp_resume_after_upgrade(&native_->parser);
       } else {
-        llhttp_resume(&parser_);
+        llhttp_resume(&native_->parser);
       }
     }
   } catch (const StreamClosedError&) {
   }
   set_corked(false);
   disarm_timer();
-  timer_.close();
+  if (native_) native_->timer.close();
   if (!detached_) stream_->set_close_callback(nullptr);
   if (delegate_) {
     auto delegate = std::move(delegate_);
@@ -534,8 +544,9 @@ std::shared_ptr<iostream::IOStream> HTTP1ServerConnection::detach() {
   stream_->set_close_callback(nullptr);  // the new owner sets its own
   disarm_timer();
   // The handler keeps this object for the upgraded connection's lifetime:
-  // give back what only HTTP parsing needed.
-  timer_.close();
+  // give back what only HTTP parsing needed (the parser and its timer too:
+  // serve() reads no more once detached).
+  native_.reset();
   std::string().swap(url_);
   std::string().swap(field_);
   std::string().swap(value_);

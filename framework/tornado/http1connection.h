@@ -13,8 +13,6 @@
 // methods below.
 #pragma once
 
-#include <llhttp.h>
-
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -24,7 +22,6 @@
 
 #include "tornado/concurrent.h"
 #include "tornado/detail/http1_strict.h"
-#include "tornado/detail/uv_handle.h"
 #include "tornado/httputil.h"
 #include "tornado/iostream.h"
 
@@ -78,8 +75,12 @@ class HTTPServerConnectionDelegate {
       std::shared_ptr<httputil::HTTPServerRequest> request) = 0;
 };
 
+/// The server side of one HTTP/1.x connection, as `tornado.http1connection.HTTP1ServerConnection`:
+/// reads requests one after another (keep-alive, pipelining), hands each to the delegate,
+/// and writes the responses.
 class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerConnection> {
  public:
+  /// Serves `stream` with requests routed to `delegate`, within the limits in `params`.
   HTTP1ServerConnection(std::shared_ptr<iostream::IOStream> stream,
                         std::shared_ptr<HTTPServerConnectionDelegate> delegate,
                         std::shared_ptr<const HTTP1ConnectionParameters> params);
@@ -110,9 +111,11 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   void set_max_body_size(std::size_t size) noexcept { max_body_size_ = size; }
   /// Closes the connection (pending work sees StreamClosedError).
   void close();
+  /// True once the connection is closed.
   bool closed() const noexcept { return !stream_ || stream_->closed(); }
   /// True when no request is being read or answered.
   bool idle() const noexcept { return idle_; }
+  /// The underlying stream (null after `detach`).
   const std::shared_ptr<iostream::IOStream>& stream() const noexcept { return stream_; }
 
  private:
@@ -133,8 +136,10 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   std::shared_ptr<iostream::IOStream> stream_;
   std::shared_ptr<HTTPServerConnectionDelegate> server_delegate_;
   std::shared_ptr<const HTTP1ConnectionParameters> params_;
-  llhttp_t parser_{};
-  detail::UvHandle<uv_timer_t> timer_;
+  // llhttp's parser and the libuv timer: kept out of this header, so that a
+  // user of web.h needs neither library's headers, and freed on detach().
+  struct Native;
+  std::unique_ptr<Native> native_;
   std::uint64_t deadline_ = 0;  // loop time (ms) the connection times out at; 0: none
 
   // Request being parsed.

@@ -63,13 +63,17 @@ class HTTPClientPool;
 
 namespace tornado::httpclient {
 
+/// Timeouts are steady-clock durations (`std::chrono::seconds(5)`).
 using Duration = std::chrono::steady_clock::duration;
 
 /// One request's settings, as Tornado's `HTTPRequest` keyword arguments.
 /// Timeouts of zero mean "none".
 struct HTTPRequest {
+  /// The URL to fetch (http:// or https://).
   std::string url;
+  /// The HTTP method.
   std::string method = "GET";
+  /// Extra request headers.
   httputil::HTTPHeaders headers;
   /// The body: required for POST, PUT and PATCH, refused for other methods
   /// unless `allow_nonstandard_methods` (an empty string is a body; no
@@ -77,6 +81,7 @@ struct HTTPRequest {
   std::optional<std::string> body;
   /// Basic authentication; a URL's "user:password@" is used if absent.
   std::optional<std::string> auth_username;
+  /// The password for `auth_username`.
   std::optional<std::string> auth_password;
   /// Only "basic" is supported, as in Tornado's simple client.
   std::string auth_mode = "basic";
@@ -88,6 +93,7 @@ struct HTTPRequest {
   std::optional<std::chrono::system_clock::time_point> if_modified_since;
   /// Follow 301/302/303/307/308 with a Location, at most `max_redirects` times.
   bool follow_redirects = true;
+  /// How many redirects `follow_redirects` follows before giving up.
   int max_redirects = 5;
   /// User-Agent header; "Tornado-cpp/<version>" if neither this nor a
   /// header is set.
@@ -108,6 +114,7 @@ struct HTTPRequest {
   std::string ca_certs;
   /// Client certificate and key (PEM) for servers that ask for one.
   std::string client_cert;
+  /// The private key for `client_cert`.
   std::string client_key;
   /// Sends `Expect: 100-continue` and the body only after the server's
   /// 100 Continue (a final response instead means the body is not sent).
@@ -121,9 +128,13 @@ struct HTTPRequest {
 struct HTTPResponse {
   /// The request as the caller made it (before redirects).
   std::shared_ptr<const HTTPRequest> request;
+  /// The response's status code.
   int code = 0;
+  /// The reason phrase the server sent.
   std::string reason;
+  /// The response headers.
   httputil::HTTPHeaders headers;
+  /// The response body, decompressed unless `decompress_response` is false.
   std::string body;
   /// The URL the final response came from (differs after redirects).
   std::string effective_url;
@@ -145,8 +156,10 @@ struct HTTPResponse {
 /// `HTTPClientError`. what() is "HTTP 404: Not Found".
 class HTTPClientError : public std::runtime_error {
  public:
+  /// An error for status `code`; what() is "HTTP <code>: <message>".
   HTTPClientError(int code, std::string message = {},
                   std::shared_ptr<const HTTPResponse> response = nullptr);
+  /// The HTTP status, or 599 for a timeout or a closed stream.
   int code;
   /// The reason phrase, or the standard one for `code`.
   std::string message;
@@ -154,6 +167,7 @@ class HTTPClientError : public std::runtime_error {
   std::shared_ptr<const HTTPResponse> response;
 
  protected:
+  /// For subclasses that word what() themselves.
   HTTPClientError(int code, std::string message, std::string what);
 };
 
@@ -164,6 +178,7 @@ using HTTPError = HTTPClientError;
 /// request", as Tornado's `HTTPTimeoutError`.
 class HTTPTimeoutError : public HTTPClientError {
  public:
+  /// A 599 whose what() is `message`.
   explicit HTTPTimeoutError(std::string message);
 };
 
@@ -171,6 +186,7 @@ class HTTPTimeoutError : public HTTPClientError {
 /// socket error (code 599), as Tornado's `HTTPStreamClosedError`.
 class HTTPStreamClosedError : public HTTPClientError {
  public:
+  /// A 599 whose what() is `message`.
   explicit HTTPStreamClosedError(std::string message);
 };
 
@@ -210,6 +226,7 @@ class AsyncHTTPClient {
   /// ones finish). Rarely needed: a pool closes when its last user goes.
   void close();
 
+  /// The options of this client's pool.
   const ClientOptions& options() const noexcept;
   /// Idle connections in the pool now (for tests and monitoring).
   std::size_t idle_connections() const noexcept;
@@ -226,6 +243,7 @@ class AsyncHTTPClient {
 /// serves the URL being fetched: that loop would be blocked.
 class HTTPClient {
  public:
+  /// Starts the private IOLoop thread.
   explicit HTTPClient(ClientOptions options = {});
   ~HTTPClient();
   HTTPClient(const HTTPClient&) = delete;
@@ -233,6 +251,7 @@ class HTTPClient {
 
   /// Fetches `url` and waits for the response; raises as AsyncHTTPClient.
   HTTPResponse fetch(std::string url, HTTPRequest options = {}, bool raise_error = true);
+  /// Fetches `request.url` and waits for the response.
   HTTPResponse fetch(HTTPRequest request, bool raise_error = true);
   /// Stops the private loop and its thread; later fetches throw.
   void close();

@@ -24,20 +24,32 @@ namespace tornado::httpserver {
 struct HTTPServerSettings {
   /// HTTPS: certificate and key (and optional CA for client certificates).
   std::optional<netutil::SSLOptions> ssl_options;
+  /// Close every connection after one response.
   bool no_keep_alive = false;
+  /// Take the client's address and scheme from X-Real-IP / X-Forwarded-For and
+  /// X-Scheme / X-Forwarded-Proto (only behind a proxy you control).
   bool xheaders = false;
+  /// Proxies whose addresses are skipped in X-Forwarded-For.
   std::vector<std::string> trusted_downstream;
+  /// Accept gzip request bodies and decompress them.
   bool decompress_request = false;
+  /// Largest request head accepted (431 past it).
   std::size_t max_header_size = 64 * 1024;
+  /// Largest request body accepted (413 past it).
   std::size_t max_body_size = 100 * 1024 * 1024;
   /// Most bytes buffered from one connection (100 MiB).
   std::size_t max_buffer_size = 100 * 1024 * 1024;
+  /// A keep-alive connection idle this long is closed.
   std::chrono::milliseconds idle_connection_timeout = std::chrono::seconds(3600);
+  /// The longest a request body may take to arrive.
   std::chrono::milliseconds body_timeout = std::chrono::seconds(3600);
 };
 
+/// The HTTP server, as `tornado.httpserver.HTTPServer`: accepts connections and serves
+/// HTTP/1.x on each, passing requests to its delegate (an Application).
 class HTTPServer : public tcpserver::TCPServer {
  public:
+  /// A server for `delegate`; call listen (or bind and start) to accept connections.
   explicit HTTPServer(std::shared_ptr<http1connection::HTTPServerConnectionDelegate> delegate,
                       HTTPServerSettings settings = {});
   ~HTTPServer() override;
@@ -50,6 +62,7 @@ class HTTPServer : public tcpserver::TCPServer {
   /// Closes connections with no request in flight; busy ones close after
   /// their response (graceful shutdown).
   void close_idle_connections();
+  /// The connections open now.
   std::size_t connection_count() const noexcept { return connections_->size(); }
 
  private:

@@ -72,7 +72,9 @@ bool is_valid_header_value(std::string_view value) noexcept;
 /// headers, where a linear scan beats any hash table.
 class HTTPHeaders {
  public:
+  /// One header line: name and value.
   using Field = std::pair<std::string, std::string>;
+  /// Iterates the lines in the order they were added.
   using const_iterator = std::vector<Field>::const_iterator;
 
   HTTPHeaders() = default;
@@ -122,12 +124,15 @@ class HTTPHeaders {
 
   /// Number of (name, value) fields, counting a repeated name once per value.
   std::size_t size() const noexcept { return fields_.size(); }
+  /// True when there are no headers.
   bool empty() const noexcept { return fields_.empty(); }
 
   /// Iterates (name, value) fields in insertion order, a repeated name once
   /// per value (Tornado's `get_all()`).
   const_iterator begin() const noexcept { return fields_.begin(); }
+  /// Past the last header line.
   const_iterator end() const noexcept { return fields_.end(); }
+  /// Every header line, in order, repeated names included.
   const std::vector<Field>& all() const noexcept { return fields_; }
 
   /// "Name: value\r\n" per field: the header block as sent on the wire.
@@ -146,17 +151,25 @@ class HTTPHeaders {
 
 /// The first line of a request: "GET /path HTTP/1.1".
 struct RequestStartLine {
+  /// "GET", "POST", ...
   std::string method;
+  /// The request target as sent (path and query).
   std::string path;
+  /// "HTTP/1.1" or "HTTP/1.0".
   std::string version;
+  /// Field-by-field equality.
   friend bool operator==(const RequestStartLine&, const RequestStartLine&) = default;
 };
 
 /// The first line of a response: "HTTP/1.1 200 OK".
 struct ResponseStartLine {
+  /// "HTTP/1.1" or "HTTP/1.0".
   std::string version;
+  /// The status code.
   int code = 0;
+  /// The reason phrase.
   std::string reason;
+  /// Field-by-field equality.
   friend bool operator==(const ResponseStartLine&, const ResponseStartLine&) = default;
 };
 
@@ -169,9 +182,13 @@ ResponseStartLine parse_response_start_line(std::string_view line);
 
 /// A file uploaded through a multipart/form-data form.
 struct HTTPFile {
+  /// The file name the browser sent.
   std::string filename;
+  /// The part's Content-Type.
   std::string content_type;
+  /// The file's bytes.
   std::string body;
+  /// Field-by-field equality.
   friend bool operator==(const HTTPFile&, const HTTPFile&) = default;
 };
 
@@ -245,6 +262,7 @@ std::string url_concat(std::string_view url,
 
 /// Formats a time as HTTP wants it: "Sun, 06 Nov 1994 08:49:37 GMT".
 std::string format_timestamp(std::time_t seconds);
+/// The same for a system_clock time.
 std::string format_timestamp(std::chrono::system_clock::time_point when);
 
 /// Parses an HTTP date in any of RFC 7231's three formats (IMF-fixdate,
@@ -255,7 +273,7 @@ std::optional<std::chrono::system_clock::time_point> parse_http_date(std::string
 /// Parses a Cookie header into name -> value, as Tornado's `parse_cookie`:
 /// browser-like, not RFC-strict. Pairs are split on ';', a pair without '='
 /// has the empty name, surrounding whitespace is stripped, double-quoted
-/// values are unquoted (with \" and \ooo escapes), and a later name wins.
+/// values are unquoted (with `\"` and `\ooo` escapes), and a later name wins.
 Cookies parse_cookie(std::string_view header);
 
 /// The standard reason phrase of a status code ("Not Found"), or

@@ -24,15 +24,21 @@
 
 namespace tornado::ioloop {
 
+/// The loop's clock: monotonic, unaffected by changes of the wall time.
 using Clock = std::chrono::steady_clock;
+/// Delays and timeouts (`std::chrono::milliseconds(10)` converts to it).
 using Duration = Clock::duration;
 
 /// Identifies a pending `call_later` / `call_at`; pass to `remove_timeout`.
 struct TimeoutHandle {
+  /// Which timeout; 0 for none.
   std::uint64_t id = 0;
+  /// True for a handle returned by `call_later` / `call_at`.
   explicit operator bool() const { return id != 0; }
 };
 
+/// The event loop of one thread, as `tornado.ioloop.IOLoop`: runs callbacks, timers,
+/// socket events and coroutines, all on its own thread.
 class IOLoop {
  public:
   /// Creates a loop and makes it current for this thread if none is.
@@ -52,6 +58,7 @@ class IOLoop {
   /// Makes `start()` return after the current iteration. Same thread only;
   /// from another thread use `add_callback([&] { loop.stop(); })`.
   void stop();
+  /// True between `start()` and its return.
   bool running() const noexcept { return running_; }
 
   /// Runs `fn`'s task to completion and returns its result, as
@@ -81,8 +88,10 @@ class IOLoop {
   /// Calls `handler` on this loop when signal `signum` arrives (SIGINT,
   /// SIGTERM for graceful shutdown). Replaces an earlier handler.
   void add_signal_handler(int signum, std::function<void()> handler);
+  /// Stops handling `signum` here; its default action applies again.
   void remove_signal_handler(int signum);
 
+  /// The libuv loop underneath, for code that creates libuv handles itself.
   uv_loop_t* uv_loop() noexcept { return &loop_; }
   /// True while the loop is being destroyed: nothing may be resumed then.
   bool closing() const noexcept { return closing_; }
@@ -94,16 +103,22 @@ class IOLoop {
   /// register how to close them, so a loop destroyed while they are open
   /// closes them through that path instead of leaking them.
   void add_closer(void* owner, std::function<void()> close);
+  /// Internal: forgets `owner`'s close path (it closed by itself).
   void remove_closer(void* owner) noexcept;
 
   /// Internal, for iostream: buffers the loop's streams share, so that an
   /// idle stream holds none and large writes do not churn the heap.
   struct StreamBuffers {
-    std::vector<std::string> write_buffers;  // recycled unsent-write copies
-    std::string cork_buffer;                 // lent to one corked stream at a time
-    std::unique_ptr<char[]> read_buffer;     // every socket read lands here first
-    unsigned reading = 0;                    // inside a stream's read callback
+    /// Recycled copies of unsent writes.
+    std::vector<std::string> write_buffers;
+    /// Lent to one corked stream at a time.
+    std::string cork_buffer;
+    /// Where every socket read lands first.
+    std::unique_ptr<char[]> read_buffer;
+    /// Nonzero inside a stream's read callback.
+    unsigned reading = 0;
   };
+  /// Internal, for iostream: this loop's shared buffers.
   StreamBuffers& stream_buffers() noexcept;
   /// Internal, for iostream: calls `fn(arg)` once, as soon as every I/O event
   /// of the loop's current poll has been handled (a libuv check handle), so
@@ -111,6 +126,7 @@ class IOLoop {
   /// outside a poll, at the end of the next iteration, without waiting for
   /// I/O. Returns a ticket for `cancel_after_io`, valid until the call runs.
   std::size_t after_io(void (*fn)(void*), void* arg);
+  /// Internal: cancels an `after_io` call that has not run yet.
   void cancel_after_io(std::size_t ticket) noexcept;
 
  private:
@@ -130,13 +146,17 @@ class IOLoop {
 /// loop is busy.
 class PeriodicCallback {
  public:
+  /// Calls `callback` every `interval` once started, on the current loop.
   PeriodicCallback(std::function<void()> callback, Duration interval);
   ~PeriodicCallback();
   PeriodicCallback(const PeriodicCallback&) = delete;
   PeriodicCallback& operator=(const PeriodicCallback&) = delete;
 
+  /// Starts calling (the first call is one interval from now).
   void start();
+  /// Stops calling; `start()` may resume later.
   void stop();
+  /// True between `start()` and `stop()`.
   bool is_running() const noexcept { return running_; }
 
  private:

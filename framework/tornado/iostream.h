@@ -36,7 +36,9 @@
 
 #include "tornado/concurrent.h"
 
+/// OpenSSL's connection type, named so that this header needs no OpenSSL include.
 using SSL = struct ssl_st;
+/// OpenSSL's context type, named so that this header needs no OpenSSL include.
 using SSL_CTX = struct ssl_ctx_st;
 
 namespace tornado::iostream {
@@ -45,7 +47,9 @@ namespace tornado::iostream {
 /// `real_error` is the socket or TLS error that closed it, if any.
 class StreamClosedError : public std::runtime_error {
  public:
+  /// A closed stream; `real_error` says why when a socket or TLS error closed it.
   explicit StreamClosedError(std::error_code real_error = {});
+  /// The error that closed the stream; empty for a clean close.
   std::error_code real_error;
 };
 
@@ -71,8 +75,11 @@ struct StreamOptions {
 
 /// The libuv error category: uv error codes (negative errno) as std::error_code.
 const std::error_category& uv_category() noexcept;
+/// A libuv status (negative errno) as a std::error_code of `uv_category()`.
 std::error_code make_uv_error(int status) noexcept;
 
+/// A non-blocking TCP connection with awaitable reads and writes, as
+/// `tornado.iostream.IOStream`. Owned through shared_ptr; loop thread only.
 class IOStream : public std::enable_shared_from_this<IOStream> {
  public:
   /// Wraps a connected TCP handle (initialised on the current loop).
@@ -86,8 +93,11 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   /// read buffer, valid until the next `consume` or read.
   class BufferedAwaitable {
    public:
+    /// True when enough bytes are buffered already.
     bool await_ready() const noexcept;
+    /// Parks the awaiting coroutine until the bytes arrive or the stream closes.
     void await_suspend(std::coroutine_handle<> h);
+    /// The buffered bytes; throws StreamClosedError if the stream closed first.
     std::string_view await_resume() const;
 
    private:
@@ -102,8 +112,11 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   /// the kernel, throws StreamClosedError if the stream closed first.
   class WriteAwaitable {
    public:
+    /// True when the bytes are already flushed.
     bool await_ready() const noexcept;
+    /// Parks the awaiting coroutine until the bytes are flushed; false if they already are.
     bool await_suspend(std::coroutine_handle<> h);
+    /// Throws StreamClosedError if the stream closed before the bytes were flushed.
     void await_resume() const;
 
    private:
@@ -153,12 +166,14 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   /// cork() before and uncork() after. A large write, awaiting a write, or
   /// closing the stream sends what is held at once. Calls nest.
   void cork() noexcept { ++cork_depth_; }
+  /// Ends a `cork()`; the outermost one sends what was held.
   void uncork();
 
   /// Called once when the stream closes, for whatever reason.
   void set_close_callback(std::function<void()> callback) { close_callback_ = std::move(callback); }
   /// Closes the stream; pending reads and writes raise StreamClosedError.
   void close(std::error_code error = {});
+  /// True once the stream is closed.
   bool closed() const noexcept { return closed_; }
   /// Why the stream closed (empty for a clean close).
   std::error_code error() const noexcept { return error_; }
@@ -167,7 +182,9 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   void set_nodelay(bool value) noexcept;
   /// The peer's address and port, as text ("127.0.0.1", 54321).
   const std::string& remote_ip() const noexcept { return remote_ip_; }
+  /// The peer's port.
   int remote_port() const noexcept { return remote_port_; }
+  /// True for an SSLIOStream.
   virtual bool is_ssl() const noexcept { return false; }
 
   /// Starts reading from the socket (reads also start on the first wait).
@@ -177,6 +194,7 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   uv_tcp_t* handle() noexcept { return tcp_; }
 
  protected:
+  /// Use `create`: streams live in a shared_ptr.
   IOStream(std::unique_ptr<uv_tcp_t> tcp, StreamOptions options);
 
   /// Bytes arrived from the socket. The plain stream buffers them; a TLS
@@ -215,7 +233,8 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   uv_tcp_t* tcp_;
 
  protected:
-  std::shared_ptr<IOStream> self_;  // alive while the handle is open
+  /// Keeps the stream alive while its libuv handle is open.
+  std::shared_ptr<IOStream> self_;
 
  private:
   StreamOptions options_;
@@ -264,6 +283,7 @@ class SSLIOStream final : public IOStream {
   /// Completes when the TLS handshake has finished; throws StreamClosedError
   /// (with the TLS failure) if it fails.
   Task<> wait_for_handshake();
+  /// Always true.
   bool is_ssl() const noexcept override { return true; }
   /// The negotiated protocol version, e.g. "TLSv1.3".
   std::string version() const;

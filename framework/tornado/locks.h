@@ -189,6 +189,7 @@ class AcquireAwaiter;
 
 namespace tornado::locks {
 
+/// Timeouts of `wait` and `acquire`.
 using Duration = ioloop::Duration;
 
 /// An event that coroutines can wait for, as `tornado.locks.Event`. Starts
@@ -238,7 +239,9 @@ class Condition {
 class [[nodiscard]] Guard {
  public:
   Guard() noexcept = default;
+  /// Takes over `other`'s unit.
   Guard(Guard&& other) noexcept = default;
+  /// Gives back the unit held (if any) and takes over `other`'s.
   Guard& operator=(Guard&& other) noexcept;
   Guard(const Guard&) = delete;
   Guard& operator=(const Guard&) = delete;
@@ -248,6 +251,7 @@ class [[nodiscard]] Guard {
   void release();
   /// True while the guard still holds its unit.
   bool owns() const noexcept { return state_ != nullptr; }
+  /// The same as `owns()`.
   explicit operator bool() const noexcept { return owns(); }
 
  private:
@@ -277,7 +281,9 @@ class Semaphore {
   int value() const noexcept;
 
  protected:
+  /// For BoundedSemaphore: at most `bound` units.
   Semaphore(int value, int bound);
+  /// The units and the waiting coroutines, shared with pending awaiters.
   std::shared_ptr<detail::SemaphoreState> state_;
 };
 
@@ -286,6 +292,7 @@ class Semaphore {
 /// `std::invalid_argument` (Tornado's ValueError) when released too often.
 class BoundedSemaphore : public Semaphore {
  public:
+  /// A semaphore with `value` units that never grows past them.
   explicit BoundedSemaphore(int value = 1);
 };
 

@@ -26,10 +26,12 @@ enum class Level { debug = 10, info = 20, warning = 30, error = 40, none = 100 }
 
 /// Parses "debug", "info", "warning", "error" or "none".
 std::optional<Level> parse_level(std::string_view name);
+/// "debug", "info", "warning", "error" or "none".
 std::string_view level_name(Level level);
 
 /// Sets the process-wide threshold (the `--logging` option).
 void set_level(Level level);
+/// The process-wide threshold.
 Level level();
 
 /// Receives every record logged on this thread while installed; tests use it
@@ -39,6 +41,7 @@ using Sink = std::function<void(Level, std::string_view logger, std::string_view
 /// Installs `sink` for the current thread for the lifetime of this object.
 class ScopedSink {
  public:
+  /// Routes this thread's records to `sink` until destroyed.
   explicit ScopedSink(Sink sink);
   ~ScopedSink();
   ScopedSink(const ScopedSink&) = delete;
@@ -51,25 +54,33 @@ class ScopedSink {
 /// A named logger. Cheap to copy; the format string is checked at compile time.
 class Logger {
  public:
+  /// A logger printing `name` in its lines ("web", "app"...).
   constexpr explicit Logger(std::string_view name) : name_(name) {}
 
+  /// The logger's name.
   std::string_view name() const { return name_; }
+  /// True if a record at `at` would be printed.
   bool enabled(Level at) const { return at >= level() && at != Level::none; }
+  /// Logs a preformatted message at `at`.
   void log(Level at, std::string_view message) const;
 
   template <class... Args>
+  /// Logs at debug level; `format` uses fmt's `{}` syntax.
   void debug(fmt::format_string<Args...> format, Args&&... args) const {
     emit(Level::debug, format, std::forward<Args>(args)...);
   }
   template <class... Args>
+  /// Logs at info level.
   void info(fmt::format_string<Args...> format, Args&&... args) const {
     emit(Level::info, format, std::forward<Args>(args)...);
   }
   template <class... Args>
+  /// Logs at warning level.
   void warning(fmt::format_string<Args...> format, Args&&... args) const {
     emit(Level::warning, format, std::forward<Args>(args)...);
   }
   template <class... Args>
+  /// Logs at error level.
   void error(fmt::format_string<Args...> format, Args&&... args) const {
     emit(Level::error, format, std::forward<Args>(args)...);
   }

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+/// OpenSSL's context type, named so that this header needs no OpenSSL include.
 using SSL_CTX = struct ssl_ctx_st;
 
 namespace tornado::netutil {
@@ -23,13 +24,17 @@ namespace tornado::netutil {
 class Socket {
  public:
   Socket() = default;
+  /// Owns descriptor `fd`.
   explicit Socket(int fd) noexcept : fd_(fd) {}
+  /// Takes over `other`'s descriptor.
   Socket(Socket&& other) noexcept;
+  /// Closes the descriptor held and takes over `other`'s.
   Socket& operator=(Socket&& other) noexcept;
   Socket(const Socket&) = delete;
   Socket& operator=(const Socket&) = delete;
   ~Socket();
 
+  /// The descriptor, -1 for none.
   int fd() const noexcept { return fd_; }
   /// Hands the descriptor over (to libuv); the Socket no longer closes it.
   int release() noexcept;
@@ -40,6 +45,7 @@ class Socket {
   int fd_ = -1;
 };
 
+/// How `bind_sockets` binds, with Tornado's defaults.
 struct BindOptions {
   /// listen(2) backlog; Tornado's default.
   int backlog = 128;

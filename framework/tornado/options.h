@@ -64,6 +64,7 @@ class OptionError : public std::runtime_error {
 /// exiting `parse_command_line` prints the help and exits 0 instead.
 class HelpRequested : public std::exception {
  public:
+  /// Always "help requested".
   const char* what() const noexcept override { return "help requested"; }
 };
 
@@ -128,7 +129,9 @@ struct Option {
   std::string help;     ///< one-line description for --help
   std::string group;    ///< heading in --help ("" for the general options)
   std::string metavar;  ///< placeholder shown in --help ("PORT" in --port=PORT)
+  /// The value before any parsing.
   Value default_value;
+  /// The current value.
   Value value;
   /// Called with the new value whenever the option is set by parsing (not
   /// by `set`); may throw OptionError to refuse the value.
@@ -136,6 +139,7 @@ struct Option {
 
   /// "bool", "int", "int64", "float", "string" or "list".
   std::string_view type_name() const noexcept;
+  /// True for a list option (comma-separated on the command line).
   bool multiple() const noexcept { return std::holds_alternative<std::vector<std::string>>(value); }
 };
 
@@ -197,6 +201,7 @@ class OptionParser {
     static_assert(!std::is_void_v<Stored>, "unsupported option type");
     set_value(name, Value(std::in_place_type<Stored>, Stored(std::move(value))));
   }
+  /// `set` with the value already wrapped; throws OptionError on a type mismatch.
   void set_value(std::string_view name, Value value);
 
   /// True if `name` is defined.
@@ -213,6 +218,7 @@ class OptionParser {
   /// OptionError on an unknown option or a bad value, HelpRequested on
   /// `--help`. Runs the parse callbacks if `final`.
   std::vector<std::string> parse_command_line(int argc, const char* const* argv, bool final = true);
+  /// The same for arguments already split (args[0] is the program).
   std::vector<std::string> parse_command_line(const std::vector<std::string>& args,
                                               bool final = true);
 

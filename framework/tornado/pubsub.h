@@ -54,7 +54,9 @@ class Subscription {
   /// Used by brokers: `cancel` unsubscribes, `ready` completes once the
   /// broker confirmed the subscription.
   Subscription(std::function<void()> cancel, Future<> ready);
+  /// Takes over `other`'s subscription.
   Subscription(Subscription&& other) noexcept;
+  /// Ends the subscription held (if any) and takes over `other`'s.
   Subscription& operator=(Subscription&& other) noexcept;
   Subscription(const Subscription&) = delete;
   Subscription& operator=(const Subscription&) = delete;
@@ -64,6 +66,7 @@ class Subscription {
   void unsubscribe() noexcept;
   /// True until `unsubscribe` (or destruction).
   bool active() const noexcept { return static_cast<bool>(cancel_); }
+  /// The same as `active()`.
   explicit operator bool() const noexcept { return active(); }
   /// Completes once messages published from now on are delivered (Redis:
   /// the server acknowledged SUBSCRIBE; in-process: at once).
@@ -116,10 +119,15 @@ class InProcessBroker final : public Broker {
 
 /// Where Redis is: `redis://[[user]:password@]host[:port][/db]`.
 struct RedisURL {
+  /// The server's host name or address.
   std::string host;
+  /// The server's port.
   int port = 6379;
+  /// The database number (`SELECT`).
   int db = 0;
+  /// The ACL user name; empty for the default user.
   std::string username;
+  /// The password (`AUTH`); empty for none.
   std::string password;
 
   /// Parses a redis:// URL; throws std::invalid_argument saying what is
@@ -144,12 +152,15 @@ struct RedisSettings {
 
 /// One reply of Redis, as RESP2 types it.
 struct RedisReply {
+  /// The kinds of Redis reply.
   enum class Type { nil, string, status, integer, array };
+  /// Which kind this reply is.
   Type type = Type::nil;
   std::string str;                   ///< string and status replies (binary-safe)
   std::int64_t integer = 0;          ///< integer replies
   std::vector<RedisReply> elements;  ///< array replies
 
+  /// True for Redis's nil reply.
   bool is_nil() const noexcept { return type == Type::nil; }
 };
 
@@ -192,6 +203,7 @@ class RedisBroker final : public Broker {
   bool connected() const noexcept;
   /// Completes when both connections are up (at once if they are).
   Future<> wait_connected();
+  /// Where this broker connects.
   const RedisURL& url() const noexcept;
 
   struct Impl;

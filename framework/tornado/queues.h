@@ -243,6 +243,7 @@ class PutAwaiter : public Parked<ItemNode<T>> {
 
 namespace tornado::queues {
 
+/// Timeouts of `put`, `get` and `join`.
 using Duration = ioloop::Duration;
 
 /// A first-in, first-out queue for coroutines, as `tornado.queues.Queue`.
@@ -251,6 +252,7 @@ using Duration = ioloop::Duration;
 template <class T, class Buffer = detail::FifoBuffer<T>>
 class Queue {
  public:
+  /// A queue holding at most `maxsize` items (0: unbounded).
   explicit Queue(std::size_t maxsize = 0)
       : state_(std::make_shared<detail::QueueState<T, Buffer>>(maxsize)) {}
   Queue(const Queue&) = delete;
@@ -260,7 +262,9 @@ class Queue {
   std::size_t maxsize() const noexcept { return state_->maxsize; }
   /// Number of items in the queue.
   std::size_t qsize() const noexcept { return state_->buffer.size(); }
+  /// True when no item is waiting.
   bool empty() const noexcept { return qsize() == 0; }
+  /// True when `put` would wait.
   bool full() const noexcept { return state_->full(); }
 
   /// Awaitable that puts `item`, waiting while the queue is full; throws

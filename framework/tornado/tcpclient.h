@@ -16,6 +16,7 @@
 
 namespace tornado::tcpclient {
 
+/// Options of `TCPClient::connect`.
 struct ConnectOptions {
   /// Connect over TLS with these options (verification on by default).
   std::optional<netutil::SSLOptions> ssl_options;
@@ -23,9 +24,11 @@ struct ConnectOptions {
   std::string server_hostname;
   /// Gives up (TimeoutError) if the connection (and TLS handshake) takes longer.
   std::optional<std::chrono::steady_clock::duration> timeout;
+  /// Buffer limits of the stream returned.
   iostream::StreamOptions stream_options;
 };
 
+/// Opens TCP (and TLS) connections, as `tornado.tcpclient.TCPClient`.
 class TCPClient {
  public:
   /// Resolves `host`, connects to the first address that answers, and

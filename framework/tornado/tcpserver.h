@@ -31,6 +31,8 @@
 
 namespace tornado::tcpserver {
 
+/// A non-blocking TCP server, as `tornado.tcpserver.TCPServer`: subclass it and
+/// override `handle_stream`, which gets each accepted connection.
 class TCPServer {
  public:
   /// With `ssl_options`, accepted connections are TLS (`SSLIOStream`).

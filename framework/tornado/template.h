@@ -66,6 +66,7 @@ using Functions = std::map<std::string, Function, std::less<>>;
 /// reads "file:line: reason in {{ expression }}".
 class TemplateError : public std::runtime_error {
  public:
+  /// An error at `filename`:`line`; `error_type` names the Python exception Tornado would raise.
   TemplateError(std::string filename, int line, std::string reason, std::string source = {},
                 std::string error_type = "TemplateError", std::exception_ptr cause = nullptr);
 
@@ -95,6 +96,7 @@ class TemplateError : public std::runtime_error {
 /// "index.html:12: expected {% end %} for {% if %} opened at line 3".
 class ParseError : public TemplateError {
  public:
+  /// A syntax error at `filename`:`line`.
   ParseError(std::string filename, int line, std::string reason)
       : TemplateError(std::move(filename), line, std::move(reason), {}, "ParseError") {}
 };
@@ -134,7 +136,9 @@ class Template {
   explicit Template(std::string source, std::string name = "<string>",
                     const Loader* loader = nullptr, TemplateOptions options = {});
   ~Template();
+  /// Moves the compiled template.
   Template(Template&&) noexcept;
+  /// Replaces this template with `other`'s compiled one.
   Template& operator=(Template&&) noexcept;
 
   /// Renders the template with `values` (a JSON object) as its namespace and
@@ -145,6 +149,7 @@ class Template {
   void generate_to(std::string& out, const nlohmann::json& values,
                    const Functions& functions = {}) const;
 
+  /// The name given to the constructor.
   const std::string& name() const noexcept;
 
  private:
@@ -158,6 +163,7 @@ class Template {
 /// refused with a TemplateError.
 class Loader {
  public:
+  /// Loads templates from under `root` (Tornado's `Loader(root_directory, ...)`).
   explicit Loader(std::filesystem::path root, LoaderOptions options = {});
   ~Loader();
   Loader(const Loader&) = delete;
@@ -177,7 +183,9 @@ class Loader {
   /// include (what autoreload watches).
   std::vector<std::filesystem::path> loaded_files() const;
 
+  /// The root directory.
   const std::filesystem::path& root() const noexcept;
+  /// The options every template loaded here gets.
   const LoaderOptions& options() const noexcept;
 
  private:

@@ -41,6 +41,7 @@ namespace tornado::testing {
 /// `required`, fails the current test when none arrived.
 class ExpectLog {
  public:
+  /// Starts absorbing records of `logger` that contain `substring`.
   ExpectLog(const log::Logger& logger, std::string substring, bool required = true);
   ~ExpectLog();
   ExpectLog(const ExpectLog&) = delete;
@@ -69,7 +70,9 @@ class AsyncHTTPTestCase : public ::testing::Test {
   /// How long `fetch` and `run` wait before failing with TimeoutError.
   virtual std::chrono::milliseconds get_async_timeout() { return std::chrono::seconds(10); }
 
+  /// Creates the loop, calls `get_app()` and starts serving it.
   void SetUp() override;
+  /// Destroys the application (and its server), then the loop.
   void TearDown() override;
 
   /// "http://127.0.0.1:<port><path>".
@@ -85,8 +88,11 @@ class AsyncHTTPTestCase : public ::testing::Test {
     return io_loop_->run_sync(std::forward<Fn>(fn), get_async_timeout());
   }
 
+  /// The test's loop (Tornado's `self.io_loop`).
   std::unique_ptr<ioloop::IOLoop> io_loop_;
+  /// The application `get_app()` returned.
   std::unique_ptr<web::Application> app_;
+  /// The port the test server listens on.
   int port_ = 0;
 };
 

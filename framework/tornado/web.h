@@ -63,16 +63,22 @@ class RequestHandler;
 /// standard reason phrase.
 class HTTPError : public std::runtime_error {
  public:
+  /// Status 500 unless given; `log_message` is logged, `reason` replaces the reason phrase.
   explicit HTTPError(int status_code = 500, std::string log_message = {}, std::string reason = {});
+  /// The HTTP status sent to the client.
   int status_code;
+  /// Logged with the error, never sent to the client.
   std::string log_message;
+  /// The reason phrase; the standard one for the status when empty.
   std::string reason;
 };
 
 /// A required argument is missing: a 400.
 class MissingArgumentError : public HTTPError {
  public:
+  /// A 400 naming the missing argument.
   explicit MissingArgumentError(std::string arg_name);
+  /// The name of the argument that was missing.
   std::string arg_name;
 };
 
@@ -80,11 +86,13 @@ class MissingArgumentError : public HTTPError {
 /// response is finished with what was written.
 class Finish : public std::exception {
  public:
+  /// Always "Finish".
   const char* what() const noexcept override { return "Finish"; }
 };
 
 /// How a route creates and calls its handler; made by `handler<H>()`.
 struct HandlerSpec {
+  /// Creates a fresh handler (and calls its `initialize`) for each request.
   std::function<std::unique_ptr<RequestHandler>()> factory;
   /// Runs prepare() and the verb for `method`; empty if H has no such verb.
   std::function<Task<>(RequestHandler&, std::string_view method, const std::vector<std::string>&)>
@@ -93,19 +101,29 @@ struct HandlerSpec {
   std::map<std::string, unsigned, std::less<>> verbs;
   /// For handlers that stream the request body (define `data_received`).
   std::function<void(RequestHandler&, std::string_view)> data_received;
+  /// The handler class's name, for logs and errors.
   std::string handler_name;
+  /// True when the handler defines `data_received` (Tornado's stream_request_body).
   bool streams_body = false;
+  /// True for WebSocketHandler subclasses.
   bool websocket = false;
 };
 
 /// Application settings, with Tornado's names and meanings.
 struct Settings {
+  /// Reload changed templates, allow serve_traceback; no autoreload.
   bool debug = false;
+  /// Folder served under static_url_prefix by StaticFileHandler; none when empty.
   std::string static_path;
+  /// The URL prefix of static files.
   std::string static_url_prefix = "/static/";
+  /// Folder `render` loads templates from.
   std::string template_path;
+  /// The key signing cookies (`set_signed_cookie`); keep it long, random and secret.
   std::string cookie_secret;
+  /// Check the `_xsrf` field or header on every POST, PUT, PATCH and DELETE.
   bool xsrf_cookies = false;
+  /// Where `authenticated()` sends users who are not signed in.
   std::string login_url;
   /// Restart the process when its executable, a rendered template or a
   /// watched file changes (tornado::autoreload); unset: follows `debug`.
@@ -140,12 +158,19 @@ struct Settings {
 
 /// Options for `set_cookie`, Tornado's keyword arguments.
 struct CookieOptions {
+  /// The cookie's Domain attribute; none when empty.
   std::string domain;
+  /// An absolute expiry time.
   std::optional<std::chrono::system_clock::time_point> expires;
+  /// The cookie's Path attribute.
   std::string path = "/";
+  /// Expiry in days from now.
   std::optional<double> expires_days;
+  /// The Max-Age attribute, in seconds.
   std::optional<long long> max_age;
+  /// Send the cookie over HTTPS only.
   bool secure = false;
+  /// Hide the cookie from JavaScript.
   bool httponly = false;
   std::string samesite;  ///< "Strict", "Lax" or "None"; empty: not sent
 };
@@ -159,10 +184,14 @@ struct HandlerRunner;
 struct URLSpec {
   // A constructor rather than an aggregate, so `{"/", handler<H>()}` without
   // a name compiles cleanly under -Wmissing-field-initializers.
+  /// A route: `pattern` to the handler made by `spec`, optionally named for `reverse_url`.
   URLSpec(std::string pattern, HandlerSpec spec, std::string name = {})
       : pattern(std::move(pattern)), spec(std::move(spec)), name(std::move(name)) {}
+  /// The regex, anchored at both ends.
   std::string pattern;
+  /// How to create and call the handler.
   HandlerSpec spec;
+  /// The route's name for `reverse_url`; empty for none.
   std::string name;
 };
 
@@ -193,9 +222,13 @@ class RequestHandler {
   virtual std::optional<std::string> compute_etag();
 
   // ---- the request ----
+  /// The request being answered (Tornado's `self.request`).
   httputil::HTTPServerRequest& request() { return *request_; }
+  /// The request being answered, read-only.
   const httputil::HTTPServerRequest& request() const { return *request_; }
+  /// The Application that routed the request here.
   Application& application() { return *application_; }
+  /// The application's settings.
   const Settings& settings() const;
   /// The route's captured groups, URL-unescaped.
   const std::vector<std::string>& path_args() const { return path_args_; }
@@ -215,8 +248,11 @@ class RequestHandler {
                            bool strip = true) const {
     return get_argument(name, std::string_view(default_value), strip);
   }
+  /// Every value of query or body argument `name`, in order; empty if absent.
   std::vector<std::string> get_arguments(std::string_view name, bool strip = true) const;
+  /// The last value of query argument `name`; 400 if absent.
   std::string get_query_argument(std::string_view name, bool strip = true) const;
+  /// The last value of query argument `name`, or `default_value`.
   std::string get_query_argument(std::string_view name, std::string_view default_value,
                                  bool strip = true) const;
   /// A string literal default must not turn into the `strip` flag.
@@ -224,8 +260,11 @@ class RequestHandler {
                                  bool strip = true) const {
     return get_query_argument(name, std::string_view(default_value), strip);
   }
+  /// Every value of query argument `name`.
   std::vector<std::string> get_query_arguments(std::string_view name, bool strip = true) const;
+  /// The last value of form-body argument `name`; 400 if absent.
   std::string get_body_argument(std::string_view name, bool strip = true) const;
+  /// The last value of form-body argument `name`, or `default_value`.
   std::string get_body_argument(std::string_view name, std::string_view default_value,
                                 bool strip = true) const;
   /// A string literal default must not turn into the `strip` flag.
@@ -233,32 +272,42 @@ class RequestHandler {
                                 bool strip = true) const {
     return get_body_argument(name, std::string_view(default_value), strip);
   }
+  /// Every value of form-body argument `name`.
   std::vector<std::string> get_body_arguments(std::string_view name, bool strip = true) const;
 
   // ---- the response ----
   /// Sets the status; an unknown code needs a `reason`.
   void set_status(int status_code, std::string_view reason = {});
+  /// The response status set so far (200 by default).
   int get_status() const noexcept { return status_code_; }
   /// Sets a header, replacing earlier values; refuses CR/LF (header injection).
   void set_header(std::string_view name, std::string_view value);
+  /// Sets a header to a number.
   void set_header(std::string_view name, long long value);
+  /// Adds a header value, keeping earlier ones (Set-Cookie, say).
   void add_header(std::string_view name, std::string_view value);
+  /// Removes every value of a header.
   void clear_header(std::string_view name);
   /// Resets headers and content to the defaults (status 200, HTML type).
   void clear();
+  /// The response headers set so far.
   const httputil::HTTPHeaders& response_headers() const { return headers_; }
 
   /// Adds to the response body. A JSON value is sent as JSON (with the
   /// application/json type), as Tornado's `write(dict)`.
   void write(std::string_view chunk);
+  /// Sends `value` as JSON, with the application/json type.
   void write(const nlohmann::json& value);
+  /// Adds a C string to the response body.
   void write(const char* chunk) { write(std::string_view(chunk)); }
+  /// Adds a string to the response body.
   void write(const std::string& chunk) { write(std::string_view(chunk)); }
   /// Sends what was written so far (headers first, then chunked body).
   /// Await it for backpressure.
   iostream::IOStream::WriteAwaitable flush();
   /// Ends the response, optionally writing `chunk` first.
   void finish(std::string_view chunk = {});
+  /// True once the response is finished.
   bool finished() const noexcept { return finished_; }
   /// Redirects to `url` (302, or 301 when permanent).
   void redirect(std::string_view url, bool permanent = false,
@@ -276,8 +325,11 @@ class RequestHandler {
   void send_error(int status_code = 500, std::exception_ptr error = nullptr);
 
   // ---- cookies ----
+  /// The value of the request's cookie `name`, if sent.
   std::optional<std::string> get_cookie(std::string_view name) const;
+  /// Sets a cookie (a plain one: the client can read and change it).
   void set_cookie(std::string_view name, std::string_view value, CookieOptions options = {});
+  /// Deletes a cookie by sending it expired.
   void clear_cookie(std::string_view name, std::string_view path = "/",
                     std::string_view domain = {});
   /// Signs and timestamps a cookie (Tornado's v2 format, HMAC-SHA256 with
@@ -327,7 +379,10 @@ class RequestHandler {
     headers_ = httputil::HTTPHeaders();
     std::string().swap(write_buffer_);
   }
+  /// True once a subclass took the connection over.
   bool detached() const noexcept { return detached_; }
+  /// Logs an exception from the handler: an HTTPError's log_message as a warning,
+  /// anything else as an error with the request line.
   void log_exception(std::exception_ptr error);
   /// True if the request's If-None-Match matches `etag`.
   bool check_etag_header(std::string_view etag) const;
@@ -372,9 +427,13 @@ HandlerSpec handler(InitArgs... init_args);
 /// Answers every request with `status_code` (Tornado's ErrorHandler).
 class ErrorHandler : public RequestHandler {
  public:
+  /// The status to answer with.
   void initialize(int status_code) { status_ = status_code; }
+  /// Answers with the status.
   void get() { throw HTTPError(status_); }
+  /// Answers with the status.
   void post() { throw HTTPError(status_); }
+  /// Answers with the status.
   void head() { throw HTTPError(status_); }
 
  private:
@@ -385,12 +444,16 @@ class ErrorHandler : public RequestHandler {
 /// (Tornado's RedirectHandler).
 class RedirectHandler : public RequestHandler {
  public:
+  /// The target ("{0}" is the first group) and whether the redirect is 301 (else 302).
   void initialize(std::string url, bool permanent = true) {
     url_ = std::move(url);
     permanent_ = permanent;
   }
+  /// Redirects a route without groups.
   void get();
+  /// Redirects a route with one group.
   void get(std::string_view a) { get_with({std::string(a)}); }
+  /// Redirects a route with two groups.
   void get(std::string_view a, std::string_view b) { get_with({std::string(a), std::string(b)}); }
 
  private:
@@ -408,8 +471,11 @@ class RedirectHandler : public RequestHandler {
 ///   {"/static/(.*)", tornado::web::handler<StaticFileHandler>(std::string("static"))}
 class StaticFileHandler : public RequestHandler {
  public:
+  /// The root folder, and the file served for a directory ("index.html", say).
   void initialize(std::string path, std::string default_filename = {});
+  /// Sends the file at `path` under the root.
   Task<> get(std::string_view path) { return serve(std::string(path), true); }
+  /// The headers GET would send, without the body.
   Task<> head(std::string_view path) { return serve(std::string(path), false); }
 
  private:
@@ -441,7 +507,9 @@ class Application : public http1connection::HTTPServerConnectionDelegate {
   /// Writes the access log line (or calls the log_function setting).
   void log_request(RequestHandler& handler) const;
 
+  /// The settings given to the constructor.
   const Settings& settings() const noexcept { return settings_; }
+  /// The settings, to change before the first request.
   Settings& settings() noexcept { return settings_; }
   /// The template loader for `template_path` (created on first use).
   template_::Loader& template_loader();
@@ -450,6 +518,7 @@ class Application : public http1connection::HTTPServerConnectionDelegate {
   /// Stops every server this Application listens with; open connections
   /// are closed once idle (graceful shutdown).
   void stop_listening();
+  /// The servers `listen` started.
   std::vector<std::unique_ptr<httpserver::HTTPServer>>& servers() { return servers_; }
 
   std::unique_ptr<http1connection::HTTPMessageDelegate> start_request(

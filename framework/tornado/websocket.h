@@ -59,6 +59,7 @@ class WebSocketClosedError : public std::runtime_error {
 
 /// Keyword arguments of `write_message`.
 struct WriteOptions {
+  /// Send a binary message instead of text.
   bool binary = false;
 };
 
@@ -69,6 +70,9 @@ namespace detail {
 class Protocol;
 }
 
+/// A WebSocket endpoint, as `tornado.websocket.WebSocketHandler`: define `open` and
+/// `on_message` (found by name, either may be a coroutine) and override `on_close`; one
+/// object per connection, alive until it closes.
 class WebSocketHandler : public web::RequestHandler {
  public:
   WebSocketHandler();
@@ -96,10 +100,12 @@ class WebSocketHandler : public web::RequestHandler {
   /// wait until it is flushed (backpressure). Throws WebSocketClosedError.
   iostream::IOStream::WriteAwaitable write_message(std::string_view message,
                                                    WriteOptions options = {});
+  /// Sends a std::string; see the string_view overload.
   iostream::IOStream::WriteAwaitable write_message(const std::string& message,
                                                    WriteOptions options = {}) {
     return write_message(std::string_view(message), options);
   }
+  /// Sends a C string; see the string_view overload.
   iostream::IOStream::WriteAwaitable write_message(const char* message, WriteOptions options = {}) {
     return write_message(std::string_view(message), options);
   }
@@ -111,6 +117,7 @@ class WebSocketHandler : public web::RequestHandler {
   void ping(std::string_view data = {});
   /// The code and reason the peer closed with (after `on_close`).
   std::optional<std::uint16_t> close_code() const;
+  /// The reason the peer closed with (after `on_close`).
   std::string close_reason() const;
   /// The subprotocol chosen in the handshake, if any.
   std::string selected_subprotocol() const;
@@ -123,10 +130,14 @@ class WebSocketHandler : public web::RequestHandler {
 
   /// Internal: the upgrade, run for GET by the dispatch table.
   struct Events {
+    /// Runs the subclass's `open` with the route's groups.
     std::function<Task<>(WebSocketHandler&, const std::vector<std::string>&)> open;
+    /// Runs the subclass's `on_message`.
     std::function<Task<>(WebSocketHandler&, std::string_view, bool binary, bool copy)> message;
+    /// True when `on_message` returns a Task.
     bool message_is_coroutine = false;
   };
+  /// Does the handshake, then reads frames until the connection closes.
   Task<> run_websocket(const Events& events);
 
  private:
@@ -162,9 +173,13 @@ class WebSocketClientConnection {
   Task<std::optional<std::string>> read_message();
   /// Starts the closing handshake.
   void close(std::optional<std::uint16_t> code = std::nullopt, std::string_view reason = {});
+  /// Sends a ping with optional data (at most 125 bytes).
   void ping(std::string_view data = {});
+  /// The code the server closed with, once closed.
   std::optional<std::uint16_t> close_code() const;
+  /// The reason the server closed with, once closed.
   std::string close_reason() const;
+  /// The subprotocol the server chose, if any.
   std::string selected_subprotocol() const;
   /// True if the last message returned by `read_message` was binary.
   bool last_message_binary() const noexcept { return last_binary_; }
@@ -181,14 +196,19 @@ class WebSocketClientConnection {
 
 /// Options of `websocket_connect`.
 struct ConnectOptions {
+  /// Extra headers for the handshake request.
   httputil::HTTPHeaders headers;
+  /// Subprotocols to offer, in order of preference.
   std::vector<std::string> subprotocols;
   /// Offer permessage-deflate with these options.
   std::optional<CompressionOptions> compression_options;
+  /// Largest message accepted from the server.
   std::size_t max_message_size = 10 * 1024 * 1024;
+  /// Gives up on the connection and handshake after this long.
   std::chrono::milliseconds connect_timeout = std::chrono::seconds(20);
   /// For wss://: certificate verification (on by default) and CA file.
   bool validate_cert = true;
+  /// A CA file to verify the server's certificate against, instead of the system's.
   std::string ca_certs;
   /// Called for every message instead of queueing it for read_message().
   std::function<void(std::optional<std::string_view>)> on_message_callback;

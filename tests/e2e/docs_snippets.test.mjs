@@ -45,7 +45,8 @@ for (const [language, dir, extension] of [
     const where = [dir].flat().map((folder) => path.relative(ROOT, folder) + "/").join(" or ");
     test(`${lesson.name}: every ${language} block is in ${where}`, () => {
       const found = blocks(lesson.text, language);
-      assert.ok(found.length > 0, `${lesson.name} has ${language} blocks`);
+      // The series index (index.*.md) links lessons and shows no code.
+      if (/^\d\d-/.test(lesson.name)) assert.ok(found.length > 0, `${lesson.name} has ${language} blocks`);
       for (const block of found) {
         const home = sources.find((source) => source.text.includes(block));
         assert.ok(home, `${lesson.name}: this ${language} block is in no file:\n${block}`);
