@@ -1,6 +1,7 @@
 # Finds llhttp as Debian's node-llhttp package ships it: C sources under
 # /usr/share/llhttp and the header under /usr/share/include/llhttp. The sources
-# are compiled into a static library target llhttp::llhttp.
+# are compiled into an object library, llhttp_objects (alias llhttp::llhttp),
+# whose objects become part of libtornado-cpp.
 find_path(LLHTTP_INCLUDE_DIR llhttp.h
   PATHS /usr/share/include/llhttp /usr/include/llhttp /usr/include)
 find_path(LLHTTP_SOURCE_DIR llhttp.c
@@ -8,10 +9,10 @@ find_path(LLHTTP_SOURCE_DIR llhttp.c
 include(FindPackageHandleStandardArgs)
 find_package_handle_standard_args(LLHTTP REQUIRED_VARS LLHTTP_INCLUDE_DIR LLHTTP_SOURCE_DIR)
 if(LLHTTP_FOUND AND NOT TARGET llhttp::llhttp)
-  add_library(llhttp_static STATIC
+  add_library(llhttp_objects OBJECT
     ${LLHTTP_SOURCE_DIR}/api.c ${LLHTTP_SOURCE_DIR}/http.c ${LLHTTP_SOURCE_DIR}/llhttp.c)
-  target_include_directories(llhttp_static PUBLIC ${LLHTTP_INCLUDE_DIR})
-  set_target_properties(llhttp_static PROPERTIES POSITION_INDEPENDENT_CODE ON C_STANDARD 99)
-  target_compile_options(llhttp_static PRIVATE -w)
-  add_library(llhttp::llhttp ALIAS llhttp_static)
+  target_include_directories(llhttp_objects PUBLIC ${LLHTTP_INCLUDE_DIR})
+  set_target_properties(llhttp_objects PROPERTIES POSITION_INDEPENDENT_CODE ON C_STANDARD 99)
+  target_compile_options(llhttp_objects PRIVATE -w)
+  add_library(llhttp::llhttp ALIAS llhttp_objects)
 endif()

@@ -21,6 +21,7 @@
 #include "tornado/detail/http1_client_url.h"
 #include "tornado/ioloop.h"
 #include "tornado/iostream.h"
+#include "tornado/locks.h"
 #include "tornado/netutil.h"
 #include "tornado/tcpserver.h"
 #include "tornado/web.h"
@@ -150,6 +151,12 @@ std::string gzip(std::string_view data) {
   return out;
 }
 
+// Waits until `done()` holds, giving the loop one turn (I/O included) per
+// check; run()'s timeout bounds the wait. For state with no event of its own.
+Task<> until(std::function<bool()> done) {
+  while (!done()) co_await tornado::moment();
+}
+
 // Runs `body` as the test's coroutine on a fresh loop.
 template <class Fn>
 void run(IOLoop& loop, Fn&& body) {
@@ -236,12 +243,23 @@ TEST(HTTPClientTest, FetchTakesAnHTTPRequest) {
 
 TEST(HTTPClientTest, ChunkedResponseAndStreamingCallback) {
   IOLoop loop;
-  TestServer server([](Exchange& exchange) -> Task<> {
+  // On the streamed fetch the server writes each chunk only once the client
+  // has handed the previous one to its callback: a client that held chunks
+  // back until the end would never get the next.
+  tornado::locks::Event delivered;
+  int served = 0;
+  TestServer server([&](Exchange& exchange) -> Task<> {
+    bool streamed = ++served == 2;
+    auto next_chunk = [&]() -> Task<> {
+      if (!streamed) co_return;
+      co_await delivered.wait();
+      delivered.clear();
+    };
     co_await exchange.stream->write(
         "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nHello\r\n");
-    co_await tornado::sleep(20ms);
+    co_await next_chunk();
     co_await exchange.stream->write("2\r\n, \r\n");
-    co_await tornado::sleep(20ms);
+    co_await next_chunk();
     co_await exchange.stream->write("6\r\nworld!\r\n0\r\n\r\n");
   });
   run(loop, [&]() -> Task<> {
@@ -249,11 +267,13 @@ TEST(HTTPClientTest, ChunkedResponseAndStreamingCallback) {
     auto response = co_await client.fetch(server.url("/"));
     EXPECT_EQ(response.body, "Hello, world!");
     std::vector<std::string> chunks;
-    auto streamed = co_await client.fetch(
-        server.url("/"),
-        {.streaming_callback = [&](std::string_view chunk) { chunks.emplace_back(chunk); }});
+    auto streamed =
+        co_await client.fetch(server.url("/"), {.streaming_callback = [&](std::string_view chunk) {
+                                chunks.emplace_back(chunk);
+                                delivered.set();
+                              }});
     EXPECT_EQ(streamed.body, "");
-    EXPECT_GE(chunks.size(), 2u);  // the writes are 20 ms apart
+    EXPECT_GE(chunks.size(), 3u);
     std::string joined;
     for (auto& chunk : chunks) joined += chunk;
     EXPECT_EQ(joined, "Hello, world!");
@@ -359,17 +379,18 @@ TEST(HTTPClientTest, ConnectionCloseIsNotReused) {
 
 TEST(HTTPClientTest, IdleConnectionClosedByServerIsDropped) {
   IOLoop loop;
-  TestServer server([](Exchange& exchange) -> Task<> {
+  tornado::locks::Event pooled;
+  TestServer server([&](Exchange& exchange) -> Task<> {
     co_await exchange.stream->write(response(200, "x"));
-    co_await tornado::sleep(10ms);
+    co_await pooled.wait();
     exchange.close = true;  // closes while the client holds it idle
   });
   run(loop, [&]() -> Task<> {
     AsyncHTTPClient client(ClientOptions{});
     co_await client.fetch(server.url("/"));
     EXPECT_EQ(client.idle_connections(), 1u);
-    co_await tornado::sleep(100ms);
-    EXPECT_EQ(client.idle_connections(), 0u);
+    pooled.set();
+    co_await until([&] { return client.idle_connections() == 0; });
     co_await client.fetch(server.url("/"));
   });
   EXPECT_EQ(server.connections, 2);
@@ -401,9 +422,11 @@ TEST(HTTPClientTest, IdleTimeoutClosesPooledConnections) {
   run(loop, [&]() -> Task<> {
     AsyncHTTPClient client(ClientOptions{.idle_timeout = 50ms});
     co_await client.fetch(server.url("/"));
+    auto pooled_at = std::chrono::steady_clock::now();
     EXPECT_EQ(client.idle_connections(), 1u);
-    co_await tornado::sleep(150ms);
-    EXPECT_EQ(client.idle_connections(), 0u);
+    co_await until([&] { return client.idle_connections() == 0; });
+    // Closed by the idle timer, not by anything sooner.
+    EXPECT_GE(std::chrono::steady_clock::now() - pooled_at, 45ms);
   });
 }
 
@@ -411,9 +434,16 @@ TEST(HTTPClientTest, MaxClientsQueuesRequests) {
   IOLoop loop;
   int running = 0;
   int most = 0;
+  int started = 0;
+  // Each request holds its slot until a second one runs beside it (or none
+  // is left to come): a client that ran them one at a time would stall here
+  // and one that ran more than two at once would raise `most`.
+  tornado::locks::Condition arrived;
   TestServer server([&](Exchange& exchange) -> Task<> {
+    ++started;
     most = std::max(most, ++running);
-    co_await tornado::sleep(30ms);
+    arrived.notify_all();
+    while (running < 2 && started < 6) co_await arrived.wait();
     --running;
     co_await exchange.stream->write(response(200, exchange.request.target));
   });
@@ -430,8 +460,11 @@ TEST(HTTPClientTest, MaxClientsQueuesRequests) {
 
 TEST(HTTPClientTest, TimeoutInRequestQueue) {
   IOLoop loop;
-  TestServer server([](Exchange& exchange) -> Task<> {
-    co_await tornado::sleep(300ms);
+  // The first request is answered only after the second has timed out in
+  // the queue behind it.
+  tornado::locks::Event second_timed_out;
+  TestServer server([&](Exchange& exchange) -> Task<> {
+    co_await second_timed_out.wait();
     co_await exchange.stream->write(response(200, "slow"));
   });
   run(loop, [&]() -> Task<> {
@@ -444,6 +477,7 @@ TEST(HTTPClientTest, TimeoutInRequestQueue) {
       EXPECT_EQ(e.code, 599);
       EXPECT_STREQ(e.what(), "Timeout in request queue");
     }
+    second_timed_out.set();
     EXPECT_EQ((co_await first).body, "slow");
   });
 }
@@ -719,7 +753,8 @@ TEST(HTTPClientTest, NonSuccessRaisesHTTPClientError) {
 
 TEST(HTTPClientTest, RequestTimeoutRaises599) {
   IOLoop loop;
-  TestServer server([](Exchange&) -> Task<> { co_await tornado::sleep(2s); });
+  tornado::locks::Event never;  // the server does not answer
+  TestServer server([&](Exchange&) -> Task<> { co_await never.wait(); });
   run(loop, [&]() -> Task<> {
     AsyncHTTPClient client;
     auto start = std::chrono::steady_clock::now();
@@ -909,6 +944,8 @@ TEST(HTTPClientTest, Expect100ContinueWaitsBeforeSendingBody) {
   bool body_early = true;
   TestServer server([&](Exchange& exchange) -> Task<> {
     auto& stream = exchange.stream;
+    // Not synchronisation: a window in which a client that sent its body
+    // early would be caught; a correct client passes whatever its length.
     co_await tornado::sleep(30ms);
     body_early = !stream->buffered().empty();
     co_await stream->write("HTTP/1.1 100 Continue\r\n\r\n");
@@ -1209,14 +1246,15 @@ TEST(HTTPClientTest, InteroperatesWithTornadoCppWebApplication) {
           {"/missing", tornado::web::handler<MissingHandler>()},
       },
       settings);
-  int port = app->listen(0, "127.0.0.1").port();
+  auto& http_server = app->listen(0, "127.0.0.1");
+  int port = http_server.port();
   run(loop, [&]() -> Task<> {
     co_await exercise_app(
         [port](std::string_view path) { return fmt::format("http://127.0.0.1:{}{}", port, path); },
         "Hello from tornado-cpp");
     // Let the server see the client's pooled connection close before the
     // loop goes (a server connection open at teardown keeps the app alive).
-    co_await tornado::sleep(50ms);
+    co_await until([&] { return http_server.connection_count() == 0; });
   });
   app->stop_listening();
 }
@@ -1262,4 +1300,63 @@ TEST(HTTPClientTest, BlockingClientAgainstServerOnAnotherThread) {
   }
   server_loop->add_callback([&] { server_loop->stop(); });
   server_thread.join();
+}
+
+// ------------------------------------------------------------ cancellation
+
+TEST(HTTPClientTest, CancelledFetchClosesItsConnectionAndFreesItsSlot) {
+  IOLoop loop;
+  tornado::locks::Event answer;
+  int closed_seen = 0;
+  TestServer server([&](Exchange& exchange) -> Task<> {
+    if (exchange.request.target == "/hang") {
+      // Reads until the client goes: a cancelled fetch must close its connection.
+      try {
+        co_await exchange.stream->read_until_close();
+      } catch (const StreamClosedError&) {
+      }
+      ++closed_seen;
+      exchange.close = true;
+      co_return;
+    }
+    co_await exchange.stream->write(response(200, "fine"));
+  });
+  run(loop, [&]() -> Task<> {
+    AsyncHTTPClient client(ClientOptions{.max_clients = 1});
+    auto hanging = tornado::to_future(client.fetch(server.url("/hang")));
+    co_await until([&] { return server.requests.size() == 1; });
+    EXPECT_TRUE(hanging.cancel());
+    try {
+      co_await hanging;
+      ADD_FAILURE() << "the cancelled fetch returned";
+    } catch (const tornado::CancelledError&) {
+    }
+    co_await until([&] { return closed_seen == 1; });
+    EXPECT_EQ(client.idle_connections(), 0u);
+    // The one slot (max_clients = 1) is free again.
+    EXPECT_EQ((co_await client.fetch(server.url("/next"))).body, "fine");
+  });
+}
+
+TEST(HTTPClientTest, CancelledQueuedFetchLeavesTheQueue) {
+  IOLoop loop;
+  tornado::locks::Event release;
+  TestServer server([&](Exchange& exchange) -> Task<> {
+    if (exchange.request.target == "/first") co_await release.wait();
+    co_await exchange.stream->write(response(200, exchange.request.target));
+  });
+  run(loop, [&]() -> Task<> {
+    AsyncHTTPClient client(ClientOptions{.max_clients = 1});
+    auto first = tornado::to_future(client.fetch(server.url("/first")));
+    auto queued = tornado::to_future(client.fetch(server.url("/queued"), {.request_timeout = 1h}));
+    co_await until([&] { return server.requests.size() == 1; });
+    queued.cancel();
+    EXPECT_THROW(co_await queued, tornado::CancelledError);
+    release.set();
+    EXPECT_EQ((co_await first).body, "/first");
+    EXPECT_EQ((co_await client.fetch(server.url("/third"))).body, "/third");
+  });
+  std::vector<std::string> targets;
+  for (auto& request : server.requests) targets.push_back(request.target);
+  EXPECT_EQ(targets, (std::vector<std::string>{"/first", "/third"}));
 }

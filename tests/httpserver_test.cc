@@ -77,9 +77,15 @@ std::string gzip(std::string_view data) {
 
 }  // namespace
 
+// The server's own limit is 1 MiB: the upload gets through only because the
+// handler's prepare() raises this request's limit to 200 MiB before the first
+// byte of the body is read (with the default limit of 100 MiB, equal to the
+// upload, the test could not tell).
 TEST(HTTPServerTest, HundredMebibyteUploadIsStreamedNotHeld) {
   IOLoop loop;
-  Server server;
+  tornado::httpserver::HTTPServerSettings settings;
+  settings.max_body_size = 1024 * 1024;
+  Server server(settings);
   constexpr std::size_t kSize = 100 * 1024 * 1024;
   auto response = loop.run_sync(
       [&]() -> Task<std::string> {
@@ -325,7 +331,7 @@ class HugeHeadDelegate : public tornado::http1connection::HTTPServerConnectionDe
     struct Message : tornado::http1connection::HTTPMessageDelegate {
       std::shared_ptr<tornado::http1connection::HTTP1ServerConnection> connection;
       std::string_view body;
-      void data_received(std::string_view) override {}
+      tornado::Task<> data_received(std::string_view) override { return {}; }
       void finish() override {
         (void)connection->write_headers(200, "OK", {}, body, true);
         connection->finish();
@@ -375,7 +381,9 @@ class ThrowingBodyDelegate : public tornado::http1connection::HTTPServerConnecti
       std::shared_ptr<tornado::http1connection::HTTP1ServerConnection>,
       std::shared_ptr<tornado::httputil::HTTPServerRequest>) override {
     struct Message : tornado::http1connection::HTTPMessageDelegate {
-      void data_received(std::string_view) override { throw std::runtime_error("body bug"); }
+      tornado::Task<> data_received(std::string_view) override {
+        throw std::runtime_error("body bug");
+      }
       void finish() override {}
     };
     return std::make_unique<Message>();
@@ -403,4 +411,173 @@ TEST(HTTPServerTest, ExceptionUnderParserCallbackIs500) {
   };
   EXPECT_TRUE(ask().starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
   EXPECT_TRUE(ask().starts_with("HTTP/1.1 500 Internal Server Error\r\n"));
+}
+
+// The two-step bind()/start(): port() is the bound port from bind() on, so a
+// server bound to port 0 can say where it listens before it forks.
+TEST(HTTPServerTest, PortIsKnownFromBind) {
+  IOLoop loop;
+  tornado::httpserver::HTTPServer server(std::make_shared<HugeHeadDelegate>("hi"));
+  server.bind(0, "127.0.0.1");
+  int port = server.port();
+  ASSERT_NE(port, 0);
+  server.start();
+  auto response = loop.run_sync(
+      [&]() -> Task<std::string> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port);
+        co_await stream->write("HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        co_return co_await stream->read_until_close();
+      },
+      10s);
+  EXPECT_NE(response.find("\r\nContent-Length: 2\r\n"), std::string::npos) << response;
+}
+
+// ---------------------------------------------------------------------------
+// Streaming request bodies as @stream_request_body (issue 16).
+
+namespace {
+
+// Records the order of its hooks; prepare() is a coroutine that sets this
+// request's body limit and timeout from the query.
+class OrderedUploadHandler : public tornado::web::RequestHandler {
+ public:
+  Task<> prepare() {
+    co_await tornado::sleep(5ms);
+    events_ += "prepare;";
+    if (auto limit = get_query_argument("limit", std::nullopt)) {
+      connection()->set_max_body_size(std::stoul(*limit));
+    }
+    if (auto timeout = get_query_argument("timeout_ms", std::nullopt)) {
+      connection()->set_body_timeout(std::chrono::milliseconds(std::stol(*timeout)));
+    }
+  }
+  void data_received(std::string_view chunk) {
+    if (events_.find("data;") == std::string::npos) events_ += "data;";
+    received_ += chunk.size();
+  }
+  void put() { write(fmt::format("{}{}", events_, received_)); }
+
+ private:
+  std::string events_;
+  std::size_t received_ = 0;
+};
+
+// A coroutine data_received: each chunk is awaited before the next is read.
+class AsyncUploadHandler : public tornado::web::RequestHandler {
+ public:
+  void prepare() { connection()->set_max_body_size(std::size_t{64} * 1024 * 1024); }
+  Task<> data_received(std::string_view chunk) {
+    if (busy_) overlapped_ = true;
+    busy_ = true;
+    std::size_t size = chunk.size();
+    co_await tornado::sleep(1ms);
+    received_ += size;
+    ++chunks_;
+    busy_ = false;
+  }
+  void put() { write(fmt::format("{} {}", received_, overlapped_ ? "overlapped" : "in order")); }
+
+ private:
+  bool busy_ = false;
+  bool overlapped_ = false;
+  std::size_t received_ = 0;
+  std::size_t chunks_ = 0;
+};
+
+struct StreamingServer {
+  explicit StreamingServer(tornado::httpserver::HTTPServerSettings settings = {}) {
+    app = std::make_unique<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
+        {"/ordered", tornado::web::handler<OrderedUploadHandler>()},
+        {"/async", tornado::web::handler<AsyncUploadHandler>()},
+    });
+    port = app->listen(0, "127.0.0.1", std::move(settings)).port();
+  }
+  std::unique_ptr<tornado::web::Application> app;
+  int port = 0;
+};
+
+Task<std::string> put_body(int port, std::string target, std::size_t size) {
+  auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port);
+  co_await stream->write(
+      fmt::format("PUT {} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+                  target, size));
+  std::string piece(64 * 1024, 'b');
+  try {
+    for (std::size_t sent = 0; sent < size; sent += piece.size()) {
+      co_await stream->write(
+          std::string_view(piece).substr(0, std::min(piece.size(), size - sent)));
+    }
+  } catch (const tornado::iostream::StreamClosedError&) {
+  }
+  co_return co_await stream->read_until_close();
+}
+
+}  // namespace
+
+TEST(HTTPServerStreamingTest, PrepareRunsBeforeTheFirstDataReceived) {
+  IOLoop loop;
+  StreamingServer server;
+  auto response = loop.run_sync([&] { return put_body(server.port, "/ordered", 1000); }, 10s);
+  EXPECT_TRUE(response.ends_with("prepare;data;1000")) << response;
+}
+
+TEST(HTTPServerStreamingTest, BodyLimitSetInPrepareApplies) {
+  IOLoop loop;
+  tornado::httpserver::HTTPServerSettings settings;
+  settings.max_body_size = 1024;
+  StreamingServer server(settings);
+  // Raised above the server's limit for this request only...
+  auto raised =
+      loop.run_sync([&] { return put_body(server.port, "/ordered?limit=200000", 100000); }, 10s);
+  EXPECT_TRUE(raised.ends_with("prepare;data;100000")) << raised.substr(0, 200);
+  // ...and lowered below the body's size: 413.
+  auto lowered = loop.run_sync([&] { return put_body(server.port, "/ordered?limit=10", 20); }, 10s);
+  EXPECT_TRUE(lowered.starts_with("HTTP/1.1 413")) << lowered;
+}
+
+TEST(HTTPServerStreamingTest, BodyTimeoutSetInPrepareApplies) {
+  IOLoop loop;
+  StreamingServer server;  // the server's own body timeout is an hour
+  auto started = std::chrono::steady_clock::now();
+  loop.run_sync(
+      [&]() -> Task<> {
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port);
+        co_await stream->write(
+            "PUT /ordered?timeout_ms=150 HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\npart");
+        co_await stream->read_until_close();  // the server gives up on the rest
+      },
+      10s);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 3s);
+}
+
+TEST(HTTPServerStreamingTest, CoroutineDataReceivedIsAwaitedBeforeTheNextChunk) {
+  IOLoop loop;
+  StreamingServer server;
+  constexpr std::size_t kSize = 2 * 1024 * 1024;
+  auto response = loop.run_sync([&] { return put_body(server.port, "/async", kSize); }, 60s);
+  EXPECT_TRUE(response.ends_with(fmt::format("{} in order", kSize))) << response.substr(0, 300);
+}
+
+// A client that waits for 100 Continue learns of a refused body first: the
+// 100 is sent only once the body is known to be wanted.
+TEST(HTTPServerStreamingTest, ExpectContinueIsNotSentForABodyThatIsRefused) {
+  IOLoop loop;
+  tornado::httpserver::HTTPServerSettings settings;
+  settings.max_body_size = 1024;
+  StreamingServer server(settings);
+  auto answer = [&](std::string target, std::size_t length) {
+    return loop.run_sync(
+        [&]() -> Task<std::string> {
+          auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port);
+          co_await stream->write(fmt::format(
+              "PUT {} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+              target, length));
+          co_return co_await stream->read_until("\r\n\r\n");
+        },
+        10s);
+  };
+  EXPECT_TRUE(answer("/ordered", 5000).starts_with("HTTP/1.1 413"));
+  // The limit prepare() sets decides, so the 100 waits for prepare().
+  EXPECT_TRUE(answer("/ordered?limit=10", 500).starts_with("HTTP/1.1 413"));
+  EXPECT_TRUE(answer("/ordered?limit=10000", 5000).starts_with("HTTP/1.1 100"));
 }

@@ -3,12 +3,22 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
+#include "tornado/detail/ioloop_streams.h"
 #include "tornado/log.h"
 #include "tornado/testing.h"
 
 #include <atomic>
+#include <future>
+#include <set>
+#include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "tornado/log.h"
+#include "tornado/testing.h"
 
 using namespace std::chrono_literals;
 using tornado::Task;
@@ -49,9 +59,10 @@ TEST(IOLoopTest, AfterIoRunsOnceWithoutWaitingForIo) {
   // Registered from a timer with nothing else due for 10 s: the calls must run
   // in this iteration, not after the poll waited for that timer.
   loop.call_later(1ms, [&] {
-    std::size_t first = loop.after_io(call, &calls);
-    loop.after_io(call, &calls);
-    loop.cancel_after_io(first);
+    using tornado::detail::IOLoopStreams;
+    std::size_t first = IOLoopStreams::after_io(loop, call, &calls);
+    IOLoopStreams::after_io(loop, call, &calls);
+    IOLoopStreams::cancel_after_io(loop, first);
   });
   loop.call_later(10s, [&] { loop.stop(); });
   auto started = tornado::ioloop::Clock::now();
@@ -129,6 +140,164 @@ TEST(IOLoopTest, CurrentIsPerThread) {
   std::thread([&] { other = &IOLoop::current(); }).join();
   EXPECT_NE(main_loop, other);
   EXPECT_EQ(main_loop, &IOLoop::current());
+}
+
+// Executors
+
+namespace {
+
+// An executor that counts what it is given and runs it on a thread of its own.
+class CountingExecutor : public tornado::Executor {
+ public:
+  void submit(std::function<void()> work) override {
+    ++submitted;
+    threads_.emplace_back(std::move(work));
+  }
+  ~CountingExecutor() override {
+    for (auto& thread : threads_) thread.join();
+  }
+  std::atomic<int> submitted{0};
+
+ private:
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace
+
+TEST(IOLoopTest, RunInExecutorRunsOffTheLoopAndResumesOnIt) {
+  IOLoop loop;
+  auto loop_thread = std::this_thread::get_id();
+  std::thread::id worker_thread;
+  std::thread::id resumed_on;
+  int result = loop.run_sync([&]() -> Task<int> {
+    int value = co_await IOLoop::current().run_in_executor(nullptr, [&] {
+      worker_thread = std::this_thread::get_id();
+      return 6 * 7;
+    });
+    resumed_on = std::this_thread::get_id();
+    co_return value;
+  });
+  EXPECT_EQ(result, 42);
+  EXPECT_NE(worker_thread, loop_thread);
+  EXPECT_EQ(resumed_on, loop_thread);
+}
+
+TEST(IOLoopTest, ExceptionsCrossTheExecutor) {
+  IOLoop loop;
+  std::string message;
+  loop.run_sync([&]() -> Task<> {
+    try {
+      co_await IOLoop::current().run_in_executor(
+          nullptr, []() -> std::string { throw std::invalid_argument("bad password"); });
+      ADD_FAILURE() << "no exception";
+    } catch (const std::invalid_argument& e) {
+      message = e.what();
+    }
+  });
+  EXPECT_EQ(message, "bad password");
+}
+
+TEST(IOLoopTest, LoopKeepsRunningWhileAWorkerBlocks) {
+  IOLoop loop;
+  std::promise<void> gate;
+  auto opened = gate.get_future();
+  bool loop_ran = false;
+  loop.run_sync(
+      [&]() -> Task<> {
+        auto blocked = tornado::to_future(
+            IOLoop::current().run_in_executor(nullptr, [&opened] { opened.wait(); }));
+        // The loop goes on with its own work while the worker is stuck...
+        co_await tornado::moment();
+        loop_ran = true;
+        // ...and only then lets it go.
+        gate.set_value();
+        co_await blocked;
+      },
+      10s);
+  EXPECT_TRUE(loop_ran);
+}
+
+TEST(IOLoopTest, DefaultExecutorIsSizedFromTheCoresAndReplaceable) {
+  tornado::ThreadPoolExecutor pool;
+  unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  EXPECT_EQ(pool.max_workers(), std::min<std::size_t>(32, cores + 4));
+  EXPECT_EQ(pool.worker_count(), 0u) << "threads start with the work, not before";
+
+  IOLoop loop;
+  auto counting = std::make_shared<CountingExecutor>();
+  loop.set_default_executor(counting);
+  EXPECT_EQ(loop.run_sync([]() -> Task<int> {
+    co_return co_await IOLoop::current().run_in_executor(nullptr, [] { return 1; });
+  }),
+            1);
+  EXPECT_EQ(counting->submitted, 1);
+}
+
+TEST(IOLoopTest, ThreadPoolNeverExceedsMaxWorkers) {
+  IOLoop loop;
+  tornado::ThreadPoolExecutor pool(2);
+  std::atomic<int> running{0};
+  std::atomic<int> most{0};
+  loop.run_sync(
+      [&]() -> Task<> {
+        std::vector<Task<>> jobs;
+        for (int i = 0; i < 8; ++i) {
+          jobs.push_back(tornado::ioloop::run_on_executor(pool, [&] {
+            int now = ++running;
+            int seen = most.load();
+            while (now > seen && !most.compare_exchange_weak(seen, now)) {
+            }
+            --running;
+          }));
+        }
+        co_await tornado::gather(std::move(jobs));
+      },
+      10s);
+  EXPECT_LE(most.load(), 2);
+  EXPECT_LE(pool.worker_count(), 2u);
+}
+
+TEST(IOLoopTest, CancelledExecutorWaitLetsTheWorkFinishUnheard) {
+  std::promise<void> gate;
+  auto opened = gate.get_future();
+  std::atomic<bool> finished{false};
+  tornado::ThreadPoolExecutor pool(1);
+  {
+    IOLoop loop;
+    loop.run_sync([&]() -> Task<> {
+      auto waiting = tornado::to_future(IOLoop::current().run_in_executor(&pool, [&] {
+        opened.wait();
+        finished = true;
+        return std::string("too late");
+      }));
+      co_await tornado::moment();
+      waiting.cancel();
+      EXPECT_THROW(co_await waiting, tornado::CancelledError);
+    });
+    gate.set_value();
+    // The loop goes away while (or after) the worker finishes: its result
+    // must find no dangling loop.
+  }
+  pool.shutdown(true);
+  EXPECT_TRUE(finished);
+}
+
+TEST(IOLoopTest, PeriodicCallbackJitterSpreadsIntervalsWithinTheWindow) {
+  IOLoop loop;
+  tornado::ioloop::PeriodicCallback steady([] {}, 100ms);
+  EXPECT_EQ(steady.next_interval(), 100ms);
+  tornado::ioloop::PeriodicCallback jittered([] {}, 100ms, 0.5);
+  std::set<tornado::ioloop::Duration::rep> distinct;
+  for (int i = 0; i < 1000; ++i) {
+    auto interval = jittered.next_interval();
+    // Tornado's window: interval * (1 + jitter * (random() - 0.5)).
+    EXPECT_GE(interval, 75ms);
+    EXPECT_LE(interval, 125ms);
+    distinct.insert(interval.count());
+  }
+  EXPECT_GT(distinct.size(), 900u);
+  EXPECT_THROW(tornado::ioloop::PeriodicCallback([] {}, 100ms, 1.5), std::invalid_argument);
+  EXPECT_THROW(tornado::ioloop::PeriodicCallback([] {}, 0ms), std::invalid_argument);
 }
 
 // Callbacks run under libuv's C frames: one that throws is logged, as

@@ -6,6 +6,7 @@
 
 #include "tls_support.h"
 #include "tornado/ioloop.h"
+#include "tornado/locks.h"
 #include "tornado/tcpclient.h"
 #include "tornado/tcpserver.h"
 
@@ -247,10 +248,16 @@ TEST(IOStreamTest, CloseCallbackRunsOnce) {
   loop.run_sync(
       [&]() -> Task<> {
         auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port());
-        stream->set_close_callback([&] { ++calls; });
+        tornado::locks::Event closed;
+        stream->set_close_callback([&] {
+          ++calls;
+          closed.set();
+        });
         stream->close();
         stream->close();
-        co_await tornado::sleep(10ms);
+        co_await closed.wait();
+        // A second call would be queued behind the first: let the loop drain.
+        for (int i = 0; i < 3; ++i) co_await tornado::moment();
       },
       10s);
   EXPECT_EQ(calls, 1);

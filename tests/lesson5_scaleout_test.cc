@@ -127,6 +127,11 @@ struct ChatClient {
 
   void say(const std::string& body) { state->ws->write_message(json{{"body", body}}.dump()); }
   void close() { state->ws->close(1000); }
+  /// Waits until the server has answered the close (the reader ended).
+  Task<bool> wait_closed() {
+    auto state = this->state;
+    co_return co_await eventually([state] { return state->closed; });
+  }
 
   // The first frame of `type` (and, if given, with `key` equal to `value`).
   const json* find(std::string_view type, const std::string& key = "",
@@ -226,7 +231,8 @@ TEST_F(Lesson5RedisTest, TwoProcessesShareOneRoom) {
         EXPECT_EQ((*anna.find("join", "nick", "cyril"))["users"], 2);
         anna.close();
         cyril.close();
-        co_await tornado::sleep(50ms);
+        EXPECT_TRUE(co_await anna.wait_closed());
+        EXPECT_TRUE(co_await cyril.wait_closed());
       },
       20s);
   EXPECT_EQ(a.terminate(), 0);
@@ -245,7 +251,7 @@ TEST_F(Lesson5RedisTest, DeadProcessLeavesTheCount) {
         b.kill();  // no goodbye: its presence must expire
         EXPECT_TRUE(co_await anna.wait_for("users", "users", 1));
         anna.close();
-        co_await tornado::sleep(50ms);
+        EXPECT_TRUE(co_await anna.wait_closed());
       },
       20s);
   EXPECT_EQ(a.terminate(), 0);
@@ -264,7 +270,11 @@ TEST_F(Lesson5RedisTest, RedisRestartMidChat) {
         EXPECT_TRUE(co_await bob.wait_for("message", "body", "before"));
 
         redis_.stop();
-        co_await tornado::sleep(300ms);
+        // Both servers have noticed the outage (their logs say so).
+        EXPECT_TRUE(co_await eventually([&] {
+          return a.log().find("lost: ") != std::string::npos &&
+                 b.log().find("lost: ") != std::string::npos;
+        }));
         // The sender is told; nothing crashes; pages and sockets still work.
         anna.say("during");
         EXPECT_TRUE(co_await anna.wait_for("error"));
@@ -278,19 +288,25 @@ TEST_F(Lesson5RedisTest, RedisRestartMidChat) {
         EXPECT_FALSE(bob.state->closed);
 
         EXPECT_TRUE(redis_.start());
-        // The chat resumes once both servers have reconnected.
+        EXPECT_TRUE(co_await eventually([&] {
+          return a.log().find("is back after") != std::string::npos &&
+                 b.log().find("is back after") != std::string::npos;
+        }));
+        // The chat resumes once both servers have resubscribed, which no log
+        // line marks: say it again until it is heard.
         bool resumed = false;
         for (int i = 0; i < 50 && !resumed; ++i) {
           anna.say("after");
-          co_await tornado::sleep(200ms);
-          resumed = bob.find("message", "body", "after") != nullptr;
+          resumed = co_await eventually(
+              [&] { return bob.find("message", "body", "after") != nullptr; }, 200ms);
         }
         EXPECT_TRUE(resumed);
         bob.say("reply");
         EXPECT_TRUE(co_await anna.wait_for("message", "body", "reply"));
         anna.close();
         bob.close();
-        co_await tornado::sleep(50ms);
+        EXPECT_TRUE(co_await anna.wait_closed());
+        EXPECT_TRUE(co_await bob.wait_closed());
       },
       25s);
   EXPECT_TRUE(a.alive());
@@ -323,7 +339,7 @@ TEST_F(Lesson5ScaleOutTest, WorkersShareOneRoomWithoutRedis) {
         clients.back().close();
         EXPECT_TRUE(co_await clients.front().wait_for("leave", "users", kClients - 1));
         for (auto& client : clients) client.close();
-        co_await tornado::sleep(50ms);
+        for (auto& client : clients) EXPECT_TRUE(co_await client.wait_closed());
       },
       20s);
   EXPECT_EQ(server.terminate(), 0);

@@ -24,6 +24,30 @@ using tornado::locks::Semaphore;
 namespace {
 
 using Log = std::vector<std::string>;
+using tornado::Future;
+using tornado::to_future;
+
+/// Lets every callback already queued on the loop run (wakeups are queued).
+Task<> settle() {
+  for (int i = 0; i < 3; ++i) co_await tornado::moment();
+}
+
+/// libuv timers still armed on `loop`: a waiter that was woken must leave
+/// none behind.
+int active_timers(IOLoop& loop) {
+  int count = 0;
+  uv_walk(
+      loop.uv_loop(),
+      [](uv_handle_t* h, void* arg) {
+        if (h->type == UV_TIMER && uv_is_active(h)) ++*static_cast<int*>(arg);
+      },
+      &count);
+  return count;
+}
+
+Task<> await_all(std::vector<Future<>> futures) {
+  for (auto& future : futures) co_await future;
+}
 
 Task<> wait_event(Event* event, Log* log, std::string name) {
   co_await event->wait();
@@ -63,16 +87,12 @@ Task<> hold_lock(Lock* lock, Log* log, std::string name,
   try {
     auto guard = co_await lock->acquire(timeout);
     log->push_back(name + " in");
-    co_await tornado::sleep(2ms);
+    // Others queued behind the lock get every chance to run meanwhile.
+    co_await settle();
     log->push_back(name + " out");
   } catch (const TimeoutError&) {
     log->push_back(name + " timeout");
   }
-}
-
-/// Lets every callback already queued on the loop run (wakeups are queued).
-Task<> settle() {
-  for (int i = 0; i < 3; ++i) co_await tornado::moment();
 }
 
 }  // namespace
@@ -134,10 +154,10 @@ TEST(LocksTest, EventTimedOutWaiterLeavesOthersWaiting) {
   IOLoop loop;
   Event event;
   Log log;
-  loop.spawn(wait_event_timeout(&event, &log, "short", 5ms));
+  auto short_done = to_future(wait_event_timeout(&event, &log, "short", 5ms));
   loop.spawn(wait_event(&event, &log, "patient"));
   loop.run_sync([&]() -> Task<> {
-    co_await tornado::sleep(30ms);
+    co_await short_done;
     EXPECT_EQ(log, (Log{"short timeout"}));
     event.set();
     co_await settle();
@@ -150,9 +170,11 @@ TEST(LocksTest, EventSetBeforeTimeoutCancelsTheTimer) {
   Event event;
   loop.run_sync([&]() -> Task<> {
     IOLoop::current().call_later(2ms, [&] { event.set(); });
-    co_await event.wait(1h);  // must neither throw nor keep the loop busy
+    co_await event.wait(1h);  // must not throw
+    // The one-hour timer must be gone, not left to keep the loop alive.
+    EXPECT_EQ(active_timers(IOLoop::current()), 0);
   });
-  SUCCEED();
+  EXPECT_EQ(active_timers(loop), 0);
 }
 
 // Condition
@@ -201,10 +223,10 @@ TEST(LocksTest, ConditionTimedOutWaiterDoesNotSwallowANotify) {
   IOLoop loop;
   Condition condition;
   Log log;
-  loop.spawn(wait_condition(&condition, &log, "short", 5ms));
+  auto short_done = to_future(wait_condition(&condition, &log, "short", 5ms));
   loop.spawn(wait_condition(&condition, &log, "patient"));
   loop.run_sync([&]() -> Task<> {
-    co_await tornado::sleep(30ms);
+    co_await short_done;
     condition.notify(1);
     co_await settle();
   });
@@ -236,8 +258,10 @@ TEST(LocksTest, ManyTimedOutConditionWaitersAreSweptAndFifoHolds) {
   Log log;
   // Rounds of waiters time out without a notify; the list sweeps them.
   for (int round = 0; round < 3; ++round) {
-    for (int i = 0; i < 200; ++i) loop.spawn(wait_condition(&condition, &timed_out, "x", 1ms));
-    loop.run_sync([] { return tornado::sleep(20ms); });
+    std::vector<Future<>> round_done;
+    for (int i = 0; i < 200; ++i)
+      round_done.push_back(to_future(wait_condition(&condition, &timed_out, "x", 1ms)));
+    loop.run_sync([&] { return await_all(std::move(round_done)); });
   }
   EXPECT_EQ(timed_out.size(), 600u);
   loop.spawn(wait_condition(&condition, &log, "a"));
@@ -264,7 +288,7 @@ TEST(LocksTest, SemaphoreLimitsConcurrency) {
   auto worker = [](Semaphore* s, int* active, int* most, int* done) -> Task<> {
     auto guard = co_await s->acquire();
     *most = std::max(*most, ++*active);
-    co_await tornado::sleep(2ms);
+    co_await settle();
     --*active;
     ++*done;
   };
@@ -285,12 +309,13 @@ TEST(LocksTest, SemaphoreWaitersAcquireInFifoOrder) {
   Log log;
   loop.run_sync([&]() -> Task<> {
     auto guard = co_await semaphore.acquire();
+    std::vector<Future<>> holders;
     for (auto name : {"a", "b", "c", "d"})
-      IOLoop::current().spawn(hold_semaphore(&semaphore, &log, name));
+      holders.push_back(to_future(hold_semaphore(&semaphore, &log, name)));
     co_await settle();
     EXPECT_TRUE(log.empty());
     guard.release();
-    co_await tornado::sleep(10ms);
+    co_await await_all(std::move(holders));
   });
   EXPECT_EQ(log, (Log{"a", "b", "c", "d"}));
   EXPECT_EQ(semaphore.value(), 1);
@@ -302,12 +327,13 @@ TEST(LocksTest, SemaphoreReleaseGoesToTheWaiterNotToANewcomer) {
   Log log;
   loop.run_sync([&]() -> Task<> {
     auto guard = co_await semaphore.acquire();
-    IOLoop::current().spawn(hold_semaphore(&semaphore, &log, "waiter"));
+    auto waiter = to_future(hold_semaphore(&semaphore, &log, "waiter"));
     guard.release();
     // The unit now belongs to the waiter, although it has not resumed yet.
     EXPECT_EQ(semaphore.value(), 0);
-    IOLoop::current().spawn(hold_semaphore(&semaphore, &log, "newcomer"));
-    co_await tornado::sleep(10ms);
+    auto newcomer = to_future(hold_semaphore(&semaphore, &log, "newcomer"));
+    co_await waiter;
+    co_await newcomer;
   });
   EXPECT_EQ(log, (Log{"waiter", "newcomer"}));
 }
@@ -324,12 +350,12 @@ TEST(LocksTest, SemaphoreTimedOutWaiterDoesNotTakeALaterRelease) {
   IOLoop loop;
   Semaphore semaphore(0);
   Log log;
-  loop.spawn(hold_semaphore(&semaphore, &log, "short", 5ms));
-  loop.spawn(hold_semaphore(&semaphore, &log, "patient"));
+  auto short_done = to_future(hold_semaphore(&semaphore, &log, "short", 5ms));
+  auto patient = to_future(hold_semaphore(&semaphore, &log, "patient"));
   loop.run_sync([&]() -> Task<> {
-    co_await tornado::sleep(30ms);
+    co_await short_done;
     semaphore.release();
-    co_await settle();
+    co_await patient;
   });
   EXPECT_EQ(log, (Log{"short timeout", "patient"}));
   EXPECT_EQ(semaphore.value(), 1);
@@ -339,9 +365,9 @@ TEST(LocksTest, SemaphoreReleaseWithOnlyTimedOutWaitersIsKept) {
   IOLoop loop;
   Semaphore semaphore(0);
   Log log;
-  loop.spawn(hold_semaphore(&semaphore, &log, "short", 1ms));
+  auto short_done = to_future(hold_semaphore(&semaphore, &log, "short", 1ms));
   loop.run_sync([&]() -> Task<> {
-    co_await tornado::sleep(20ms);
+    co_await short_done;
     semaphore.release();
   });
   EXPECT_EQ(log, (Log{"short timeout"}));
@@ -456,14 +482,17 @@ TEST(LocksTest, LockWaitersAreServedInFifoOrderPastTimedOutOnes) {
   Lock lock;
   Log log;
   loop.run_sync([&]() -> Task<> {
-    auto guard = co_await lock.acquire();
-    IOLoop::current().spawn(hold_lock(&lock, &log, "a"));
-    IOLoop::current().spawn(hold_lock(&lock, &log, "short", 5ms));
-    IOLoop::current().spawn(hold_lock(&lock, &log, "b"));
-    IOLoop::current().spawn(hold_lock(&lock, &log, "c"));
-    co_await tornado::sleep(20ms);
+    std::vector<Future<>> holders;
+    {
+      auto guard = co_await lock.acquire();
+      holders.push_back(to_future(hold_lock(&lock, &log, "a")));
+      auto short_done = to_future(hold_lock(&lock, &log, "short", 5ms));
+      holders.push_back(to_future(hold_lock(&lock, &log, "b")));
+      holders.push_back(to_future(hold_lock(&lock, &log, "c")));
+      co_await short_done;  // it times out while the lock is still held
+    }
+    co_await await_all(std::move(holders));
   });
-  loop.run_sync([] { return tornado::sleep(30ms); });
   EXPECT_EQ(log, (Log{"short timeout", "a in", "a out", "b in", "b out", "c in", "c out"}));
 }
 
@@ -504,5 +533,107 @@ TEST(LocksTest, UnitHandedToADestroyedWaiterIsGivenBack) {
     EXPECT_EQ(semaphore.value(), 0);
   }
   EXPECT_TRUE(log.empty());
+  EXPECT_EQ(semaphore.value(), 1);
+}
+
+// Cancellation: a cancelled waiter resumes with CancelledError and leaves no
+// trace in the primitive (no waiter counted, no timer armed, nothing it was
+// owed lost).
+
+TEST(LocksTest, CancelledConditionWaitLeavesNoWaiter) {
+  IOLoop loop;
+  Condition condition;
+  Log log;
+  auto cancelled = to_future(condition.wait(1h));
+  loop.spawn(wait_condition(&condition, &log, "patient"));
+  loop.run_sync([&]() -> Task<> {
+    co_await settle();
+    EXPECT_EQ(condition.waiter_count(), 2u);
+    EXPECT_EQ(active_timers(IOLoop::current()), 1);
+    EXPECT_TRUE(cancelled.cancel());
+    EXPECT_THROW(co_await cancelled, tornado::CancelledError);
+    EXPECT_EQ(condition.waiter_count(), 1u);
+    EXPECT_EQ(active_timers(IOLoop::current()), 0);
+    condition.notify(1);  // goes to the patient waiter, not to the cancelled one
+    co_await settle();
+  });
+  EXPECT_EQ(log, (Log{"patient"}));
+  EXPECT_EQ(condition.waiter_count(), 0u);
+}
+
+TEST(LocksTest, CancelledEventWaitLeavesNoWaiter) {
+  IOLoop loop;
+  Event event;
+  auto waiting = to_future(event.wait());
+  loop.run_sync([&]() -> Task<> {
+    co_await settle();
+    EXPECT_EQ(event.waiter_count(), 1u);
+    waiting.cancel();
+    EXPECT_THROW(co_await waiting, tornado::CancelledError);
+    EXPECT_EQ(event.waiter_count(), 0u);
+  });
+}
+
+TEST(LocksTest, CancelledLockAcquireNeitherTakesNorLosesTheLock) {
+  IOLoop loop;
+  Lock lock;
+  Log log;
+  loop.run_sync([&]() -> Task<> {
+    Future<> after;
+    {
+      auto guard = co_await lock.acquire();
+      // Captures as parameters: a lambda coroutine outlives its closure.
+      auto cancelled =
+          to_future([](Lock* lock) -> Task<> { auto held = co_await lock->acquire(1h); }(&lock));
+      after = to_future(hold_lock(&lock, &log, "after"));
+      co_await settle();
+      EXPECT_EQ(lock.waiter_count(), 2u);
+      cancelled.cancel();
+      EXPECT_THROW(co_await cancelled, tornado::CancelledError);
+      EXPECT_EQ(lock.waiter_count(), 1u);
+      EXPECT_EQ(active_timers(IOLoop::current()), 0);
+    }
+    co_await after;  // the release went to the next waiter
+  });
+  EXPECT_EQ(log, (Log{"after in", "after out"}));
+  EXPECT_FALSE(lock.locked());
+}
+
+TEST(LocksTest, CancellingAWaiterAlreadyHandedAUnitKeepsTheUnit) {
+  IOLoop loop;
+  Semaphore semaphore(0);
+  loop.run_sync([&]() -> Task<> {
+    bool got_unit = false;
+    auto waiter = to_future([](Semaphore* semaphore, bool* got_unit) -> Task<> {
+      auto guard = co_await semaphore->acquire();
+      *got_unit = true;
+      co_await tornado::moment();  // the pending cancellation cannot stop a moment
+    }(&semaphore, &got_unit));
+    co_await settle();
+    semaphore.release();  // the unit now belongs to the waiter
+    waiter.cancel();      // too late to cancel the wait itself
+    // The task is resumed with its guard; dropping it returns the unit.
+    co_await waiter;
+    EXPECT_TRUE(got_unit);
+  });
+  EXPECT_EQ(semaphore.value(), 1);
+  EXPECT_EQ(semaphore.waiter_count(), 0u);
+}
+
+TEST(LocksTest, CancelledSemaphoreWaiterIsSkippedByRelease) {
+  IOLoop loop;
+  Semaphore semaphore(0);
+  Log log;
+  loop.run_sync([&]() -> Task<> {
+    auto cancelled = to_future(hold_semaphore(&semaphore, &log, "cancelled"));
+    auto patient = to_future(hold_semaphore(&semaphore, &log, "patient"));
+    co_await settle();
+    cancelled.cancel();
+    EXPECT_THROW(co_await cancelled, tornado::CancelledError);
+    EXPECT_EQ(semaphore.waiter_count(), 1u);
+    semaphore.release();
+    co_await patient;
+  });
+  EXPECT_EQ(log, (Log{"patient"}));
   EXPECT_EQ(semaphore.value(), 1);
 }

@@ -41,6 +41,23 @@ Task<bool> eventually(Condition condition, std::chrono::milliseconds timeout = 5
   co_return true;
 }
 
+// Lets every callback already queued on the loop run.
+Task<> settle() {
+  for (int i = 0; i < 3; ++i) co_await tornado::moment();
+}
+
+// Waits until Redis reports a client blocked in a command (BLPOP), asking
+// through `observer`, another connection: the blocked command has then
+// surely reached the server.
+Task<bool> until_blocked(RedisBroker& observer) {
+  co_await observer.wait_connected();
+  for (int i = 0; i < 10000; ++i) {
+    RedisReply info = co_await observer.command("INFO", "clients");
+    if (info.str.find("blocked_clients:1") != std::string::npos) co_return true;
+  }
+  co_return false;
+}
+
 // True when awaiting `work` (a publish, a command) throws PubSubError.
 template <class Awaitable>
 Task<bool> fails(Awaitable work) {
@@ -124,9 +141,9 @@ TEST(InProcessBrokerTest, UnsubscribeStopsDeliveryEvenOfQueuedMessages) {
     // Queued on the loop but not yet run: unsubscribing now must drop it.
     subscription.unsubscribe();
     EXPECT_FALSE(subscription.active());
-    co_await tornado::sleep(20ms);
+    co_await settle();
     EXPECT_EQ(co_await broker.publish("room", "late"), 0u);
-    co_await tornado::sleep(20ms);
+    co_await settle();
   });
   EXPECT_EQ(count, 0);
 }
@@ -450,7 +467,8 @@ TEST_F(RedisBrokerTest, CommandInFlightWhenRedisDiesFails) {
   loop_.run_sync([&]() -> Task<> {
     co_await broker.wait_connected();
     auto pending = tornado::to_future(broker.command("BLPOP", "never", "0"));
-    co_await tornado::sleep(20ms);
+    RedisBroker observer(redis_.url(), fast());
+    EXPECT_TRUE(co_await until_blocked(observer));
     redis_.stop();
     std::string error;
     try {
@@ -468,7 +486,7 @@ TEST_F(RedisBrokerTest, UnreachableAtStartFailsPublishesAndConnectsLater) {
   ExpectLog back(tornado::log::general, "is back after");
   RedisBroker broker(redis_.url(), fast());
   loop_.run_sync([&]() -> Task<> {
-    co_await tornado::sleep(100ms);
+    EXPECT_TRUE(co_await eventually([&] { return unreachable.matched() > 0; }));
     EXPECT_FALSE(broker.connected());
     EXPECT_TRUE(co_await fails(broker.publish("room", "x")));
     EXPECT_TRUE(redis_.start());
@@ -520,7 +538,9 @@ TEST(RedisBrokerTimeoutTest, ServerThatNeverAnswersTheHandshake) {
   RedisBroker broker("redis://127.0.0.1:" + std::to_string(port),
                      {.connect_timeout = 150ms, .reconnect_delay = 1000ms});
   loop.run_sync([&]() -> Task<> {
-    co_await tornado::sleep(400ms);
+    auto start = std::chrono::steady_clock::now();
+    EXPECT_TRUE(co_await eventually([&] { return unreachable.matched() > 0; }));
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 140ms);
     EXPECT_FALSE(broker.connected());
   });
 }
@@ -540,7 +560,8 @@ TEST_F(RedisBrokerTest, BrokerDestroyedWithCommandsInFlight) {
   loop_.run_sync([&]() -> Task<> {
     co_await broker->wait_connected();
     auto pending = tornado::to_future(broker->command({"BLPOP", "never", "0"}));
-    co_await tornado::sleep(20ms);
+    RedisBroker observer(redis_.url(), fast());
+    EXPECT_TRUE(co_await until_blocked(observer));
     broker.reset();
     EXPECT_TRUE(co_await fails(pending));
   });

@@ -395,3 +395,36 @@ TEST(QueuesTest, ItemHandedToADestroyedGetterIsGivenBack) {
   q.task_done();
   EXPECT_THROW(q.task_done(), std::invalid_argument);
 }
+
+TEST(QueuesTest, CancelledGetLeavesNoGetterAndLosesNoItem) {
+  IOLoop loop;
+  tornado::queues::Queue<int> q;
+  loop.run_sync([&]() -> Task<> {
+    auto cancelled = tornado::to_future(q.get());
+    auto patient = tornado::to_future(q.get());
+    for (int i = 0; i < 3; ++i) co_await tornado::moment();
+    EXPECT_EQ(q.getters_waiting(), 2u);
+    cancelled.cancel();
+    EXPECT_THROW(co_await cancelled, tornado::CancelledError);
+    EXPECT_EQ(q.getters_waiting(), 1u);
+    q.put_nowait(42);  // must reach the patient getter
+    EXPECT_EQ(co_await patient, 42);
+  });
+  EXPECT_EQ(q.qsize(), 0u);
+}
+
+TEST(QueuesTest, CancelledPutDropsItsItemAndLeavesNoPutter) {
+  IOLoop loop;
+  tornado::queues::Queue<int> q(1);
+  q.put_nowait(1);
+  loop.run_sync([&]() -> Task<> {
+    auto cancelled = tornado::to_future(q.put(2, std::chrono::hours(1)));
+    for (int i = 0; i < 3; ++i) co_await tornado::moment();
+    EXPECT_EQ(q.putters_waiting(), 1u);
+    cancelled.cancel();
+    EXPECT_THROW(co_await cancelled, tornado::CancelledError);
+    EXPECT_EQ(q.putters_waiting(), 0u);
+    EXPECT_EQ(q.get_nowait(), 1);
+    EXPECT_TRUE(q.empty()) << "the cancelled put's item must not be added";
+  });
+}

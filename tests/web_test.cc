@@ -3,6 +3,19 @@
 #include "tornado/web.h"
 
 #include <gtest/gtest.h>
+#include <unistd.h>
+#include <filesystem>
+#include <fstream>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TORNADO_TEST_ASAN 1
+#include <sanitizer/allocator_interface.h>
+#endif
+#endif
+#ifndef TORNADO_TEST_ASAN
+#define TORNADO_TEST_ASAN 0
+#endif
 
 #include "tornado/ioloop.h"
 #include "tornado/locks.h"
@@ -360,5 +373,443 @@ TEST_F(WebTest, HeaderInjectionIsRefusedAtEveryEntryPoint) {
     EXPECT_TRUE(response.starts_with("HTTP/1.1 500 ")) << how << ": " << response;
     EXPECT_EQ(response.find("Injected"), std::string::npos) << how << ": " << response;
     EXPECT_EQ(response.find("not refused"), std::string::npos) << how << ": " << response;
+  }
+}
+
+// Tornado's long-polling chat demo (demos/chat): the handler keeps the
+// future of its wait and cancels it when its client goes away.
+namespace {
+
+struct ChatRoom {
+  tornado::locks::Condition cond;
+  std::vector<std::string> messages;
+  int waits_cancelled = 0;
+};
+
+class MessageUpdatesHandler : public tornado::web::RequestHandler {
+ public:
+  void initialize(ChatRoom* room) { room_ = room; }
+  Task<> post() {
+    while (room_->messages.empty()) {
+      wait_future_ = tornado::to_future(room_->cond.wait());
+      try {
+        co_await wait_future_;
+      } catch (const tornado::CancelledError&) {
+        ++room_->waits_cancelled;
+        co_return;
+      }
+    }
+    write(room_->messages.back());
+  }
+  void on_connection_close() override { wait_future_.cancel(); }
+
+ private:
+  ChatRoom* room_ = nullptr;
+  tornado::Future<bool> wait_future_;
+};
+
+Task<> until(std::function<bool()> done) {
+  while (!done()) co_await tornado::moment();
+}
+
+}  // namespace
+
+TEST(WebCancellationTest, LongPollWhoseClientLeftEndsWithoutAnswerOrLogLine) {
+  IOLoop loop;
+  ChatRoom room;
+  std::vector<std::string> logged;
+  tornado::web::Settings settings;
+  settings.log_function = [&](tornado::web::RequestHandler& h) {
+    logged.push_back(fmt::format("{} {}", h.get_status(), h.request().uri));
+  };
+  tornado::web::Application app(
+      {{"/a/message/updates", tornado::web::handler<MessageUpdatesHandler>(&room)}}, settings);
+  int port = app.listen(0, "127.0.0.1").port();
+  std::string answer = loop.run_sync(
+      [&]() -> Task<std::string> {
+        auto leaving = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port);
+        co_await leaving->write(
+            "POST /a/message/updates?who=gone HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n");
+        co_await until([&] { return room.cond.waiter_count() == 1; });
+        leaving->close();
+        co_await until([&] { return room.waits_cancelled == 1; });
+        EXPECT_EQ(room.cond.waiter_count(), 0u) << "the cancelled wait must leave the condition";
+
+        // A client that stays is answered, and logged, when a message comes.
+        auto staying = tornado::to_future(raw_request(
+            port,
+            "POST /a/message/updates?who=stays HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+            "Connection: close\r\n\r\n"));
+        co_await until([&] { return room.cond.waiter_count() == 1; });
+        room.messages.push_back("hello");
+        room.cond.notify_all();
+        co_return co_await staying;
+      },
+      10s);
+  EXPECT_EQ(body_of(answer), "hello");
+  EXPECT_EQ(room.waits_cancelled, 1);
+  // One line, for the client that stayed; none, late or otherwise, for the one that left.
+  EXPECT_EQ(logged, (std::vector<std::string>{"200 /a/message/updates?who=stays"}));
+}
+
+// ---------------------------------------------------------------------------
+// Static files as Tornado serves them (issue 16).
+
+namespace {
+
+// A fresh folder of static files per test, removed afterwards.
+struct TempDir {
+  TempDir() {
+    path = std::filesystem::temp_directory_path() /
+           fmt::format("tornado-web-test-{}-{}", ::getpid(), counter()++);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  void write(const std::string& name, std::string_view content) const {
+    std::filesystem::create_directories((path / name).parent_path());
+    std::ofstream(path / name, std::ios::binary) << content;
+  }
+  static int& counter() {
+    static int n = 0;
+    return n;
+  }
+  std::filesystem::path path;
+};
+
+// Writes static_url(path) for the `path` argument.
+class StaticUrlHandler : public tornado::web::RequestHandler {
+ public:
+  void get() { write(static_url(get_argument("path"))); }
+};
+
+// A subclass using Tornado's override points.
+class CustomStaticHandler : public tornado::web::StaticFileHandler {
+ public:
+  std::string get_content_type() override { return "text/x-custom"; }
+  long long get_cache_time(std::string_view, std::optional<std::chrono::system_clock::time_point>,
+                           std::string_view) override {
+    return 60;
+  }
+  void set_extra_headers(std::string_view file) override {
+    set_header("X-Static-File", std::string(file));
+  }
+  std::optional<std::string> get_version(const tornado::web::Settings&,
+                                         std::string_view file) override {
+    return "custom-" + std::string(file);
+  }
+};
+
+// Resident memory of this process, in KiB. Under AddressSanitizer, which
+// keeps freed blocks in quarantine (hundreds of MiB of resident memory that
+// is not in use), the bytes the program has allocated and not freed.
+long rss_kib() {
+#if TORNADO_TEST_ASAN
+  return static_cast<long>(__sanitizer_get_current_allocated_bytes() / 1024);
+#else
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) return std::stol(line.substr(6));
+  }
+  return -1;
+#endif
+}
+
+class StaticFilesTest : public tornado::testing::AsyncHTTPTestCase {
+ protected:
+  std::unique_ptr<tornado::web::Application> get_app() override {
+    dir_.write("a.txt", "alpha");
+    dir_.write("site/index.html", "<p>index</p>");
+    tornado::web::Settings settings;
+    settings.static_path = dir_.path.string();
+    settings.static_handler_args = {{"default_filename", "index.html"}};
+    configure(settings);
+    return std::make_unique<tornado::web::Application>(
+        std::vector<tornado::web::URLSpec>{{"/url", tornado::web::handler<StaticUrlHandler>()}},
+        settings);
+  }
+  virtual void configure(tornado::web::Settings&) {}
+  std::chrono::milliseconds get_async_timeout() override { return std::chrono::seconds(120); }
+  TempDir dir_;
+};
+
+class CustomStaticFilesTest : public StaticFilesTest {
+ protected:
+  void configure(tornado::web::Settings& settings) override {
+    settings.static_handler_class = tornado::web::static_handler_class<CustomStaticHandler>();
+  }
+};
+
+}  // namespace
+
+TEST_F(StaticFilesTest, VersionedUrlSendsTheSameLifetimeInCacheControlAndExpires) {
+  std::string url = fetch("/url?path=a.txt").body;
+  ASSERT_TRUE(url.starts_with("/static/a.txt?v=")) << url;
+  EXPECT_EQ(url.size(), std::string("/static/a.txt?v=").size() + 128);  // SHA-512, as Tornado
+  auto response = fetch(url);
+  EXPECT_EQ(response.code, 200);
+  EXPECT_EQ(response.body, "alpha");
+  EXPECT_EQ(response.headers.get("Cache-Control"), "max-age=315360000");
+  auto expires = tornado::httputil::parse_http_date(response.headers.get("Expires"));
+  auto date = tornado::httputil::parse_http_date(response.headers.get("Date"));
+  ASSERT_TRUE(expires && date);
+  auto lifetime = std::chrono::duration_cast<std::chrono::seconds>(*expires - *date).count();
+  EXPECT_NEAR(static_cast<double>(lifetime), 315360000.0, 5.0);
+  // The ETag is the file's version, the same as the URL's.
+  EXPECT_EQ(response.headers.get("Etag"), "\"" + url.substr(url.find("v=") + 2) + "\"");
+  // Unversioned: no cache headers at all.
+  auto plain = fetch("/static/a.txt");
+  EXPECT_FALSE(plain.headers.contains("Cache-Control"));
+  EXPECT_FALSE(plain.headers.contains("Expires"));
+}
+
+TEST_F(StaticFilesTest, IfModifiedSinceGives304) {
+  auto first = fetch("/static/a.txt");
+  std::string last_modified(first.headers.get("Last-Modified"));
+  ASSERT_FALSE(last_modified.empty());
+  tornado::httpclient::HTTPRequest again;
+  again.headers.add("If-Modified-Since", last_modified);
+  EXPECT_EQ(fetch("/static/a.txt", again).code, 304);
+  tornado::httpclient::HTTPRequest older;
+  older.headers.add("If-Modified-Since", "Thu, 01 Jan 1998 00:00:00 GMT");
+  EXPECT_EQ(fetch("/static/a.txt", older).code, 200);
+  // If-None-Match decides alone when sent.
+  tornado::httpclient::HTTPRequest both;
+  both.headers.add("If-Modified-Since", last_modified);
+  both.headers.add("If-None-Match", "\"other\"");
+  EXPECT_EQ(fetch("/static/a.txt", both).code, 200);
+}
+
+TEST_F(StaticFilesTest, DefaultFilenameFromStaticHandlerArgs) {
+  tornado::httpclient::HTTPRequest no_follow;
+  no_follow.follow_redirects = false;
+  auto redirect = fetch("/static/site", no_follow);
+  EXPECT_EQ(redirect.code, 301);
+  EXPECT_EQ(redirect.headers.get("Location"), "/static/site/");
+  auto index = fetch("/static/site/");
+  EXPECT_EQ(index.code, 200);
+  EXPECT_EQ(index.body, "<p>index</p>");
+}
+
+TEST_F(StaticFilesTest, FaviconAndRobotsAreServedFromStaticPath) {
+  dir_.write("robots.txt", "User-agent: *");
+  EXPECT_EQ(fetch("/robots.txt").body, "User-agent: *");
+  tornado::testing::ExpectLog access(tornado::log::access, "404 GET /favicon.ico");
+  EXPECT_EQ(fetch("/favicon.ico").code, 404);
+}
+
+TEST_F(StaticFilesTest, WholeRangeIsA200AsTornado) {
+  tornado::httpclient::HTTPRequest whole;
+  whole.headers.add("Range", "bytes=0-");
+  auto response = fetch("/static/a.txt", whole);
+  EXPECT_EQ(response.code, 200);
+  EXPECT_EQ(response.body, "alpha");
+}
+
+TEST_F(CustomStaticFilesTest, StaticHandlerClassOverridePoints) {
+  EXPECT_EQ(fetch("/url?path=a.txt").body, "/static/a.txt?v=custom-a.txt");
+  auto response = fetch("/static/a.txt?v=1");
+  EXPECT_EQ(response.code, 200);
+  EXPECT_EQ(response.body, "alpha");
+  EXPECT_EQ(response.headers.get("Content-Type"), "text/x-custom");
+  EXPECT_EQ(response.headers.get("Cache-Control"), "max-age=60");
+  EXPECT_EQ(response.headers.get("X-Static-File"), "a.txt");
+  // As Tornado, the ETag is the content version, whatever get_version says.
+  EXPECT_EQ(response.headers.get("Etag").size(), 130u);
+}
+
+// A 1 GiB (sparse) file is served in pieces: the server's memory does not
+// grow with the file. Server and client share this process, and the client
+// counts the body without keeping it, so the process's resident size is
+// the server's growth plus a constant.
+TEST_F(StaticFilesTest, HugeFileIsServedInFlatMemory) {
+  constexpr std::uint64_t kSize = std::uint64_t{1} << 30;
+  { std::ofstream(dir_.path / "huge.bin", std::ios::binary); }
+  std::filesystem::resize_file(dir_.path / "huge.bin", kSize);
+  long before = rss_kib();
+  long highest = before;
+  std::uint64_t received = 0;
+  std::uint64_t next_sample = 0;
+  tornado::httpclient::HTTPRequest request;
+  request.request_timeout = std::chrono::seconds(120);
+  request.max_body_size = kSize + 1;
+  request.streaming_callback = [&](std::string_view chunk) {
+    received += chunk.size();
+    if (received >= next_sample) {
+      highest = std::max(highest, rss_kib());
+      next_sample += 8 << 20;
+    }
+  };
+  auto response = fetch("/static/huge.bin", request);
+  highest = std::max(highest, rss_kib());
+  EXPECT_EQ(response.code, 200);
+  EXPECT_EQ(received, kSize);
+  long growth_kib = highest - before;
+  std::printf("%s growth while serving 1 GiB: %ld KiB\n",
+              TORNADO_TEST_ASAN ? "Allocated memory" : "RSS", growth_kib);
+  EXPECT_LT(growth_kib, 64 * 1024) << "the file was held in memory";
+}
+
+// ---------------------------------------------------------------------------
+// RequestHandler and Application at Tornado's depth (issue 16).
+
+namespace {
+
+class DefaultHeadersHandler : public tornado::web::RequestHandler {
+ public:
+  void set_default_headers() override { set_header("X-Default", "yes"); }
+  void get() {
+    if (get_argument("fail", std::nullopt)) throw tornado::web::HTTPError(404);
+    write("ok");
+  }
+};
+
+class LenientXsrfHandler : public tornado::web::RequestHandler {
+ public:
+  void check_xsrf_cookie() override {
+    if (request().headers.get("X-Trusted") != "1") throw tornado::web::HTTPError(403, "untrusted");
+  }
+  void post() { write("accepted"); }
+};
+
+class UserFromAsyncPrepareHandler : public tornado::web::RequestHandler {
+ public:
+  Task<> prepare() {
+    co_await tornado::sleep(1ms);
+    if (auto name = get_argument("user", std::nullopt)) set_current_user(nlohmann::json(*name));
+  }
+  void get() {
+    const auto& user = current_user();
+    write(user ? "user " + user->get<std::string>() : std::string("nobody"));
+  }
+};
+
+class OptionalArgumentHandler : public tornado::web::RequestHandler {
+ public:
+  void get() {
+    std::optional<std::string> value = get_argument("x", std::nullopt);
+    std::optional<std::string> query = get_query_argument("x", std::nullopt);
+    write(value ? "[" + *value + "]" : std::string("none"));
+    write(query ? "q" : "-");
+  }
+};
+
+class SettingsHandler : public tornado::web::RequestHandler {
+ public:
+  void get() { write(settings()["blog_title"].get<std::string>()); }
+};
+
+class ForbiddenHandler : public tornado::web::RequestHandler {
+ public:
+  void get() { throw tornado::web::HTTPError(403, "no entry for this one"); }
+};
+
+class DepthTest : public tornado::testing::AsyncHTTPTestCase {
+ protected:
+  std::unique_ptr<tornado::web::Application> get_app() override {
+    tornado::web::Settings settings;
+    settings.xsrf_cookies = true;
+    settings["blog_title"] = "Tornado Blog";
+    return std::make_unique<tornado::web::Application>(
+        std::vector<tornado::web::URLSpec>{
+            {"/defaults", tornado::web::handler<DefaultHeadersHandler>()},
+            {"/lenient", tornado::web::handler<LenientXsrfHandler>()},
+            {"/user", tornado::web::handler<UserFromAsyncPrepareHandler>()},
+            {"/optional", tornado::web::handler<OptionalArgumentHandler>()},
+            {"/settings", tornado::web::handler<SettingsHandler>()},
+            {"/forbidden", tornado::web::handler<ForbiddenHandler>()},
+        },
+        settings);
+  }
+};
+
+}  // namespace
+
+TEST_F(DepthTest, SetDefaultHeadersAppliesToEveryResponseAndErrorPages) {
+  EXPECT_EQ(fetch("/defaults").headers.get("X-Default"), "yes");
+  tornado::testing::ExpectLog access(tornado::log::access, "404 GET /defaults");
+  auto error = fetch("/defaults?fail=1");
+  EXPECT_EQ(error.code, 404);
+  EXPECT_EQ(error.headers.get("X-Default"), "yes");
+}
+
+TEST_F(DepthTest, CheckXsrfCookieCanBeOverridden) {
+  tornado::httpclient::HTTPRequest trusted;
+  trusted.method = "POST";
+  trusted.body = "";
+  trusted.headers.add("X-Trusted", "1");
+  EXPECT_EQ(fetch("/lenient", trusted).body, "accepted");
+  tornado::testing::ExpectLog warning(tornado::log::general, "untrusted");
+  tornado::testing::ExpectLog access(tornado::log::access, "403 POST /lenient");
+  tornado::httpclient::HTTPRequest untrusted;
+  untrusted.method = "POST";
+  untrusted.body = "";
+  EXPECT_EQ(fetch("/lenient", untrusted).code, 403);
+}
+
+TEST_F(DepthTest, CurrentUserIsSetInAnAsyncPrepare) {
+  EXPECT_EQ(fetch("/user?user=ada").body, "user ada");
+  EXPECT_EQ(fetch("/user").body, "nobody");
+}
+
+TEST_F(DepthTest, GetArgumentWithAnAbsentDefaultIsAnOptional) {
+  EXPECT_EQ(fetch("/optional?x=%20v%20").body, "[v]q");
+  EXPECT_EQ(fetch("/optional").body, "none-");
+}
+
+TEST_F(DepthTest, SettingsHoldTheApplicationsOwnKeys) {
+  EXPECT_EQ(fetch("/settings").body, "Tornado Blog");
+  EXPECT_TRUE(app_->settings()["no such key"].is_null());
+}
+
+TEST_F(DepthTest, HTTPErrorWarningNamesMethodAndPath) {
+  tornado::testing::ExpectLog warning(tornado::log::general,
+                                      "403 GET /forbidden?x=1 (127.0.0.1): no entry for this one");
+  tornado::testing::ExpectLog access(tornado::log::access, "403 GET /forbidden");
+  EXPECT_EQ(fetch("/forbidden?x=1").code, 403);
+}
+
+TEST(WebSettingsTest, DebugImpliesWhatItImpliesInTornado) {
+  tornado::web::Settings settings;
+  settings.debug = true;
+  tornado::web::Application app({}, settings);
+  EXPECT_EQ(app.settings().serve_traceback, true);
+  EXPECT_EQ(app.settings().static_hash_cache, false);
+  EXPECT_EQ(app.settings().compiled_template_cache, false);
+  // What the application set itself stays.
+  settings.serve_traceback = false;
+  tornado::web::Application explicit_app({}, settings);
+  EXPECT_EQ(explicit_app.settings().serve_traceback, false);
+  // Without debug nothing is implied.
+  tornado::web::Application plain({});
+  EXPECT_FALSE(plain.settings().serve_traceback.value_or(false));
+}
+
+// httpserver.h's own example: the server takes the application itself.
+TEST(WebServerTest, HTTPServerTakesTheApplication) {
+  IOLoop loop;
+  tornado::web::Application app({{"/", tornado::web::handler<HelloHandler>()}});
+  tornado::httpserver::HTTPServer server(app, {.xheaders = true});
+  server.listen(0, "127.0.0.1");
+  auto response = loop.run_sync(
+      [&] {
+        return raw_request(server.port(),
+                           "GET / HTTP/1.1\r\nHost: x\r\nX-Real-Ip: 10.1.2.3\r\n"
+                           "Connection: close\r\n\r\n");
+      },
+      10s);
+  EXPECT_EQ(body_of(response), "Hello, world");
+}
+
+TEST(WebRoutingTest, UncallableVerbMessageNamesTheCause) {
+  try {
+    tornado::web::Application app({{"/story/([0-9]+)/(x)", tornado::web::handler<StoryHandler>()}});
+    FAIL() << "expected std::invalid_argument";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("std::string_view"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("public"), std::string::npos) << e.what();
   }
 }

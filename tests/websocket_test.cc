@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include "tls_support.h"
 #include "tornado/ioloop.h"
+#include "tornado/locks.h"
 #include "tornado/tcpclient.h"
 #include "tornado/testing.h"
 
@@ -316,4 +319,173 @@ TEST_F(WebSocketTest, ClientRefusesHeaderInjection) {
             std::string::npos);
   EXPECT_NE(attempt(url("/echo\r\nX-Injected: 1"), "X-Ok", "fine").find("Illegal characters"),
             std::string::npos);
+}
+
+TEST_F(WebSocketTest, CancelledReadLeavesTheNextMessageForTheNextRead) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/echo"));
+        EXPECT_EQ(co_await ws->read_message(), "hello");
+        auto reading = tornado::to_future(ws->read_message());
+        co_await tornado::moment();
+        EXPECT_TRUE(reading.cancel());
+        EXPECT_THROW(co_await reading, tornado::CancelledError);
+        // The cancelled read took nothing: the echo goes to the next read.
+        co_await ws->write_message("after the cancel");
+        EXPECT_EQ(co_await ws->read_message(), "after the cancel");
+      },
+      10s);
+}
+
+// ---------------------------------------------------------------------------
+// One rule for every WebSocket hook (issue 16): open, on_message,
+// on_binary_message, on_close, on_ping and on_pong are found by name, each
+// plain or a Task<> coroutine; on_message may be left out and may take its
+// message as std::string_view, const std::string& or std::string.
+
+namespace {
+
+// Push-only: no on_message at all.
+class PushOnlySocket : public WebSocketHandler {
+ public:
+  Task<> open() {
+    write_message("pushed 1");
+    co_await tornado::sleep(1ms);
+    write_message("pushed 2");
+  }
+};
+
+class ConstRefSocket : public WebSocketHandler {
+ public:
+  void on_message(const std::string& message) { write_message("const& " + message); }
+  void on_binary_message(std::string data) {
+    write_message("binary " + std::to_string(data.size()), {.binary = true});
+  }
+};
+
+class ByValueSocket : public WebSocketHandler {
+ public:
+  Task<> on_message(std::string message) {
+    co_await tornado::sleep(1ms);
+    write_message("value " + message);
+  }
+};
+
+// Every hook found by name; on_close a coroutine that reports to the test.
+class HooksSocket : public WebSocketHandler {
+ public:
+  void initialize(tornado::locks::Event* closed, std::string* log) {
+    closed_ = closed;
+    log_ = log;
+  }
+  void open() { ping("from server"); }
+  void on_message(std::string_view message) {
+    write_message(std::string("got ") + std::string(message));
+  }
+  void on_ping(std::string_view data) { write_message("ping " + std::string(data)); }
+  Task<> on_pong(std::string data) {
+    co_await tornado::sleep(1ms);
+    write_message("pong " + data);
+  }
+  Task<> on_close() {
+    co_await tornado::sleep(1ms);
+    *log_ += fmt::format("closed {}", close_code().value_or(0));
+    closed_->set();
+  }
+
+ private:
+  tornado::locks::Event* closed_ = nullptr;
+  std::string* log_ = nullptr;
+};
+
+class HookRuleTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    app_ = std::make_unique<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
+        {"/push", tornado::web::handler<PushOnlySocket>()},
+        {"/constref", tornado::web::handler<ConstRefSocket>()},
+        {"/value", tornado::web::handler<ByValueSocket>()},
+        {"/hooks", tornado::web::handler<HooksSocket>(&closed_, &log_)},
+    });
+    port_ = app_->listen(0, "127.0.0.1").port();
+  }
+  std::string url(std::string_view path) const {
+    return fmt::format("ws://127.0.0.1:{}{}", port_, path);
+  }
+  IOLoop loop_;
+  tornado::locks::Event closed_;
+  std::string log_;
+  std::unique_ptr<tornado::web::Application> app_;
+  int port_ = 0;
+};
+
+}  // namespace
+
+TEST_F(HookRuleTest, PushOnlyHandlerNeedsNoOnMessage) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/push"));
+        EXPECT_EQ(co_await ws->read_message(), "pushed 1");
+        EXPECT_EQ(co_await ws->read_message(), "pushed 2");
+        co_await ws->write_message("dropped: nobody listens");
+        ws->close();
+        EXPECT_EQ(co_await ws->read_message(), std::nullopt);
+      },
+      10s);
+}
+
+TEST_F(WebSocketTest, WriteMessageFromAnotherThreadIsRefusedNotRaced) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/echo"));
+        EXPECT_EQ(co_await ws->read_message(), "hello");
+        std::string refused;
+        std::thread worker([&] {
+          try {
+            (void)ws->write_message("from a worker");
+          } catch (const std::logic_error& e) {
+            refused = e.what();
+          }
+        });
+        worker.join();
+        EXPECT_NE(refused.find("add_callback"), std::string::npos) << refused;
+        // The way that works: the worker hands the message to the loop.
+        std::thread handing(
+            [&] { loop_.add_callback([&] { (void)ws->write_message("via the loop"); }); });
+        handing.join();
+        EXPECT_EQ(co_await ws->read_message(), "via the loop");
+      },
+      10s);
+}
+
+TEST_F(HookRuleTest, OnMessageTakesConstRefOrValue) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/constref"));
+        co_await ws->write_message("a");
+        EXPECT_EQ(co_await ws->read_message(), "const& a");
+        co_await ws->write_message("xyz", {.binary = true});
+        EXPECT_EQ(co_await ws->read_message(), "binary 3");
+        auto by_value = co_await tornado::websocket::websocket_connect(url("/value"));
+        co_await by_value->write_message("b");
+        EXPECT_EQ(co_await by_value->read_message(), "value b");
+      },
+      10s);
+}
+
+TEST_F(HookRuleTest, CloseAndControlHooksAreFoundByName) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/hooks"));
+        // The server pinged on open; the client's automatic pong comes back.
+        EXPECT_EQ(co_await ws->read_message(), "pong from server");
+        ws->ping("from client");
+        EXPECT_EQ(co_await ws->read_message(), "ping from client");
+        co_await ws->write_message("m");
+        EXPECT_EQ(co_await ws->read_message(), "got m");
+        ws->close(4001);
+        co_await closed_.wait();
+      },
+      10s);
+  EXPECT_EQ(log_, "closed 4001");
 }

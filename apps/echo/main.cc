@@ -1,4 +1,4 @@
-// apps/echo: the conformance and benchmark server (shared/CONTRACT.md).
+// apps/echo: the conformance and benchmark server that docs/performance.md measures.
 //
 // GET /plaintext, GET /json, POST /echo-body, GET /static/<path>, and the
 // WebSocket echoes /echo (any origin), /echo-origin (same origin only) and

@@ -62,16 +62,18 @@ class EchoWebSocket : public WebSocketHandler {
  public:
   void open() { tornado::log::app.info("WebSocket opened"); }
   void on_message(std::string_view message) { write_message(fmt::format("You said: {}", message)); }
-  void on_close() override { tornado::log::app.info("WebSocket closed"); }
+  void on_close() { tornado::log::app.info("WebSocket closed"); }
 };
 
 class ChatSocket;
 
-// The chat room as one loop sees it: the clients connected to this loop, and
-// a subscription to the room's channel. Everything said in the room (messages,
-// joins, leaves) is published on the channel, and every loop, in this process
-// or another one, hands what arrives to its own clients. The few facts a
-// newcomer needs (history, ids, who is online) live in a RoomStore.
+// The chat room as one loop sees it: a subscription to the room's channel.
+// Everything said in the room (messages, joins, leaves) is published on the
+// channel, and every loop, in this process or another one, publishes what
+// arrives on the WebSocket topic kTopic, to which its clients subscribe: the
+// framework keeps the set of clients, skips closing ones and frames each event
+// once. The few facts a newcomer needs (history, ids, who is online) live in
+// a RoomStore.
 class ChatRoom {
  public:
   ChatRoom(tornado::pubsub::Broker& broker, lesson5::RoomStore& store, std::string server_id,
@@ -89,12 +91,16 @@ class ChatRoom {
   void log_failure(std::string_view what, const std::exception& error);
 
   static constexpr std::string_view kChannel = "lesson5:chat";
+  static constexpr std::string_view kTopic = "chat";
 
   tornado::pubsub::Broker& broker_;
   lesson5::RoomStore& store_;
   std::string server_id_;
-  std::set<ChatSocket*> clients_;
-  std::int64_t users_ = 0;  // the room's total, as last heard
+  // Clients whose history is on its way: they subscribe to kTopic once it
+  // has been sent, and meanwhile their events wait in held_back.
+  std::set<ChatSocket*> joining_;
+  std::int64_t local_clients_ = 0;  // in the room on this loop
+  std::int64_t users_ = 0;          // the room's total, as last heard
   tornado::ioloop::Clock::time_point last_warning_{};
   int unlogged_failures_ = 0;
   tornado::pubsub::Subscription subscription_;
@@ -135,14 +141,14 @@ class ChatSocket : public WebSocketHandler {
     co_await room_->say(*this, lesson5::first_chars(body, kMaxBody));
   }
 
-  void on_close() override { room_->leave(*this); }
+  void on_close() { room_->leave(*this); }
 
   const std::string& nick() const { return nick_; }
 
   // Until its history has been sent, a newcomer's events wait here, so that
   // nothing said meanwhile is lost or shown twice.
-  bool joining = true;
   std::vector<std::string> held_back;
+  bool in_room = false;
 
  private:
   ChatRoom* room_ = nullptr;
@@ -168,21 +174,15 @@ void ChatRoom::deliver(std::string_view event) {
   if (frame.is_object() && frame.contains("users") && frame["users"].is_number_integer()) {
     users_ = frame["users"].get<std::int64_t>();
   }
-  for (ChatSocket* client : clients_) {
-    if (client->joining) {
-      client->held_back.emplace_back(event);
-      continue;
-    }
-    try {
-      client->write_message(event);
-    } catch (const tornado::websocket::WebSocketClosedError&) {
-      // on_close removes it in a moment
-    }
-  }
+  for (ChatSocket* client : joining_) client->held_back.emplace_back(event);
+  // Subscribers get it at this call; nothing to wait for (no `wait` policy).
+  (void)tornado::websocket::publish(kTopic, event);
 }
 
 tornado::Task<> ChatRoom::join(ChatSocket& client) {
-  clients_.insert(&client);
+  joining_.insert(&client);
+  client.in_room = true;
+  ++local_clients_;
   tornado::log::app.debug("Chat server {} joined {}", server_id_, client.nick());
   // 1. The newcomer first gets the recent history...
   std::vector<std::string> history;
@@ -204,8 +204,10 @@ tornado::Task<> ChatRoom::join(ChatSocket& client) {
     messages.push_back(std::move(message));
   }
   client.write_message(dump({{"type", "history"}, {"messages", messages}}));
-  // ... then whatever was said while it was being fetched, minus repeats.
-  client.joining = false;
+  // ... then whatever was said while it was being fetched, minus repeats,
+  // and from now on everything, through the topic.
+  joining_.erase(&client);
+  client.subscribe(kTopic);
   for (const auto& text : std::exchange(client.held_back, {})) {
     json event = json::parse(text, nullptr, false);
     bool repeat = event.is_object() && event.value("type", "") == "message" &&
@@ -218,7 +220,9 @@ tornado::Task<> ChatRoom::join(ChatSocket& client) {
 }
 
 void ChatRoom::leave(ChatSocket& client) {
-  if (clients_.erase(&client) == 0) return;
+  if (!std::exchange(client.in_room, false)) return;
+  joining_.erase(&client);
+  --local_clients_;
   // The client is gone already; the notice goes out in the background.
   tornado::spawn(announce("leave", client.nick()));
 }
@@ -239,7 +243,7 @@ tornado::Task<> ChatRoom::say(ChatSocket& from, std::string body) {
   } catch (const tornado::pubsub::PubSubError& e) {
     log_failure(fmt::format("Message from {} not delivered", from.nick()), e);
     // The page puts the text back into its input, so nothing typed is lost.
-    if (clients_.count(&from)) {
+    if (from.in_room) {
       tell_error(from, "Zprávu se nepodařilo doručit, zkuste to znovu.", body);
     }
   }
@@ -248,7 +252,7 @@ tornado::Task<> ChatRoom::say(ChatSocket& from, std::string body) {
 // Publishes a join or leave notice carrying the room's new total.
 tornado::Task<> ChatRoom::announce(std::string type, std::string nick) {
   try {
-    auto count = store_.count_users(server_id_, static_cast<std::int64_t>(clients_.size()));
+    auto count = store_.count_users(server_id_, local_clients_);
     std::int64_t users = co_await count;
     auto publish = broker_.publish(
         std::string(kChannel),
@@ -263,18 +267,13 @@ tornado::Task<> ChatRoom::announce(std::string type, std::string nick) {
 // server died, Redis came back), tells this loop's clients the new count.
 tornado::Task<> ChatRoom::heartbeat() {
   try {
-    auto count = store_.count_users(server_id_, static_cast<std::int64_t>(clients_.size()));
+    auto count = store_.count_users(server_id_, local_clients_);
     std::int64_t users = co_await count;
-    if (users != users_ && !clients_.empty()) {
+    if (users != users_ && local_clients_ > 0) {
       users_ = users;
-      std::string frame = dump({{"type", "users"}, {"users", users}, {"time", now_ms()}});
-      for (ChatSocket* client : clients_) {
-        if (client->joining) continue;
-        try {
-          client->write_message(frame);
-        } catch (const tornado::websocket::WebSocketClosedError&) {
-        }
-      }
+      // Clients still joining get the count with their join notice.
+      (void)tornado::websocket::publish(
+          kTopic, dump({{"type", "users"}, {"users", users}, {"time", now_ms()}}));
     }
     users_ = users;
   } catch (const tornado::pubsub::PubSubError& e) {

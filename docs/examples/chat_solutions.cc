@@ -86,7 +86,7 @@ class ChatSocket : public tornado::websocket::WebSocketHandler {
     room.broadcast(chat);
   }
 
-  void on_close() override {
+  void on_close() {
     auto& room = ChatRoom::current();
     room.clients.erase(this);
     room.broadcast(

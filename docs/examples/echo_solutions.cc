@@ -43,7 +43,7 @@ class CountingEchoWebSocket : public tornado::websocket::WebSocketHandler {
     write_message(fmt::format("You said ({}): {}", count_, message));
   }
 
-  void on_close() override { clients().erase(this); }
+  void on_close() { clients().erase(this); }
 
  private:
   int count_ = 0;

@@ -34,7 +34,7 @@ class EchoWebSocket : public tornado::websocket::WebSocketHandler {
   void on_message(std::string_view message) { write_message(fmt::format("You said: {}", message)); }
 
   // Called once the socket is closed, by either side.
-  void on_close() override { tornado::log::app.info("WebSocket closed"); }
+  void on_close() { tornado::log::app.info("WebSocket closed"); }
 };
 
 int main(int argc, char** argv) {

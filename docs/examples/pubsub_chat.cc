@@ -39,7 +39,7 @@ class ChatSocket : public tornado::websocket::WebSocketHandler {
     }
   }
 
-  void on_close() override { subscription_.unsubscribe(); }
+  void on_close() { subscription_.unsubscribe(); }
 
  private:
   tornado::pubsub::Broker* broker_ = nullptr;

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "tornado/detail/template_text.h"
+#include "tornado/detail/utf8.h"
 
 namespace tornado::escape {
 
@@ -17,6 +18,7 @@ namespace {
 
 using detail::append_utf8;
 using detail::decode_utf8;
+using detail::python_strip;
 
 constexpr char kHexUpper[] = "0123456789ABCDEF";
 
@@ -131,27 +133,6 @@ std::optional<char32_t> convert_entity(bool numeric, std::string_view body) {
                                     [](const Entity& e, std::string_view n) { return e.name < n; });
   if (it == end || it->name != body) return std::nullopt;
   return it->code_point;
-}
-
-// Python's str.strip(): whitespace in its Unicode sense, at both ends.
-std::string_view python_strip(std::string_view text) {
-  while (!text.empty()) {
-    const auto c = decode_utf8(text, 0);
-    if (!c.valid || !detail::is_python_space(c.code_point)) break;
-    text.remove_prefix(c.size);
-  }
-  while (!text.empty()) {
-    // Walk back to the start of the last character.
-    std::size_t start = text.size() - 1;
-    while (start > 0 && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80 &&
-           text.size() - start < 4) {
-      --start;
-    }
-    const auto c = decode_utf8(text, start);
-    if (!c.valid || start + c.size != text.size() || !detail::is_python_space(c.code_point)) break;
-    text.remove_suffix(c.size);
-  }
-  return text;
 }
 
 void append_json(std::string& out, const nlohmann::json& value);

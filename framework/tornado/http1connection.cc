@@ -4,8 +4,10 @@
 #include <zlib.h>
 
 #include <charconv>
+#include <new>
 
 #include "tornado/detail/uv_handle.h"
+#include "tornado/detail/zlib.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
 #include "tornado/netutil.h"
@@ -21,14 +23,8 @@ struct HTTP1ServerConnection::Native {
 
 // Inflates a gzip request body, never past the body limit.
 struct HTTP1ServerConnection::Inflater {
-  z_stream zs{};
-  bool ok = false;
-  Inflater() { ok = inflateInit2(&zs, 16 + MAX_WBITS) == Z_OK; }
-  ~Inflater() {
-    if (ok) inflateEnd(&zs);
-  }
-  Inflater(const Inflater&) = delete;
-  Inflater& operator=(const Inflater&) = delete;
+  tornado::detail::zlib::Stream zs =
+      tornado::detail::zlib::inflate_stream(tornado::detail::zlib::kGzipWindowBits);
 };
 
 struct ParserCallbacks {
@@ -233,11 +229,6 @@ int HTTP1ServerConnection::on_headers_complete() noexcept {
     error_code_ = 400;  // RFC 7230 5.4: a 1.1 request without Host
     return HPE_USER;
   }
-  if ((native_->parser.flags & F_CONTENT_LENGTH) &&
-      native_->parser.content_length > max_body_size_) {
-    error_code_ = 413;
-    return HPE_USER;
-  }
   std::string_view method =
       llhttp_method_name(static_cast<llhttp_method_t>(native_->parser.method));
   request_head_ = method == "HEAD";
@@ -256,12 +247,12 @@ int HTTP1ServerConnection::on_headers_complete() noexcept {
     } else {
       inflater_.reset();
     }
-    if (request_->headers.get("Expect") == "100-continue" && !request_http10_) {
-      (void)stream_->write("HTTP/1.1 100 (Continue)\r\n\r\n");
-    }
     response_started_ = false;
     response_done_ = false;
     delegate_ = server_delegate_->start_request(shared_from_this(), request_);
+    if (delegate_) {
+      if (auto work = delegate_->headers_received()) pending_.push_back(std::move(work));
+    }
   } catch (const httputil::HTTPInputError& e) {
     log::general.info("Malformed HTTP request from {}: {}", stream_->remote_ip(), e.what());
     error_code_ = 400;
@@ -271,7 +262,28 @@ int HTTP1ServerConnection::on_headers_complete() noexcept {
     error_code_ = 500;
     return HPE_USER;
   }
+  // As Tornado, the body limit is checked once the delegate has seen the
+  // headers (a streaming handler's prepare may have changed it).
+  if (!pending_.empty()) {
+    length_unchecked_ = true;
+    return HPE_PAUSED;
+  }
+  if ((native_->parser.flags & F_CONTENT_LENGTH) &&
+      native_->parser.content_length > max_body_size_) {
+    error_code_ = 413;
+    return HPE_USER;
+  }
+  send_continue();
   return HPE_OK;
+}
+
+// A client that asked may send its body now: only once the body is known to
+// be wanted (within the limit, and not answered already, e.g. by prepare).
+void HTTP1ServerConnection::send_continue() noexcept {
+  if (request_ && !request_http10_ && !response_started_ &&
+      request_->headers.get("Expect") == "100-continue") {
+    (void)stream_->write("HTTP/1.1 100 (Continue)\r\n\r\n");
+  }
 }
 
 int HTTP1ServerConnection::on_body(const char* at, std::size_t length) noexcept {
@@ -288,10 +300,16 @@ int HTTP1ServerConnection::on_body(const char* at, std::size_t length) noexcept 
         error_code_ = 413;
         return HPE_USER;
       }
-      if (delegate_) delegate_->data_received(std::string_view(at, length));
+      if (delegate_) {
+        if (auto work = delegate_->data_received(std::string_view(at, length))) {
+          pending_.push_back(std::move(work));
+          return HPE_PAUSED;
+        }
+      }
       return HPE_OK;
     }
-    auto& zs = inflater_->zs;
+    if (!inflater_->zs) throw std::bad_alloc();  // zlib refuses only for memory
+    auto& zs = *inflater_->zs;
     zs.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(at));
     zs.avail_in = static_cast<uInt>(length);
     char out[16 * 1024];
@@ -309,10 +327,15 @@ int HTTP1ServerConnection::on_body(const char* at, std::size_t length) noexcept 
         error_code_ = 413;
         return HPE_USER;
       }
-      if (produced && delegate_) delegate_->data_received(std::string_view(out, produced));
+      if (produced && delegate_) {
+        // Lazy: each starts only when awaited, after the one before.
+        if (auto work = delegate_->data_received(std::string_view(out, produced))) {
+          pending_.push_back(std::move(work));
+        }
+      }
       if (rc == Z_STREAM_END || (rc == Z_BUF_ERROR && produced == 0)) break;
     }
-    return HPE_OK;
+    return pending_.empty() ? HPE_OK : HPE_PAUSED;
   } catch (const std::exception& e) {
     log::app.error("Error in data_received: {}", e.what());
     error_code_ = 500;
@@ -330,13 +353,20 @@ Task<> HTTP1ServerConnection::serve() {
     }
   });
   try {
+    // After the delegate's work the parser may have a step to take without
+    // new bytes (the body ended where the pause came: message complete).
+    bool resumed = false;
+    // Bytes at the front of the buffer the chunk guard already looked at
+    // (what followed a pause in the body).
+    std::size_t guard_seen = 0;
     while (!stream_->closed()) {
-      if (stream_->buffered().empty()) {
+      if (stream_->buffered().empty() && !std::exchange(resumed, false)) {
         set_corked(false);  // the answers to the last read go out together
         if (idle_) arm_timer(params_->idle_connection_timeout);
         co_await stream_->wait_for_bytes();
       }
       auto data = stream_->buffered();
+      if (data.empty()) data = std::string_view("", 0);
       if (!head_checked_) {
         if (head_scanner_.scanned() == 0) {
           // The first byte of a request: from here it must arrive whole
@@ -361,7 +391,7 @@ Task<> HTTP1ServerConnection::serve() {
           continue;
         }
         head_checked_ = true;
-      } else if (!chunk_guard_.next_buffer(data)) {
+      } else if (!chunk_guard_.next_buffer(data.substr(std::exchange(guard_seen, 0)))) {
         log::general.info("Malformed HTTP request from {}: {}", stream_->remote_ip(),
                           "chunk data not followed by CRLF (RFC 9112 7.1)");
         co_await send_error_and_close(400);
@@ -375,6 +405,40 @@ Task<> HTTP1ServerConnection::serve() {
       }
       stream_->consume(consumed);
       if (err == HPE_OK) continue;
+      if (err == HPE_PAUSED && !pending_.empty()) {
+        // The delegate's work comes before more of the body is read.
+        auto work = std::move(pending_);
+        pending_.clear();
+        bool failed = false;
+        for (auto& task : work) {
+          try {
+            co_await task;
+          } catch (const StreamClosedError&) {
+            throw;
+          } catch (const std::exception& e) {
+            log::app.error("Error in data_received: {}", e.what());
+            failed = true;
+            break;
+          }
+        }
+        if (failed) {
+          co_await send_error_and_close(500);
+          break;
+        }
+        if (std::exchange(length_unchecked_, false)) {  // the headers' work was done
+          if ((native_->parser.flags & F_CONTENT_LENGTH) &&
+              native_->parser.content_length > max_body_size_) {
+            co_await send_error_and_close(413);
+            break;
+          }
+          send_continue();
+        }
+        if (stream_->closed()) break;
+        llhttp_resume(&native_->parser);
+        resumed = true;
+        guard_seen = data.size() - consumed;
+        continue;
+      }
       if (err != HPE_PAUSED && err != HPE_PAUSED_UPGRADE) {
         if (error_reason_) {
           log::general.info("Malformed HTTP request from {}: {}", stream_->remote_ip(),

@@ -19,6 +19,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "tornado/concurrent.h"
 #include "tornado/detail/http1_strict.h"
@@ -53,11 +54,22 @@ class HTTP1ServerConnection;
 
 /// Receives one request's body and completion, as Tornado's
 /// `HTTPMessageDelegate`. Answers through the connection.
+///
+/// As Tornado's, `headers_received` and `data_received` may return work
+/// (a non-empty Task) that the connection awaits before it reads more of
+/// the body: a streaming handler's `prepare()` and a coroutine
+/// `data_received` run there, which gives flow control and lets limits set
+/// in `prepare()` apply to the body that follows.
 class HTTPMessageDelegate {
  public:
   virtual ~HTTPMessageDelegate() = default;
+  /// The request line and headers have been parsed (start_request's
+  /// request); nothing of the body has been read yet.
+  virtual Task<> headers_received() { return {}; }
   /// A piece of the body (de-chunked and, with `decompress`, inflated).
-  virtual void data_received(std::string_view chunk) = 0;
+  /// `chunk` is valid only during the call: a returned Task must own what
+  /// it keeps.
+  virtual Task<> data_received(std::string_view chunk) = 0;
   /// The whole request has arrived; respond now or later.
   virtual void finish() = 0;
   /// The connection closed before the response was finished.
@@ -107,8 +119,15 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   /// reading requests from it.
   std::shared_ptr<iostream::IOStream> detach();
 
-  /// Raises this request's body limit (a streaming handler's `prepare`).
+  /// Sets this request's body limit (Tornado's
+  /// `request.connection.set_max_body_size`). It applies to a body not yet
+  /// read: call it in the `prepare()` of a handler that streams its body
+  /// (defines `data_received`), which runs before the body is read; other
+  /// handlers run after the whole body has arrived.
   void set_max_body_size(std::size_t size) noexcept { max_body_size_ = size; }
+  /// The rest of this request's body must arrive within `timeout` from now
+  /// (Tornado's `set_body_timeout`; same rule as `set_max_body_size`).
+  void set_body_timeout(std::chrono::milliseconds timeout) noexcept { arm_timer(timeout); }
   /// Closes the connection (pending work sees StreamClosedError).
   void close();
   /// True once the connection is closed.
@@ -126,6 +145,7 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   void next_message() noexcept;
   void apply_xheaders(httputil::HTTPServerRequest& request) const;
   void fail_request(int code) noexcept;
+  void send_continue() noexcept;
   Task<> send_error_and_close(int code);
   void arm_timer(std::chrono::milliseconds timeout) noexcept;
   void start_timer(std::uint64_t delay) noexcept;
@@ -160,6 +180,9 @@ class HTTP1ServerConnection : public std::enable_shared_from_this<HTTP1ServerCon
   const char* exec_end_ = nullptr;  // end of the bytes given to llhttp_execute
   std::shared_ptr<httputil::HTTPServerRequest> request_;
   std::unique_ptr<HTTPMessageDelegate> delegate_;
+  // Work the delegate returned, awaited before more of the body is parsed.
+  std::vector<Task<>> pending_;
+  bool length_unchecked_ = false;  // the Content-Length check waits for pending_
   struct Inflater;
   std::unique_ptr<Inflater> inflater_;
 

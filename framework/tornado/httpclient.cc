@@ -10,6 +10,8 @@
 #include <thread>
 #include <vector>
 
+#include "tornado/detail/ascii.h"
+#include "tornado/detail/base64.h"
 #include "tornado/detail/http1_client_connection.h"
 #include "tornado/detail/http1_client_url.h"
 #include "tornado/detail/http1_strict.h"
@@ -111,7 +113,14 @@ Task<> HTTPClientPool::acquire_slot(httpclient::Duration timeout) {
               std::make_exception_ptr(httpclient::HTTPTimeoutError("Timeout in request queue")));
         });
   }
-  co_await waiter->granted;  // the slot is handed over by release_slot
+  try {
+    co_await waiter->granted;  // the slot is handed over by release_slot
+  } catch (const CancelledError&) {
+    // The fetch was cancelled while queued: leave the queue, no trace.
+    std::erase(waiters_, waiter);
+    loop_->remove_timeout(waiter->timer);
+    throw;
+  }
 }
 
 void HTTPClientPool::release_slot() {
@@ -218,26 +227,6 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-std::string base64(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-bool is_token(std::string_view text) {
-  if (text.empty()) return false;
-  for (char c : text) {
-    if (c <= ' ' || c >= 127 ||
-        std::string_view("()<>@,;:\\\"/[]?={}").find(c) != std::string_view::npos) {
-      return false;
-    }
-  }
-  return true;
-}
-
 bool is_request_target(std::string_view text) {
   for (char c : text) {
     if (static_cast<unsigned char>(c) <= ' ' || c == 127) return false;
@@ -260,7 +249,8 @@ void validate_request(const HTTPRequest& request) {
           body_expected ? "not " : "", request.method));
     }
   }
-  if (!is_token(request.method)) throw std::invalid_argument("Invalid method " + request.method);
+  if (!detail::is_token(request.method))
+    throw std::invalid_argument("Invalid method " + request.method);
   if (request.auth_mode != "basic") {
     throw std::invalid_argument("unsupported auth_mode " + request.auth_mode);
   }
@@ -279,7 +269,8 @@ std::string build_head(const HTTPRequest& request, const detail::ClientUrl& url)
     username = *request.auth_username;
     password = request.auth_password.value_or("");
   }
-  if (username) headers.set("Authorization", "Basic " + base64(*username + ":" + password));
+  if (username)
+    headers.set("Authorization", "Basic " + detail::base64_encode(*username + ":" + password));
   if (!request.user_agent.empty()) {
     headers.set("User-Agent", request.user_agent);
   } else if (!headers.contains("User-Agent")) {
@@ -298,7 +289,7 @@ std::string build_head(const HTTPRequest& request, const detail::ClientUrl& url)
   if (!is_request_target(url.target)) {
     throw std::invalid_argument("Illegal characters in URL path: " + request.url);
   }
-  if (!tornado::detail::http1::is_token(request.method)) {
+  if (!tornado::detail::is_token(request.method)) {
     throw std::invalid_argument("Illegal characters in method: " + request.method);
   }
   std::string head = fmt::format("{} {} HTTP/1.1\r\n", request.method, url.target);
@@ -311,10 +302,7 @@ std::string build_head(const HTTPRequest& request, const detail::ClientUrl& url)
 
 bool asks_to_close(const httputil::HTTPHeaders& headers) {
   for (auto value : headers.get_list("Connection")) {
-    std::string lower(value);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; });
-    if (lower.find("close") != std::string::npos) return true;
+    if (detail::ascii_lower(value).find("close") != std::string::npos) return true;
   }
   return false;
 }
@@ -382,6 +370,16 @@ Task<HopResult> fetch_hop(std::shared_ptr<HTTPClientPool> pool, const HTTPReques
   wire.header_callback = &request->header_callback;
   bool idempotent = contains(kIdempotentMethods, request->method);
 
+  // Cancelling the fetch closes the connection it is using (the pending
+  // read then fails and is reported as CancelledError); during a connect,
+  // the new stream is closed as soon as it exists.
+  bool cancelled = false;
+  std::weak_ptr<iostream::IOStream> in_use;
+  auto cancel_scope = co_await on_cancel([&cancelled, &in_use] {
+    cancelled = true;
+    if (auto stream = in_use.lock()) stream->close();
+  });
+
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<detail::HTTP1ClientConnection> connection;
     if (attempt == 0) connection = pool->take_idle(key);
@@ -409,6 +407,10 @@ Task<HopResult> fetch_hop(std::shared_ptr<HTTPClientPool> pool, const HTTPReques
         connect_timed_out = true;
       }
       if (connect_timed_out) throw HTTPTimeoutError("Timeout while connecting");
+      if (cancelled) {
+        stream->close();
+        throw CancelledError();
+      }
       pool->count_opened();
       connection = std::make_unique<detail::HTTP1ClientConnection>(std::move(stream), params);
     }
@@ -429,11 +431,14 @@ Task<HopResult> fetch_hop(std::shared_ptr<HTTPClientPool> pool, const HTTPReques
     }
 
     bool retry = false;
+    in_use = connection->stream();
+    if (cancelled) connection->stream()->close();
     try {
       detail::HTTP1ClientResponse response = co_await connection->fetch(wire);
       if (connection->reusable()) pool->put_idle(std::move(key), std::move(connection));
       co_return HopResult{std::move(response), seconds_since(start), wall_start};
     } catch (const iostream::StreamClosedError& e) {
+      if (cancelled) throw CancelledError();
       if (timed_out) throw HTTPTimeoutError("Timeout during request");
       if (reused && !connection->received_response_bytes() && idempotent) {
         log::general.debug("Pooled connection to {} was closed; retrying", url.netloc);
@@ -444,6 +449,7 @@ Task<HopResult> fetch_hop(std::shared_ptr<HTTPClientPool> pool, const HTTPReques
         throw;
       }
     } catch (const httputil::HTTPInputError&) {
+      if (cancelled) throw CancelledError();
       if (timed_out) throw HTTPTimeoutError("Timeout during request");
       throw;
     }

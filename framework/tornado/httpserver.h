@@ -5,8 +5,12 @@
 // (http1connection) and passes every request to a delegate, normally a
 // `web::Application`:
 //
+//   tornado::web::Application app({{"/", tornado::web::handler<MainHandler>()}});
 //   tornado::httpserver::HTTPServer server(app, {.xheaders = true});
 //   server.listen(8888);
+//   tornado::ioloop::IOLoop::current().start();
+//
+// (`app.listen(8888)` does the same in one call.)
 //
 // With `ssl_options` it serves HTTPS on the same interface.
 #pragma once
@@ -52,6 +56,13 @@ class HTTPServer : public tcpserver::TCPServer {
   /// A server for `delegate`; call listen (or bind and start) to accept connections.
   explicit HTTPServer(std::shared_ptr<http1connection::HTTPServerConnectionDelegate> delegate,
                       HTTPServerSettings settings = {});
+  /// Serves `delegate` (an Application), which must outlive the server, as
+  /// Tornado's `HTTPServer(app)`.
+  explicit HTTPServer(http1connection::HTTPServerConnectionDelegate& delegate,
+                      HTTPServerSettings settings = {})
+      : HTTPServer(std::shared_ptr<http1connection::HTTPServerConnectionDelegate>(
+                       std::shared_ptr<http1connection::HTTPServerConnectionDelegate>(), &delegate),
+                   std::move(settings)) {}
   ~HTTPServer() override;
 
   void handle_stream(std::shared_ptr<iostream::IOStream> stream, std::string address) override;

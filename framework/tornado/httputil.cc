@@ -6,35 +6,19 @@
 #include <array>
 #include <cstring>
 
+#include "tornado/detail/ascii.h"
 #include "tornado/detail/http1_strict.h"
 #include "tornado/escape.h"
 
 namespace tornado::httputil {
 namespace {
 
-constexpr char ascii_lower(char c) noexcept {
-  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-constexpr char ascii_upper(char c) noexcept {
-  return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
-  }
-  return true;
-}
+using detail::ascii_lower;
+using detail::ascii_upper;
+using detail::iequals;
 
 bool istarts_with(std::string_view text, std::string_view prefix) noexcept {
   return text.size() >= prefix.size() && iequals(text.substr(0, prefix.size()), prefix);
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) c = ascii_lower(c);
-  return out;
 }
 
 // HTTP's optional whitespace is space and tab only (RFC 7230 OWS); other
@@ -325,7 +309,7 @@ std::string normalize_header_name(std::string_view name) {
 }
 
 bool is_valid_header_name(std::string_view name) noexcept {
-  return detail::http1::is_token(name);
+  return tornado::detail::is_token(name);
 }
 
 bool is_valid_header_value(std::string_view value) noexcept {
@@ -525,7 +509,7 @@ std::pair<std::string, std::map<std::string, std::string, std::less<>>> parse_he
     std::string_view piece = pieces[i];
     std::size_t eq = piece.find('=');
     if (eq == std::string_view::npos) continue;
-    std::string name = lower(strip(piece.substr(0, eq)));
+    std::string name = ascii_lower(strip(piece.substr(0, eq)));
     std::string_view raw = strip(piece.substr(eq + 1));
     if (!name.empty() && name.back() == '*') {
       name.pop_back();
@@ -917,7 +901,7 @@ HTTPServerRequest::HTTPServerRequest(std::string method, std::string uri, std::s
   // Tornado reads headers["Host"], which joins repeated values with ','.
   host = this->headers.get_joined("Host");
   if (host.empty()) host = "127.0.0.1";
-  host_name = std::string(split_host_and_port(lower(host)).first);
+  host_name = std::string(split_host_and_port(ascii_lower(host)).first);
   std::size_t question = this->uri.find('?');
   path = this->uri.substr(0, question);
   if (question != std::string::npos) {

@@ -3,9 +3,12 @@
 #include <csignal>
 #include <cstdlib>
 #include <mutex>
+#include <random>
+#include <stdexcept>
 #include <unordered_map>
 #include <vector>
 
+#include "tornado/detail/ioloop_streams.h"
 #include "tornado/detail/uv_handle.h"
 #include "tornado/log.h"
 
@@ -47,7 +50,14 @@ struct IOLoop::Impl {
   std::unordered_map<int, Signal> signals;
   detail::DetachedLink detached;  // the list's head; never a frame
   std::unordered_map<void*, std::function<void()>> closers;
-  StreamBuffers stream_buffers;
+  detail::StreamBuffers stream_buffers;
+  std::shared_ptr<Mailbox> mailbox;
+  std::shared_ptr<Executor> default_executor;
+};
+
+struct IOLoop::Mailbox {
+  std::mutex mutex;
+  IOLoop* loop;  // null once the loop is gone
 };
 
 IOLoop::IOLoop() : impl_(std::make_unique<Impl>()) {
@@ -81,6 +91,13 @@ IOLoop::IOLoop() : impl_(std::make_unique<Impl>()) {
 
 IOLoop::~IOLoop() {
   closing_ = true;
+  if (impl_->mailbox) {
+    std::lock_guard lock(impl_->mailbox->mutex);
+    impl_->mailbox->loop = nullptr;
+  }
+  // Work still running on the default pool finishes (its results go
+  // nowhere) before the loop's memory does.
+  impl_->default_executor.reset();
   // Coroutines still suspended own streams and futures; destroying their
   // frames releases those before the handles are closed.
   auto& head = impl_->detached;
@@ -123,9 +140,19 @@ IOLoop* IOLoop::current_or_null() noexcept {
 }
 
 void IOLoop::start() {
+  // A running loop is its thread's current one, as in Tornado: what runs on
+  // it (call_soon, sleep, run_on_executor) must find it, not some other.
+  CurrentScope current(this);
   running_ = true;
   uv_run(&loop_, UV_RUN_DEFAULT);
   running_ = false;
+}
+
+IOLoop::CurrentScope::CurrentScope(IOLoop* loop) noexcept
+    : previous_(std::exchange(current_loop, loop)) {}
+
+IOLoop::CurrentScope::~CurrentScope() {
+  current_loop = previous_;
 }
 
 void IOLoop::stop() {
@@ -171,21 +198,36 @@ void IOLoop::drain_soon() {
   if (impl_->soon_queue.empty() && impl_->idle) uv_idle_stop(impl_->idle.get());
 }
 
-std::size_t IOLoop::after_io(void (*fn)(void*), void* arg) {
-  if (impl_->after_io.empty()) {
-    uv_check_start(impl_->check.get(),
-                   [](uv_check_t* h) noexcept { static_cast<IOLoop*>(h->data)->run_after_io(); });
+}  // namespace tornado::ioloop
+
+namespace tornado::detail {
+
+std::size_t IOLoopStreams::after_io(ioloop::IOLoop& loop, void (*fn)(void*), void* arg) {
+  auto& impl = *loop.impl_;
+  if (impl.after_io.empty()) {
+    uv_check_start(impl.check.get(), [](uv_check_t* h) noexcept {
+      static_cast<ioloop::IOLoop*>(h->data)->run_after_io();
+    });
     // Registered outside a poll (from a timer, say), the calls must not wait
     // for the next I/O event: an active idle handle makes the poll return at once.
-    uv_idle_start(impl_->after_io_idle.get(), [](uv_idle_t*) noexcept {});
+    uv_idle_start(impl.after_io_idle.get(), [](uv_idle_t*) noexcept {});
   }
-  impl_->after_io.emplace_back(fn, arg);
-  return impl_->after_io.size() - 1;
+  impl.after_io.emplace_back(fn, arg);
+  return impl.after_io.size() - 1;
 }
 
-void IOLoop::cancel_after_io(std::size_t ticket) noexcept {
-  if (ticket < impl_->after_io.size()) impl_->after_io[ticket].first = nullptr;
+void IOLoopStreams::cancel_after_io(ioloop::IOLoop& loop, std::size_t ticket) noexcept {
+  auto& calls = loop.impl_->after_io;
+  if (ticket < calls.size()) calls[ticket].first = nullptr;
 }
+
+StreamBuffers& IOLoopStreams::buffers(ioloop::IOLoop& loop) noexcept {
+  return loop.impl_->stream_buffers;
+}
+
+}  // namespace tornado::detail
+
+namespace tornado::ioloop {
 
 void IOLoop::run_after_io() {
   // By index: a call may cancel a later entry, or (never from a poll's own
@@ -243,6 +285,28 @@ void IOLoop::spawn(Task<> task) {
   tornado::spawn(std::move(task));
 }
 
+std::shared_ptr<IOLoop::Mailbox> IOLoop::mailbox() {
+  if (!impl_->mailbox) {
+    impl_->mailbox = std::make_shared<Mailbox>();
+    impl_->mailbox->loop = this;
+  }
+  return impl_->mailbox;
+}
+
+void IOLoop::post(const std::shared_ptr<Mailbox>& mailbox, std::function<void()> fn) {
+  std::lock_guard lock(mailbox->mutex);
+  if (mailbox->loop) mailbox->loop->add_callback(std::move(fn));
+}
+
+void IOLoop::set_default_executor(std::shared_ptr<Executor> executor) {
+  impl_->default_executor = std::move(executor);
+}
+
+Executor& IOLoop::default_executor() {
+  if (!impl_->default_executor) impl_->default_executor = std::make_shared<ThreadPoolExecutor>();
+  return *impl_->default_executor;
+}
+
 void IOLoop::add_signal_handler(int signum, std::function<void()> handler) {
   remove_signal_handler(signum);
   auto sig = std::make_unique<uv_signal_t>();
@@ -269,10 +333,6 @@ void IOLoop::remove_signal_handler(int signum) {
   impl_->signals.erase(signum);
 }
 
-IOLoop::StreamBuffers& IOLoop::stream_buffers() noexcept {
-  return impl_->stream_buffers;
-}
-
 void IOLoop::add_closer(void* owner, std::function<void()> close) {
   impl_->closers[owner] = std::move(close);
 }
@@ -288,8 +348,21 @@ void IOLoop::track(detail::DetachedLink& link) noexcept {
   head.next = &link;
 }
 
-PeriodicCallback::PeriodicCallback(std::function<void()> callback, Duration interval)
-    : callback_(std::move(callback)), interval_(interval) {}
+PeriodicCallback::PeriodicCallback(std::function<void()> callback, Duration interval, double jitter)
+    : callback_(std::move(callback)), interval_(interval), jitter_(jitter) {
+  if (interval <= Duration::zero())
+    throw std::invalid_argument("PeriodicCallback interval must be > 0");
+  if (jitter < 0 || jitter > 1)
+    throw std::invalid_argument("PeriodicCallback jitter must be in [0, 1]");
+}
+
+Duration PeriodicCallback::next_interval() {
+  if (jitter_ == 0) return interval_;
+  // One generator per thread: no shared state between loops.
+  thread_local std::mt19937_64 random{std::random_device{}()};
+  double u = std::uniform_real_distribution<double>(0.0, 1.0)(random);
+  return std::chrono::duration_cast<Duration>(interval_ * (1 + jitter_ * (u - 0.5)));
+}
 
 PeriodicCallback::~PeriodicCallback() {
   stop();
@@ -298,7 +371,7 @@ PeriodicCallback::~PeriodicCallback() {
 void PeriodicCallback::start() {
   if (running_) return;
   running_ = true;
-  next_ = Clock::now() + interval_;
+  next_ = Clock::now() + next_interval();
   schedule_next();
 }
 
@@ -319,8 +392,9 @@ void PeriodicCallback::schedule_next() {
     if (!running_) return;
     // Skip the beats that were missed instead of running them back to back.
     auto now = Clock::now();
-    next_ += interval_;
-    if (next_ <= now) next_ = now + interval_;
+    auto interval = next_interval();
+    next_ += interval;
+    if (next_ <= now) next_ = now + interval;
     schedule_next();
   });
 }
@@ -334,6 +408,14 @@ void call_soon(std::function<void()> fn) {
   ioloop::IOLoop::current().call_soon(std::move(fn));
 }
 
+void* current_loop_token() noexcept {
+  return ioloop::IOLoop::current_or_null();
+}
+
+void post_to_loop(void* token, std::function<void()> fn) {
+  static_cast<ioloop::IOLoop*>(token)->add_callback(std::move(fn));
+}
+
 std::function<void()> arm_timer(std::chrono::steady_clock::duration delay,
                                 std::function<void()> fn) {
   auto& loop = ioloop::IOLoop::current();
@@ -341,9 +423,24 @@ std::function<void()> arm_timer(std::chrono::steady_clock::duration delay,
   return [&loop, handle] { loop.remove_timeout(handle); };
 }
 
+void log_multi_exception(std::exception_ptr error) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const CancelledError&) {
+    log::gen.error("Multiple exceptions in yield list: CancelledError");
+  } catch (const std::exception& e) {
+    log::gen.error("Multiple exceptions in yield list: {}", e.what());
+  } catch (...) {
+    log::gen.error("Multiple exceptions in yield list: unknown exception");
+  }
+}
+
 void log_spawned_exception(std::exception_ptr error) noexcept {
   try {
     std::rethrow_exception(error);
+  } catch (const CancelledError&) {
+    // A task that was cancelled ended as asked: nothing went wrong.
+    log::gen.debug("Spawned task cancelled");
   } catch (const std::exception& e) {
     log::gen.error("Exception in spawned task: {}", e.what());
   } catch (...) {
@@ -363,10 +460,51 @@ Detached::promise_type::~promise_type() {
 
 }  // namespace detail
 
+namespace {
+// A timer the coroutine waits on; cancelled, it disarms the timer.
+class SleepAwaiter : public detail::CancelHook {
+ public:
+  explicit SleepAwaiter(std::chrono::steady_clock::duration duration) : duration_(duration) {}
+  ~SleepAwaiter() {
+    if (timer_) loop_->remove_timeout(timer_);
+  }
+  bool await_ready() const noexcept { return false; }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
+    loop_ = &ioloop::IOLoop::current();
+    handle_ = h;
+    if (attach(h)) {
+      cancel();
+      return;
+    }
+    timer_ = loop_->call_later(duration_, [this] {
+      timer_ = {};
+      handle_.resume();
+    });
+  }
+  void await_resume() {
+    detach();
+    if (cancelled_) throw CancelledError();
+  }
+  bool cancel() noexcept override {
+    detach();
+    if (timer_) loop_->remove_timeout(std::exchange(timer_, {}));
+    cancelled_ = true;
+    loop_->call_soon([h = handle_] { h.resume(); });
+    return true;
+  }
+
+ private:
+  std::chrono::steady_clock::duration duration_;
+  ioloop::IOLoop* loop_ = nullptr;
+  ioloop::TimeoutHandle timer_;
+  std::coroutine_handle<> handle_;
+  bool cancelled_ = false;
+};
+}  // namespace
+
 Task<> sleep(std::chrono::steady_clock::duration duration) {
-  Future<> done;
-  ioloop::IOLoop::current().call_later(duration, [done]() mutable { done.set_result(); });
-  co_await done;
+  co_await SleepAwaiter(duration);
 }
 
 Task<> moment() {
@@ -384,6 +522,9 @@ Task<> gather(std::vector<Task<>> tasks) {
   std::vector<Future<>> futures;
   futures.reserve(tasks.size());
   for (auto& task : tasks) futures.push_back(to_future(std::move(task)));
+  auto scope = co_await on_cancel([&futures] {
+    for (auto& future : futures) future.cancel();
+  });
   std::exception_ptr first_error;
   for (auto& future : futures) {
     try {

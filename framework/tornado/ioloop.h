@@ -18,9 +18,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "tornado/concurrent.h"
+
+namespace tornado::detail {
+struct IOLoopStreams;
+}
 
 namespace tornado::ioloop {
 
@@ -85,11 +90,39 @@ class IOLoop {
   /// logged on the `gen` logger.
   void spawn(Task<> task);
 
+  /// Runs `fn()` on `executor`'s thread (the loop's default pool when null)
+  /// and returns a task that yields its result or rethrows its exception,
+  /// resumed on this loop, as `IOLoop.run_in_executor`. The loop never
+  /// blocks meanwhile. Cancelling the task stops the wait, not `fn`, which
+  /// runs to its end (its result then goes nowhere), as in Python. `fn` may
+  /// touch nothing of this loop's: see ThreadPoolExecutor.
+  template <class Fn>
+  Task<std::invoke_result_t<Fn&>> run_in_executor(Executor* executor, Fn fn);
+  /// Replaces the pool that `run_in_executor(nullptr, ...)` uses, as
+  /// `IOLoop.set_default_executor`; the loop keeps it alive.
+  void set_default_executor(std::shared_ptr<Executor> executor);
+  /// The default pool, a ThreadPoolExecutor started on first use.
+  Executor& default_executor();
+
   /// Calls `handler` on this loop when signal `signum` arrives (SIGINT,
   /// SIGTERM for graceful shutdown). Replaces an earlier handler.
   void add_signal_handler(int signum, std::function<void()> handler);
   /// Stops handling `signum` here; its default action applies again.
   void remove_signal_handler(int signum);
+
+  /// Internal: makes `loop` its thread's current loop while alive (start()
+  /// and run_sync() do, as Tornado, so that what runs on a loop finds it).
+  class CurrentScope {
+   public:
+    /// Makes `loop` current until the scope ends.
+    explicit CurrentScope(IOLoop* loop) noexcept;
+    ~CurrentScope();
+    CurrentScope(const CurrentScope&) = delete;
+    CurrentScope& operator=(const CurrentScope&) = delete;
+
+   private:
+    IOLoop* previous_;
+  };
 
   /// The libuv loop underneath, for code that creates libuv handles itself.
   uv_loop_t* uv_loop() noexcept { return &loop_; }
@@ -106,34 +139,19 @@ class IOLoop {
   /// Internal: forgets `owner`'s close path (it closed by itself).
   void remove_closer(void* owner) noexcept;
 
-  /// Internal, for iostream: buffers the loop's streams share, so that an
-  /// idle stream holds none and large writes do not churn the heap.
-  struct StreamBuffers {
-    /// Recycled copies of unsent writes.
-    std::vector<std::string> write_buffers;
-    /// Lent to one corked stream at a time.
-    std::string cork_buffer;
-    /// Where every socket read lands first.
-    std::unique_ptr<char[]> read_buffer;
-    /// Nonzero inside a stream's read callback.
-    unsigned reading = 0;
-  };
-  /// Internal, for iostream: this loop's shared buffers.
-  StreamBuffers& stream_buffers() noexcept;
-  /// Internal, for iostream: calls `fn(arg)` once, as soon as every I/O event
-  /// of the loop's current poll has been handled (a libuv check handle), so
-  /// that the answers to one poll's reads can leave together; registered
-  /// outside a poll, at the end of the next iteration, without waiting for
-  /// I/O. Returns a ticket for `cancel_after_io`, valid until the call runs.
-  std::size_t after_io(void (*fn)(void*), void* arg);
-  /// Internal: cancels an `after_io` call that has not run yet.
-  void cancel_after_io(std::size_t ticket) noexcept;
-
  private:
+  // Stream bookkeeping (shared buffers, after-I/O calls): detail/ioloop_streams.h.
+  friend struct detail::IOLoopStreams;
   struct Impl;
   void drain_soon();
   void drain_threadsafe();
   void run_after_io();
+
+  /// Posts `fn` to this loop from any thread, or drops it if the loop is
+  /// gone by then: how a worker's result finds its way back.
+  struct Mailbox;
+  std::shared_ptr<Mailbox> mailbox();
+  static void post(const std::shared_ptr<Mailbox>& mailbox, std::function<void()> fn);
 
   uv_loop_t loop_{};
   std::unique_ptr<Impl> impl_;
@@ -143,11 +161,14 @@ class IOLoop {
 
 /// Calls `callback` every `interval` until stopped, as
 /// `tornado.ioloop.PeriodicCallback`. Runs late rather than twice when the
-/// loop is busy.
+/// loop is busy. With `jitter` (0.1 = 10 %), each interval is picked at
+/// random within jitter * interval around it, as Tornado does, so that many
+/// processes started together do not all call at the same moment.
 class PeriodicCallback {
  public:
-  /// Calls `callback` every `interval` once started, on the current loop.
-  PeriodicCallback(std::function<void()> callback, Duration interval);
+  /// Calls `callback` every `interval` (jittered, see above) once started,
+  /// on the current loop.
+  PeriodicCallback(std::function<void()> callback, Duration interval, double jitter = 0);
   ~PeriodicCallback();
   PeriodicCallback(const PeriodicCallback&) = delete;
   PeriodicCallback& operator=(const PeriodicCallback&) = delete;
@@ -158,21 +179,80 @@ class PeriodicCallback {
   void stop();
   /// True between `start()` and `stop()`.
   bool is_running() const noexcept { return running_; }
+  /// The interval until the next call: `interval`, jittered if asked.
+  Duration next_interval();
 
  private:
   void schedule_next();
 
   std::function<void()> callback_;
   Duration interval_;
+  double jitter_;
   TimeoutHandle timeout_;
   Clock::time_point next_;
   bool running_ = false;
 };
 
 template <class Fn>
+Task<std::invoke_result_t<Fn&>> IOLoop::run_in_executor(Executor* executor, Fn fn) {
+  using R = std::invoke_result_t<Fn&>;
+  if (!executor) executor = &default_executor();
+  Future<R> future;
+  auto mailbox = this->mailbox();
+  // shared_ptr: std::function needs a copyable callable, and `fn` may not be.
+  auto work = std::make_shared<Fn>(std::move(fn));
+  executor->submit([work, future, mailbox]() mutable {
+    std::exception_ptr error;
+    if constexpr (std::is_void_v<R>) {
+      try {
+        (*work)();
+      } catch (...) {
+        error = std::current_exception();
+      }
+      post(mailbox, [future, error]() mutable {
+        if (error) {
+          future.set_exception(error);
+        } else {
+          future.set_result();
+        }
+      });
+    } else {
+      std::optional<R> value;
+      try {
+        value.emplace((*work)());
+      } catch (...) {
+        error = std::current_exception();
+      }
+      post(mailbox, [future, value = std::move(value), error]() mutable {
+        if (error) {
+          future.set_exception(error);
+        } else {
+          future.set_result(std::move(*value));
+        }
+      });
+    }
+    work.reset();  // the callable's captures die on the worker, not later on the loop
+  });
+  co_return co_await future;
+}
+
+/// `run_in_executor` on the current thread's loop, for an object that owns
+/// its executor: Tornado's `@run_on_executor` as a call.
+///
+///   tornado::ThreadPoolExecutor executor_{4};
+///   Task<std::string> hash(std::string password) {
+///     return tornado::ioloop::run_on_executor(executor_, [password] { return bcrypt(password); });
+///   }
+template <class Fn>
+Task<std::invoke_result_t<Fn&>> run_on_executor(Executor& executor, Fn fn) {
+  return IOLoop::current().run_in_executor(&executor, std::move(fn));
+}
+
+template <class Fn>
 auto IOLoop::run_sync(Fn&& fn, std::optional<Duration> timeout)
     -> decltype(fn().operator co_await().await_resume()) {
   using Result = decltype(fn().operator co_await().await_resume());
+  CurrentScope current(this);
   auto task = fn();
   Future<Result> future =
       timeout ? to_future(with_timeout(*timeout, std::move(task))) : to_future(std::move(task));

@@ -10,6 +10,8 @@
 #include <array>
 #include <cstring>
 
+#include "tornado/detail/ioloop_streams.h"
+#include "tornado/detail/uv_handle.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
 
@@ -117,9 +119,9 @@ ioloop::IOLoop* loop_of(uv_tcp_t* tcp) noexcept {
   return tcp ? static_cast<ioloop::IOLoop*>(tcp->loop->data) : nullptr;
 }
 
-ioloop::IOLoop::StreamBuffers* buffers_of(uv_tcp_t* tcp) noexcept {
+tornado::detail::StreamBuffers* buffers_of(uv_tcp_t* tcp) noexcept {
   auto* loop = loop_of(tcp);
-  return loop ? &loop->stream_buffers() : nullptr;
+  return loop ? &tornado::detail::IOLoopStreams::buffers(*loop) : nullptr;
 }
 
 std::string take_write_buffer(uv_tcp_t* tcp) noexcept {
@@ -162,6 +164,9 @@ struct IOStream::WriteRequest {
   uv_write_t req{};
   IOStream* stream = nullptr;
   std::string data;
+  // A shared write keeps its bytes alive here instead of copying them.
+  std::shared_ptr<const std::string> shared;
+  std::size_t bytes = 0;
   std::uint64_t seq = 0;
 };
 
@@ -185,9 +190,8 @@ IOStream::~IOStream() {
   // for a stream never handed out (a failed create).
   if (!handle_closed_ && tcp_) {
     if (auto* loop = loop_of(tcp_)) loop->remove_closer(this);
-    tcp_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(tcp_),
-             [](uv_handle_t* h) noexcept { delete reinterpret_cast<uv_tcp_t*>(h); });
+    tornado::detail::UvHandle<uv_tcp_t> closing(
+        std::unique_ptr<uv_tcp_t>(std::exchange(tcp_, nullptr)));
   }
 }
 
@@ -248,7 +252,7 @@ void IOStream::hold_until_io_done() noexcept {
   auto* loop = loop_of(tcp_);
   if (!loop) return;
   try {
-    held_ticket_ = loop->after_io(&IOStream::release_hold, this);
+    held_ticket_ = tornado::detail::IOLoopStreams::after_io(*loop, &IOStream::release_hold, this);
   } catch (const std::bad_alloc&) {
     return;  // then the answers simply leave at once
   }
@@ -508,7 +512,65 @@ void IOStream::write_now(std::span<const std::string_view> parts, std::uint64_t 
     close(make_uv_error(status));
     return;
   }
-  pending_write_bytes_ += request->data.size();
+  request->bytes = request->data.size();
+  pending_write_bytes_ += request->bytes;
+  ++writes_in_flight_;
+  request.release();  // owned by libuv until on_write_done
+}
+
+IOStream::WriteAwaitable IOStream::write_shared(std::shared_ptr<const std::string> data) {
+  if (closed_) throw StreamClosedError(error_);
+  if (is_ssl()) return write(*data);  // encrypted per stream anyway
+  if (options_.max_write_buffer_size &&
+      pending_write_bytes() + data->size() > options_.max_write_buffer_size) {
+    throw StreamBufferFullError("Reached maximum write buffer size");
+  }
+  std::uint64_t seq = ++write_seq_;
+  if (!held_) {
+    if (auto* buffers = buffers_of(tcp_); buffers && buffers->reading) hold_until_io_done();
+  }
+  if (cork_depth_ > 0 && corked_.size() + data->size() <= kCorkLimit) {
+    std::string_view part(*data);
+    write_raw(std::span<const std::string_view>(&part, 1), seq);
+    return WriteAwaitable(this, seq);
+  }
+  flush_corked();
+  if (!closed_) write_now_shared(std::move(data), seq);
+  return WriteAwaitable(this, seq);
+}
+
+void IOStream::write_now_shared(std::shared_ptr<const std::string> data, std::uint64_t seq) {
+  std::size_t written = 0;
+  if (writes_in_flight_ == 0 && !data->empty()) {
+    uv_buf_t one = uv_buf_init(const_cast<char*>(data->data()), data->size());
+    int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_), &one, 1);
+    if (n < 0 && n != UV_EAGAIN) {
+      close(make_uv_error(n));
+      return;
+    }
+    written = n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+  if (written == data->size()) {
+    mark_flushed(seq);
+    return;
+  }
+  auto request = std::make_unique<WriteRequest>();
+  request->stream = this;
+  request->seq = seq;
+  request->bytes = data->size() - written;
+  uv_buf_t buf = uv_buf_init(const_cast<char*>(data->data()) + written, request->bytes);
+  request->shared = std::move(data);
+  request->req.data = request.get();
+  int status = uv_write(&request->req, reinterpret_cast<uv_stream_t*>(tcp_), &buf, 1,
+                        [](uv_write_t* req, int status) noexcept {
+                          auto* r = static_cast<WriteRequest*>(req->data);
+                          r->stream->on_write_done(r, status);
+                        });
+  if (status < 0) {
+    close(make_uv_error(status));
+    return;
+  }
+  pending_write_bytes_ += request->bytes;
   ++writes_in_flight_;
   request.release();  // owned by libuv until on_write_done
 }
@@ -516,8 +578,8 @@ void IOStream::write_now(std::span<const std::string_view> parts, std::uint64_t 
 void IOStream::on_write_done(WriteRequest* raw, int status) noexcept {
   std::unique_ptr<WriteRequest> request(raw);
   --writes_in_flight_;
-  pending_write_bytes_ -= request->data.size();
-  give_back_write_buffer(tcp_, std::move(request->data));
+  pending_write_bytes_ -= request->bytes;
+  if (!request->shared) give_back_write_buffer(tcp_, std::move(request->data));
   if (status < 0) {
     if (status != UV_ECANCELED) close(make_uv_error(status));
     return;
@@ -566,7 +628,8 @@ void IOStream::close(std::error_code error) {
   error_ = error;
   before_close();
   if (held_) {
-    loop_of(tcp_)->cancel_after_io(held_ticket_);  // held_: it had a loop
+    tornado::detail::IOLoopStreams::cancel_after_io(*loop_of(tcp_),
+                                                    held_ticket_);  // held_: it had a loop
     held_ = false;
     --cork_depth_;
   }

@@ -158,6 +158,14 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   WriteAwaitable write(std::string_view data);
   /// Writes several buffers as one (a single writev when possible).
   WriteAwaitable write(std::span<const std::string_view> parts);
+  /// Writes bytes shared with other streams (one WebSocket frame published
+  /// to many): what the kernel does not take at once is queued by keeping
+  /// `data` alive, not by copying it. Small writes while corked are still
+  /// gathered (a copy of a few bytes costs less than a system call each).
+  WriteAwaitable write_shared(std::shared_ptr<const std::string> data);
+  /// An awaitable that is already complete: for a write that was not made
+  /// (a message dropped by a backpressure policy).
+  WriteAwaitable completed_write() noexcept { return WriteAwaitable(this, 0); }
   /// Bytes accepted by `write` but not yet flushed to the kernel.
   std::size_t pending_write_bytes() const noexcept { return pending_write_bytes_ + corked_.size(); }
 
@@ -222,6 +230,7 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   struct WriteRequest;
   void on_read(ssize_t nread, const uv_buf_t* buf) noexcept;
   void write_now(std::span<const std::string_view> parts, std::uint64_t seq);
+  void write_now_shared(std::shared_ptr<const std::string> data, std::uint64_t seq);
   void release_corked() noexcept;
   void on_write_done(WriteRequest* request, int status) noexcept;
   void on_handle_closed() noexcept;
@@ -256,7 +265,7 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   std::uint64_t corked_seq_ = 0;
   unsigned cork_depth_ = 0;
   // Corked by the loop from a read until the loop has handled the whole
-  // poll's events (IOLoop::after_io); the ticket cancels that.
+  // poll's events (detail::IOLoopStreams::after_io); the ticket cancels that.
   bool held_ = false;
   std::size_t held_ticket_ = 0;
   std::function<void()> close_callback_;

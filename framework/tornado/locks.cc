@@ -14,6 +14,7 @@ void park(std::shared_ptr<WaitNode> node, std::coroutine_handle<> h,
     if (node->state != WaitNode::State::waiting) return;
     node->state = WaitNode::State::timed_out;
     node->timer = {};
+    node->unlink();
     // A timer callback already runs from the loop, so resuming here keeps
     // the rule that waiters are resumed by the loop.
     if (node->handle) node->handle.resume();
@@ -35,6 +36,7 @@ bool abandon(WaitNode& node, bool resumed) noexcept {
   switch (node.state) {
     case WaitNode::State::waiting:
       node.state = WaitNode::State::abandoned;
+      node.unlink();
       if (node.timer && node.loop) node.loop->remove_timeout(node.timer);
       node.timer = {};
       return false;
@@ -42,9 +44,22 @@ bool abandon(WaitNode& node, bool resumed) noexcept {
       return !resumed;
     case WaitNode::State::timed_out:
     case WaitNode::State::abandoned:
+    case WaitNode::State::cancelled:
       return false;
   }
   return false;
+}
+
+bool cancel_node(const std::shared_ptr<WaitNode>& node) noexcept {
+  if (node->state != WaitNode::State::waiting) return false;
+  node->state = WaitNode::State::cancelled;
+  node->unlink();
+  if (node->timer && node->loop) node->loop->remove_timeout(node->timer);
+  node->timer = {};
+  call_soon([node] {
+    if (node->handle) node->handle.resume();
+  });
+  return true;
 }
 
 bool SemaphoreState::release() {
@@ -58,7 +73,7 @@ bool SemaphoreState::release() {
 }
 
 void EventWaiter::await_resume() {
-  resumed_ = true;
+  resuming();
   if (timed_out()) throw TimeoutError("Timeout waiting for Event");
 }
 
@@ -69,7 +84,7 @@ AcquireAwaiter::~AcquireAwaiter() {
 }
 
 locks::Guard AcquireAwaiter::await_resume() {
-  resumed_ = true;
+  resuming();
   if (timed_out()) throw TimeoutError("Timeout acquiring semaphore");
   return locks::Guard(state_);
 }

@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <list>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -47,11 +48,21 @@ namespace tornado::detail {
 /// the primitive's FIFO and the awaiter living in the coroutine's frame, so
 /// either may go away first.
 struct WaitNode {
-  enum class State : std::uint8_t { waiting, woken, timed_out, abandoned };
+  enum class State : std::uint8_t { waiting, woken, timed_out, abandoned, cancelled };
   std::coroutine_handle<> handle;
   ioloop::IOLoop* loop = nullptr;
   ioloop::TimeoutHandle timer;
   State state = State::waiting;
+  // Where the node sits in its FIFO while it waits, so that a waiter that
+  // stops waiting (timeout, cancellation, frame destroyed) leaves at once.
+  std::list<std::shared_ptr<WaitNode>>* list = nullptr;
+  std::list<std::shared_ptr<WaitNode>>::iterator position;
+
+  /// Leaves the FIFO; a no-op when not in one. The caller holds its own
+  /// reference, as the list's may be the last but one.
+  void unlink() noexcept {
+    if (auto* l = std::exchange(list, nullptr)) l->erase(position);
+  }
 };
 
 /// Suspends `h` on `node`. With a timeout, a timer marks the node timed out
@@ -68,62 +79,82 @@ void wake(std::shared_ptr<WaitNode> node);
 /// never resumed, so whatever it was handed must be given back.
 bool abandon(WaitNode& node, bool resumed) noexcept;
 
-/// The FIFO of waiters. Nodes that timed out or were abandoned stay until
-/// they reach the front or a periodic sweep, so removal is O(1).
+/// Cancels a node still waiting: it leaves its FIFO, its timer is disarmed
+/// and the loop resumes it (to throw CancelledError). False when the node
+/// was already woken, timed out or abandoned.
+bool cancel_node(const std::shared_ptr<WaitNode>& node) noexcept;
+
+/// The FIFO of waiters. Only nodes still waiting are in it: one that stops
+/// waiting unlinks itself in O(1).
 template <class Node>
 class WaitList {
  public:
+  WaitList() = default;
+  WaitList(const WaitList&) = delete;
+  WaitList& operator=(const WaitList&) = delete;
+  ~WaitList() {
+    for (auto& node : nodes_) node->list = nullptr;
+  }
+
   void push(std::shared_ptr<Node> node) {
-    if (nodes_.size() >= sweep_at_) sweep();
-    nodes_.push_back(std::move(node));
+    nodes_.push_back(node);
+    node->list = &nodes_;
+    node->position = std::prev(nodes_.end());
   }
 
-  /// Removes and returns the oldest node still waiting, or null.
+  /// Removes and returns the oldest waiting node, or null.
   std::shared_ptr<Node> pop() {
-    while (!nodes_.empty()) {
-      auto node = std::move(nodes_.front());
-      nodes_.pop_front();
-      if (node->state == WaitNode::State::waiting) return node;
-    }
-    return nullptr;
+    if (nodes_.empty()) return nullptr;
+    auto node = std::static_pointer_cast<Node>(nodes_.front());
+    node->unlink();
+    return node;
   }
 
-  /// True if some node is still waiting.
-  bool has_waiters() {
-    while (!nodes_.empty() && nodes_.front()->state != WaitNode::State::waiting) {
-      nodes_.pop_front();
-    }
-    return !nodes_.empty();
-  }
+  /// True if some node is waiting.
+  bool has_waiters() const noexcept { return !nodes_.empty(); }
+  /// How many coroutines wait here (a cancelled one is not counted).
+  std::size_t size() const noexcept { return nodes_.size(); }
 
  private:
-  // Waiters that time out without ever reaching the front would otherwise
-  // accumulate; sweeping when the list doubles keeps push amortised O(1).
-  void sweep() {
-    std::erase_if(nodes_, [](const auto& node) { return node->state != WaitNode::State::waiting; });
-    sweep_at_ = std::max<std::size_t>(kMinSweep, 2 * nodes_.size());
-  }
-
-  static constexpr std::size_t kMinSweep = 64;
-  std::deque<std::shared_ptr<Node>> nodes_;
-  std::size_t sweep_at_ = kMinSweep;
+  std::list<std::shared_ptr<WaitNode>> nodes_;
 };
 
-/// The part every awaiter shares: its node, once it has suspended.
+/// The part every awaiter shares: its node, once it has suspended, and its
+/// cancellation.
 template <class Node>
-class Parked {
+class Parked : public CancelHook {
  public:
   Parked() = default;
   Parked(Parked&&) noexcept = default;
   Parked& operator=(Parked&&) = delete;
   ~Parked() { take_undelivered(); }
 
+  bool cancel() noexcept override {
+    detach();
+    if (!node_ || !cancel_node(node_)) return false;
+    cancelled_ = true;
+    return true;
+  }
+
  protected:
-  void park_on(WaitList<Node>& list, std::coroutine_handle<> h,
+  template <class P>
+  void park_on(WaitList<Node>& list, std::coroutine_handle<P> h,
                std::optional<ioloop::Duration> timeout) {
+    if (attach(h)) {
+      // Cancelled before it could wait: never join the FIFO.
+      cancelled_ = true;
+      call_soon([h] { h.resume(); });
+      return;
+    }
     node_ = std::make_shared<Node>();
     list.push(node_);
     park(node_, h, timeout);
+  }
+  /// Called first by every await_resume: throws if the wait was cancelled.
+  void resuming() {
+    resumed_ = true;
+    detach();
+    if (cancelled_) throw CancelledError();
   }
   bool timed_out() const noexcept { return node_ && node_->state == WaitNode::State::timed_out; }
   /// Lets go of the node (see `abandon`); returns it when what it was handed
@@ -136,6 +167,7 @@ class Parked {
 
   std::shared_ptr<Node> node_;
   bool resumed_ = false;
+  bool cancelled_ = false;
 };
 
 struct EventState {
@@ -158,7 +190,10 @@ class EventWaiter : public Parked<WaitNode> {
   EventWaiter(std::shared_ptr<EventState> state, std::optional<ioloop::Duration> timeout)
       : state_(std::move(state)), timeout_(timeout) {}
   bool await_ready() const noexcept { return state_->value; }
-  void await_suspend(std::coroutine_handle<> h) { park_on(state_->waiters, h, timeout_); }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
+    park_on(state_->waiters, h, timeout_);
+  }
   void await_resume();
 
  private:
@@ -172,9 +207,12 @@ class ConditionWaiter : public Parked<WaitNode> {
                   std::optional<ioloop::Duration> timeout)
       : waiters_(std::move(waiters)), timeout_(timeout) {}
   bool await_ready() const noexcept { return false; }
-  void await_suspend(std::coroutine_handle<> h) { park_on(*waiters_, h, timeout_); }
-  bool await_resume() noexcept {
-    resumed_ = true;
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
+    park_on(*waiters_, h, timeout_);
+  }
+  bool await_resume() {
+    resuming();
     return !timed_out();
   }
 
@@ -207,6 +245,8 @@ class Event {
   void set();
   /// Resets the flag; coroutines that wait afterwards block until `set()`.
   void clear() noexcept;
+  /// Coroutines waiting now (a cancelled or timed-out one is gone at once).
+  std::size_t waiter_count() const noexcept { return state_->waiters.size(); }
   /// Awaitable completing when the flag is set; throws `TimeoutError` if that
   /// does not happen within `timeout`.
   [[nodiscard]] detail::EventWaiter wait(std::optional<Duration> timeout = std::nullopt) const;
@@ -229,6 +269,8 @@ class Condition {
   void notify(int n = 1);
   /// Wakes every waiter.
   void notify_all();
+  /// Coroutines waiting now (a cancelled or timed-out one is gone at once).
+  std::size_t waiter_count() const noexcept { return waiters_->size(); }
 
  private:
   std::shared_ptr<detail::WaitList<detail::WaitNode>> waiters_;
@@ -279,6 +321,8 @@ class Semaphore {
   void release();
   /// Units available now.
   int value() const noexcept;
+  /// Coroutines waiting in `acquire()` now.
+  std::size_t waiter_count() const noexcept { return state_->waiters.size(); }
 
  protected:
   /// For BoundedSemaphore: at most `bound` units.
@@ -314,6 +358,8 @@ class Lock {
   void release();
   /// True while some coroutine holds the lock.
   bool locked() const noexcept;
+  /// Coroutines waiting in `acquire()` now.
+  std::size_t waiter_count() const noexcept { return state_->waiters.size(); }
 
  private:
   std::shared_ptr<detail::SemaphoreState> state_;
@@ -337,7 +383,10 @@ class AcquireAwaiter : public Parked<WaitNode> {
     --state_->value;
     return true;
   }
-  void await_suspend(std::coroutine_handle<> h) { park_on(state_->waiters, h, timeout_); }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
+    park_on(state_->waiters, h, timeout_);
+  }
   locks::Guard await_resume();
 
  private:

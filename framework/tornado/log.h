@@ -5,7 +5,9 @@
 // `tornado.general` (everything else). tornado-cpp keeps the same three, plus
 // `gen` for coroutine failures, and prints Tornado's line format:
 //
-//   [I 261125 11:42:53 web] 200 GET / (127.0.0.1) 0.52ms
+//   [I 261125 11:42:53 access] 200 GET / (127.0.0.1) 0.52ms
+//
+// (the logger's short name, "access", where Python prints the module, "web")
 //
 // Example:
 //   tornado::log::app.info("WebSocket opened from {}", ip);

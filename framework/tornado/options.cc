@@ -10,6 +10,7 @@
 #include <limits>
 #include <sstream>
 
+#include "tornado/detail/ascii.h"
 #include "tornado/log.h"
 
 namespace tornado::options {
@@ -33,14 +34,6 @@ std::string_view trim(std::string_view text) noexcept {
     text.remove_suffix(1);
   }
   return text;
-}
-
-std::string lower(std::string_view text) {
-  std::string out(text);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 // Shows a value the user typed, shortened so an error stays one line.
@@ -69,7 +62,7 @@ Int parse_integer(std::string_view text, std::string_view what) {
 }
 
 bool parse_bool(std::string_view text) {
-  std::string word = lower(trim(text));
+  std::string word = tornado::detail::ascii_lower(trim(text));
   if (word == "true" || word == "t" || word == "1" || word == "yes" || word == "y" ||
       word == "on") {
     return true;

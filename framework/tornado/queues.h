@@ -201,9 +201,12 @@ class GetAwaiter : public Parked<ItemNode<T>> {
   }
 
   bool await_ready() { return state_->try_get(item_); }
-  void await_suspend(std::coroutine_handle<> h) { this->park_on(state_->getters, h, timeout_); }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
+    this->park_on(state_->getters, h, timeout_);
+  }
   T await_resume() {
-    this->resumed_ = true;
+    this->resuming();
     if (!this->node_) return std::move(*item_);
     if (this->timed_out()) throw TimeoutError("Timeout waiting for a queue item");
     return std::move(*this->node_->item);
@@ -224,12 +227,13 @@ class PutAwaiter : public Parked<ItemNode<T>> {
   PutAwaiter(PutAwaiter&&) noexcept = default;
 
   bool await_ready() { return state_->try_put(item_); }
-  void await_suspend(std::coroutine_handle<> h) {
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
     this->park_on(state_->putters, h, timeout_);
-    this->node_->item = std::move(item_);
+    if (this->node_) this->node_->item = std::move(item_);
   }
   void await_resume() {
-    this->resumed_ = true;
+    this->resuming();
     if (this->timed_out()) throw TimeoutError("Timeout putting a queue item");
   }
 
@@ -285,6 +289,11 @@ class Queue {
   [[nodiscard]] detail::GetAwaiter<T, Buffer> get(std::optional<Duration> timeout = std::nullopt) {
     return detail::GetAwaiter<T, Buffer>(state_, timeout);
   }
+
+  /// Coroutines waiting in `get()` / `put()` (cancelled ones are gone).
+  std::size_t getters_waiting() const noexcept { return state_->getters.size(); }
+  /// Coroutines waiting in `put()` for room.
+  std::size_t putters_waiting() const noexcept { return state_->putters.size(); }
 
   /// Takes the next item without waiting; throws `QueueEmpty` if there is none.
   T get_nowait() {

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "tornado/detail/uv_handle.h"
 #include "tornado/ioloop.h"
 
 namespace tornado::tcpclient {
@@ -53,13 +54,14 @@ Task<Resolved> resolve(std::string host, int port) {
   co_return co_await done;
 }
 
-Task<std::unique_ptr<uv_tcp_t>> connect_address(const sockaddr_storage& address) {
+Task<tornado::detail::UvHandle<uv_tcp_t>> connect_address(const sockaddr_storage& address) {
   struct Request {
     uv_connect_t req{};
     Future<int> done;
   };
-  auto tcp = std::make_unique<uv_tcp_t>();
-  uv_tcp_init(ioloop::IOLoop::current().uv_loop(), tcp.get());
+  auto handle = std::make_unique<uv_tcp_t>();
+  uv_tcp_init(ioloop::IOLoop::current().uv_loop(), handle.get());
+  tornado::detail::UvHandle<uv_tcp_t> tcp(std::move(handle));
   auto request = std::make_unique<Request>();
   request->req.data = request.get();
   Future<int> done = request->done;
@@ -72,12 +74,7 @@ Task<std::unique_ptr<uv_tcp_t>> connect_address(const sockaddr_storage& address)
     request.release();
     status = co_await done;
   }
-  if (status < 0) {
-    // Close the handle through libuv; its memory is freed in the callback.
-    uv_close(reinterpret_cast<uv_handle_t*>(tcp.release()),
-             [](uv_handle_t* h) noexcept { delete reinterpret_cast<uv_tcp_t*>(h); });
-    throw StreamClosedError(make_uv_error(status));
-  }
+  if (status < 0) throw StreamClosedError(make_uv_error(status));  // tcp closes itself
   co_return tcp;
 }
 
@@ -94,18 +91,16 @@ Task<std::shared_ptr<iostream::IOStream>> connect_now(std::string host, int port
   Resolved resolved = co_await resolve(host, port);
   std::exception_ptr last_error;
   for (const auto& address : resolved.addresses) {
-    std::unique_ptr<uv_tcp_t> tcp;
+    tornado::detail::UvHandle<uv_tcp_t> connected;
     try {
-      tcp = co_await connect_address(address);
+      connected = co_await connect_address(address);
     } catch (const StreamClosedError&) {
       last_error = std::current_exception();
       continue;
     }
-    if (attempt->cancelled) {
-      uv_close(reinterpret_cast<uv_handle_t*>(tcp.release()),
-               [](uv_handle_t* h) noexcept { delete reinterpret_cast<uv_tcp_t*>(h); });
-      throw TimeoutError("Timeout while connecting");
-    }
+    if (attempt->cancelled) throw TimeoutError("Timeout while connecting");
+    // The stream closes the handle through its own close path from here on.
+    std::unique_ptr<uv_tcp_t> tcp(connected.release());
     if (!options.ssl_options) {
       auto stream = iostream::IOStream::create(std::move(tcp), options.stream_options);
       stream->set_nodelay(true);

@@ -50,6 +50,8 @@ void TCPServer::add_sockets(std::vector<netutil::Socket> sockets) {
 
 void TCPServer::bind(int port, std::string_view address, netutil::BindOptions options) {
   for (auto& socket : netutil::bind_sockets(port, address, options)) {
+    // port() answers from bind() on, as a port of 0 is known only once bound.
+    if (listeners_.empty() && pending_sockets_.empty()) port_ = socket.port();
     pending_sockets_.push_back(std::move(socket));
   }
 }

@@ -128,9 +128,8 @@ struct CompiledTemplate {
 
 struct LoaderState {
   struct Dependency {
-    std::filesystem::path path;
-    std::filesystem::file_time_type mtime;
-    std::uintmax_t size;
+    std::string name;
+    std::string version;
   };
   struct Entry {
     std::shared_ptr<const template_::Template> compiled;
@@ -141,7 +140,6 @@ struct LoaderState {
     std::vector<Dependency> dependencies;
   };
 
-  std::filesystem::path root;
   template_::LoaderOptions options;
   std::shared_ptr<const Functions> functions;
   std::recursive_mutex mutex;
@@ -212,26 +210,6 @@ std::string filter_whitespace(std::string_view mode, std::string_view text) {
   });
 }
 
-// Python's str.strip().
-std::string_view python_strip(std::string_view s) {
-  while (!s.empty()) {
-    const auto c = decode_utf8(s, 0);
-    if (!c.valid || !is_python_space(c.code_point)) break;
-    s.remove_prefix(c.size);
-  }
-  while (!s.empty()) {
-    std::size_t start = s.size() - 1;
-    while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80 &&
-           s.size() - start < 4) {
-      --start;
-    }
-    const auto c = decode_utf8(s, start);
-    if (!c.valid || start + c.size != s.size() || !is_python_space(c.code_point)) break;
-    s.remove_suffix(c.size);
-  }
-  return s;
-}
-
 // Python's str.strip(chars) for one quote character.
 std::string_view strip_char(std::string_view s, char c) {
   while (!s.empty() && s.front() == c) s.remove_prefix(1);
@@ -275,7 +253,7 @@ struct OpenBlock {
 
 class TemplateParser {
  public:
-  TemplateParser(CompiledTemplate& compiled, const template_::Loader* loader, Reader reader)
+  TemplateParser(CompiledTemplate& compiled, const template_::BaseLoader* loader, Reader reader)
       : compiled_(compiled), loader_(loader), reader_(std::move(reader)) {}
 
   Body parse_file() { return parse({}); }
@@ -448,7 +426,10 @@ class TemplateParser {
       return false;
     }
     if (op == "import" || op == "from") {
-      reader_.fail("{% " + std::string(op) + " %} is not supported: register functions instead",
+      reader_.fail(source +
+                       " imports a Python module, which a tornado-cpp template cannot: pass what "
+                       "it needs as a value, a function (LoaderOptions::functions, the ui_methods "
+                       "setting) or a bound object instead (docs/template.md)",
                    line);
     }
     if (op == "set") {
@@ -610,7 +591,7 @@ class TemplateParser {
   }
 
   CompiledTemplate& compiled_;
-  const template_::Loader* loader_;
+  const template_::BaseLoader* loader_;
   Reader reader_;
 };
 
@@ -797,9 +778,19 @@ class Renderer {
               if (it != functions->end()) module = &it->second;
             }
           }
-          if (!module) throw EvalError("NameError", "no UI module named '" + name + "'");
-          const Value function = Value::of(FunctionValue{nullptr, module, name});
-          append_str(*st_.out, call_expression_with(function, *node.expr, ctx));
+          if (module) {
+            const Value function = Value::of(FunctionValue{nullptr, module, name});
+            append_str(*st_.out, call_expression_with(function, *node.expr, ctx));
+            return;
+          }
+          // As Tornado's `_tt_modules.Name(args)`: the handler's UI modules.
+          Value modules;
+          try {
+            modules = lookup_name("_tt_modules", ctx);
+          } catch (const EvalError&) {
+            throw EvalError("NameError", "no UI module named '" + name + "'");
+          }
+          append_str(*st_.out, call_method_expression(std::move(modules), *node.expr, ctx));
         });
         return Flow::normal;
       case NodeKind::if_block:
@@ -963,7 +954,7 @@ std::string by_extension_whitespace(std::string_view name) {
 }  // namespace
 
 struct LoaderAccess {
-  static LoaderState& state(const template_::Loader& loader) { return *loader.state_; }
+  static LoaderState& state(const template_::BaseLoader& loader) { return *loader.state_; }
 };
 
 }  // namespace tornado::detail
@@ -972,7 +963,7 @@ namespace tornado::template_ {
 
 using detail::CompiledTemplate;
 
-Template::Template(std::string source, std::string name, const Loader* loader,
+Template::Template(std::string source, std::string name, const BaseLoader* loader,
                    TemplateOptions options)
     : impl_(std::make_unique<CompiledTemplate>()) {
   CompiledTemplate& c = *impl_;
@@ -1031,14 +1022,15 @@ const std::string& Template::name() const noexcept {
   return impl_->name;
 }
 
-std::string Template::generate(const nlohmann::json& values, const Functions& functions) const {
+std::string Template::generate(const Namespace& ns, const Functions& functions) const {
   std::string out;
-  generate_to(out, values, functions);
+  generate_to(out, ns, functions);
   return out;
 }
 
-void Template::generate_to(std::string& out, const nlohmann::json& values,
+void Template::generate_to(std::string& out, const Namespace& ns,
                            const Functions& functions) const {
+  const nlohmann::json& values = ns.json();
   if (!values.is_object() && !values.is_null()) {
     throw TemplateError(impl_->name, 0, "the values of a template must be a JSON object", {},
                         "TypeError");
@@ -1046,6 +1038,7 @@ void Template::generate_to(std::string& out, const nlohmann::json& values,
   detail::Scope scope;
   detail::RenderState state{&out, impl_.get(), impl_->root, {}, 0, {}, nullptr, nullptr, false};
   state.context.values = values.is_object() ? &values : nullptr;
+  state.context.objects = ns.objects().empty() ? nullptr : &ns.objects();
   state.context.functions = &functions;
   state.context.loader_functions = impl_->loader_functions.get();
   state.context.scope = &scope;
@@ -1075,28 +1068,27 @@ bool is_within(const std::filesystem::path& path, const std::filesystem::path& r
 
 }  // namespace
 
-Loader::Loader(std::filesystem::path root, LoaderOptions options)
-    : state_(std::make_unique<detail::LoaderState>()) {
-  state_->root = std::filesystem::absolute(root).lexically_normal();
+BaseLoader::BaseLoader(LoaderOptions options) : state_(std::make_unique<detail::LoaderState>()) {
   state_->functions = std::make_shared<const Functions>(options.functions);
   state_->options = std::move(options);
 }
 
-Loader::~Loader() = default;
+BaseLoader::~BaseLoader() = default;
 
-const std::filesystem::path& Loader::root() const noexcept {
-  return state_->root;
-}
-const LoaderOptions& Loader::options() const noexcept {
+const LoaderOptions& BaseLoader::options() const noexcept {
   return state_->options;
 }
 
-void Loader::reset() {
+void BaseLoader::reset() {
   std::lock_guard lock(state_->mutex);
   state_->cache.clear();
 }
 
-std::string Loader::resolve_path(std::string_view name, std::string_view parent_path) const {
+std::string BaseLoader::version(const std::string&) const {
+  return {};
+}
+
+std::string BaseLoader::resolve_path(std::string_view name, std::string_view parent_path) const {
   if (name.find('\0') != std::string_view::npos) refuse("<NUL>", "contains a NUL byte");
   if (name.empty()) refuse(name, "is empty");
   if (name.front() == '/' || name.front() == '\\') refuse(name, "is absolute");
@@ -1115,9 +1107,8 @@ std::string Loader::resolve_path(std::string_view name, std::string_view parent_
   return resolved;
 }
 
-std::shared_ptr<const Template> Loader::load(std::string_view name,
-                                             std::string_view parent_path) const {
-  namespace fs = std::filesystem;
+std::shared_ptr<const Template> BaseLoader::load(std::string_view name,
+                                                 std::string_view parent_path) const {
   detail::LoaderState& s = *state_;
   const std::string key = resolve_path(name, parent_path);
   std::lock_guard lock(s.mutex);
@@ -1133,10 +1124,7 @@ std::shared_ptr<const Template> Loader::load(std::string_view name,
     bool fresh = true;
     if (s.options.debug) {
       for (const auto& dep : it->second.dependencies) {
-        std::error_code ec1, ec2;
-        const auto mtime = fs::last_write_time(dep.path, ec1);
-        const auto size = fs::file_size(dep.path, ec2);
-        if (ec1 || ec2 || mtime != dep.mtime || size != dep.size) {
+        if (version(dep.name) != dep.version) {
           fresh = false;
           break;
         }
@@ -1161,28 +1149,12 @@ std::shared_ptr<const Template> Loader::load(std::string_view name,
                         "RecursionError");
   }
 
-  // Read the file, refusing anything that resolves outside the root.
-  std::error_code ec;
-  const fs::path root = fs::canonical(s.root, ec);
-  if (ec)
-    throw TemplateError(key, 0, "template root " + s.root.string() + " not found", {},
-                        "FileNotFoundError");
-  const fs::path path = fs::canonical(s.root / key, ec);
-  if (ec || !fs::is_regular_file(path)) {
-    throw TemplateError(key, 0, "template not found", {}, "FileNotFoundError");
-  }
-  if (!is_within(path, root)) refuse(key, "leaves the template root through a symbolic link");
-  std::ifstream file(path, std::ios::binary);
-  std::ostringstream contents;
-  contents << file.rdbuf();
-  if (!file) throw TemplateError(key, 0, "template could not be read", {}, "OSError");
-
-  detail::LoaderState::Dependency self{path, fs::last_write_time(path, ec), 0};
-  self.size = fs::file_size(path, ec);
+  detail::LoaderState::Dependency self{key, version(key)};
+  std::string source = load_source(key);
   s.loading.push_back({key, {self}});
   std::shared_ptr<const Template> compiled;
   try {
-    compiled = std::make_shared<const Template>(contents.str(), key, this);
+    compiled = std::make_shared<const Template>(std::move(source), key, this);
   } catch (...) {
     s.loading.pop_back();
     throw;
@@ -1195,15 +1167,68 @@ std::shared_ptr<const Template> Loader::load(std::string_view name,
   return result;
 }
 
-std::vector<std::filesystem::path> Loader::loaded_files() const {
-  std::lock_guard lock(state_->mutex);
-  std::vector<std::filesystem::path> files;
-  for (const auto& [key, entry] : state_->cache) {
-    for (const auto& dep : entry.dependencies) files.push_back(dep.path);
+Loader::Loader(std::filesystem::path root, LoaderOptions options)
+    : BaseLoader(std::move(options)), root_(std::filesystem::absolute(root).lexically_normal()) {}
+
+std::string Loader::version(const std::string& name) const {
+  namespace fs = std::filesystem;
+  std::error_code ec1, ec2;
+  const fs::path path = root_ / name;
+  const auto mtime = fs::last_write_time(path, ec1);
+  const auto size = fs::file_size(path, ec2);
+  if (ec1 || ec2) return "missing";
+  return std::to_string(mtime.time_since_epoch().count()) + ":" + std::to_string(size);
+}
+
+std::string Loader::load_source(const std::string& key) const {
+  namespace fs = std::filesystem;
+  // Read the file, refusing anything that resolves outside the root.
+  std::error_code ec;
+  const fs::path root = fs::canonical(root_, ec);
+  if (ec) {
+    throw TemplateError(key, 0, "template root " + root_.string() + " not found", {},
+                        "FileNotFoundError");
   }
-  std::sort(files.begin(), files.end());
-  files.erase(std::unique(files.begin(), files.end()), files.end());
+  const fs::path path = fs::canonical(root_ / key, ec);
+  if (ec || !fs::is_regular_file(path)) {
+    throw TemplateError(key, 0, "template not found", {}, "FileNotFoundError");
+  }
+  if (!is_within(path, root)) refuse(key, "leaves the template root through a symbolic link");
+  std::ifstream file(path, std::ios::binary);
+  std::ostringstream contents;
+  contents << file.rdbuf();
+  if (!file) throw TemplateError(key, 0, "template could not be read", {}, "OSError");
+  return contents.str();
+}
+
+std::vector<std::string> BaseLoader::loaded_names() const {
+  std::lock_guard lock(state_->mutex);
+  std::vector<std::string> names;
+  for (const auto& [key, entry] : state_->cache) {
+    names.push_back(key);
+    for (const auto& dep : entry.dependencies) names.push_back(dep.name);
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+std::vector<std::filesystem::path> Loader::loaded_files() const {
+  std::vector<std::filesystem::path> files;
+  for (const auto& name : loaded_names()) files.push_back(root_ / name);
   return files;
+}
+
+DictLoader::DictLoader(std::map<std::string, std::string, std::less<>> templates,
+                       LoaderOptions options)
+    : BaseLoader(std::move(options)), templates_(std::move(templates)) {}
+
+std::string DictLoader::load_source(const std::string& name) const {
+  const auto it = templates_.find(name);
+  if (it == templates_.end()) {
+    throw TemplateError(name, 0, "template not found", {}, "FileNotFoundError");
+  }
+  return it->second;
 }
 
 }  // namespace tornado::template_

@@ -26,23 +26,31 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <regex>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "tornado/httpclient.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
+#include "tornado/netutil.h"
 #include "tornado/web.h"
 #include "tornado/websocket.h"
 
 namespace tornado::testing {
 
-/// Absorbs log records of `logger` containing `substring` while alive; if
-/// `required`, fails the current test when none arrived.
+/// Absorbs log records of `logger` containing `substring` (or, given a
+/// `std::regex`, whose message the pattern matches from its start, as
+/// Tornado's `ExpectLog`) while alive; if `required`, fails the current test
+/// when none arrived.
 class ExpectLog {
  public:
   /// Starts absorbing records of `logger` that contain `substring`.
   ExpectLog(const log::Logger& logger, std::string substring, bool required = true);
+  /// Starts absorbing records of `logger` that `pattern` matches from the start.
+  ExpectLog(const log::Logger& logger, std::regex pattern, bool required = true);
   ~ExpectLog();
   ExpectLog(const ExpectLog&) = delete;
   ExpectLog& operator=(const ExpectLog&) = delete;
@@ -52,48 +60,112 @@ class ExpectLog {
 
  private:
   friend bool absorb_expected(std::string_view logger, std::string_view message) noexcept;
+  bool matches(std::string_view message) const;
   std::string_view logger_;
   std::string substring_;
+  std::optional<std::regex> pattern_;
   bool required_;
   int matched_ = 0;
   ExpectLog* previous_;
 };
 
-/// A GoogleTest fixture serving `get_app()` on 127.0.0.1 and a free port,
-/// as Tornado's `AsyncHTTPTestCase`.
-class AsyncHTTPTestCase : public ::testing::Test {
+/// Binds a listening socket to a free port of 127.0.0.1, as Tornado's
+/// `bind_unused_port`: the socket keeps the port taken until it goes.
+std::pair<netutil::Socket, int> bind_unused_port();
+
+/// The per-test timeout: `ASYNC_TEST_TIMEOUT` (seconds, as in Tornado) when
+/// set, else 10 s (Tornado's 5 s is short for sanitizer builds on 2 cores).
+std::chrono::milliseconds get_async_test_timeout();
+
+/// A GoogleTest fixture with a fresh IOLoop for each test, as Tornado's
+/// `AsyncTestCase`; `run_sync` runs a coroutine on it within the per-test
+/// timeout (Tornado's `gen_test`).
+///
+///   class QueueTest : public tornado::testing::AsyncTestCase {};
+///   TEST_F(QueueTest, Hands) {
+///     run_sync([]() -> tornado::Task<> { co_await tornado::moment(); });
+///   }
+class AsyncTestCase : public ::testing::Test {
+ protected:
+  /// How long `run_sync` waits before failing with TimeoutError.
+  virtual std::chrono::milliseconds get_async_timeout() { return get_async_test_timeout(); }
+
+  /// Creates the test's loop.
+  void SetUp() override;
+  /// Destroys the test's loop (and the coroutines still suspended on it).
+  void TearDown() override;
+
+  /// Runs `fn`'s task to completion on the test's loop and returns its result.
+  template <class Fn>
+  auto run_sync(Fn&& fn) {
+    return io_loop_->run_sync(std::forward<Fn>(fn), get_async_timeout());
+  }
+  /// `run_sync` under the name the HTTP fixtures have used.
+  template <class Fn>
+  auto run(Fn&& fn) {
+    return run_sync(std::forward<Fn>(fn));
+  }
+
+  /// The test's loop (Tornado's `self.io_loop`).
+  std::unique_ptr<ioloop::IOLoop> io_loop_;
+};
+
+/// A fixture serving `get_app()` on 127.0.0.1 and a free port, as Tornado's
+/// `AsyncHTTPTestCase`.
+class AsyncHTTPTestCase : public AsyncTestCase {
  protected:
   /// The application under test; called once per test.
   virtual std::unique_ptr<web::Application> get_app() = 0;
   /// Server settings for the test server (none by default).
   virtual httpserver::HTTPServerSettings get_httpserver_options() { return {}; }
-  /// How long `fetch` and `run` wait before failing with TimeoutError.
-  virtual std::chrono::milliseconds get_async_timeout() { return std::chrono::seconds(10); }
+  /// "http", or "https" for AsyncHTTPSTestCase.
+  virtual std::string get_protocol() const { return "http"; }
+  /// Options every `fetch` starts from (the HTTPS fixture trusts its CA).
+  virtual httpclient::HTTPRequest get_fetch_defaults() { return {}; }
 
   /// Creates the loop, calls `get_app()` and starts serving it.
   void SetUp() override;
   /// Destroys the application (and its server), then the loop.
   void TearDown() override;
 
-  /// "http://127.0.0.1:<port><path>".
+  /// "<protocol>://127.0.0.1:<port><path>".
   std::string get_url(std::string_view path) const;
   /// Fetches `path` from the test server; never throws for HTTP error codes
-  /// (check `response.code`), as Tornado's `self.fetch`.
-  httpclient::HTTPResponse fetch(std::string_view path, httpclient::HTTPRequest options = {});
+  /// (check `response.code`), as Tornado's `self.fetch`. `options` start
+  /// from `get_fetch_defaults()` when left empty.
+  httpclient::HTTPResponse fetch(std::string_view path,
+                                 std::optional<httpclient::HTTPRequest> options = std::nullopt);
   /// Opens a WebSocket to `path` on the test server.
   std::shared_ptr<websocket::WebSocketClientConnection> websocket_connect(std::string_view path);
-  /// Runs a coroutine to completion on the test loop (`gen_test`).
-  template <class Fn>
-  auto run(Fn&& fn) {
-    return io_loop_->run_sync(std::forward<Fn>(fn), get_async_timeout());
-  }
 
-  /// The test's loop (Tornado's `self.io_loop`).
-  std::unique_ptr<ioloop::IOLoop> io_loop_;
   /// The application `get_app()` returned.
   std::unique_ptr<web::Application> app_;
   /// The port the test server listens on.
   int port_ = 0;
+};
+
+/// `AsyncHTTPTestCase` over TLS, as Tornado's `AsyncHTTPSTestCase`: each test
+/// makes its own self-signed certificate (EC P-256, for 127.0.0.1 and
+/// localhost), serves with it, and fetches trusting only it.
+class AsyncHTTPSTestCase : public AsyncHTTPTestCase {
+ protected:
+  /// Makes the certificate, then serves as AsyncHTTPTestCase does.
+  void SetUp() override;
+  /// Stops serving and removes the certificate's files.
+  void TearDown() override;
+  /// The server settings with this test's certificate.
+  httpserver::HTTPServerSettings get_httpserver_options() override;
+  std::string get_protocol() const override { return "https"; }
+  /// Fetch options trusting this test's certificate only.
+  httpclient::HTTPRequest get_fetch_defaults() override;
+
+  /// The PEM file of this test's certificate.
+  std::string certfile_;
+  /// The PEM file of this test's private key.
+  std::string keyfile_;
+
+ private:
+  std::string cert_dir_;
 };
 
 /// Called by the test sink: true if an active ExpectLog on this thread takes

@@ -5,7 +5,6 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <re2/re2.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <charconv>
@@ -16,8 +15,12 @@
 #include <sstream>
 
 #include "tornado/autoreload.h"
+#include "tornado/detail/base64.h"
+#include "tornado/detail/web_template.h"
+#include "tornado/detail/zlib.h"
 #include "tornado/escape.h"
 #include "tornado/ioloop.h"
+#include "tornado/locks.h"
 #include "tornado/log.h"
 
 namespace tornado::web {
@@ -75,29 +78,6 @@ std::string format_field(std::string_view s) {
   return fmt::format("{}:{}", s.size(), s);
 }
 
-std::string base64(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::optional<std::string> unbase64(std::string_view data) {
-  if (data.size() % 4 != 0) return std::nullopt;
-  std::string out(3 * data.size() / 4, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  if (n < 0) return std::nullopt;
-  std::size_t padding = 0;
-  if (!data.empty() && data.back() == '=') ++padding;
-  if (data.size() > 1 && data[data.size() - 2] == '=') ++padding;
-  out.resize(static_cast<std::size_t>(n) - padding);
-  return out;
-}
-
 std::optional<std::string_view> consume_field(std::string_view& rest) {
   auto colon = rest.find(':');
   if (colon == std::string_view::npos) return std::nullopt;
@@ -115,8 +95,9 @@ std::optional<std::string_view> consume_field(std::string_view& rest) {
 
 std::string create_signed_value(std::string_view secret, std::string_view name,
                                 std::string_view value, std::int64_t timestamp) {
-  std::string to_sign = fmt::format("2|1:0|{}|{}|{}|", format_field(std::to_string(timestamp)),
-                                    format_field(name), format_field(base64(value)));
+  std::string to_sign =
+      fmt::format("2|1:0|{}|{}|{}|", format_field(std::to_string(timestamp)), format_field(name),
+                  format_field(tornado::detail::base64_encode(value)));
   return to_sign + hmac_sha256_hex(secret, to_sign);
 }
 
@@ -141,7 +122,7 @@ std::optional<std::string> decode_signed_value(std::string_view secret, std::str
     return std::nullopt;
   }
   if (ts > now + 31 * 86400) return std::nullopt;  // from the future: refuse
-  return unbase64(*value_field);
+  return tornado::detail::base64_decode(*value_field);
 }
 
 HTTPError::HTTPError(int status_code, std::string log_message, std::string reason)
@@ -178,11 +159,32 @@ struct Application::Impl {
 
 Application::Application(std::vector<URLSpec> handlers, Settings settings)
     : impl_(std::make_unique<Impl>()), settings_(std::move(settings)) {
+  // As Tornado: debug implies these unless the application set them.
+  if (settings_.debug) {
+    if (!settings_.compiled_template_cache) settings_.compiled_template_cache = false;
+    if (!settings_.static_hash_cache) settings_.static_hash_cache = false;
+    if (!settings_.serve_traceback) settings_.serve_traceback = true;
+  }
   // As Tornado: a static_path setting serves its files under
-  // static_url_prefix, ahead of the application's own routes.
+  // static_url_prefix (and /favicon.ico, /robots.txt), ahead of the
+  // application's own routes.
   if (!settings_.static_path.empty()) {
-    handlers.insert(handlers.begin(), URLSpec(settings_.static_url_prefix + "(.*)",
-                                              handler<StaticFileHandler>(settings_.static_path)));
+    StaticHandlerClass cls = settings_.static_handler_class
+                                 ? *settings_.static_handler_class
+                                 : static_handler_class<StaticFileHandler>();
+    std::string prefix;
+    for (char c : settings_.static_url_prefix) {
+      if (std::string_view("()[]{}*+?.^$|\\").find(c) != std::string_view::npos) prefix += '\\';
+      prefix += c;
+    }
+    std::vector<URLSpec> statics;
+    for (const auto& pattern :
+         {prefix + "(.*)", std::string("/(favicon\\.ico)"), std::string("/(robots\\.txt)")}) {
+      statics.emplace_back(pattern,
+                           cls.route(settings_.static_path, settings_.static_handler_args));
+    }
+    handlers.insert(handlers.begin(), std::make_move_iterator(statics.begin()),
+                    std::make_move_iterator(statics.end()));
   }
   add_handlers(std::move(handlers));
   if (settings_.autoreload.value_or(settings_.debug)) autoreload::start();
@@ -222,7 +224,9 @@ void Application::add_handlers(std::vector<URLSpec> handlers) {
     }
     if (!fits) {
       throw std::invalid_argument(fmt::format(
-          "route '{}' captures {} group(s), but its handler has no verb taking {} path argument(s)",
+          "route '{}' captures {} group(s), but its handler has no verb taking {} path "
+          "argument(s) (a verb must be public, take each path argument as std::string_view "
+          "and return void or tornado::Task<>)",
           url.pattern, route.groups, route.groups));
     }
     route.spec = std::move(url.spec);
@@ -265,36 +269,51 @@ std::string Application::reverse_url(std::string_view name,
   throw std::invalid_argument(fmt::format("reverse_url: no route named '{}'", name));
 }
 
-template_::Loader& Application::template_loader() {
+template_::BaseLoader& Application::template_loader() {
+  if (settings_.template_loader) return *settings_.template_loader;
   if (!impl_->loader) {
     template_::LoaderOptions options;
-    options.debug = settings_.debug;
+    // Without the cache Tornado recompiles every template on each render;
+    // recompiling those whose files changed shows the same pages.
+    options.debug = !settings_.compiled_template_cache.value_or(!settings_.debug);
+    options.autoescape = settings_.autoescape.value_or("");
+    options.whitespace = settings_.template_whitespace;
     impl_->loader = std::make_unique<template_::Loader>(settings_.template_path, options);
   }
   return *impl_->loader;
 }
 
-std::string Application::static_url(std::string_view path) {
-  std::string version;
-  {
-    std::lock_guard lock(impl_->static_hashes_mutex);
-    auto it = impl_->static_hashes.find(path);
-    if (it != impl_->static_hashes.end() && !settings_.debug) {
-      version = it->second;
-    } else {
-      std::filesystem::path file = std::filesystem::path(settings_.static_path) / std::string(path);
-      std::ifstream in(file, std::ios::binary);
-      if (in) {
-        std::ostringstream content;
-        content << in.rdbuf();
-        version = digest_hex(EVP_md5(), content.str()).substr(0, 32);
-      }
-      impl_->static_hashes[std::string(path)] = version;
-    }
+std::string Application::static_url(std::string_view path, bool include_version) {
+  if (settings_.static_path.empty()) {
+    throw std::logic_error("the static_path setting is required for static_url");
   }
-  std::string url = settings_.static_url_prefix + std::string(path);
-  if (!version.empty()) url += "?v=" + version;
-  return url;
+  std::unique_ptr<StaticFileHandler> instance = settings_.static_handler_class
+                                                    ? settings_.static_handler_class->create()
+                                                    : std::make_unique<StaticFileHandler>();
+  instance->application_ = this;
+  return instance->make_static_url(settings_, path, include_version);
+}
+
+std::optional<std::string> Application::cached_static_version(
+    const std::string& abspath, const std::function<std::optional<std::string>()>& compute) {
+  std::lock_guard lock(impl_->static_hashes_mutex);
+  auto it = impl_->static_hashes.find(abspath);
+  if (it == impl_->static_hashes.end()) {
+    std::optional<std::string> version;
+    try {
+      version = compute();
+    } catch (const std::exception& e) {
+      log::general.error("Could not open static file '{}': {}", abspath, e.what());
+    }
+    it = impl_->static_hashes.emplace(abspath, version.value_or("")).first;
+  }
+  if (it->second.empty()) return std::nullopt;
+  return it->second;
+}
+
+void Application::reset_static_versions() {
+  std::lock_guard lock(impl_->static_hashes_mutex);
+  impl_->static_hashes.clear();
 }
 
 httpserver::HTTPServer& Application::listen(int port, std::string_view address,
@@ -336,9 +355,38 @@ void Application::log_request(RequestHandler& handler) const {
 
 namespace detail {
 
+// What a request's message delegate and its running handler share; the
+// handler itself belongs to HandlerRunner::execute while it runs.
+struct RequestState {
+  RequestHandler* handler = nullptr;  // set while execute() runs
+  bool closed = false;                // the connection closed first
+  // For a handler that streams its body only (each Event allocates).
+  struct Streaming {
+    locks::Event prepared;   // prepare() is done
+    locks::Event body_done;  // the whole body arrived (or never will)
+  };
+  std::optional<Streaming> streaming;
+};
+
 struct HandlerRunner {
-  static Task<> execute(std::unique_ptr<RequestHandler> handler, const HandlerSpec* spec) {
+  // A client that left before any answer gets none, and the access log no
+  // late line for it: a long poll whose wait was cancelled in
+  // on_connection_close ends here, as nothing was served.
+  static bool end_if_client_gone(RequestHandler& h) {
+    if (!h.connection_ || !h.connection_->closed() || h.headers_written_) return false;
+    h.finished_ = true;
+    h.write_buffer_.clear();
+    h.connection_->finish();
+    return true;
+  }
+
+  // As Tornado's RequestHandler._execute: 405, XSRF, prepare(), then (for
+  // a streaming handler, started when the headers arrive) the body, then
+  // the verb.
+  static Task<> execute(std::unique_ptr<RequestHandler> handler, const HandlerSpec* spec,
+                        std::shared_ptr<RequestState> state) {
     RequestHandler& h = *handler;
+    state->handler = &h;
     std::string_view method = h.request().method;
     try {
       auto verb = spec->verbs.find(method);
@@ -358,27 +406,45 @@ struct HandlerRunner {
       if (h.settings().xsrf_cookies && method != "GET" && method != "HEAD" && method != "OPTIONS") {
         h.check_xsrf_cookie();
       }
-      co_await spec->invoke(h, method, h.path_args_);
-      if (!h.finished_ && !h.detached_) h.finish();
+      if (spec->prepare) {
+        if (auto work = spec->prepare(h)) co_await work;
+      }
+      if (state->streaming) state->streaming->prepared.set();
+      if (!h.finished_ && !h.detached_ && state->streaming) {
+        co_await state->streaming->body_done.wait();
+        if (state->closed) {
+          state->handler = nullptr;
+          co_return;
+        }
+      }
+      if (!h.finished_ && !h.detached_) {
+        co_await spec->invoke(h, method, h.path_args_);
+        if (!h.finished_ && !h.detached_ && !end_if_client_gone(h)) h.finish();
+      }
     } catch (const Finish&) {
       if (!h.finished_) h.finish();
     } catch (const iostream::StreamClosedError&) {
       // The client went away; nothing left to answer.
+    } catch (const CancelledError&) {
+      // Cancelled with its client still there: an error of the server's.
+      if (!h.finished_ && !h.detached_ && !end_if_client_gone(h)) {
+        log::app.error("Handler for {} {} was cancelled", method, h.request().uri);
+        h.send_error(500);
+      }
     } catch (...) {
       h.log_exception(std::current_exception());
       if (!h.finished_ && !h.detached_) {
-        const HTTPError* http_error = nullptr;
         try {
           throw;
         } catch (const HTTPError& e) {
-          http_error = &e;
           h.send_error(e.status_code, std::current_exception());
         } catch (...) {
           h.send_error(500, std::current_exception());
         }
-        (void)http_error;
       }
     }
+    if (state->streaming) state->streaming->prepared.set();
+    state->handler = nullptr;
   }
 };
 
@@ -386,43 +452,63 @@ struct HandlerRunner {
 class HandlerDelegate final : public http1connection::HTTPMessageDelegate {
  public:
   HandlerDelegate(std::unique_ptr<RequestHandler> handler, const HandlerSpec* spec)
-      : handler_(std::move(handler)), spec_(spec) {}
+      : handler_(std::move(handler)), spec_(spec), state_(std::make_shared<RequestState>()) {
+    if (spec_->streams_body) state_->streaming.emplace();
+  }
 
-  void data_received(std::string_view chunk) override {
-    if (spec_->streams_body) {
-      spec_->data_received(*handler_, chunk);
-    } else {
+  Task<> headers_received() override {
+    if (!spec_->streams_body) return {};
+    // As @stream_request_body: the handler starts now, and the body is read
+    // once its prepare() is done.
+    spawn(HandlerRunner::execute(std::move(handler_), spec_, state_));
+    if (state_->streaming->prepared.is_set()) return {};
+    return wait_prepared(state_);
+  }
+
+  Task<> data_received(std::string_view chunk) override {
+    if (!spec_->streams_body) {
       handler_->request().body.append(chunk);
+      return {};
     }
+    RequestHandler* h = state_->handler;
+    if (!h || h->finished()) return {};  // answered early: the rest is dropped
+    return spec_->data_received(*h, chunk);
   }
 
   void finish() override {
-    auto& request = handler_->request();
-    if (!spec_->streams_body) {
-      try {
-        request.parse_body();
-      } catch (const httputil::HTTPInputError& e) {
-        log::general.warning("Invalid body from {}: {}", request.remote_ip, e.what());
-        handler_->send_error(400);
-        return;
-      }
+    if (spec_->streams_body) {
+      state_->streaming->body_done.set();
+      return;
     }
-    raw_ = handler_.get();
-    spawn(HandlerRunner::execute(std::move(handler_), spec_));
+    auto& request = handler_->request();
+    try {
+      request.parse_body();
+    } catch (const httputil::HTTPInputError& e) {
+      log::general.warning("Invalid body from {}: {}", request.remote_ip, e.what());
+      handler_->send_error(400);
+      return;
+    }
+    spawn(HandlerRunner::execute(std::move(handler_), spec_, state_));
   }
 
   void on_connection_close() override {
-    if (raw_) {
-      raw_->on_connection_close();
+    state_->closed = true;
+    if (RequestHandler* h = state_->handler) {
+      h->on_connection_close();
     } else if (handler_) {
       handler_->on_connection_close();
     }
+    if (state_->streaming) state_->streaming->body_done.set();
   }
 
  private:
-  std::unique_ptr<RequestHandler> handler_;
+  static Task<> wait_prepared(std::shared_ptr<RequestState> state) {
+    co_await state->streaming->prepared.wait();
+  }
+
+  std::unique_ptr<RequestHandler> handler_;  // until execute() takes it
   const HandlerSpec* spec_;
-  RequestHandler* raw_ = nullptr;  // while execute() owns the handler
+  std::shared_ptr<RequestState> state_;
 };
 
 }  // namespace detail
@@ -456,12 +542,15 @@ std::unique_ptr<http1connection::HTTPMessageDelegate> Application::start_request
     spec = &route.spec;
     break;
   }
-  auto handler = spec->factory();
-  handler->application_ = this;
-  handler->request_ = std::move(request);
-  handler->connection_ = std::move(connection);
-  handler->path_args_ = std::move(args);
-  handler->path_kwargs_ = std::move(kwargs);
+  if (!settings_.static_hash_cache.value_or(true)) reset_static_versions();
+  auto handler = spec->factory([&](RequestHandler& h) {
+    h.application_ = this;
+    h.request_ = std::move(request);
+    h.connection_ = std::move(connection);
+    h.path_args_ = std::move(args);
+    h.path_kwargs_ = std::move(kwargs);
+    h.set_default_headers();
+  });
   return std::make_unique<detail::HandlerDelegate>(std::move(handler), spec);
 }
 
@@ -469,7 +558,7 @@ std::unique_ptr<http1connection::HTTPMessageDelegate> Application::start_request
 // RequestHandler
 
 RequestHandler::RequestHandler() {
-  clear();
+  reset_response();
 }
 RequestHandler::~RequestHandler() = default;
 
@@ -484,6 +573,11 @@ const nlohmann::json& Settings::operator[](const std::string& key) const {
 }
 
 void RequestHandler::clear() {
+  reset_response();
+  set_default_headers();
+}
+
+void RequestHandler::reset_response() {
   headers_.clear();
   headers_.set("Server", "TornadoServer/6.4 (tornado-cpp)");
   headers_.set("Content-Type", "text/html; charset=UTF-8");
@@ -609,19 +703,9 @@ void RequestHandler::finish(std::string_view chunk) {
       if (type.starts_with("text/") || type.find("json") != std::string_view::npos ||
           type.find("javascript") != std::string_view::npos ||
           type.find("xml") != std::string_view::npos) {
-        z_stream zs{};
-        if (deflateInit2(&zs, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) == Z_OK) {
-          std::string out(deflateBound(&zs, write_buffer_.size()), '\0');
-          zs.next_in = reinterpret_cast<Bytef*>(write_buffer_.data());
-          zs.avail_in = static_cast<uInt>(write_buffer_.size());
-          zs.next_out = reinterpret_cast<Bytef*>(out.data());
-          zs.avail_out = static_cast<uInt>(out.size());
-          if (deflate(&zs, Z_FINISH) == Z_STREAM_END) {
-            out.resize(zs.total_out);
-            write_buffer_ = std::move(out);
-            set_header("Content-Encoding", "gzip");
-          }
-          deflateEnd(&zs);
+        if (auto gzipped = tornado::detail::zlib::gzip_compress(write_buffer_)) {
+          write_buffer_ = std::move(*gzipped);
+          set_header("Content-Encoding", "gzip");
         }
         add_header("Vary", "Accept-Encoding");
       }
@@ -644,58 +728,202 @@ void RequestHandler::redirect(std::string_view url, bool permanent, std::optiona
   finish();
 }
 
-nlohmann::json RequestHandler::get_template_namespace() {
-  nlohmann::json ns = settings().template_globals.is_object() ? settings().template_globals
-                                                              : nlohmann::json::object();
+template_::Namespace RequestHandler::get_template_namespace() {
+  using template_::Arguments;
+  using template_::Value;
+  template_::Namespace ns;
+  ns.set("handler", tornado::detail::handler_object(*this));
+  ns.set("request", tornado::detail::request_object(*this));
   const auto& user = current_user();
-  ns["current_user"] = user ? *user : nlohmann::json();
-  ns["request"] = {{"method", request_->method},     {"uri", request_->uri},
-                   {"path", request_->path},         {"host", request_->host},
-                   {"protocol", request_->protocol}, {"remote_ip", request_->remote_ip}};
+  ns.set("current_user", user ? Value(*user) : Value());
+  // `_` and `pgettext` go through the locale, so a real one translates.
+  const Value locale = get_template_locale();
+  ns.set("locale", locale);
+  for (const char* method : {"translate", "pgettext"}) {
+    ns.set(std::string_view(method) == "translate" ? "_" : "pgettext",
+           template_::make_callable(method, [locale, method](const Arguments& args) {
+             return *locale.object()->call_method(method, args);
+           }));
+  }
+  ns.set("static_url", template_::make_callable("static_url", [this](const Arguments& args) {
+           return *tornado::detail::handler_object(*this).object()->call_method("static_url", args);
+         }));
+  ns.set("xsrf_form_html", template_::make_callable("xsrf_form_html", [this](const Arguments&) {
+           return Value(xsrf_form_html());
+         }));
+  ns.set("reverse_url", template_::make_callable("reverse_url", [this](const Arguments& args) {
+           return *tornado::detail::handler_object(*this).object()->call_method("reverse_url",
+                                                                                args);
+         }));
+  // Tornado's self.ui: the ui_methods bound to this handler, and the modules.
+  for (const auto& entry : settings().ui_methods) {
+    const UIMethod* method = &entry.second;
+    ns.set(entry.first,
+           template_::make_callable(entry.first, [this, method](const Arguments& args) {
+             return (*method)(*this, args);
+           }));
+  }
+  const Value modules = tornado::detail::modules_object(*this);
+  ns.set("_tt_modules", modules);
+  ns.set("modules", modules);
   return ns;
 }
 
-std::string RequestHandler::render_string(std::string_view name, nlohmann::json values) {
-  nlohmann::json ns = get_template_namespace();
-  if (values.is_object()) {
-    for (auto& [key, value] : values.items()) ns[key] = std::move(value);
-  }
-  template_::Functions functions = settings().ui_methods;
-  functions["static_url"] = [this](const std::vector<nlohmann::json>& args) -> nlohmann::json {
-    if (args.empty() || !args[0].is_string()) throw std::invalid_argument("static_url(path)");
-    return static_url(args[0].get<std::string>());
-  };
-  functions["reverse_url"] = [this](const std::vector<nlohmann::json>& args) -> nlohmann::json {
-    if (args.empty() || !args[0].is_string()) throw std::invalid_argument("reverse_url(name, ...)");
-    std::vector<std::string> rest;
-    for (std::size_t i = 1; i < args.size(); ++i) {
-      rest.push_back(args[i].is_string() ? args[i].get<std::string>() : args[i].dump());
-    }
-    return reverse_url(args[0].get<std::string>(), rest);
-  };
-  functions["xsrf_form_html"] = [this](const std::vector<nlohmann::json>&) -> nlohmann::json {
-    return xsrf_form_html();
-  };
-  auto& loader = application_->template_loader();
-  auto tmpl = loader.load(name);
-  if (settings().autoreload.value_or(settings().debug)) {
-    for (const auto& file : loader.loaded_files()) autoreload::watch(file);
-  }
-  return tmpl->generate(ns, functions);
+template_::Value RequestHandler::get_template_locale() {
+  return tornado::detail::identity_locale();
 }
 
-void RequestHandler::render(std::string_view name, nlohmann::json values) {
+std::string RequestHandler::render_string(std::string_view name, template_::Namespace values) {
+  template_::BaseLoader& loader = application_->template_loader();
+  if (settings().template_loader && settings().compiled_template_cache == false) loader.reset();
+  template_::Namespace ns;
+  if (settings().template_globals.is_object() && !settings().template_globals.empty()) {
+    ns = template_::Namespace(settings().template_globals);
+  }
+  ns.update(get_template_namespace());
+  ns.update(values);
+  try {
+    auto tmpl = loader.load(name);
+    if (settings().autoreload.value_or(settings().debug)) {
+      if (auto* files = dynamic_cast<template_::Loader*>(&loader)) {
+        for (const auto& file : files->loaded_files()) autoreload::watch(file);
+      }
+    }
+    return tmpl->generate(ns);
+  } catch (const template_::TemplateError& e) {
+    // handler.get_argument('x') in a template answers 400 as in a verb, as
+    // Tornado's HTTPErrors cross its templates.
+    if (e.cause()) {
+      try {
+        std::rethrow_exception(e.cause());
+      } catch (const HTTPError&) {
+        throw;
+      } catch (...) {
+      }
+    }
+    throw;
+  }
+}
+
+bool RequestHandler::has_ui_module(std::string_view name) const {
+  return settings().ui_modules.contains(name) || name == "linkify" || name == "xsrf_form_html" ||
+         name == "Template";
+}
+
+std::string RequestHandler::render_ui_module(std::string_view name,
+                                             const template_::Arguments& args) {
+  UIModule* module = nullptr;
+  for (auto& [n, m] : active_modules_) {
+    if (n == name) module = m.get();
+  }
+  if (!module) {
+    std::unique_ptr<UIModule> created;
+    if (const auto it = settings().ui_modules.find(name); it != settings().ui_modules.end()) {
+      created = it->second(*this);
+    } else {
+      created = tornado::detail::builtin_ui_module(name, *this);
+    }
+    if (!created) {
+      throw template_::TemplateError({}, 0, fmt::format("no UI module named '{}'", name), {},
+                                     "AttributeError");
+    }
+    module = created.get();
+    active_modules_.emplace_back(std::string(name), std::move(created));
+  }
+  template_::Arguments named = args;
+  named.function = name;
+  return module->render(named);
+}
+
+namespace {
+
+bool is_absolute_url(std::string_view path) {
+  return path.starts_with("/") || path.starts_with("http:") || path.starts_with("https:");
+}
+
+// Inserts `part` and a newline before the last (`last`) or first `tag`.
+void insert_before(std::string& html, std::string_view tag, bool last, const std::string& part) {
+  const std::size_t at = last ? html.rfind(tag) : html.find(tag);
+  if (at == std::string::npos) {
+    throw std::runtime_error(fmt::format(
+        "render(): the page has no {} to place its UI modules' JavaScript and CSS before", tag));
+  }
+  html.insert(at, part + "\n");
+}
+
+}  // namespace
+
+std::string RequestHandler::render_linked_js(const std::vector<std::string>& js_files) {
+  std::vector<std::string> paths;
+  for (const std::string& file : js_files) {
+    std::string path = is_absolute_url(file) ? file : static_url(file);
+    if (std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(path);
+  }
+  std::string out;
+  for (const auto& p : paths) {
+    out += "<script src=\"" + escape::xhtml_escape(p) + "\" type=\"text/javascript\"></script>";
+  }
+  return out;
+}
+
+std::string RequestHandler::render_embed_js(const std::vector<std::string>& js_embed) {
+  std::string out = "<script type=\"text/javascript\">\n//<![CDATA[\n";
+  for (std::size_t i = 0; i < js_embed.size(); ++i) out += (i ? "\n" : "") + js_embed[i];
+  return out + "\n//]]>\n</script>";
+}
+
+std::string RequestHandler::render_linked_css(const std::vector<std::string>& css_files) {
+  std::vector<std::string> paths;
+  for (const std::string& file : css_files) {
+    std::string path = is_absolute_url(file) ? file : static_url(file);
+    if (std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(path);
+  }
+  std::string out;
+  for (const auto& p : paths) {
+    out += "<link href=\"" + escape::xhtml_escape(p) + "\" type=\"text/css\" rel=\"stylesheet\"/>";
+  }
+  return out;
+}
+
+std::string RequestHandler::render_embed_css(const std::vector<std::string>& css_embed) {
+  std::string out = "<style type=\"text/css\">\n";
+  for (std::size_t i = 0; i < css_embed.size(); ++i) out += (i ? "\n" : "") + css_embed[i];
+  return out + "\n</style>";
+}
+
+void RequestHandler::render(std::string_view name, template_::Namespace values) {
+  if (finished_) throw std::logic_error("Cannot render() after finish()");
   std::string html = render_string(name, std::move(values));
+  // The JavaScript and CSS of the UI modules the page used, placed as Tornado does.
+  std::vector<std::string> js_embed, js_files, css_embed, css_files;
+  std::string heads, bodies;
+  for (auto& [module_name, module] : active_modules_) {
+    if (auto part = module->embedded_javascript(); !part.empty()) js_embed.push_back(part);
+    for (auto& file : module->javascript_files()) js_files.push_back(std::move(file));
+    if (auto part = module->embedded_css(); !part.empty()) css_embed.push_back(part);
+    for (auto& file : module->css_files()) css_files.push_back(std::move(file));
+    heads += module->html_head();
+    bodies += module->html_body();
+  }
+  if (!js_files.empty()) insert_before(html, "</body>", true, render_linked_js(js_files));
+  if (!js_embed.empty()) insert_before(html, "</body>", true, render_embed_js(js_embed));
+  if (!css_files.empty()) insert_before(html, "</head>", false, render_linked_css(css_files));
+  if (!css_embed.empty()) insert_before(html, "</head>", false, render_embed_css(css_embed));
+  if (!heads.empty()) insert_before(html, "</head>", false, heads);
+  if (!bodies.empty()) insert_before(html, "</body>", false, bodies);
   finish(html);
 }
+
+UIModule::~UIModule() = default;
 
 void RequestHandler::log_exception(std::exception_ptr error) {
   try {
     std::rethrow_exception(error);
   } catch (const HTTPError& e) {
     if (!e.log_message.empty()) {
-      log::general.warning("{} {} ({}): {}", e.status_code, request_->method, request_->remote_ip,
-                           e.log_message);
+      // Tornado's form: "<status> <method> <uri> (<ip>): <message>".
+      log::general.warning("{} {} {} ({}): {}", e.status_code, request_->method, request_->uri,
+                           request_->remote_ip, e.log_message);
     }
   } catch (const std::exception& e) {
     log::app.error("Uncaught exception {} {} ({}): {}", request_->method, request_->uri,
@@ -740,7 +968,7 @@ void RequestHandler::send_error(int status_code, std::exception_ptr error) {
 void RequestHandler::write_error(int status_code, std::exception_ptr error) {
   std::string reason =
       reason_.empty() ? std::string(httputil::reason_phrase(status_code)) : reason_;
-  if (error && settings().serve_traceback && settings().debug) {
+  if (error && settings().serve_traceback.value_or(false)) {
     set_header("Content-Type", "text/plain; charset=UTF-8");
     try {
       std::rethrow_exception(error);
@@ -787,6 +1015,12 @@ std::vector<std::string> RequestHandler::arguments_from(const httputil::Argument
                                      bool do_strip) const {                                        \
     auto values = arguments_from(request_->source, name, do_strip);                                \
     return values.empty() ? std::string(default_value) : values.back();                            \
+  }                                                                                                \
+  std::optional<std::string> RequestHandler::getter(std::string_view name, std::nullopt_t,         \
+                                                    bool do_strip) const {                         \
+    auto values = arguments_from(request_->source, name, do_strip);                                \
+    if (values.empty()) return std::nullopt;                                                       \
+    return values.back();                                                                          \
   }                                                                                                \
   std::vector<std::string> RequestHandler::getter##s(std::string_view name, bool do_strip) const { \
     return arguments_from(request_->source, name, do_strip);                                       \
@@ -965,7 +1199,7 @@ bool RequestHandler::authenticated() {
 }
 
 std::string RequestHandler::static_url(std::string_view path, bool include_host) {
-  std::string url = application_->static_url(path);
+  std::string url = application_->static_url(path, true);
   if (include_host) url = request_->protocol + "://" + request_->host + url;
   return url;
 }
@@ -1056,71 +1290,175 @@ std::optional<std::pair<std::uint64_t, std::uint64_t>> parse_range(std::string_v
 
 }  // namespace
 
-void StaticFileHandler::initialize(std::string path, std::string default_filename) {
-  root_ = std::filesystem::weakly_canonical(std::filesystem::absolute(path)).string();
-  default_filename_ = std::move(default_filename);
+void StaticFileHandler::initialize(std::string root_path, std::optional<std::string> default_file) {
+  root = std::move(root_path);
+  if (default_file && default_file->empty()) default_file.reset();
+  default_filename = std::move(default_file);
 }
 
-Task<> StaticFileHandler::serve(std::string path, bool include_body) {
+std::string StaticFileHandler::parse_url_path(std::string_view url_path) {
+  return std::string(url_path);
+}
+
+std::string StaticFileHandler::get_absolute_path(std::string_view root_path,
+                                                 std::string_view relative) {
   namespace fs = std::filesystem;
-  // The route already URL-unescaped the path, so "%2e%2e" arrives as "..".
+  return fs::absolute(fs::path(root_path) / fs::path(relative)).lexically_normal().string();
+}
+
+std::optional<std::string> StaticFileHandler::validate_absolute_path(std::string_view root_path,
+                                                                     std::string_view absolute) {
+  namespace fs = std::filesystem;
+  // The route already URL-unescaped the path, so "%2e%2e" arrives as "..";
+  // symbolic links are resolved before the root check, so none leads out.
   if (path.find('\0') != std::string::npos || path.starts_with('/') ||
       path.find('\\') != std::string::npos) {
-    throw HTTPError(403, "unsafe static path");
-  }
-  for (std::string_view rest = path; !rest.empty();) {
-    auto slash = rest.find('/');
-    std::string_view part = rest.substr(0, slash);
-    if (part == "..") throw HTTPError(403, "static path leaves the root");
-    if (slash == std::string_view::npos) break;
-    rest.remove_prefix(slash + 1);
+    throw HTTPError(403,
+                    fmt::format("{} is not in root static directory (unsafe static path)", path));
   }
   std::error_code ec;
-  fs::path full = fs::weakly_canonical(fs::path(root_) / path, ec);
-  std::string full_text = full.string();
-  if (ec || !(full_text == root_ || full_text.starts_with(root_ + "/"))) {
-    throw HTTPError(403, "static path leaves the root");
+  std::string real_root = fs::weakly_canonical(fs::absolute(fs::path(root_path)), ec).string();
+  if (!real_root.ends_with('/')) real_root += '/';
+  fs::path full = fs::weakly_canonical(fs::path(absolute), ec);
+  if (ec || !(full.string() + "/").starts_with(real_root)) {
+    throw HTTPError(403, fmt::format("{} is not in root static directory (static path)", path));
   }
-  if (fs::is_directory(full, ec)) {
-    if (default_filename_.empty()) throw HTTPError(403, "is a directory");
+  if (fs::is_directory(full, ec) && default_filename) {
     if (!request().path.ends_with('/')) {
+      if (request().path.starts_with("//")) {
+        throw HTTPError(403, "cannot redirect path with two initial slashes");
+      }
       redirect(request().path + "/", true);
-      co_return;
+      return std::nullopt;
     }
-    full /= default_filename_;
+    full /= *default_filename;
   }
-  if (!fs::is_regular_file(full, ec)) throw HTTPError(404);
-  std::ifstream in(full, std::ios::binary);
-  if (!in) throw HTTPError(404);
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  std::string content = buffer.str();
-  auto size = static_cast<std::uint64_t>(content.size());
-  auto mtime = fs::last_write_time(full, ec);
-  auto modified =
-      std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::file_clock::to_sys(mtime));
+  if (!fs::exists(full, ec)) throw HTTPError(404);
+  if (!fs::is_regular_file(full, ec)) {
+    throw HTTPError(403, fmt::format("{} is not a file (static path)", path));
+  }
+  return full.string();
+}
 
-  std::string etag = "\"" + digest_hex(EVP_md5(), content) + "\"";
-  set_header("Etag", etag);
-  set_header("Last-Modified", httputil::format_timestamp(modified));
+StaticFileHandler::ContentChunks StaticFileHandler::get_content(const std::string& abspath,
+                                                                std::optional<std::uint64_t> start,
+                                                                std::optional<std::uint64_t> end) {
+  auto file = std::make_shared<std::ifstream>(abspath, std::ios::binary);
+  if (!*file) throw std::runtime_error("cannot open " + abspath);
+  if (start) file->seekg(static_cast<std::streamoff>(*start));
+  std::optional<std::uint64_t> remaining;
+  if (end) remaining = *end - start.value_or(0);
+  return [file, remaining]() mutable -> std::optional<std::string> {
+    constexpr std::uint64_t kChunk = 64 * 1024;
+    std::uint64_t want = remaining ? std::min(*remaining, kChunk) : kChunk;
+    if (want == 0) return std::nullopt;
+    std::string chunk(want, '\0');
+    file->read(chunk.data(), static_cast<std::streamsize>(want));
+    chunk.resize(static_cast<std::size_t>(file->gcount()));
+    if (chunk.empty()) return std::nullopt;
+    if (remaining) *remaining -= chunk.size();
+    return chunk;
+  };
+}
+
+std::string StaticFileHandler::get_content_version(const std::string& abspath) {
+  auto chunks = get_content(abspath);
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha512(), nullptr);
+  while (auto chunk = chunks()) EVP_DigestUpdate(ctx.get(), chunk->data(), chunk->size());
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(ctx.get(), out, &len);
+  return hex(out, len);
+}
+
+std::uint64_t StaticFileHandler::get_content_size() {
+  if (!size_) size_ = std::filesystem::file_size(absolute_path);
+  return *size_;
+}
+
+std::optional<std::chrono::system_clock::time_point> StaticFileHandler::get_modified_time() {
+  std::error_code ec;
+  auto mtime = std::filesystem::last_write_time(absolute_path, ec);
+  if (ec) return std::nullopt;
+  // Whole seconds, as HTTP dates (and Tornado) have them.
+  return std::chrono::time_point_cast<std::chrono::seconds>(std::chrono::file_clock::to_sys(mtime));
+}
+
+std::string StaticFileHandler::get_content_type() {
+  return std::string(content_type_for(absolute_path));
+}
+
+long long StaticFileHandler::get_cache_time(std::string_view,
+                                            std::optional<std::chrono::system_clock::time_point>,
+                                            std::string_view) {
+  return request().query_arguments.count("v") ? CACHE_MAX_AGE : 0;
+}
+
+std::string StaticFileHandler::make_static_url(const Settings& app_settings,
+                                               std::string_view relative, bool include_version) {
+  std::string url = app_settings.static_url_prefix + std::string(relative);
+  if (!include_version) return url;
+  auto version = get_version(app_settings, relative);
+  if (!version) return url;
+  return url + "?v=" + *version;
+}
+
+std::optional<std::string> StaticFileHandler::get_version(const Settings& app_settings,
+                                                          std::string_view relative) {
+  return get_cached_version(get_absolute_path(app_settings.static_path, relative));
+}
+
+std::optional<std::string> StaticFileHandler::get_cached_version(const std::string& abspath) {
+  return application().cached_static_version(
+      abspath, [&]() -> std::optional<std::string> { return get_content_version(abspath); });
+}
+
+std::optional<std::string> StaticFileHandler::compute_etag() {
+  if (absolute_path.empty()) return std::nullopt;
+  auto version = get_cached_version(absolute_path);
+  if (!version) return std::nullopt;
+  return "\"" + *version + "\"";
+}
+
+void StaticFileHandler::set_headers() {
   set_header("Accept-Ranges", "bytes");
-  set_header("Content-Type", content_type_for(full));
-  if (!request().query_arguments.empty() && request().query_arguments.count("v")) {
-    set_header("Cache-Control", "max-age=31536000");
+  if (auto etag = compute_etag()) set_header("Etag", *etag);
+  if (modified) set_header("Last-Modified", httputil::format_timestamp(*modified));
+  std::string content_type = get_content_type();
+  if (!content_type.empty()) set_header("Content-Type", content_type);
+  long long cache_time = get_cache_time(path, modified, content_type);
+  if (cache_time > 0) {
     set_header("Expires", httputil::format_timestamp(std::chrono::system_clock::now() +
-                                                     std::chrono::hours(24 * 3650)));
+                                                     std::chrono::seconds(cache_time)));
+    set_header("Cache-Control", fmt::format("max-age={}", cache_time));
   }
-  bool not_modified = false;
-  if (request().headers.contains("If-None-Match")) {
-    not_modified = check_etag_header(etag);
-  } else if (auto since = httputil::parse_http_date(request().headers.get("If-Modified-Since"))) {
-    not_modified = modified <= *since;
+  set_extra_headers(path);
+}
+
+bool StaticFileHandler::should_return_304() {
+  // If-None-Match, when sent, decides alone (RFC 7232 3.3).
+  if (!request().headers.get("If-None-Match").empty()) {
+    return check_etag_header(response_headers().get("Etag"));
   }
-  if (not_modified) {
+  if (auto since = httputil::parse_http_date(request().headers.get("If-Modified-Since"))) {
+    return modified && *since >= *modified;
+  }
+  return false;
+}
+
+Task<> StaticFileHandler::serve(std::string url_path, bool include_body) {
+  path = parse_url_path(url_path);
+  auto validated = validate_absolute_path(root, get_absolute_path(root, path));
+  if (!validated) co_return;
+  absolute_path = std::move(*validated);
+  modified = get_modified_time();
+  set_headers();
+  if (should_return_304()) {
     set_status(304);
-    finish();
     co_return;
   }
+  std::uint64_t size = get_content_size();
   std::uint64_t start = 0;
   std::uint64_t end = size;
   if (auto range = parse_range(request().headers.get("Range"), size)) {
@@ -1128,18 +1466,26 @@ Task<> StaticFileHandler::serve(std::string path, bool include_body) {
       set_status(416);
       set_header("Content-Type", "text/plain");
       set_header("Content-Range", fmt::format("bytes */{}", size));
-      finish();
       co_return;
     }
     start = range->first;
     end = range->second;
-    set_status(206);
-    set_header("Content-Range", fmt::format("bytes {}-{}/{}", start, end - 1, size));
+    // As Tornado: "bytes=0-" (the whole file) is a 200, which some
+    // players insist on.
+    if (end - start != size) {
+      set_status(206);
+      set_header("Content-Range", fmt::format("bytes {}-{}/{}", start, end - 1, size));
+    }
   }
   set_header("Content-Length", static_cast<long long>(end - start));
-  if (include_body) write(std::string_view(content).substr(start, end - start));
-  // The ETag is the file's, not the body's: skip compute_etag in finish().
-  finish();
+  if (!include_body) co_return;
+  auto chunks = get_content(absolute_path, start, end);
+  // Each piece is flushed (and the write awaited) before the next is read:
+  // memory stays at one piece whatever the file's size.
+  while (auto chunk = chunks()) {
+    write(*chunk);
+    co_await flush();
+  }
 }
 
 void RedirectHandler::get() {

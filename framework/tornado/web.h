@@ -92,15 +92,22 @@ class Finish : public std::exception {
 
 /// How a route creates and calls its handler; made by `handler<H>()`.
 struct HandlerSpec {
-  /// Creates a fresh handler (and calls its `initialize`) for each request.
-  std::function<std::unique_ptr<RequestHandler>()> factory;
-  /// Runs prepare() and the verb for `method`; empty if H has no such verb.
+  /// Creates H, lets `attach` give it its request (and run
+  /// set_default_headers), then calls its `initialize`, as Tornado's
+  /// RequestHandler.__init__.
+  std::function<std::unique_ptr<RequestHandler>(const std::function<void(RequestHandler&)>& attach)>
+      factory;
+  /// Runs H's prepare() (plain or Task<>); empty if H has none.
+  std::function<Task<>(RequestHandler&)> prepare;
+  /// Runs the verb for `method`.
   std::function<Task<>(RequestHandler&, std::string_view method, const std::vector<std::string>&)>
       invoke;
   /// Verbs H defines, each with the path-argument counts it accepts.
   std::map<std::string, unsigned, std::less<>> verbs;
-  /// For handlers that stream the request body (define `data_received`).
-  std::function<void(RequestHandler&, std::string_view)> data_received;
+  /// For handlers that stream the request body (define `data_received`):
+  /// an empty Task for a plain hook, else the hook's work (owning a copy
+  /// of the chunk), awaited before the next chunk is read.
+  std::function<Task<>(RequestHandler&, std::string_view)> data_received;
   /// The handler class's name, for logs and errors.
   std::string handler_name;
   /// True when the handler defines `data_received` (Tornado's stream_request_body).
@@ -109,14 +116,85 @@ struct HandlerSpec {
   bool websocket = false;
 };
 
+class StaticFileHandler;
+
+/// How the static route creates its handler: `static_handler_class<H>()`
+/// for a StaticFileHandler subclass (Tornado's `static_handler_class`).
+struct StaticHandlerClass {
+  /// The route's handler, serving `path` with `args` (static_handler_args).
+  std::function<HandlerSpec(const std::string& path, const nlohmann::json& args)> route;
+  /// A bare instance, for `make_static_url` / `get_version` (Tornado's
+  /// class methods, virtual here).
+  std::function<std::unique_ptr<StaticFileHandler>()> create;
+};
+
+class UIModule;
+
+/// Makes the UI module a handler uses (one per name and request, as
+/// Tornado); `ui_module<M>()` makes one for a UIModule subclass M.
+using UIModuleFactory = std::function<std::unique_ptr<UIModule>(RequestHandler& handler)>;
+/// The factory of UI module class M, for the ui_modules setting.
+template <class M>
+UIModuleFactory ui_module() {
+  return [](RequestHandler& handler) -> std::unique_ptr<UIModule> {
+    return std::make_unique<M>(handler);
+  };
+}
+
+/// A function templates call as `name(args)`. Made from
+/// `Value(RequestHandler& handler, const template_::Arguments& args)`, which
+/// receives the handler first as Tornado's ui_methods do, or from either
+/// signature of template_::Function when the handler is not needed.
+class UIMethod {
+ public:
+  /// The signature with the handler first.
+  using Call = std::function<template_::Value(RequestHandler&, const template_::Arguments&)>;
+  UIMethod() = default;
+  /// From a callable taking the handler first.
+  template <class F>
+  requires(
+      std::is_invocable_r_v<template_::Value, F&, RequestHandler&, const template_::Arguments&>)
+      UIMethod(F f)
+      : call_(std::move(f)) {}  // NOLINT: implicit, so that lambdas convert
+  /// From a callable of template_::Function (no handler).
+  template <class F>
+  requires(!std::is_invocable_v<F&, RequestHandler&, const template_::Arguments&> &&
+           std::is_constructible_v<template_::Function, F>)
+      UIMethod(F f)  // NOLINT: implicit, so that functions convert
+      : call_([function = template_::Function(std::move(f))](
+                  RequestHandler&, const template_::Arguments& args) { return function(args); }) {}
+  /// Calls the method for `handler`.
+  template_::Value operator()(RequestHandler& handler, const template_::Arguments& args) const {
+    return call_(handler, args);
+  }
+
+ private:
+  Call call_;
+};
+
 /// Application settings, with Tornado's names and meanings.
+///
+/// The application's own settings live beside the typed ones:
+/// `settings["blog_title"] = "My blog"`, read back in a handler as
+/// `settings()["blog_title"]` (Tornado's extra keyword arguments).
 struct Settings {
-  /// Reload changed templates, allow serve_traceback; no autoreload.
+  /// Implies, unless set otherwise: compiled_template_cache = false,
+  /// static_hash_cache = false, serve_traceback = true (as Tornado).
+  /// Tornado's autoreload is not implemented (a C++ program must be rebuilt).
   bool debug = false;
   /// Folder served under static_url_prefix by StaticFileHandler; none when empty.
   std::string static_path;
   /// The URL prefix of static files.
   std::string static_url_prefix = "/static/";
+  /// The handler class for static_path; StaticFileHandler when unset.
+  std::optional<StaticHandlerClass> static_handler_class;
+  /// Passed to the static handler's `initialize` (the key it knows is
+  /// `default_filename`); a subclass reads others from `settings()`.
+  nlohmann::json static_handler_args = nlohmann::json::object();
+  /// Cache content hashes for static_url (false: rehash on every request).
+  std::optional<bool> static_hash_cache;
+  /// Keep compiled templates (false: recompile when the file changed).
+  std::optional<bool> compiled_template_cache;
   /// Folder `render` loads templates from.
   std::string template_path;
   /// The key signing cookies (`set_signed_cookie`); keep it long, random and secret.
@@ -130,8 +208,8 @@ struct Settings {
   std::optional<bool> autoreload;
   /// gzip responses for clients that accept it (text types, ≥ 1 KiB).
   bool compress_response = false;
-  /// Include the exception text in 500 pages (only with debug).
-  bool serve_traceback = false;
+  /// Include the exception text in error pages (default: the debug setting).
+  std::optional<bool> serve_traceback;
   /// Interval between server pings on every WebSocket (0: none).
   std::chrono::milliseconds websocket_ping_interval{0};
   /// A WebSocket that does not answer a ping in this time is closed (0: 3 intervals).
@@ -143,8 +221,12 @@ struct Settings {
   /// Handles requests no route matches (Tornado's default_handler_class);
   /// a 404 page when unset.
   std::optional<HandlerSpec> default_handler_class;
-  /// Functions templates may call, in addition to the built-ins.
-  template_::Functions ui_methods;
+  /// Functions templates may call, in addition to the built-ins; each gets
+  /// the handler first (Tornado's ui_methods).
+  std::map<std::string, UIMethod, std::less<>> ui_methods;
+  /// UI modules for `{% module Name(args) %}` and `modules.Name(args)`, in
+  /// addition to the built-in linkify, xsrf_form_html and Template.
+  std::map<std::string, UIModuleFactory, std::less<>> ui_modules;
   /// Extra values every template sees.
   nlohmann::json template_globals = nlohmann::json::object();
   /// The application's own settings, by name (see `operator[]`).
@@ -154,6 +236,15 @@ struct Settings {
   nlohmann::json& operator[](const std::string& key) { return values[key]; }
   /// The application's own setting `key`; null if absent.
   const nlohmann::json& operator[](const std::string& key) const;
+  /// The escaping function of `{{ }}` in templates ("xhtml_escape"); nullopt
+  /// is Tornado's `autoescape=None` (no escaping).
+  std::optional<std::string> autoescape = "xhtml_escape";
+  /// Whitespace mode of templates ("all", "single", "oneline"); unset: by
+  /// file extension.
+  std::optional<std::string> template_whitespace;
+  /// Loads the templates instead of a Loader on template_path (Tornado's
+  /// template_loader), e.g. a DictLoader.
+  std::shared_ptr<template_::BaseLoader> template_loader;
 };
 
 /// Options for `set_cookie`, Tornado's keyword arguments.
@@ -213,6 +304,9 @@ class RequestHandler {
   virtual void write_error(int status_code, std::exception_ptr error);
   /// Determines the current user (cached by `current_user()`); none by default.
   virtual std::optional<nlohmann::json> get_current_user() { return std::nullopt; }
+  /// Sets headers every response of this handler starts with (also after
+  /// `clear()`, so error pages have them too), as Tornado's.
+  virtual void set_default_headers() {}
   /// Where `authenticated()` redirects; the `login_url` setting by default.
   virtual std::string get_login_url();
   /// The user's locale from their profile, if the app keeps one; none by
@@ -243,6 +337,10 @@ class RequestHandler {
   /// The same with a default for a missing argument.
   std::string get_argument(std::string_view name, std::string_view default_value,
                            bool strip = true) const;
+  /// With `std::nullopt` as the default (Tornado's `default=None`): the
+  /// value, or nothing if absent.
+  std::optional<std::string> get_argument(std::string_view name, std::nullopt_t,
+                                          bool strip = true) const;
   /// A string literal default must not turn into the `strip` flag.
   std::string get_argument(std::string_view name, const char* default_value,
                            bool strip = true) const {
@@ -255,6 +353,10 @@ class RequestHandler {
   /// The last value of query argument `name`, or `default_value`.
   std::string get_query_argument(std::string_view name, std::string_view default_value,
                                  bool strip = true) const;
+  /// With `std::nullopt` as the default (Tornado's `default=None`): the
+  /// value, or nothing if absent.
+  std::optional<std::string> get_query_argument(std::string_view name, std::nullopt_t,
+                                                bool strip = true) const;
   /// A string literal default must not turn into the `strip` flag.
   std::string get_query_argument(std::string_view name, const char* default_value,
                                  bool strip = true) const {
@@ -267,6 +369,10 @@ class RequestHandler {
   /// The last value of form-body argument `name`, or `default_value`.
   std::string get_body_argument(std::string_view name, std::string_view default_value,
                                 bool strip = true) const;
+  /// With `std::nullopt` as the default (Tornado's `default=None`): the
+  /// value, or nothing if absent.
+  std::optional<std::string> get_body_argument(std::string_view name, std::nullopt_t,
+                                               bool strip = true) const;
   /// A string literal default must not turn into the `strip` flag.
   std::string get_body_argument(std::string_view name, const char* default_value,
                                 bool strip = true) const {
@@ -313,14 +419,36 @@ class RequestHandler {
   void redirect(std::string_view url, bool permanent = false,
                 std::optional<int> status = std::nullopt);
   /// Renders template `name` with `values` (plus the handler's namespace)
-  /// and finishes the response.
-  void render(std::string_view name, nlohmann::json values = nlohmann::json::object());
+  /// and finishes the response; the UI modules the page used add their
+  /// JavaScript and CSS before `</body>` and `</head>`, as in Tornado.
+  /// `values` mixes JSON and objects: `render("entry.html", {{"entry", entry}, {"n", 3}})`.
+  void render(std::string_view name, template_::Namespace values = {});
   /// Renders template `name` to a string.
-  std::string render_string(std::string_view name,
-                            nlohmann::json values = nlohmann::json::object());
-  /// The functions and values templates see from this handler (Tornado's
-  /// `get_template_namespace`).
-  virtual nlohmann::json get_template_namespace();
+  std::string render_string(std::string_view name, template_::Namespace values = {});
+  /// The names templates see from this handler, as Tornado's
+  /// get_template_namespace: handler, request, current_user, locale, _,
+  /// pgettext, static_url, xsrf_form_html, reverse_url, the ui_methods and
+  /// `modules`. Override to add names (call the base and set() on it).
+  virtual template_::Namespace get_template_namespace();
+  /// The `locale` templates see (and `_` / `pgettext` translate through):
+  /// an object with `code`, `translate(message, plural_message=None,
+  /// count=None)` and `pgettext(context, message, ...)`. The default
+  /// translates nothing (en_US); override to supply the user's locale.
+  virtual template_::Value get_template_locale();
+  /// `<script src=...>` tags for the UI modules' JavaScript files (relative
+  /// paths through static_url, duplicates dropped). Override to change them.
+  virtual std::string render_linked_js(const std::vector<std::string>& js_files);
+  /// One `<script>` block with the UI modules' embedded JavaScript.
+  virtual std::string render_embed_js(const std::vector<std::string>& js_embed);
+  /// `<link rel=stylesheet>` tags for the UI modules' CSS files.
+  virtual std::string render_linked_css(const std::vector<std::string>& css_files);
+  /// One `<style>` block with the UI modules' embedded CSS.
+  virtual std::string render_embed_css(const std::vector<std::string>& css_embed);
+  /// Renders UI module `name` with `args`, creating it on first use in this
+  /// request (what `{% module name(args) %}` calls).
+  std::string render_ui_module(std::string_view name, const template_::Arguments& args);
+  /// True if `name` is a UI module of the application (or a built-in one).
+  bool has_ui_module(std::string_view name) const;
   /// Sends an error page via write_error (status 500 by default).
   void send_error(int status_code = 500, std::exception_ptr error = nullptr);
 
@@ -346,10 +474,18 @@ class RequestHandler {
   std::string xsrf_token();
   /// `<input type="hidden" name="_xsrf" value="...">` for forms.
   std::string xsrf_form_html();
-  /// Throws HTTPError(403) unless the request carries the right token.
-  void check_xsrf_cookie();
-  /// The cached result of `get_current_user()`.
+  /// Throws HTTPError(403) unless the request carries the right token;
+  /// run for POST, PUT, PATCH and DELETE with the xsrf_cookies setting.
+  /// Override to check differently (e.g. API requests with their own auth).
+  virtual void check_xsrf_cookie();
+  /// The current user: set by `set_current_user`, else `get_current_user()`
+  /// (cached).
   const std::optional<nlohmann::json>& current_user();
+  /// Sets the current user (Tornado's `self.current_user = ...`), typically
+  /// in a (coroutine) `prepare()`; nothing means no user.
+  void set_current_user(std::optional<nlohmann::json> user) {
+    current_user_.emplace(std::move(user));
+  }
   /// For verbs that need a user: redirects to login_url (GET/HEAD) or 403.
   /// Returns false when it did, so the verb can `if (!authenticated()) return;`.
   bool authenticated();
@@ -391,6 +527,7 @@ class RequestHandler {
   friend struct detail::HandlerRunner;
   friend class Application;
   iostream::IOStream::WriteAwaitable send_headers_and(std::string_view chunk, bool finishing);
+  void reset_response();
   std::vector<std::string> arguments_from(const httputil::Arguments& args, std::string_view name,
                                           bool strip) const;
 
@@ -409,6 +546,49 @@ class RequestHandler {
   std::shared_ptr<const locale::Locale> locale_;
   std::optional<std::optional<nlohmann::json>> current_user_;
   std::optional<std::string> xsrf_token_;
+  // The UI modules this request rendered, in first-use order (Tornado's
+  // _active_modules); render() gathers their JavaScript and CSS.
+  std::vector<std::pair<std::string, std::unique_ptr<UIModule>>> active_modules_;
+};
+
+/// A reusable piece of a page, Tornado's UIModule: `{% module Name(args) %}`
+/// calls render(args) on the one instance per request, and the page gets the
+/// JavaScript and CSS the module declares. Register it in the `ui_modules`
+/// setting with `ui_module<MyModule>()`.
+class UIModule {
+ public:
+  /// A module rendering for `handler`'s request.
+  explicit UIModule(RequestHandler& handler) : handler(handler) {}
+  virtual ~UIModule();
+  UIModule(const UIModule&) = delete;
+  UIModule& operator=(const UIModule&) = delete;
+
+  /// The module's HTML, inserted unescaped by `{% module %}`.
+  virtual std::string render(const template_::Arguments& args) = 0;
+  /// JavaScript placed in one `<script>` block before `</body>` (empty: none).
+  virtual std::string embedded_javascript() { return {}; }
+  /// JavaScript files linked before `</body>`; relative paths go through static_url.
+  virtual std::vector<std::string> javascript_files() { return {}; }
+  /// CSS placed in one `<style>` block before `</head>` (empty: none).
+  virtual std::string embedded_css() { return {}; }
+  /// CSS files linked before `</head>`; relative paths go through static_url.
+  virtual std::vector<std::string> css_files() { return {}; }
+  /// HTML placed before `</head>` (empty: none).
+  virtual std::string html_head() { return {}; }
+  /// HTML placed before `</body>` (empty: none).
+  virtual std::string html_body() { return {}; }
+
+  /// Renders a template with the handler's namespace, as handler.render_string.
+  std::string render_string(std::string_view path, template_::Namespace values = {}) {
+    return handler.render_string(path, std::move(values));
+  }
+  /// The request being answered.
+  httputil::HTTPServerRequest& request() { return handler.request(); }
+  /// The handler's current_user().
+  const std::optional<nlohmann::json>& current_user() { return handler.current_user(); }
+
+  /// The handler the module renders for.
+  RequestHandler& handler;
 };
 
 /// Signs `value` for cookie `name` (Tornado's version 2 signed value).
@@ -463,26 +643,109 @@ class RedirectHandler : public RequestHandler {
 };
 
 /// Serves files under a root directory, as Tornado's StaticFileHandler:
-/// ETag and Last-Modified with 304 answers, single byte ranges (206, 416),
-/// HEAD, content types by extension, long cache headers for versioned URLs
-/// (`?v=`). A path that would leave the root (`..`, encoded dots or
-/// slashes, absolute paths, NUL) is a 403; a missing file a 404.
+/// ETag and Last-Modified with 304 answers (If-None-Match, If-Modified-Since),
+/// single byte ranges (206, 416), HEAD, content types by extension, cache
+/// headers for versioned URLs (`?v=`: Cache-Control and Expires both ten
+/// years ahead, Tornado's CACHE_MAX_AGE). The file is read and sent 64 KiB
+/// at a time, each piece flushed before the next is read, so a file of any
+/// size is served in constant memory. A path that would leave the root
+/// (`..`, encoded dots or slashes, absolute paths, NUL) is a 403; a missing
+/// file a 404.
 ///
-///   {"/static/(.*)", tornado::web::handler<StaticFileHandler>(std::string("static"))}
+/// The `static_path` setting adds its route (`static_url_prefix` + `(.*)`,
+/// `/favicon.ico`, `/robots.txt`); as a route of its own:
+///
+///   {"/files/(.*)", tornado::web::handler<StaticFileHandler>(std::string("files"))}
+///
+/// Tornado's override points are virtual; a subclass is installed with the
+/// `static_handler_class` setting (`static_handler_class<MyStatic>()`).
+/// Tornado's class methods (`get_absolute_path`, `get_content`,
+/// `get_content_version`, `make_static_url`, `get_version`) are virtual
+/// member functions here: `static_url()` calls them on a bare instance.
 class StaticFileHandler : public RequestHandler {
  public:
-  /// The root folder, and the file served for a directory ("index.html", say).
-  void initialize(std::string path, std::string default_filename = {});
+  /// Ten years, in seconds: the lifetime of a versioned URL.
+  static constexpr long long CACHE_MAX_AGE = 86400LL * 365 * 10;
+
+  /// A sequence of content pieces: each call returns the next, nothing at
+  /// the end (Tornado's generator of bytes).
+  using ContentChunks = std::function<std::optional<std::string>()>;
+
+  /// `default_filename` (e.g. "index.html") is served for a directory.
+  void initialize(std::string path, std::optional<std::string> default_filename = std::nullopt);
   /// Sends the file at `path` under the root.
   Task<> get(std::string_view path) { return serve(std::string(path), true); }
   /// The headers GET would send, without the body.
   Task<> head(std::string_view path) { return serve(std::string(path), false); }
 
+  // ---- override points (Tornado's names) ----
+  /// The URL path (with the prefix removed) as a path relative to the root.
+  virtual std::string parse_url_path(std::string_view url_path);
+  /// The absolute location of `path` under `root`.
+  virtual std::string get_absolute_path(std::string_view root, std::string_view path);
+  /// Checks the path (403 outside the root, 404 missing, redirect for a
+  /// directory with default_filename) and returns it; nothing when it
+  /// already answered (a redirect).
+  virtual std::optional<std::string> validate_absolute_path(std::string_view root,
+                                                            std::string_view absolute_path);
+  /// The bytes of `abspath` from `start` to `end` (exclusive), in pieces
+  /// of 64 KiB read as they are asked for.
+  virtual ContentChunks get_content(const std::string& abspath,
+                                    std::optional<std::uint64_t> start = std::nullopt,
+                                    std::optional<std::uint64_t> end = std::nullopt);
+  /// The version of a file for its URL: a SHA-512 of its content.
+  virtual std::string get_content_version(const std::string& abspath);
+  /// The size of the file being served.
+  virtual std::uint64_t get_content_size();
+  /// Its modification time (Last-Modified, If-Modified-Since), if known.
+  virtual std::optional<std::chrono::system_clock::time_point> get_modified_time();
+  /// The Content-Type to send.
+  virtual std::string get_content_type();
+  /// Seconds the response may be cached: CACHE_MAX_AGE for a versioned URL
+  /// (`?v=`), else 0 (no cache headers).
+  virtual long long get_cache_time(std::string_view path,
+                                   std::optional<std::chrono::system_clock::time_point> modified,
+                                   std::string_view mime_type);
+  /// Adds headers of the subclass's own.
+  virtual void set_extra_headers(std::string_view path) { (void)path; }
+  /// The URL for `path`: static_url_prefix + path, with `?v=<version>`.
+  virtual std::string make_static_url(const Settings& settings, std::string_view path,
+                                      bool include_version = true);
+  /// The version for `path` under static_path (cached), or nothing if the
+  /// file cannot be read.
+  virtual std::optional<std::string> get_version(const Settings& settings, std::string_view path);
+  /// The ETag: the file's version, so ranges and HEAD share the file's tag.
+  std::optional<std::string> compute_etag() override;
+
+ protected:
+  /// Sets Accept-Ranges, ETag, Last-Modified, Content-Type, cache headers.
+  void set_headers();
+  /// True when If-None-Match or If-Modified-Since says the client has it.
+  bool should_return_304();
+  /// The version of `abspath`, computed once per application (unless the
+  /// static_hash_cache setting is false).
+  std::optional<std::string> get_cached_version(const std::string& abspath);
+
+  /// The folder served (the `path` initialize argument).
+  std::string root;
+  /// Served for a directory (the `default_filename` initialize argument).
+  std::optional<std::string> default_filename;
+  /// The request's path relative to the root, once parsed.
+  std::string path;
+  /// The file being served, once validated.
+  std::string absolute_path;
+  /// Its modification time, once known.
+  std::optional<std::chrono::system_clock::time_point> modified;
+
  private:
-  Task<> serve(std::string path, bool include_body);
-  std::string root_;
-  std::string default_filename_;
+  friend class Application;
+  Task<> serve(std::string url_path, bool include_body);
+  std::optional<std::uint64_t> size_;
 };
+
+/// The `static_handler_class` setting for a StaticFileHandler subclass H.
+template <class H>
+StaticHandlerClass static_handler_class();
 
 /// Routes requests to handlers and is the HTTP server's delegate, as
 /// `tornado.web.Application`.
@@ -511,10 +774,19 @@ class Application : public http1connection::HTTPServerConnectionDelegate {
   const Settings& settings() const noexcept { return settings_; }
   /// The settings, to change before the first request.
   Settings& settings() noexcept { return settings_; }
-  /// The template loader for `template_path` (created on first use).
-  template_::Loader& template_loader();
-  /// Versioned static URL ("/static/app.css?v=abc12"), content hash cached.
-  std::string static_url(std::string_view path);
+  /// The template loader: the template_loader setting, else a Loader on
+  /// template_path with the autoescape, template_whitespace and
+  /// compiled_template_cache settings (created on first use).
+  template_::BaseLoader& template_loader();
+  /// Versioned static URL ("/static/app.css?v=..."): the static handler
+  /// class's `make_static_url`.
+  std::string static_url(std::string_view path, bool include_version = true);
+  /// The cached content version of `abspath`, computed by `compute` on
+  /// first use (StaticFileHandler's version cache, one per application).
+  std::optional<std::string> cached_static_version(
+      const std::string& abspath, const std::function<std::optional<std::string>()>& compute);
+  /// Forgets cached static versions (Tornado's StaticFileHandler.reset).
+  void reset_static_versions();
   /// Stops every server this Application listens with; open connections
   /// are closed once idle (graceful shutdown).
   void stop_listening();
@@ -547,10 +819,6 @@ void add_verb(HandlerSpec& spec, const char* method) {
 template <class H>
 Task<> invoke_verb(H& h, std::string_view method, const std::vector<std::string>& args) {
   using namespace tornado::detail;
-  if constexpr (arity_mask<HookPrepare, H>() & 1u) {
-    co_await run_hook([&h] { return h.prepare(); });
-    if (static_cast<RequestHandler&>(h).finished()) co_return;
-  }
   if (method == "GET") {
     co_await tornado::detail::invoke<VerbGet, H>(h, args);
   } else if (method == "POST") {
@@ -571,8 +839,22 @@ Task<> invoke_verb(H& h, std::string_view method, const std::vector<std::string>
 /// Filled in by websocket.h for WebSocketHandler subclasses.
 template <class H, class = void>
 struct WebSocketSpec {
+  static constexpr bool is_websocket = false;
   static void apply(HandlerSpec&) {}
 };
+
+template <class H>
+Task<> data_received_task(H& h, std::string chunk) {
+  co_await h.data_received(std::string_view(chunk));
+}
+
+/// A hook or verb named `Hook` that H declares callably but whose result
+/// is neither void nor Task<> (it would be dropped): never silently.
+template <class Hook, class H, std::size_t N>
+constexpr bool returns_other() {
+  return tornado::detail::callable_any_v<Hook, H, N> &&
+         !tornado::detail::callable_with_v<Hook, H, N>;
+}
 
 }  // namespace detail
 
@@ -582,8 +864,11 @@ HandlerSpec handler(InitArgs... init_args) {
                 "handler<H>: H must derive from RequestHandler");
   using namespace tornado::detail;
   HandlerSpec spec;
-  spec.factory = [init_args...]() -> std::unique_ptr<RequestHandler> {
+  spec.factory =
+      [init_args...](
+          const std::function<void(RequestHandler&)>& attach) -> std::unique_ptr<RequestHandler> {
     auto h = std::make_unique<H>();
+    attach(*h);
     if constexpr (sizeof...(InitArgs) > 0) {
       h->initialize(init_args...);
     } else if constexpr (requires { h->initialize(); }) {
@@ -591,6 +876,30 @@ HandlerSpec handler(InitArgs... init_args) {
     }
     return h;
   };
+  static_assert(!detail::returns_other<HookPrepare, H, 0>(),
+                "handler<H>: H::prepare() must return void or tornado::Task<> (any other "
+                "result would be dropped)");
+  static_assert(!detail::returns_other<HookDataReceived, H, 1>(),
+                "handler<H>: H::data_received(std::string_view) must return void or "
+                "tornado::Task<> (any other result would be dropped)");
+  static_assert(
+      !detail::returns_other<VerbGet, H, 0>() && !detail::returns_other<VerbPost, H, 0>() &&
+          !detail::returns_other<VerbPut, H, 0>() && !detail::returns_other<VerbPatch, H, 0>() &&
+          !detail::returns_other<VerbDelete, H, 0>() && !detail::returns_other<VerbHead, H, 0>() &&
+          !detail::returns_other<VerbOptions, H, 0>(),
+      "handler<H>: a verb must return void or tornado::Task<> (any other result "
+      "would be dropped)");
+  if constexpr (arity_mask<HookPrepare, H>() & 1u) {
+    spec.prepare = [](RequestHandler& base) -> Task<> {
+      H& h = static_cast<H&>(base);
+      if constexpr (std::is_void_v<decltype(h.prepare())>) {
+        h.prepare();
+        return {};
+      } else {
+        return h.prepare();
+      }
+    };
+  }
   spec.invoke = [](RequestHandler& base, std::string_view method,
                    const std::vector<std::string>& args) -> Task<> {
     return detail::invoke_verb<H>(static_cast<H&>(base), method, args);
@@ -604,13 +913,45 @@ HandlerSpec handler(InitArgs... init_args) {
   detail::add_verb<H, VerbOptions>(spec, "OPTIONS");
   if constexpr ((arity_mask<HookDataReceived, H>() & 2u) != 0) {
     spec.streams_body = true;
-    spec.data_received = [](RequestHandler& base, std::string_view chunk) {
-      static_cast<H&>(base).data_received(chunk);
+    spec.data_received = [](RequestHandler& base, std::string_view chunk) -> Task<> {
+      H& h = static_cast<H&>(base);
+      if constexpr (std::is_void_v<decltype(h.data_received(chunk))>) {
+        h.data_received(chunk);
+        return {};
+      } else {
+        // The chunk lives in the connection's buffer only during this call.
+        return detail::data_received_task(h, std::string(chunk));
+      }
     };
   }
   spec.handler_name = typeid(H).name();
   detail::WebSocketSpec<H>::apply(spec);
+  constexpr unsigned all_verbs = arity_mask<VerbGet, H>() | arity_mask<VerbPost, H>() |
+                                 arity_mask<VerbPut, H>() | arity_mask<VerbPatch, H>() |
+                                 arity_mask<VerbDelete, H>() | arity_mask<VerbHead, H>() |
+                                 arity_mask<VerbOptions, H>();
+  static_assert(detail::WebSocketSpec<H>::is_websocket || all_verbs != 0,
+                "handler<H>: H has no verb that can be called: a verb (get, post, put, patch, "
+                "delete_, head, options) must be public, take its path arguments as "
+                "std::string_view (or none) and return void or tornado::Task<>");
   return spec;
+}
+
+template <class H>
+StaticHandlerClass static_handler_class() {
+  static_assert(std::is_base_of_v<StaticFileHandler, H>,
+                "static_handler_class<H>: H must derive from StaticFileHandler");
+  StaticHandlerClass cls;
+  cls.route = [](const std::string& path, const nlohmann::json& args) {
+    std::optional<std::string> default_filename;
+    if (args.is_object() && args.contains("default_filename") &&
+        args["default_filename"].is_string()) {
+      default_filename = args["default_filename"].template get<std::string>();
+    }
+    return handler<H>(path, default_filename);
+  };
+  cls.create = [] { return std::make_unique<H>(); };
+  return cls;
 }
 
 }  // namespace tornado::web

@@ -2,9 +2,15 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstring>
+#include <random>
 #include <unordered_set>
 
+#include <unistd.h>
+
+#include "tornado/detail/ascii.h"
 #include "tornado/detail/http1_strict.h"
+#include "tornado/detail/ioloop_streams.h"
 #include "tornado/detail/websocket_protocol.h"
 #include "tornado/escape.h"
 #include "tornado/ioloop.h"
@@ -39,7 +45,12 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
 
   Protocol(std::shared_ptr<IOStream> stream, ws::Role role, std::size_t max_message_size,
            std::optional<ws::DeflateParams> deflate, const ws::DeflateOptions& deflate_options)
-      : stream_(std::move(stream)), role_(role), deflate_params_(deflate) {
+      : stream_(std::move(stream)),
+        role_(role),
+        deflate_params_(deflate),
+        deflate_level_(deflate_options.compression_level),
+        deflate_mem_level_(deflate_options.mem_level),
+        loop_(ioloop::IOLoop::current_or_null()) {
     std::unique_ptr<ws::Inflater> inflater;
     if (deflate) {
       inflater = ws::make_inflater(role, *deflate);
@@ -69,6 +80,13 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
   }
 
   IOStream::WriteAwaitable write_message(std::string_view message, bool binary) {
+    // The stream belongs to one loop's thread: a worker writing here would
+    // race it. Refused, loudly, rather than half-working.
+    if (ioloop::IOLoop::current_or_null() != loop_) {
+      throw std::logic_error(
+          "WebSocket write_message called off its IOLoop's thread: hand the message over "
+          "with IOLoop::add_callback");
+    }
     if (!open()) throw WebSocketClosedError();
     auto opcode = binary ? ws::Opcode::binary : ws::Opcode::text;
     if (deflater_) {
@@ -77,6 +95,38 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
       return send_frame(opcode, scratch_, true);
     }
     return send_frame(opcode, message, false);
+  }
+
+  /// A whole unmasked frame (server to client), to be shared by receivers.
+  static std::shared_ptr<const std::string> make_server_frame(ws::Opcode opcode,
+                                                              std::string_view payload, bool rsv1) {
+    std::array<char, ws::kMaxFrameHeaderSize> header{};
+    std::size_t n =
+        ws::encode_frame_header(header, opcode, payload.size(), {.fin = true, .rsv1 = rsv1});
+    auto frame = std::make_shared<std::string>();
+    frame->reserve(n + payload.size());
+    frame->append(header.data(), n);
+    frame->append(payload);
+    return frame;
+  }
+
+  /// The compressed frame of `message` for this connection. Another
+  /// connection may send the same bytes when both are compression_shareable()
+  /// with one compression_key() (no context takeover: each message is
+  /// compressed on its own, with the same settings).
+  std::shared_ptr<const std::string> compressed_frame(ws::Opcode opcode, std::string_view message) {
+    scratch_.clear();
+    deflater_->compress(message, scratch_);
+    return make_server_frame(opcode, scratch_, true);
+  }
+  bool compression_shareable() const noexcept {
+    return deflate_params_ && deflate_params_->server_no_context_takeover;
+  }
+  /// Receivers whose compressed frames are identical share this key.
+  std::uint32_t compression_key() const noexcept {
+    return static_cast<std::uint32_t>(deflate_params_->server_max_window_bits) |
+           static_cast<std::uint32_t>(deflate_level_ + 1) << 8 |
+           static_cast<std::uint32_t>(deflate_mem_level_) << 16;
   }
 
   void ping(std::string_view data) {
@@ -189,6 +239,9 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
   ws::MessageReader reader_;
   std::optional<ws::Deflater> deflater_;
   std::optional<ws::DeflateParams> deflate_params_;
+  int deflate_level_;
+  int deflate_mem_level_;
+  ioloop::IOLoop* loop_;  // the loop whose thread may write
   // The masked copy of a client's payload, or the compressed payload.
   std::string scratch_;
   bool close_sent_ = false;
@@ -240,13 +293,7 @@ bool header_has_token(std::string_view value, std::string_view token) {
     std::string_view item = value.substr(0, comma);
     while (!item.empty() && item.front() == ' ') item.remove_prefix(1);
     while (!item.empty() && item.back() == ' ') item.remove_suffix(1);
-    if (item.size() == token.size() &&
-        std::equal(item.begin(), item.end(), token.begin(), [](char a, char b) {
-          return std::tolower(static_cast<unsigned char>(a)) ==
-                 std::tolower(static_cast<unsigned char>(b));
-        })) {
-      return true;
-    }
+    if (tornado::detail::iequals(item, token)) return true;
     if (comma == std::string_view::npos) break;
     value.remove_prefix(comma + 1);
   }
@@ -258,6 +305,7 @@ bool header_has_token(std::string_view value, std::string_view token) {
 WebSocketHandler::WebSocketHandler() = default;
 WebSocketHandler::~WebSocketHandler() {
   open_handlers.erase(this);
+  unsubscribe_all();
 }
 
 bool WebSocketHandler::check_origin(std::string_view origin) {
@@ -267,13 +315,7 @@ bool WebSocketHandler::check_origin(std::string_view origin) {
       scheme_end == std::string_view::npos ? origin : origin.substr(scheme_end + 3);
   auto slash = host.find('/');
   if (slash != std::string_view::npos) host = host.substr(0, slash);
-  std::string lowered(host);
-  std::transform(lowered.begin(), lowered.end(), lowered.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  std::string request_host = request().host;
-  std::transform(request_host.begin(), request_host.end(), request_host.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return lowered == request_host;
+  return tornado::detail::iequals(host, request().host);
 }
 
 std::optional<std::string> WebSocketHandler::select_subprotocol(const std::vector<std::string>&) {
@@ -360,6 +402,7 @@ Task<bool> WebSocketHandler::accept_upgrade() {
 Task<> WebSocketHandler::run_websocket(const Events& events) {
   if (!co_await accept_upgrade()) co_return;
   application().log_request(*this);
+  backpressure_ = get_backpressure();
   // The request stays readable for the connection's life: keep its header
   // list at its exact size rather than at the parser's growth capacity.
   request().headers = httputil::HTTPHeaders(request().headers);
@@ -388,8 +431,17 @@ Task<> WebSocketHandler::run_websocket(const Events& events) {
       }
     }
     void on_control(ws::Opcode opcode, std::string_view data) override {
-      if (opcode == ws::Opcode::ping) handler->on_ping(data);
-      if (opcode == ws::Opcode::pong) handler->on_pong(data);
+      const auto* hook = opcode == ws::Opcode::ping   ? &events->ping
+                         : opcode == ws::Opcode::pong ? &events->pong
+                                                      : nullptr;
+      if (!hook || !*hook) return;
+      try {
+        // Control frames are handled inline: a coroutine hook runs on the
+        // loop on its own, errors logged, without holding up the messages.
+        if (auto work = (*hook)(*handler, data)) spawn(std::move(work));
+      } catch (...) {
+        handler->log_exception(std::current_exception());
+      }
     }
   };
   // After a failed open(): only the closing handshake is left to read.
@@ -405,16 +457,32 @@ Task<> WebSocketHandler::run_websocket(const Events& events) {
     co_await protocol_->run(sink);
   }
   open_handlers.erase(this);
-  try {
-    on_close();
-  } catch (...) {
-    log_exception(std::current_exception());
+  unsubscribe_all();
+  if (events.close) {
+    try {
+      if (auto work = events.close(*this)) co_await work;
+    } catch (...) {
+      log_exception(std::current_exception());
+    }
   }
 }
 
 iostream::IOStream::WriteAwaitable WebSocketHandler::write_message(std::string_view message,
                                                                    WriteOptions options) {
   if (!protocol_) throw WebSocketClosedError();
+  // The same backpressure policy as topic messages; `wait` is awaiting the result.
+  // (Off the loop's thread Protocol::write_message refuses; nothing is read here.)
+  if (ioloop::IOLoop::current_or_null() == protocol_->loop_ && protocol_->open() &&
+      protocol_->stream_->pending_write_bytes() >= backpressure_.high_water_mark) {
+    if (backpressure_.policy == Overflow::drop) {
+      note_dropped({});
+      return protocol_->stream_->completed_write();
+    }
+    if (backpressure_.policy == Overflow::close) {
+      close_slow(backpressure_, {});
+      return protocol_->stream_->completed_write();
+    }
+  }
   return protocol_->write_message(message, options.binary);
 }
 
@@ -465,6 +533,306 @@ void graceful_shutdown(web::Application& app, std::function<void()> done,
 }
 
 // ---------------------------------------------------------------------------
+// Topics: publish/subscribe between the connections of a loop, and through a
+// broker between loops and processes.
+
+namespace {
+
+// A message from the broker names the loop that published it (already
+// delivered there) and whether it is binary: 8 bytes of origin, 1 of flags.
+constexpr std::size_t kEnvelopeHeader = 9;
+constexpr std::string_view kChannelPrefix = "tornado.websocket.topic.";
+
+std::uint64_t make_origin() {
+  std::random_device device;
+  return (static_cast<std::uint64_t>(device()) << 32) ^ device();
+}
+
+}  // namespace
+
+// One loop's topics: who is subscribed, and the broker subscriptions that
+// bring other loops' messages here. Thread-local, as open_handlers.
+struct TopicRegistry {
+  struct Receiver {
+    WebSocketHandler* handler;
+    std::optional<Backpressure> backpressure;
+  };
+  struct Topic {
+    std::vector<Receiver> receivers;
+    pubsub::Subscription remote;
+  };
+  // A connection past its mark under `wait`: the publisher waits for its write.
+  struct Waiter {
+    std::shared_ptr<detail::Protocol> protocol;
+    IOStream::WriteAwaitable write;
+    Backpressure backpressure;
+  };
+
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept {
+      return std::hash<std::string_view>()(s);
+    }
+  };
+  std::unordered_map<std::string, Topic, Hash, std::equal_to<>> topics;
+  pubsub::Broker* broker = nullptr;
+  // Which loop published a message that comes back through the broker. A
+  // forked process inherits its parent's registry: a new pid, a new origin.
+  std::uint64_t origin_ = 0;
+  pid_t origin_pid_ = 0;
+  std::uint64_t origin() {
+    if (pid_t pid = ::getpid(); pid != origin_pid_) {
+      origin_pid_ = pid;
+      origin_ = make_origin();
+    }
+    return origin_;
+  }
+
+  static TopicRegistry& current() {
+    thread_local TopicRegistry registry;
+    return registry;
+  }
+
+  Future<> add(WebSocketHandler* handler, std::string_view topic,
+               std::optional<Backpressure> backpressure) {
+    auto it = topics.find(topic);
+    if (it == topics.end()) {
+      it = topics.emplace(std::string(topic), Topic{}).first;
+      if (broker) it->second.remote = subscribe_remote(it->first);
+    }
+    it->second.receivers.push_back({handler, backpressure});
+    if (it->second.remote) return it->second.remote.ready();
+    Future<> local;
+    local.set_result();
+    return local;
+  }
+
+  void remove(WebSocketHandler* handler, std::string_view topic) noexcept {
+    auto it = topics.find(topic);
+    if (it == topics.end()) return;
+    auto& receivers = it->second.receivers;
+    auto r = std::find_if(receivers.begin(), receivers.end(),
+                          [&](const Receiver& x) { return x.handler == handler; });
+    if (r != receivers.end()) receivers.erase(r);
+    if (receivers.empty()) topics.erase(it);  // and its broker subscription
+  }
+
+  pubsub::Subscription subscribe_remote(const std::string& topic) {
+    std::string channel = std::string(kChannelPrefix) + topic;
+    return broker->subscribe(channel, [topic](std::string_view, std::string_view envelope) {
+      if (envelope.size() < kEnvelopeHeader) return;
+      std::uint64_t from;
+      std::memcpy(&from, envelope.data(), sizeof from);
+      auto& self = TopicRegistry::current();
+      if (from == self.origin()) return;  // delivered when it was published
+      bool binary = envelope[8] & 1;
+      std::vector<Waiter> waiters;
+      self.deliver(topic, envelope.substr(kEnvelopeHeader), binary, waiters);
+      // A remote publisher cannot be held: a connection that does not drain
+      // within its deadline is closed, which keeps its queue bounded.
+      for (auto& w : waiters) spawn(wait_for(std::move(w)));
+    });
+  }
+
+  // Sends to every open receiver of `topic` on this loop; returns how many
+  // got it. Each distinct frame is built once and its bytes shared.
+  std::size_t deliver(std::string_view topic, std::string_view message, bool binary,
+                      std::vector<Waiter>& waiters) {
+    auto it = topics.find(topic);
+    if (it == topics.end()) return 0;
+    // A snapshot: a hook called below (on_message_dropped) may subscribe,
+    // unsubscribe or publish again; the list must not change under the loop.
+    const std::vector<Receiver> snapshot = it->second.receivers;
+    // As if answering a read: each receiver's bytes are held until the loop
+    // has handled this iteration, so that a burst of publishes reaches each
+    // socket in one system call instead of one per message.
+    struct Holding {
+      unsigned* reading = nullptr;
+      Holding() {
+        if (auto* loop = ioloop::IOLoop::current_or_null()) {
+          reading = &tornado::detail::IOLoopStreams::buffers(*loop).reading;
+          ++*reading;
+        }
+      }
+      ~Holding() {
+        if (reading) --*reading;
+      }
+      Holding(const Holding&) = delete;
+      Holding& operator=(const Holding&) = delete;
+    } holding;
+    auto opcode = binary ? ws::Opcode::binary : ws::Opcode::text;
+    std::shared_ptr<const std::string> plain;
+    // Compressed once per key among receivers without context takeover.
+    std::vector<std::pair<std::uint32_t, std::shared_ptr<const std::string>>> compressed;
+    std::size_t count = 0;
+    for (const auto& receiver : snapshot) {
+      WebSocketHandler* h = receiver.handler;
+      auto& protocol = h->protocol_;
+      if (!protocol || !protocol->open()) continue;  // closed or closing: skipped silently
+      const Backpressure& bp = receiver.backpressure ? *receiver.backpressure : h->backpressure_;
+      bool over = protocol->stream_->pending_write_bytes() >= bp.high_water_mark;
+      if (over && bp.policy == Overflow::drop) {
+        h->note_dropped(topic);
+        continue;
+      }
+      if (over && bp.policy == Overflow::close) {
+        h->close_slow(bp, topic);
+        continue;
+      }
+      std::shared_ptr<const std::string> frame;
+      try {
+        if (!protocol->deflater_) {
+          if (!plain) plain = detail::Protocol::make_server_frame(opcode, message, false);
+          frame = plain;
+        } else if (protocol->compression_shareable()) {
+          auto key = protocol->compression_key();
+          auto c = std::find_if(compressed.begin(), compressed.end(),
+                                [&](const auto& e) { return e.first == key; });
+          if (c == compressed.end()) {
+            compressed.emplace_back(key, protocol->compressed_frame(opcode, message));
+            c = compressed.end() - 1;
+          }
+          frame = c->second;
+        } else {
+          frame = protocol->compressed_frame(opcode, message);  // its own context
+        }
+        auto write = protocol->stream_->write_shared(std::move(frame));
+        ++count;
+        if (over) waiters.push_back({protocol, write, bp});
+      } catch (const StreamClosedError&) {
+        // Closed between the check and the write: skipped, as a closed one.
+      }
+    }
+    return count;
+  }
+
+  // Waits until a `wait` connection has flushed the message, or closes it
+  // once its deadline has passed.
+  static Task<> wait_for(Waiter w) {
+    auto drained = [](std::shared_ptr<detail::Protocol> p,
+                      IOStream::WriteAwaitable write) -> Task<> {
+      try {
+        co_await write;
+      } catch (const StreamClosedError&) {
+      }
+      (void)p;
+    };
+    try {
+      co_await with_timeout(w.backpressure.deadline, drained(w.protocol, w.write));
+    } catch (const TimeoutError&) {
+      if (w.protocol->open()) {
+        log::general.warning(
+            "WebSocket from {} closed with {}: still {} bytes queued after waiting {} ms",
+            w.protocol->stream_->remote_ip(), w.backpressure.close_code,
+            w.protocol->stream_->pending_write_bytes(), w.backpressure.deadline.count());
+        w.protocol->close(w.backpressure.close_code, "too slow");
+      }
+    }
+  }
+};
+
+namespace {
+
+Task<std::size_t> finish_publish(std::size_t count, std::vector<TopicRegistry::Waiter> waiters,
+                                 std::optional<Future<std::size_t>> handed_over) {
+  if (!waiters.empty()) {
+    std::vector<Task<>> waits;
+    for (auto& w : waiters) waits.push_back(TopicRegistry::wait_for(std::move(w)));
+    co_await gather(std::move(waits));  // each with its own deadline, together
+  }
+  if (handed_over) (void)co_await *handed_over;
+  co_return count;
+}
+
+}  // namespace
+
+Task<std::size_t> publish(std::string_view topic, std::string_view message,
+                          PublishOptions options) {
+  auto& registry = TopicRegistry::current();
+  std::vector<TopicRegistry::Waiter> waiters;
+  std::size_t count = registry.deliver(topic, message, options.binary, waiters);
+  std::optional<Future<std::size_t>> handed_over;
+  if (registry.broker) {
+    std::string envelope(kEnvelopeHeader + message.size(), '\0');
+    std::uint64_t origin = registry.origin();
+    std::memcpy(envelope.data(), &origin, sizeof origin);
+    envelope[8] = options.binary ? 1 : 0;
+    std::memcpy(envelope.data() + kEnvelopeHeader, message.data(), message.size());
+    // Started now, so that hand-overs leave in the order of the calls.
+    handed_over = to_future(registry.broker->publish(
+        std::string(kChannelPrefix) + std::string(topic), std::move(envelope)));
+  }
+  return finish_publish(count, std::move(waiters), std::move(handed_over));
+}
+
+void set_topic_broker(pubsub::Broker* broker) {
+  auto& registry = TopicRegistry::current();
+  registry.broker = broker;
+  for (auto& [name, topic] : registry.topics) {
+    topic.remote = broker ? registry.subscribe_remote(name) : pubsub::Subscription();
+  }
+}
+
+Future<> WebSocketHandler::subscribe(std::string_view topic) {
+  if (subscribed(topic)) {
+    Future<> done;
+    done.set_result();
+    return done;
+  }
+  topics_.emplace_back(topic);
+  return TopicRegistry::current().add(this, topic, std::nullopt);
+}
+
+Future<> WebSocketHandler::subscribe(std::string_view topic, Backpressure backpressure) {
+  unsubscribe(topic);  // a new policy replaces the old one
+  topics_.emplace_back(topic);
+  return TopicRegistry::current().add(this, topic, backpressure);
+}
+
+void WebSocketHandler::unsubscribe(std::string_view topic) {
+  auto it = std::find(topics_.begin(), topics_.end(), topic);
+  if (it == topics_.end()) return;
+  TopicRegistry::current().remove(this, topic);
+  topics_.erase(it);
+}
+
+bool WebSocketHandler::subscribed(std::string_view topic) const noexcept {
+  return std::find(topics_.begin(), topics_.end(), topic) != topics_.end();
+}
+
+void WebSocketHandler::unsubscribe_all() noexcept {
+  auto& registry = TopicRegistry::current();
+  for (const auto& topic : topics_) registry.remove(this, topic);
+  topics_.clear();
+}
+
+Task<std::size_t> WebSocketHandler::publish(std::string_view topic, std::string_view message,
+                                            PublishOptions options) {
+  return websocket::publish(topic, message, options);
+}
+
+std::size_t WebSocketHandler::queued_bytes() const noexcept {
+  return protocol_ ? protocol_->stream_->pending_write_bytes() : 0;
+}
+
+void WebSocketHandler::note_dropped(std::string_view topic) noexcept {
+  ++dropped_messages_;
+  try {
+    on_message_dropped(topic);
+  } catch (...) {
+    log_exception(std::current_exception());
+  }
+}
+
+void WebSocketHandler::close_slow(const Backpressure& bp, std::string_view topic) {
+  log::general.warning("WebSocket from {} closed with {}: {} bytes queued, high-water mark {}{}{}",
+                       protocol_->stream_->remote_ip(), bp.close_code,
+                       protocol_->stream_->pending_write_bytes(), bp.high_water_mark,
+                       topic.empty() ? "" : ", topic ", topic);
+  protocol_->close(bp.close_code, "too slow");
+}
+
+// ---------------------------------------------------------------------------
 // Client
 
 struct ClientConnector {
@@ -477,6 +845,31 @@ struct ClientState {
   std::vector<std::pair<std::string, bool>> queue;
   bool closed = false;
   std::coroutine_handle<> waiter;
+};
+
+// Cancellable: a cancelled read leaves no waiter for the next message.
+struct ReadWait : tornado::detail::CancelHook {
+  ClientState* s;
+  bool cancelled = false;
+  explicit ReadWait(ClientState* state) : s(state) {}
+  bool await_ready() const noexcept { return !s->queue.empty() || s->closed; }
+  template <class P>
+  void await_suspend(std::coroutine_handle<P> h) {
+    s->waiter = h;
+    if (attach(h)) cancel();
+  }
+  void await_resume() {
+    detach();
+    if (cancelled) throw CancelledError();
+  }
+  bool cancel() noexcept override {
+    detach();
+    auto h = std::exchange(s->waiter, {});
+    if (!h) return false;
+    cancelled = true;
+    tornado::detail::call_soon([h] { h.resume(); });
+    return true;
+  }
 };
 }  // namespace
 
@@ -616,13 +1009,7 @@ Task<std::unique_ptr<WebSocketClientConnection>> ClientConnector::connect(std::s
 Task<std::optional<std::string>> WebSocketClientConnection::read_message() {
   auto state = std::static_pointer_cast<ClientState>(state_);
   while (state->queue.empty() && !state->closed) {
-    struct Wait {
-      ClientState* s;
-      bool await_ready() const noexcept { return !s->queue.empty() || s->closed; }
-      void await_suspend(std::coroutine_handle<> h) noexcept { s->waiter = h; }
-      void await_resume() const noexcept {}
-    };
-    co_await Wait{state.get()};
+    co_await ReadWait(state.get());
   }
   if (state->queue.empty()) co_return std::nullopt;
   auto [message, binary] = std::move(state->queue.front());

@@ -14,7 +14,7 @@
 //     void on_message(std::string_view message) {
 //       write_message(fmt::format("You said: {}", message));
 //     }
-//     void on_close() override { tornado::log::app.info("WebSocket closed"); }
+//     void on_close() { tornado::log::app.info("WebSocket closed"); }
 //   };
 //
 // and in the browser:
@@ -23,14 +23,31 @@
 //   ws.onopen = () => ws.send("Hello, world");
 //   ws.onmessage = (event) => alert(event.data);
 //
-// `open` (with the route's path arguments) and `on_message` are found by
-// name at compile time and may be plain functions or `tornado::Task<>`
-// coroutines; messages are delivered in order, the next after a coroutine
-// `on_message` has finished. Define `on_binary_message(std::string_view)` to
-// receive binary messages separately; otherwise `on_message` gets both and
-// `last_message_binary()` tells them apart. Policy hooks are virtual:
-// `check_origin`, `select_subprotocol`, `get_compression_options`,
-// `on_ping`, `on_pong`, `on_close`.
+// One rule for the event hooks: `open`, `on_message`, `on_binary_message`,
+// `on_close`, `on_ping` and `on_pong` are found by name when `handler<H>()`
+// is compiled (as the HTTP verbs are), each a plain function or a
+// `tornado::Task<>` coroutine, none `virtual` (so no `override`):
+//
+//   open(path args...)       after the handshake, with the route's groups
+//   on_message(message)      each message, in order: a coroutine finishes
+//                            before the next message is handled. Takes
+//                            std::string_view, const std::string& or
+//                            std::string (a coroutine gets its own copy).
+//                            Leave it out for a push-only handler: messages
+//                            from the client are then read and dropped.
+//   on_binary_message(data)  binary messages, if defined (same forms);
+//                            otherwise on_message gets both and
+//                            `last_message_binary()` tells them apart
+//   on_ping(data), on_pong(data)  control frames (the pong to a ping is sent
+//                            automatically); a coroutine runs on the loop
+//                            without holding up the messages
+//   on_close()               once, when the connection has closed, whoever
+//                            closed it (`close_code()` says how)
+//
+// A hook returning anything but void or Task<> does not compile. Policy hooks
+// are `virtual` and overridden: `check_origin`, `select_subprotocol`,
+// `get_compression_options`, `max_message_size`, and `prepare` (found by
+// name, as for every handler) runs before the handshake.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -42,11 +59,13 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "tornado/concurrent.h"
 #include "tornado/detail/permessage_deflate.h"
 #include "tornado/iostream.h"
+#include "tornado/pubsub.h"
 #include "tornado/web.h"
 
 namespace tornado::websocket {
@@ -66,6 +85,43 @@ struct WriteOptions {
 /// permessage-deflate settings (RFC 7692): levels, context takeover, windows.
 using CompressionOptions = tornado::detail::ws::DeflateOptions;
 
+// ---------------------------------------------------------------------------
+// Topics and backpressure (declared here, used by the handler below)
+
+/// What happens to a message for a connection whose queue has reached its
+/// high-water mark.
+enum class Overflow {
+  /// Queue it anyway; the publisher's `co_await` holds until the connection
+  /// has flushed it, or closes the connection (with `close_code`) once
+  /// `deadline` has passed.
+  wait,
+  /// Leave it out; the handler counts it and `on_message_dropped` is called.
+  drop,
+  /// Close the connection with `close_code` and a log line.
+  close,
+};
+
+/// A high-water mark on a connection's queued bytes (accepted but not yet
+/// taken by the kernel) and the policy once it is reached. The default keeps
+/// memory bounded: a connection 4 MiB behind is closed with 1013.
+struct Backpressure {
+  /// Queued bytes at which `policy` applies to the next message.
+  std::size_t high_water_mark = 4 * 1024 * 1024;
+  /// What happens to a message for a connection at or past the mark.
+  Overflow policy = Overflow::close;
+  /// For `wait`: the longest a publisher waits for this connection.
+  std::chrono::milliseconds deadline{5000};
+  /// For `close` and a `wait` past its deadline: 1013 "try again later" or
+  /// 1008 "policy violation".
+  std::uint16_t close_code = 1013;
+};
+
+/// Keyword arguments of `publish`.
+struct PublishOptions {
+  /// Sends a binary message instead of text.
+  bool binary = false;
+};
+
 namespace detail {
 class Protocol;
 }
@@ -78,9 +134,7 @@ class WebSocketHandler : public web::RequestHandler {
   WebSocketHandler();
   ~WebSocketHandler() override;
 
-  // ---- policy hooks ----
-  /// Called when the connection closes, whoever closed it.
-  virtual void on_close() {}
+  // ---- policy hooks (virtual; the event hooks are found by name) ----
   /// Accepts the handshake only if the Origin header's host equals the
   /// request's Host (same origin), as Tornado; override to allow others.
   virtual bool check_origin(std::string_view origin);
@@ -88,16 +142,15 @@ class WebSocketHandler : public web::RequestHandler {
   virtual std::optional<std::string> select_subprotocol(const std::vector<std::string>& protocols);
   /// Returns options to offer permessage-deflate; none disables it.
   virtual std::optional<CompressionOptions> get_compression_options() { return std::nullopt; }
-  /// A ping arrived (the pong is sent automatically).
-  virtual void on_ping(std::string_view data) { (void)data; }
-  /// A pong arrived.
-  virtual void on_pong(std::string_view data) { (void)data; }
   /// Largest message accepted; the websocket_max_message_size setting.
   virtual std::size_t max_message_size();
 
   // ---- talking ----
   /// Sends a message (binary with `{.binary = true}`). Await the result to
   /// wait until it is flushed (backpressure). Throws WebSocketClosedError.
+  /// Loop thread only: called from another thread (a worker that finished a
+  /// job) it is refused with std::logic_error, never a data race; a worker
+  /// hands the message over with `IOLoop::add_callback`.
   iostream::IOStream::WriteAwaitable write_message(std::string_view message,
                                                    WriteOptions options = {});
   /// Sends a std::string; see the string_view overload.
@@ -128,6 +181,36 @@ class WebSocketHandler : public web::RequestHandler {
   /// Disables Nagle's algorithm on the connection (on by default).
   void set_nodelay(bool value);
 
+  // ---- topics (publish/subscribe) ----
+  /// Receives every message published on `topic` (on this loop, and on every
+  /// loop and process the topic broker joins) until `unsubscribe` or until
+  /// the connection closes, whatever the reason. `backpressure` overrides the
+  /// handler's for this topic's messages. Subscribing twice is a no-op. The
+  /// future completes once the broker has confirmed the subscription (at
+  /// once without a broker, or when this loop already had the topic): await
+  /// it before telling the peer it will get messages from other processes.
+  Future<> subscribe(std::string_view topic);
+  /// `subscribe` with this topic's own high-water mark and policy, in place
+  /// of `get_backpressure()`'s (a second call replaces the first).
+  Future<> subscribe(std::string_view topic, Backpressure backpressure);
+  /// Stops receiving `topic`'s messages (a no-op if not subscribed).
+  void unsubscribe(std::string_view topic);
+  /// True while subscribed to `topic`.
+  bool subscribed(std::string_view topic) const noexcept;
+  /// Same as `tornado::websocket::publish`.
+  Task<std::size_t> publish(std::string_view topic, std::string_view message,
+                            PublishOptions options = {});
+  /// The high-water mark and policy for this connection's direct writes and
+  /// topic messages; read once, when the connection opens.
+  virtual Backpressure get_backpressure() { return {}; }
+  /// A message was left out by the `drop` policy (`topic` empty for a
+  /// direct `write_message`).
+  virtual void on_message_dropped(std::string_view topic) { (void)topic; }
+  /// How many messages the `drop` policy has left out on this connection.
+  std::uint64_t dropped_messages() const noexcept { return dropped_messages_; }
+  /// Bytes accepted for this connection but not yet taken by the kernel.
+  std::size_t queued_bytes() const noexcept;
+
   /// Internal: the upgrade, run for GET by the dispatch table.
   struct Events {
     /// Runs the subclass's `open` with the route's groups.
@@ -136,6 +219,12 @@ class WebSocketHandler : public web::RequestHandler {
     std::function<Task<>(WebSocketHandler&, std::string_view, bool binary, bool copy)> message;
     /// True when `on_message` returns a Task.
     bool message_is_coroutine = false;
+    /// Runs the subclass's `on_close`, if it has one.
+    std::function<Task<>(WebSocketHandler&)> close;
+    /// Runs the subclass's `on_ping`, if it has one.
+    std::function<Task<>(WebSocketHandler&, std::string_view)> ping;
+    /// Runs the subclass's `on_pong`, if it has one.
+    std::function<Task<>(WebSocketHandler&, std::string_view)> pong;
   };
   /// Does the handshake, then reads frames until the connection closes.
   Task<> run_websocket(const Events& events);
@@ -148,7 +237,34 @@ class WebSocketHandler : public web::RequestHandler {
   friend class detail::Protocol;
   std::shared_ptr<detail::Protocol> protocol_;
   bool last_binary_ = false;
+
+  // Topics: what this handler is subscribed to, its policy, what it dropped.
+  friend struct TopicRegistry;
+  void unsubscribe_all() noexcept;
+  void note_dropped(std::string_view topic) noexcept;
+  void close_slow(const Backpressure& bp, std::string_view topic);
+  std::vector<std::string> topics_;
+  Backpressure backpressure_;
+  std::uint64_t dropped_messages_ = 0;
 };
+
+/// Publishes `message` on `topic`: every subscribed connection on this loop
+/// gets it at once, framed (and compressed, where the peers agreed on no
+/// context takeover) once for all; closed and closing connections are
+/// skipped silently. With a topic broker (`set_topic_broker`) it is also
+/// handed over to the other loops and processes. Awaiting the result gives
+/// how many local connections got it, after waiting for those whose policy is
+/// `wait`; it throws `pubsub::PubSubError` if the broker could not take it
+/// (the local connections have it even then). Order per publisher is kept.
+Task<std::size_t> publish(std::string_view topic, std::string_view message,
+                          PublishOptions options = {});
+
+/// Carries this loop's topics across loops (`pubsub::InProcessBroker`, shared
+/// by the `--workers` threads) or processes (`pubsub::RedisBroker`, one per
+/// loop): call it on each loop before connections subscribe. The broker must
+/// outlive its use; `set_topic_broker(nullptr)` ends it (topics become
+/// local again).
+void set_topic_broker(pubsub::Broker* broker);
 
 /// Closes every open server-side WebSocket on this thread's loop with
 /// `code` (1001 "going away" for a shutdown).
@@ -224,12 +340,76 @@ Task<std::unique_ptr<WebSocketClientConnection>> websocket_connect(std::string u
 
 namespace tornado::web::detail {
 
+/// A WebSocket hook taking one text argument, found by name: called with
+/// the string_view when it takes one, else with a std::string; a coroutine
+/// gets its own copy of the text.
+#define TORNADO_WEBSOCKET_TEXT_HOOK(Name, member)                                                 \
+  struct Name {                                                                                   \
+    template <class H>                                                                            \
+    static constexpr bool takes_view() {                                                          \
+      return requires(H & h, std::string_view m) {                                                \
+        h.member(m);                                                                              \
+      };                                                                                          \
+    }                                                                                             \
+    template <class H>                                                                            \
+    static constexpr bool exists() {                                                              \
+      return takes_view<H>() || requires(H & h, std::string & m) {                                \
+        h.member(m);                                                                              \
+      };                                                                                          \
+    }                                                                                             \
+    template <class H>                                                                            \
+    static auto result() {                                                                        \
+      if constexpr (takes_view<H>()) {                                                            \
+        return std::type_identity<decltype(std::declval<H&>().member(std::string_view()))>{};     \
+      } else {                                                                                    \
+        return std::type_identity<decltype(std::declval<H&>().member(                             \
+            std::declval<std::string&>()))>{};                                                    \
+      }                                                                                           \
+    }                                                                                             \
+    template <class H>                                                                            \
+    static constexpr bool is_coroutine() {                                                        \
+      if constexpr (exists<H>()) {                                                                \
+        return std::is_same_v<typename decltype(result<H>())::type, Task<>>;                      \
+      } else {                                                                                    \
+        return false;                                                                             \
+      }                                                                                           \
+    }                                                                                             \
+    template <class H>                                                                            \
+    static Task<> call(websocket::WebSocketHandler& base, std::string_view text) {                \
+      H& h = static_cast<H&>(base);                                                               \
+      using R = typename decltype(result<H>())::type;                                             \
+      static_assert(std::is_void_v<R> || std::is_same_v<R, Task<>>,                               \
+                    "WebSocketHandler: " #member                                                  \
+                    " must return void or tornado::Task<> (any "                                  \
+                    "other result would be dropped)");                                            \
+      if constexpr (std::is_same_v<R, Task<>>) {                                                  \
+        return [](H& h, std::string m) -> Task<> { co_await h.member(m); }(h, std::string(text)); \
+      } else if constexpr (takes_view<H>()) {                                                     \
+        h.member(text);                                                                           \
+        return Task<>();                                                                          \
+      } else {                                                                                    \
+        std::string m(text);                                                                      \
+        h.member(m);                                                                              \
+        return Task<>();                                                                          \
+      }                                                                                           \
+    }                                                                                             \
+  };
+TORNADO_WEBSOCKET_TEXT_HOOK(MessageHook, on_message)
+TORNADO_WEBSOCKET_TEXT_HOOK(BinaryMessageHook, on_binary_message)
+TORNADO_WEBSOCKET_TEXT_HOOK(PingHook, on_ping)
+TORNADO_WEBSOCKET_TEXT_HOOK(PongHook, on_pong)
+#undef TORNADO_WEBSOCKET_TEXT_HOOK
+
 /// handler<H>() for WebSocketHandler subclasses: GET runs the upgrade.
 template <class H>
 struct WebSocketSpec<H, std::enable_if_t<std::is_base_of_v<websocket::WebSocketHandler, H>>> {
+  static constexpr bool is_websocket = true;
   static void apply(HandlerSpec& spec) {
     using namespace tornado::detail;
     spec.websocket = true;
+    // prepare() runs in the upgrade below (prepare_then_upgrade), not in the
+    // generic path as well.
+    spec.prepare = nullptr;
     // GET is the upgrade; it fits the route when open() takes its groups.
     constexpr unsigned open_mask = arity_mask<HookOpen, H>();
     spec.verbs["GET"] = open_mask ? open_mask : 0x7fu;
@@ -238,34 +418,35 @@ struct WebSocketSpec<H, std::enable_if_t<std::is_base_of_v<websocket::WebSocketH
       e.open = [](websocket::WebSocketHandler& base, const std::vector<std::string>& args) {
         return tornado::detail::invoke<HookOpen, H>(static_cast<H&>(base), args);
       };
-      constexpr bool has_binary = requires(H & h, std::string_view m) {
-        h.on_binary_message(m);
-      };
-      using MessageResult = decltype(std::declval<H&>().on_message(std::string_view()));
-      e.message_is_coroutine = std::is_same_v<MessageResult, Task<>>;
+      e.message_is_coroutine = MessageHook::template is_coroutine<H>();
       e.message = [](websocket::WebSocketHandler& base, std::string_view message, bool binary,
-                     bool copy) -> Task<> {
-        H& h = static_cast<H&>(base);
-        if constexpr (has_binary) {
-          if (binary) {
-            if constexpr (std::is_same_v<decltype(h.on_binary_message(message)), Task<>>) {
-              return [](H& h, std::string m) -> Task<> { co_await h.on_binary_message(m); }(
-                                                 h, std::string(message));
-            } else {
-              h.on_binary_message(message);
-              return Task<>();
-            }
-          }
+                     bool) -> Task<> {
+        if constexpr (BinaryMessageHook::template exists<H>()) {
+          if (binary) return BinaryMessageHook::template call<H>(base, message);
         }
-        if constexpr (std::is_same_v<MessageResult, Task<>>) {
-          (void)copy;
-          return [](H& h, std::string m) -> Task<> { co_await h.on_message(m); }(
-                                             h, std::string(message));
+        if constexpr (MessageHook::template exists<H>()) {
+          return MessageHook::template call<H>(base, message);
         } else {
-          h.on_message(message);
-          return Task<>();
+          return Task<>();  // push-only: nothing listens
         }
       };
+      if constexpr (requires(H & h) { h.on_close(); }) {
+        using CloseResult = decltype(std::declval<H&>().on_close());
+        static_assert(std::is_void_v<CloseResult> || std::is_same_v<CloseResult, Task<>>,
+                      "WebSocketHandler: on_close must return void or tornado::Task<> (any other "
+                      "result would be dropped)");
+        e.close = [](websocket::WebSocketHandler& base) -> Task<> {
+          H& h = static_cast<H&>(base);
+          if constexpr (std::is_void_v<decltype(h.on_close())>) {
+            h.on_close();
+            return Task<>();
+          } else {
+            return h.on_close();
+          }
+        };
+      }
+      if constexpr (PingHook::template exists<H>()) e.ping = &PingHook::template call<H>;
+      if constexpr (PongHook::template exists<H>()) e.pong = &PongHook::template call<H>;
       return e;
     }();
     spec.invoke = [](RequestHandler& base, std::string_view method,

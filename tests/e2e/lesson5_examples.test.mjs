@@ -53,6 +53,12 @@ const EXAMPLES = [
     pages: [],
     socket: { path: "/chatsocket", send: "Ahoj", expect: ["Ahoj"] },
   },
+  {
+    name: "topics_chat.cc",
+    command: cpp("topics_chat"),
+    pages: [],
+    socket: { path: "/chatsocket", send: "Ahoj", expect: ["Ahoj"] },
+  },
   { name: "lesson5 (C++ app)", command: [LESSON5_BIN], pages: ["/", "/chat", "/static/hello.html"], socket: echo },
   { name: "lesson5.py", command: python("lesson5.py"), pages: ["/", "/chat", "/static/hello.html"], socket: echo },
 ];

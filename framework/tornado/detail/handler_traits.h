@@ -75,6 +75,21 @@ struct CallableWithImpl<Verb, H, std::index_sequence<I...>> {
   static constexpr bool value = decltype(test(0))::value;
 };
 
+template <class Verb, class H, class Seq>
+struct CallableAnyImpl;
+
+template <class Verb, class H, std::size_t... I>
+struct CallableAnyImpl<Verb, H, std::index_sequence<I...>> {
+  static constexpr bool value = requires(H & h) {
+    Verb::call(h, std::declval<StringViewArg<I>>()...);
+  };
+};
+
+/// True if `Verb` can be called on H with N string_view arguments,
+/// whatever it returns.
+template <class Verb, class H, std::size_t N>
+inline constexpr bool callable_any_v = CallableAnyImpl<Verb, H, std::make_index_sequence<N>>::value;
+
 /// True if `Verb` can be called on H with N string_view arguments and
 /// returns void or Task<>.
 template <class Verb, class H, std::size_t N>

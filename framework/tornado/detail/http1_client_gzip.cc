@@ -8,28 +8,17 @@
 
 namespace tornado::detail {
 
-struct GzipDecompressor::Stream {
-  z_stream z{};
-  bool initialised = false;
-  ~Stream() {
-    if (initialised) inflateEnd(&z);
-  }
-};
-
 GzipDecompressor::GzipDecompressor(std::size_t max_output)
-    : stream_(std::make_unique<Stream>()), max_output_(max_output) {
-  // 16 + MAX_WBITS: expect a gzip header and trailer, not a raw zlib stream.
-  if (inflateInit2(&stream_->z, 16 + MAX_WBITS) != Z_OK) {
-    throw std::runtime_error("inflateInit2 failed");
-  }
-  stream_->initialised = true;
+    // A gzip header and trailer, not a raw zlib stream.
+    : stream_(zlib::inflate_stream(zlib::kGzipWindowBits)), max_output_(max_output) {
+  if (!stream_) throw std::runtime_error("inflateInit2 failed");
 }
 
 GzipDecompressor::~GzipDecompressor() = default;
 
 void GzipDecompressor::decompress(std::string_view input, std::string& output) {
   constexpr std::size_t kStep = 64 * 1024;
-  z_stream& z = stream_->z;
+  z_stream& z = *stream_;
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(input.data()));
   z.avail_in = static_cast<uInt>(input.size());
   while (!finished_ && !input.empty()) {

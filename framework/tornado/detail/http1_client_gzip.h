@@ -8,6 +8,8 @@
 #include <string>
 #include <string_view>
 
+#include "tornado/detail/zlib.h"
+
 namespace tornado::detail {
 
 class GzipDecompressor {
@@ -26,8 +28,7 @@ class GzipDecompressor {
   bool finished() const noexcept { return finished_; }
 
  private:
-  struct Stream;
-  std::unique_ptr<Stream> stream_;
+  zlib::Stream stream_;
   std::size_t max_output_;
   std::size_t total_output_ = 0;
   bool finished_ = false;

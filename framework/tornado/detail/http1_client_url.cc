@@ -4,6 +4,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "tornado/detail/ascii.h"
 #include "tornado/httputil.h"
 
 namespace tornado::detail {
@@ -104,21 +105,13 @@ std::string recompose(const UriParts& parts, std::string_view path) {
   return result;
 }
 
-std::string lower(std::string_view text) {
-  std::string result(text);
-  std::transform(result.begin(), result.end(), result.begin(), [](char c) {
-    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-  });
-  return result;
-}
-
 }  // namespace
 
 ClientUrl split_client_url(std::string_view url) {
   UriParts parts = split_uri(url);
   if (!parts.scheme) throw std::invalid_argument("URL has no scheme: " + std::string(url));
   ClientUrl result;
-  result.scheme = lower(*parts.scheme);
+  result.scheme = ascii_lower(*parts.scheme);
   if (result.scheme != "http" && result.scheme != "https") {
     throw std::invalid_argument("Unsupported url scheme: " + std::string(url));
   }

@@ -3,34 +3,16 @@
 #include <array>
 #include <stdexcept>
 
+#include "tornado/detail/ascii.h"
+
 namespace tornado::detail::http1 {
 namespace {
-
-constexpr std::array<bool, 256> make_tchar_table() {
-  std::array<bool, 256> table{};
-  for (int c = '0'; c <= '9'; ++c) table[static_cast<std::size_t>(c)] = true;
-  for (int c = 'a'; c <= 'z'; ++c) table[static_cast<std::size_t>(c)] = true;
-  for (int c = 'A'; c <= 'Z'; ++c) table[static_cast<std::size_t>(c)] = true;
-  for (char c : std::string_view("!#$%&'*+-.^_`|~")) {
-    table[static_cast<unsigned char>(c)] = true;
-  }
-  return table;
-}
-constexpr std::array<bool, 256> kTchar = make_tchar_table();
 
 constexpr bool is_ctl(unsigned char c) noexcept {
   return c < 0x20 || c == 0x7f;
 }
 
 }  // namespace
-
-bool is_token(std::string_view s) noexcept {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (!kTchar[static_cast<unsigned char>(c)]) return false;
-  }
-  return true;
-}
 
 bool is_safe_field_value(std::string_view value) noexcept {
   for (char c : value) {
@@ -112,7 +94,7 @@ HeadScanner::Result HeadScanner::scan(std::string_view message) noexcept {
           return fail("whitespace between a field name and its colon (RFC 9112 5.1)");
         } else if (c == '\r' || c == '\n') {
           return fail("field line without a colon");
-        } else if (!kTchar[c]) {
+        } else if (!is_tchar(static_cast<char>(c))) {
           return fail("invalid byte in a field name");
         }
         ++pos_;

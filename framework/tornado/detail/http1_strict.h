@@ -15,9 +15,6 @@
 
 namespace tornado::detail::http1 {
 
-/// RFC 9110 §5.6.2: a token (field names, methods).
-bool is_token(std::string_view s) noexcept;
-
 /// A field value that is safe to write: no CR, LF, NUL or other control
 /// byte except HTAB (RFC 9110 §5.5).
 bool is_safe_field_value(std::string_view value) noexcept;

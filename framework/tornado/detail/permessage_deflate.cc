@@ -199,11 +199,6 @@ std::unique_ptr<Inflater> make_inflater(Role role, const DeflateParams& params) 
 // ---------------------------------------------------------------------------
 // Deflater
 
-void Deflater::StreamDeleter::operator()(z_stream_s* stream) const noexcept {
-  deflateEnd(stream);
-  delete stream;
-}
-
 Deflater::Deflater(int window_bits, bool no_context_takeover, int level, int mem_level)
     : window_bits_(window_bits),
       level_(level),
@@ -221,13 +216,12 @@ Deflater& Deflater::operator=(Deflater&&) noexcept = default;
 void Deflater::init() {
   // The stream is created lazily: a connection that never sends pays nothing
   // (a deflate state with a 32 KiB window takes about 256 KiB).
-  std::unique_ptr<z_stream_s, StreamDeleter> stream(new z_stream{});
   // zlib refuses raw DEFLATE with an 8-bit window; a 9-bit window whose
   // matches all have distance 1 (Z_RLE) stays readable with 256 bytes.
   const int bits = window_bits_ == 8 ? 9 : window_bits_;
   const int strategy = window_bits_ == 8 ? Z_RLE : Z_DEFAULT_STRATEGY;
-  const int rc = deflateInit2(stream.get(), level_, Z_DEFLATED, -bits, mem_level_, strategy);
-  if (rc != Z_OK) throw std::runtime_error("deflateInit2 failed");
+  auto stream = zlib::deflate_stream(level_, -bits, mem_level_, strategy);
+  if (!stream) throw std::runtime_error("deflateInit2 failed");
   stream_ = std::move(stream);
 }
 
@@ -277,11 +271,6 @@ void Deflater::compress(std::string_view message, std::string& out) {
 // ---------------------------------------------------------------------------
 // Inflater
 
-void Inflater::StreamDeleter::operator()(z_stream_s* stream) const noexcept {
-  inflateEnd(stream);
-  delete stream;
-}
-
 Inflater::Inflater(int window_bits, bool no_context_takeover)
     : window_bits_(window_bits), no_context_takeover_(no_context_takeover) {
   check_window_bits(window_bits, "window_bits");
@@ -292,9 +281,9 @@ Inflater::Inflater(Inflater&&) noexcept = default;
 Inflater& Inflater::operator=(Inflater&&) noexcept = default;
 
 bool Inflater::init() {
-  std::unique_ptr<z_stream_s, StreamDeleter> stream(new z_stream{});
   // At least 9 bits: see "Window bits 8" in the header.
-  if (inflateInit2(stream.get(), -std::max(window_bits_, 9)) != Z_OK) return false;
+  auto stream = zlib::inflate_stream(-std::max(window_bits_, 9));
+  if (!stream) return false;
   stream_ = std::move(stream);
   return true;
 }

@@ -38,8 +38,7 @@
 #include <string_view>
 
 #include "tornado/detail/websocket_protocol.h"
-
-struct z_stream_s;  // zlib's z_stream
+#include "tornado/detail/zlib.h"
 
 namespace tornado::detail::ws {
 
@@ -116,10 +115,7 @@ class Deflater {
 
  private:
   void init();
-  struct StreamDeleter {
-    void operator()(z_stream_s* stream) const noexcept;
-  };
-  std::unique_ptr<z_stream_s, StreamDeleter> stream_;  // created on first use
+  zlib::Stream stream_;  // created on first use
   int window_bits_;
   int level_;
   int mem_level_;
@@ -165,10 +161,7 @@ class Inflater {
   bool init();
   InflateStatus run(std::size_t max_output);
   void restart_stream();
-  struct StreamDeleter {
-    void operator()(z_stream_s* stream) const noexcept;
-  };
-  std::unique_ptr<z_stream_s, StreamDeleter> stream_;  // created on first use
+  zlib::Stream stream_;  // created on first use
   ByteBuffer output_;
   int window_bits_;
   bool no_context_takeover_;

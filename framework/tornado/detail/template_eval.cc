@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <limits>
 
+#include "tornado/detail/ascii.h"
 #include "tornado/detail/template_expr.h"
 #include "tornado/detail/template_format.h"
 #include "tornado/detail/template_text.h"
@@ -30,6 +31,26 @@ bool is_none(const Value& value) {
 }
 [[noreturn]] void value_error(const std::string& message) {
   throw EvalError("ValueError", message);
+}
+
+const template_::Object* object_of(const Value& value) {
+  const auto* o = value.get_if<ObjectValue>();
+  return o ? o->ptr.get() : nullptr;
+}
+
+// Runs application code (an Object's hook, a registered function): its
+// exceptions become TemplateErrors, which the renderer locates.
+template <class F>
+auto user_code(F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const template_::TemplateError&) {
+    throw;
+  } catch (const EvalError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw template_::TemplateError({}, 0, e.what(), {}, "Exception", std::current_exception());
+  }
 }
 
 }  // namespace
@@ -131,6 +152,7 @@ std::string type_name(const Value& value) {
                                             : "dict_items";
   }
   if (const auto* seq = value.get_if<SequenceValue>()) return seq->is_list ? "list" : "tuple";
+  if (const template_::Object* o = object_of(value)) return o->type_name();
   return "enumerate";
 }
 
@@ -180,6 +202,7 @@ bool truthy(const Value& value) {
   if (const auto* r = value.get_if<RangeValue>()) return range_length(*r) > 0;
   if (const auto* view = value.get_if<ViewValue>()) return !view->object.ptr->empty();
   if (const auto* t = value.get_if<SequenceValue>()) return !t->items->empty();
+  if (const template_::Object* o = object_of(value)) return user_code([&] { return o->truthy(); });
   return true;
 }
 
@@ -370,7 +393,59 @@ Value make_list(std::vector<Value> items) {
   return Value(std::move(out));
 }
 
+namespace {
+
+template_::Operator public_operator(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::add:
+      return template_::Operator::add;
+    case BinaryOp::sub:
+      return template_::Operator::sub;
+    case BinaryOp::mul:
+      return template_::Operator::mul;
+    case BinaryOp::div:
+      return template_::Operator::div;
+    case BinaryOp::floordiv:
+      return template_::Operator::floordiv;
+    case BinaryOp::mod:
+      return template_::Operator::mod;
+    case BinaryOp::pow:
+      return template_::Operator::pow;
+  }
+  return template_::Operator::add;
+}
+
+// `left op right` when one side is an Object: its operate() hooks, as
+// Python's __op__ then __rop__.
+std::optional<Value> object_operation(template_::Operator op, const Value& left,
+                                      const Value& right) {
+  return user_code([&]() -> std::optional<Value> {
+    if (const template_::Object* o = object_of(left)) {
+      if (auto result = o->operate(op, to_public(right))) return from_public(std::move(*result));
+    }
+    if (const template_::Object* o = object_of(right)) {
+      if (auto result = o->operate_reflected(op, to_public(left))) {
+        return from_public(std::move(*result));
+      }
+    }
+    return std::nullopt;
+  });
+}
+
+}  // namespace
+
+// Kept out of line so that the JSON paths of the operators stay as small as
+// they were before objects existed.
+[[gnu::noinline, gnu::cold]] Value object_binary(BinaryOp op, const Value& left,
+                                                 const Value& right) {
+  if (auto result = object_operation(public_operator(op), left, right)) return *result;
+  unsupported(op, left, right);
+}
+
 Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
+  if (!left.json() || !right.json()) [[unlikely]] {
+    if (object_of(left) || object_of(right)) return object_binary(op, left, right);
+  }
   const auto a = as_number(left);
   const auto b = as_number(right);
   if (a && b) {
@@ -491,7 +566,22 @@ Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
 // ---------------------------------------------------------------------------
 // Equality and ordering
 
+namespace {
+
+[[gnu::noinline, gnu::cold]] bool object_equal(const Value& left, const Value& right) {
+  if (auto result = object_operation(template_::Operator::eq, left, right)) {
+    return truthy(*result);
+  }
+  const template_::Object* l = object_of(left);
+  return l && l == object_of(right);
+}
+
+}  // namespace
+
 bool python_equal(const Value& left, const Value& right) {
+  if (!left.json() || !right.json()) [[unlikely]] {
+    if (object_of(left) || object_of(right)) return object_equal(left, right);
+  }
   const auto a = as_number(left);
   const auto b = as_number(right);
   if (a || b) {
@@ -541,7 +631,24 @@ namespace {
 
 // Negative, zero or positive as `left` sorts before, with or after `right`;
 // a TypeError for types Python will not order.
+// Objects answer lt and eq; the three-way result is built from them.
+[[gnu::noinline, gnu::cold]] int object_compare(const Value& left, const Value& right,
+                                                std::string_view op) {
+  const auto lt = object_operation(template_::Operator::lt, left, right);
+  if (lt) {
+    if (truthy(*lt)) return -1;
+    const auto gt = object_operation(template_::Operator::lt, right, left);
+    if (gt && truthy(*gt)) return 1;
+    return python_equal(left, right) ? 0 : 2;
+  }
+  type_error("'" + std::string(op) + "' not supported between instances of '" + type_name(left) +
+             "' and '" + type_name(right) + "'");
+}
+
 int python_compare(const Value& left, const Value& right, std::string_view op) {
+  if (!left.json() || !right.json()) [[unlikely]] {
+    if (object_of(left) || object_of(right)) return object_compare(left, right, op);
+  }
   const auto a = as_number(left);
   const auto b = as_number(right);
   if (a && b) {
@@ -707,12 +814,18 @@ void append_repr(std::string& out, const Value& value) {
     out += '>';
     return;
   }
+  if (const template_::Object* o = object_of(value)) {
+    out += user_code([&] { return o->repr(); });
+    return;
+  }
   out += "<enumerate object>";
 }
 
 void append_str(std::string& out, const Value& value) {
   if (const Json* j = value.json()) {
     append_python_str(out, *j);
+  } else if (const template_::Object* o = object_of(value)) {
+    out += user_code([&] { return o->str(); });
   } else {
     append_repr(out, value);
   }
@@ -726,6 +839,7 @@ std::string to_str(const Value& value) {
 
 Json to_json(const Value& value) {
   if (const Json* j = value.json()) return *j;
+  if (const template_::Object* o = object_of(value)) return user_code([&] { return o->to_json(); });
   if (value.get_if<FunctionValue>()) {
     type_error("Object of type " + type_name(value) + " is not JSON serializable");
   }
@@ -768,6 +882,13 @@ Iterator::Iterator(Value iterable) : iterable_(std::move(iterable)) {
     counter_ = e->start;
   } else if (iterable_.get_if<FunctionValue>()) {
     type_error("'" + type_name(iterable_) + "' object is not iterable");
+  } else if (const template_::Object* o = object_of(iterable_)) {
+    auto items = user_code([&] { return o->iterate(); });
+    if (!items) type_error("'" + type_name(iterable_) + "' object is not iterable");
+    auto converted = std::make_shared<std::vector<Value>>();
+    converted->reserve(items->size());
+    for (auto& item : *items) converted->push_back(from_public(std::move(item)));
+    iterable_ = Value::of(SequenceValue{std::move(converted), true});
   }
 }
 
@@ -855,6 +976,8 @@ std::int64_t length_of(const Value& value) {
     return range_length(*r);
   } else if (const auto* view = value.get_if<ViewValue>()) {
     return static_cast<std::int64_t>(view->object.ptr->size());
+  } else if (const template_::Object* o = object_of(value)) {
+    if (const auto n = user_code([&] { return o->length(); })) return *n;
   }
   type_error("object of type '" + type_name(value) + "' has no len()");
 }
@@ -923,6 +1046,12 @@ Value get_item(Value container, const Value& key) {
     if (i < 0) i += size;
     if (i < 0 || i >= size) throw EvalError("IndexError", "range object index out of range");
     return Value(Json(r->start + i * r->step));
+  } else if (const template_::Object* o = object_of(container)) {
+    auto item = user_code([&] { return o->item(to_public(key)); });
+    if (item) return from_public(std::move(*item));
+    std::string repr;
+    append_repr(repr, key);
+    throw EvalError("KeyError", repr);
   }
   type_error("'" + type_name(container) + "' object is not subscriptable");
 }
@@ -1004,6 +1133,9 @@ Value get_attribute(Value object, std::string_view name) {
     const auto& map = j->get_ref<const Json::object_t&>();
     const auto it = map.find(Key{name});
     if (it != map.end()) return std::move(object).element(it->second);
+  } else if (const template_::Object* o = object_of(object)) {
+    auto attribute = user_code([&] { return o->attribute(name); });
+    if (attribute) return from_public(std::move(*attribute));
   }
   throw EvalError("AttributeError", "'" + type_name(object) + "' object has no attribute '" +
                                         std::string(name) + "'");
@@ -1211,8 +1343,7 @@ Value builtin_float(Args& a, EvalContext&) {
   if (!v) return Value(Json(0.0));
   if (const std::string* s = as_string(*v)) {
     std::string text(python_strip_ascii(*s));
-    std::string lower;
-    for (char c : text) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const std::string lower = ascii_lower(text);
     const std::string_view unsigned_part = !lower.empty() && (lower[0] == '+' || lower[0] == '-')
                                                ? std::string_view(lower).substr(1)
                                                : std::string_view(lower);
@@ -1535,6 +1666,11 @@ Value lookup_name(std::string_view name, EvalContext& context) {
     const auto it = object.find(Key{name});
     if (it != object.end()) return Value::ref(&it->second);
   }
+  if (context.objects) {
+    for (const auto& [n, v] : *context.objects) {
+      if (same_name(n, name)) return from_public_ref(v);
+    }
+  }
   for (const template_::Functions* functions : {context.functions, context.loader_functions}) {
     if (!functions) continue;
     const auto it = functions->find(name);
@@ -1548,30 +1684,29 @@ Value lookup_name(std::string_view name, EvalContext& context) {
 
 namespace {
 
+template_::Arguments public_arguments(std::string_view name, const Args& args) {
+  template_::Arguments out;
+  out.function = name;
+  out.positional.reserve(args.positional.size());
+  for (const Value& v : args.positional) out.positional.push_back(to_public(v));
+  out.keywords.reserve(args.keywords.size());
+  for (const auto& [k, v] : args.keywords) out.keywords.emplace_back(std::string(k), to_public(v));
+  return out;
+}
+
 Value call_args(const Value& function, Args& args, EvalContext& context) {
+  if (const template_::Object* o = object_of(function)) {
+    const template_::Arguments arguments = public_arguments(o->type_name(), args);
+    return from_public(user_code([&] { return o->call(arguments); }));
+  }
   const auto* f = function.get_if<FunctionValue>();
   if (!f) type_error("'" + type_name(function) + "' object is not callable");
   if (f->builtin) {
     args.function = f->builtin->name;
     return f->builtin->fn(args, context);
   }
-  std::vector<Json> json_args;
-  json_args.reserve(args.positional.size() + 1);
-  for (const Value& v : args.positional) json_args.push_back(to_json(v));
-  if (!args.keywords.empty()) {
-    Json keywords = Json::object();
-    for (const auto& [k, v] : args.keywords) keywords[std::string(k)] = to_json(v);
-    json_args.push_back(std::move(keywords));
-  }
-  try {
-    return Value((*f->external)(json_args));
-  } catch (const template_::TemplateError&) {
-    throw;
-  } catch (const EvalError&) {
-    throw;
-  } catch (const std::exception& e) {
-    throw template_::TemplateError({}, 0, e.what(), {}, "Exception", std::current_exception());
-  }
+  const template_::Arguments arguments = public_arguments(f->name, args);
+  return from_public(user_code([&] { return (*f->external)(arguments); }));
 }
 
 }  // namespace
@@ -1597,23 +1732,7 @@ std::string_view strip_chars(std::string_view s, const Value* chars, bool left, 
     while (right && !s.empty() && set.find(s.back()) != std::string::npos) s.remove_suffix(1);
     return s;
   }
-  // Unicode whitespace at both ends, as str.strip().
-  while (left && !s.empty()) {
-    const auto c = decode_utf8(s, 0);
-    if (!c.valid || !is_python_space(c.code_point)) break;
-    s.remove_prefix(c.size);
-  }
-  while (right && !s.empty()) {
-    std::size_t start = s.size() - 1;
-    while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80 &&
-           s.size() - start < 4) {
-      --start;
-    }
-    const auto c = decode_utf8(s, start);
-    if (!c.valid || start + c.size != s.size() || !is_python_space(c.code_point)) break;
-    s.remove_suffix(c.size);
-  }
-  return s;
+  return python_strip(s, left, right);
 }
 
 Value split(const std::string& s, Args& a) {
@@ -1900,6 +2019,10 @@ Value call_method(Value receiver, std::string_view name, Args& args, EvalContext
     }
   } else if (receiver.get_if<SequenceValue>()) {
     result = sequence_method(receiver, name, args);
+  } else if (const template_::Object* o = object_of(receiver)) {
+    const template_::Arguments arguments = public_arguments(name, args);
+    auto answer = user_code([&] { return o->call_method(name, arguments); });
+    if (answer) return from_public(std::move(*answer));
   }
   if (result) return std::move(*result);
   // An object's key holding a function cannot exist (JSON), so this fails
@@ -1950,6 +2073,11 @@ void comprehension(const Expr& e, std::size_t clause, EvalContext& context,
 Value call_expression_with(const Value& function, const Expr& call, EvalContext& context) {
   Args args = evaluate_args(call, context);
   return call_args(function, args, context);
+}
+
+Value call_method_expression(Value receiver, const Expr& call, EvalContext& context) {
+  Args args = evaluate_args(call, context);
+  return call_method(std::move(receiver), call.children[0]->name, args, context);
 }
 
 // ---------------------------------------------------------------------------
@@ -2191,6 +2319,52 @@ void assign(const Target& target, Value value, EvalContext& context) {
   }
   for (std::size_t i = 0; i < expected; ++i)
     assign(target.elements[i], std::move(items[i]), context);
+}
+
+}  // namespace tornado::detail
+
+namespace tornado::detail {
+
+// ---------------------------------------------------------------------------
+// Public values
+
+Value from_public(template_::Value value) {
+  if (value.object()) return Value::of(ObjectValue{value.object_ptr()});
+  if (const auto* items = value.items()) {
+    auto converted = std::make_shared<std::vector<Value>>();
+    converted->reserve(items->size());
+    for (const auto& item : *items) converted->push_back(from_public(item).share());
+    return Value::of(SequenceValue{std::move(converted), true});
+  }
+  return Value(std::move(*const_cast<Json*>(value.json())));
+}
+
+Value from_public_ref(const template_::Value& value) {
+  if (value.object()) return Value::of(ObjectValue{value.object_ptr()});
+  if (const auto* items = value.items()) {
+    auto converted = std::make_shared<std::vector<Value>>();
+    converted->reserve(items->size());
+    for (const auto& item : *items) converted->push_back(from_public_ref(item));
+    return Value::of(SequenceValue{std::move(converted), true});
+  }
+  return Value::ref(value.json());
+}
+
+template_::Value to_public(const Value& value) {
+  if (const Json* j = value.json()) return template_::Value(*j);
+  if (const auto* o = value.get_if<ObjectValue>()) return template_::Value(o->ptr);
+  if (const auto* t = value.get_if<SequenceValue>()) {
+    std::vector<template_::Value> items;
+    items.reserve(t->items->size());
+    bool plain = true;
+    for (const auto& item : *t->items) {
+      items.push_back(to_public(item));
+      if (!items.back().json()) plain = false;
+    }
+    if (plain) return template_::Value(to_json(value));
+    return template_::Value::list(std::move(items));
+  }
+  return template_::Value(to_json(value));
 }
 
 }  // namespace tornado::detail

@@ -172,6 +172,10 @@ struct EnumerateValue {
   std::shared_ptr<const Value> inner;
   std::int64_t start;
 };
+/// A C++ object (template_::Object): handler, request, datetime, bound types.
+struct ObjectValue {
+  std::shared_ptr<const template_::Object> ptr;
+};
 
 /// A value during evaluation: JSON (owned or referenced), a function, or one
 /// of Python's lazy objects (range, dict views, enumerate, tuple).
@@ -208,7 +212,8 @@ class Value {
   Value element(const Json& part) &&;
 
  private:
-  std::variant<Json, JsonRef, FunctionValue, RangeValue, ViewValue, SequenceValue, EnumerateValue>
+  std::variant<Json, JsonRef, FunctionValue, RangeValue, ViewValue, SequenceValue, EnumerateValue,
+               ObjectValue>
       v_;
 };
 
@@ -236,6 +241,8 @@ struct Scope {
 
 struct EvalContext {
   const Json* values = nullptr;  // an object, or nullptr
+  // Names bound to objects and lists, consulted after `values`.
+  const std::vector<std::pair<std::string, template_::Value>>* objects = nullptr;
   const template_::Functions* functions = nullptr;
   const template_::Functions* loader_functions = nullptr;
   Scope* scope = nullptr;
@@ -260,6 +267,12 @@ Value lookup_name(std::string_view name, EvalContext& context);
 Value call_value(const Value& function, std::vector<Value> args, EvalContext& context);
 /// Converts to JSON (tuples and ranges become arrays).
 Json to_json(const Value& value);
+/// A public value as the evaluator sees it; `from_public_ref` refers to the
+/// JSON of `value`, which must outlive the result.
+Value from_public(template_::Value value);
+Value from_public_ref(const template_::Value& value);
+/// An evaluator value for functions and objects: JSON copied, objects shared.
+template_::Value to_public(const Value& value);
 
 /// Bounds the work of renders on this thread: each rendered node and loop
 /// iteration costs one step, and an exhausted budget fails the render with a
@@ -284,6 +297,9 @@ Value make_list(std::vector<Value> items);
 bool is_xhtml_escape(const Value& function);
 /// Evaluates the arguments of `call` (a call expression) and calls `function`.
 Value call_expression_with(const Value& function, const Expr& call, EvalContext& context);
+/// Evaluates the arguments of `call` (whose callee is a name) and calls the
+/// method of that name on `receiver`.
+Value call_method_expression(Value receiver, const Expr& call, EvalContext& context);
 
 /// Iterates as Python's `for` does: list items, dict keys, string characters,
 /// ranges, views, enumerate and tuples.

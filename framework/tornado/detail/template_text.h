@@ -1,7 +1,8 @@
-// Text helpers shared by tornado::escape and tornado::template_: UTF-8
-// decoding, Python's notion of whitespace, and Python's str()/repr() of
-// JSON values. Templates must print values exactly as Tornado does, and
-// Tornado prints them with Python's own formatting rules.
+// Text helpers shared by tornado::escape and tornado::template_: HTML
+// escaping and Python's str()/repr() of JSON values (UTF-8 decoding and
+// Python's whitespace are in detail/utf8.h). Templates must print values
+// exactly as Tornado does, and Tornado prints them with Python's own
+// formatting rules.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -10,31 +11,9 @@
 #include <string>
 #include <string_view>
 
+#include "tornado/detail/utf8.h"
+
 namespace tornado::detail {
-
-/// One decoded UTF-8 character. Malformed input yields U+FFFD with `valid`
-/// false and `size` covering the maximal ill-formed subpart (as Python's
-/// "replace" error handler does), so a decoder always advances.
-struct Utf8Char {
-  char32_t code_point;
-  std::size_t size;
-  bool valid;
-};
-
-/// Decodes the character starting at `text[pos]` (pos < text.size()).
-Utf8Char decode_utf8(std::string_view text, std::size_t pos) noexcept;
-
-/// Appends `code_point` encoded as UTF-8.
-void append_utf8(std::string& out, char32_t code_point);
-
-/// Replaces each ill-formed UTF-8 subsequence by U+FFFD.
-std::string sanitize_utf8(std::string_view text);
-
-/// Number of code points (ill-formed subparts count as one each).
-std::size_t utf8_length(std::string_view text) noexcept;
-
-/// True for the characters Python's `str.isspace()` accepts.
-bool is_python_space(char32_t code_point) noexcept;
 
 /// Appends `text` with & < > " ' replaced by their HTML entities (Tornado's
 /// xhtml_escape); the renderer's hot loop, so it scans with a table.

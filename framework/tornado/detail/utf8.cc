@@ -11,6 +11,7 @@
 #include <array>
 #include <bit>
 #include <cstring>
+#include <string>
 
 namespace tornado::detail {
 namespace {
@@ -193,6 +194,112 @@ bool Utf8Validator::feed(std::string_view chunk) noexcept {
 bool is_valid_utf8(std::string_view text) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   return run(kAccept, p, p + text.size()) == kAccept;
+}
+
+Utf8Char decode_utf8(std::string_view text, std::size_t pos) noexcept {
+  auto byte = [&](std::size_t i) -> unsigned {
+    return i < text.size() ? static_cast<unsigned char>(text[i]) : 0x100u;
+  };
+  const unsigned lead = byte(pos);
+  if (lead < 0x80) return {static_cast<char32_t>(lead), 1, true};
+  std::size_t need = 0;
+  unsigned low = 0x80, high = 0xBF;  // allowed range of the second byte
+  char32_t cp = 0;
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    need = 1;
+    cp = lead & 0x1F;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    need = 2;
+    cp = lead & 0x0F;
+    if (lead == 0xE0) low = 0xA0;
+    if (lead == 0xED) high = 0x9F;  // no surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    need = 3;
+    cp = lead & 0x07;
+    if (lead == 0xF0) low = 0x90;
+    if (lead == 0xF4) high = 0x8F;
+  } else {
+    return {0xFFFD, 1, false};
+  }
+  for (std::size_t i = 1; i <= need; ++i) {
+    const unsigned b = byte(pos + i);
+    const unsigned lo = i == 1 ? low : 0x80, hi = i == 1 ? high : 0xBF;
+    if (b < lo || b > hi) return {0xFFFD, i, false};
+    cp = (cp << 6) | (b & 0x3F);
+  }
+  return {cp, need + 1, true};
+}
+
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+std::string sanitize_utf8(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      out += text[i++];
+      continue;
+    }
+    const Utf8Char c = decode_utf8(text, i);
+    if (c.valid) {
+      out.append(text.substr(i, c.size));
+    } else {
+      append_utf8(out, 0xFFFD);
+    }
+    i += c.size;
+  }
+  return out;
+}
+
+std::size_t utf8_length(std::string_view text) noexcept {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < text.size(); ++n) {
+    i += static_cast<unsigned char>(text[i]) < 0x80 ? 1 : decode_utf8(text, i).size;
+  }
+  return n;
+}
+
+bool is_python_space(char32_t c) noexcept {
+  if (c < 0x80) return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20);
+  return c == 0x85 || c == 0xA0 || c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 ||
+         c == 0x2029 || c == 0x202F || c == 0x205F || c == 0x3000;
+}
+
+std::string_view python_strip(std::string_view text, bool left, bool right) noexcept {
+  while (left && !text.empty()) {
+    const Utf8Char c = decode_utf8(text, 0);
+    if (!c.valid || !is_python_space(c.code_point)) break;
+    text.remove_prefix(c.size);
+  }
+  while (right && !text.empty()) {
+    // Back to the start of the last character: at most three continuation bytes.
+    std::size_t start = text.size() - 1;
+    while (start > 0 && (static_cast<unsigned char>(text[start]) & 0xC0) == 0x80 &&
+           text.size() - start < 4) {
+      --start;
+    }
+    const Utf8Char c = decode_utf8(text, start);
+    if (!c.valid || start + c.size != text.size() || !is_python_space(c.code_point)) break;
+    text.remove_suffix(c.size);
+  }
+  return text;
 }
 
 }  // namespace tornado::detail

@@ -1,4 +1,5 @@
-// UTF-8 validation, one-shot and incremental.
+// UTF-8: validation (one-shot and incremental), decoding and encoding, and
+// Python's Unicode whitespace (str.isspace, str.strip).
 //
 // WebSocket text messages and close reasons must be valid UTF-8 (RFC 6455
 // 8.1), and a server should fail a connection as soon as a bad sequence
@@ -15,7 +16,9 @@
 //   tornado::detail::is_valid_utf8("\xed\xa0\x80");  // false: a surrogate
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 namespace tornado::detail {
@@ -47,5 +50,33 @@ class Utf8Validator {
 
 /// One-shot check that `text` is complete, well-formed UTF-8.
 bool is_valid_utf8(std::string_view text) noexcept;
+
+/// One decoded UTF-8 character. Malformed input yields U+FFFD with `valid`
+/// false and `size` covering the maximal ill-formed subpart (as Python's
+/// "replace" error handler does), so a decoder always advances.
+struct Utf8Char {
+  char32_t code_point;
+  std::size_t size;
+  bool valid;
+};
+
+/// Decodes the character starting at `text[pos]` (pos < text.size()).
+Utf8Char decode_utf8(std::string_view text, std::size_t pos) noexcept;
+
+/// Appends `code_point` encoded as UTF-8.
+void append_utf8(std::string& out, char32_t code_point);
+
+/// Replaces each ill-formed UTF-8 subsequence by U+FFFD.
+std::string sanitize_utf8(std::string_view text);
+
+/// Number of code points (ill-formed subparts count as one each).
+std::size_t utf8_length(std::string_view text) noexcept;
+
+/// True for the characters Python's `str.isspace()` accepts.
+bool is_python_space(char32_t code_point) noexcept;
+
+/// Python's `str.strip()` (or lstrip/rstrip): removes Unicode whitespace, as
+/// `str.isspace()` sees it, from the chosen ends. Ill-formed bytes stop it.
+std::string_view python_strip(std::string_view text, bool left = true, bool right = true) noexcept;
 
 }  // namespace tornado::detail

@@ -32,6 +32,11 @@ class UvHandle {
   H* operator->() const noexcept { return handle_; }
   explicit operator bool() const noexcept { return handle_ != nullptr; }
 
+  /// Hands the open handle to an owner with a close path of its own (an
+  /// IOStream, whose close callback must reach the stream); that owner then
+  /// calls uv_close.
+  [[nodiscard]] H* release() noexcept { return std::exchange(handle_, nullptr); }
+
   /// Starts closing; the memory is released by libuv's close callback.
   void close() noexcept {
     if (!handle_) return;

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "tornado/detail/ascii.h"
+#include "tornado/detail/base64.h"
 #include "tornado/detail/permessage_deflate.h"
 
 namespace tornado::detail::ws {
@@ -514,32 +516,6 @@ struct EvpMdCtxDeleter {
   void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
 };
 
-std::string base64(const unsigned char* data, std::size_t size) {
-  std::string out(4 * ((size + 2) / 3), '\0');
-  // EVP_EncodeBlock writes a trailing NUL, which std::string has room for.
-  const int n =
-      EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data, static_cast<int>(size));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-bool is_tchar(char c) noexcept {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  return std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
-}
-
-bool is_token(std::string_view s) noexcept {
-  return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
-}
-
-std::string lowercase(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
 // A cursor over a header value, for the list grammars of RFC 7230 7.
 class Scanner {
  public:
@@ -599,13 +575,13 @@ std::string compute_accept_key(std::string_view key) {
       EVP_DigestFinal_ex(ctx.get(), digest, &digest_size) != 1) {
     throw std::runtime_error("SHA-1 failed");
   }
-  return base64(digest, digest_size);
+  return base64_encode({reinterpret_cast<const char*>(digest), digest_size});
 }
 
 std::string generate_websocket_key() {
   unsigned char nonce[16];
   if (RAND_bytes(nonce, sizeof nonce) != 1) throw std::runtime_error("RAND_bytes failed");
-  return base64(nonce, sizeof nonce);
+  return base64_encode({reinterpret_cast<const char*>(nonce), sizeof nonce});
 }
 
 std::optional<std::vector<Extension>> parse_extensions(std::string_view header) {
@@ -621,14 +597,14 @@ std::optional<std::vector<Extension>> parse_extensions(std::string_view header) 
     Extension extension;
     const std::string_view name = s.token();
     if (name.empty()) return std::nullopt;
-    extension.name = lowercase(name);
+    extension.name = ascii_lower(name);
     s.skip_ows();
     while (!s.done() && s.peek() == ';') {
       s.skip();
       s.skip_ows();
       const std::string_view param = s.token();
       if (param.empty()) return std::nullopt;
-      ExtensionParam p{lowercase(param), std::nullopt};
+      ExtensionParam p{ascii_lower(param), std::nullopt};
       s.skip_ows();
       if (!s.done() && s.peek() == '=') {
         s.skip();

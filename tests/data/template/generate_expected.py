@@ -7,10 +7,13 @@ A case is a directory with case.json:
     {"template": "index.html", "values": {...}}
 and the template files it uses. Values are decoded into tornado.util.ObjectDict
 (so `user.name` works as in tornado-cpp) with keys in sorted order, the order
-in which tornado-cpp's nlohmann::json objects iterate.
+in which tornado-cpp's nlohmann::json objects iterate. {"$datetime": ISO} and
+{"$timedelta": seconds} become datetime and timedelta objects (tornado-cpp's
+DateTime and TimeDelta; tests/template_test.cc decodes them the same way).
 
 Run with Debian's python3-tornado:  /usr/bin/python3 generate_expected.py
 """
+import datetime
 import json
 import os
 import sys
@@ -22,6 +25,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def sorted_object(pairs):
+    if len(pairs) == 1 and pairs[0][0] == "$datetime":
+        return datetime.datetime.fromisoformat(pairs[0][1])
+    if len(pairs) == 1 and pairs[0][0] == "$timedelta":
+        return datetime.timedelta(seconds=pairs[0][1])
     return ObjectDict(sorted(pairs))
 
 

@@ -1,0 +1,222 @@
+// Tornado's demos carried over (apps/helloworld, tcpecho, file_upload,
+// webspider): each built binary is started and driven from outside, over
+// HTTP and TCP, as shared/CONTRACT.md describes them.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "redis_support.h"
+#include "tornado/httpclient.h"
+#include "tornado/ioloop.h"
+#include "tornado/web.h"
+
+using namespace std::chrono_literals;
+using tornado::Task;
+using tornado::ioloop::IOLoop;
+
+namespace {
+
+std::string app_path(const std::string& relative) {
+  return std::string(TORNADO_BINARY_DIR) + "/apps/" + relative;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string log_path(const std::string& name) {
+  return std::string(TORNADO_BINARY_DIR) + "/demos_test_" + name + ".log";
+}
+
+// A server process on a free port, stopped (and its log shown on failure)
+// at the end.
+class Server {
+ public:
+  Server(const std::string& binary, const std::string& name, std::vector<std::string> flags = {})
+      : port_(tornado::testing::free_port()), log_(log_path(name)) {
+    std::vector<std::string> argv{app_path(binary), "--port", std::to_string(port_)};
+    argv.insert(argv.end(), flags.begin(), flags.end());
+    pid_ = tornado::testing::spawn_process(argv, log_);
+  }
+  ~Server() {
+    tornado::testing::stop_process(pid_, SIGTERM);
+    if (::testing::Test::HasFailure())
+      std::fprintf(stderr, "--- %s:\n%s", log_.c_str(), log().c_str());
+  }
+  bool ready() const { return pid_ > 0 && tornado::testing::wait_for_port(port_, 10s); }
+  int port() const { return port_; }
+  std::string url(std::string_view path) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
+  }
+  std::string log() const { return slurp(log_); }
+  // Waits until the server's log shows `text` (it logs after answering).
+  bool logged(const std::string& text) const {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (log().find(text) != std::string::npos) return true;
+      std::this_thread::sleep_for(10ms);
+    }
+    return false;
+  }
+
+ private:
+  int port_;
+  std::string log_;
+  pid_t pid_ = -1;
+};
+
+// Runs a client program to its end; returns its exit status and output.
+std::pair<int, std::string> run_program(const std::string& name, std::vector<std::string> argv) {
+  std::string log = log_path(name);
+  pid_t pid = tornado::testing::spawn_process(argv, log);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(log)};
+}
+
+tornado::httpclient::HTTPResponse get(const std::string& url) {
+  IOLoop loop;
+  return loop.run_sync(
+      [&]() -> Task<tornado::httpclient::HTTPResponse> {
+        tornado::httpclient::AsyncHTTPClient client;
+        co_return co_await client.fetch(url, {}, false);
+      },
+      10s);
+}
+
+}  // namespace
+
+TEST(DemosTest, HelloworldAnswersHelloWorld) {
+  Server server("helloworld/helloworld", "helloworld", {"--debug", "--logging", "debug"});
+  ASSERT_TRUE(server.ready());
+  auto response = get(server.url("/"));
+  EXPECT_EQ(response.code, 200);
+  EXPECT_EQ(response.body, "Hello, world");
+  EXPECT_EQ(get(server.url("/nowhere")).code, 404);
+}
+
+TEST(DemosTest, EveryDemoTakesTheCommonFlags) {
+  for (const char* binary :
+       {"helloworld/helloworld", "tcpecho/tcpecho_server", "tcpecho/tcpecho_client",
+        "file_upload/file_receiver", "file_upload/file_uploader", "webspider/webspider"}) {
+    auto [status, output] = run_program("help", {app_path(binary), "--help"});
+    EXPECT_EQ(status, 0) << binary;
+    for (const char* flag : {"--port", "--address", "--logging", "--help", "--debug"}) {
+      EXPECT_NE(output.find(flag), std::string::npos) << binary << " lacks " << flag;
+    }
+    auto [bad_status, bad_output] = run_program("bad_flag", {app_path(binary), "--no-such-flag"});
+    EXPECT_EQ(bad_status, 2) << binary << ": " << bad_output;
+  }
+}
+
+TEST(DemosTest, TcpechoClientGetsItsLineBack) {
+  Server server("tcpecho/tcpecho_server", "tcpecho_server");
+  ASSERT_TRUE(server.ready());
+  auto [status, output] = run_program(
+      "tcpecho_client", {app_path("tcpecho/tcpecho_client"), "--host", "127.0.0.1", "--port",
+                         std::to_string(server.port()), "--message", "hello there"});
+  EXPECT_EQ(status, 0);
+  EXPECT_NE(output.find("Sent to server: hello there"), std::string::npos) << output;
+  EXPECT_NE(output.find("Response from server: hello there"), std::string::npos) << output;
+  EXPECT_TRUE(server.logged("Received bytes: hello there"));
+  EXPECT_TRUE(server.logged("Lost client at host"));
+}
+
+TEST(DemosTest, FileUploadPostsAndStreamsPuts) {
+  Server server("file_upload/file_receiver", "file_receiver", {"--max_upload_size", "100000"});
+  ASSERT_TRUE(server.ready());
+  auto dir = std::filesystem::temp_directory_path() /
+             ("tornado-demos-upload-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto write_file = [&](const std::string& name, std::size_t size) {
+    std::ofstream(dir / name, std::ios::binary) << std::string(size, 'u');
+    return (dir / name).string();
+  };
+  std::string small = write_file("notes.txt", 50000);
+  std::string image = write_file("picture.png", 1234);
+  std::string big = write_file("big.bin", 200000);
+
+  auto [post_status, post_output] = run_program(
+      "file_uploader_post",
+      {app_path("file_upload/file_uploader"), "--server", server.url(""), small, image});
+  EXPECT_EQ(post_status, 0) << post_output;
+  EXPECT_NE(post_output.find("200 OK"), std::string::npos) << post_output;
+  EXPECT_TRUE(server.logged(fmt::format("POST \"{}\" \"text/plain\" 50000 bytes", small)));
+  EXPECT_TRUE(server.logged(fmt::format("POST \"{}\" \"image/png\" 1234 bytes", image)));
+
+  auto [put_status, put_output] = run_program(
+      "file_uploader_put",
+      {app_path("file_upload/file_uploader"), "--put", "--server", server.url(""), small});
+  EXPECT_EQ(put_status, 0) << put_output;
+  EXPECT_NE(put_output.find("HTTP/1.1 200 OK OK"), std::string::npos) << put_output;
+  EXPECT_TRUE(server.logged("PUT \"notes.txt\" \"text/plain\" 50000 bytes"));
+
+  // Past the limit the PUT handler's prepare() set: refused before the body.
+  auto [big_status, big_output] = run_program(
+      "file_uploader_big",
+      {app_path("file_upload/file_uploader"), "--put", "--server", server.url(""), big});
+  EXPECT_EQ(big_status, 0) << big_output;
+  EXPECT_NE(big_output.find("HTTP/1.1 413"), std::string::npos) << big_output;
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// The local site the spider crawls: pages under /site/ linking each other
+// (relative, absolute, with fragments and dot segments) and out of the site.
+class PageHandler : public tornado::web::RequestHandler {
+ public:
+  void get(std::string_view page) {
+    static const std::map<std::string, std::string, std::less<>> pages = {
+        {"",
+         R"(<a href="a.html">A</a> <A HREF='/site/b.html#part'>B</A> <a href="../outside.html">out</a>
+                <a href="http://other.invalid/x">elsewhere</a>)"},
+        {"a.html", R"(<p><a class="x" href="b.html">B</a> <a href="./sub/c.html">C</a></p>)"},
+        {"b.html", R"(<a href="a.html#top">A</a>)"},
+        {"sub/c.html", R"(<a href="../">home</a> <a href="missing.html">gone</a>)"},
+    };
+    auto it = pages.find(page);
+    if (it == pages.end()) throw tornado::web::HTTPError(404);
+    write(it->second);
+  }
+};
+
+}  // namespace
+
+TEST(DemosTest, WebspiderCrawlsALocalSite) {
+  IOLoop loop;
+  tornado::web::Application site({
+      {"/site/(.*)", tornado::web::handler<PageHandler>()},
+  });
+  int port = site.listen(0, "127.0.0.1").port();
+  std::string base = fmt::format("http://127.0.0.1:{}/site/", port);
+  std::string log = log_path("webspider");
+  pid_t pid = tornado::testing::spawn_process(
+      {app_path("webspider/webspider"), "--base", base, "--concurrency", "3"}, log);
+  ASSERT_GT(pid, 0);
+  // The site is served by this loop while the spider runs.
+  int status = loop.run_sync(
+      [&]() -> Task<int> {
+        int wait_status = 0;
+        while (::waitpid(pid, &wait_status, WNOHANG) == 0) co_await tornado::sleep(10ms);
+        co_return wait_status;
+      },
+      60s);
+  std::string output = slurp(log);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
+  for (const char* page : {"", "a.html", "b.html", "sub/c.html", "sub/missing.html"}) {
+    EXPECT_NE(output.find("fetching " + base + page + "\n"), std::string::npos) << page << output;
+  }
+  EXPECT_NE(output.find("fetched " + base + "sub/c.html\n"), std::string::npos) << output;
+  EXPECT_NE(output.find("Exception: HTTP 404"), std::string::npos) << output;
+  EXPECT_EQ(output.find("outside.html"), std::string::npos) << output;
+  EXPECT_EQ(output.find("other.invalid"), std::string::npos) << output;
+  EXPECT_NE(output.find("fetched 5 URLs."), std::string::npos) << output;
+}
