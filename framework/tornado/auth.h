@@ -50,8 +50,10 @@ namespace tornado::auth {
 /// the callback's state or token does not match this browser's (403).
 class AuthError : public web::HTTPError {
  public:
+  /// An authentication failure, answered with `status_code` (502: the provider failed).
   explicit AuthError(std::string message, int status_code = 502)
       : web::HTTPError(status_code, message), message(std::move(message)) {}
+  /// What went wrong, for the log and the error page.
   std::string message;
 };
 
@@ -60,11 +62,16 @@ using Params = std::vector<std::pair<std::string, std::string>>;
 
 /// Arguments of `OAuth2Mixin::authorize_redirect`, Tornado's keywords.
 struct AuthorizeOptions {
+  /// Where the provider sends the browser back.
   std::string redirect_uri;
+  /// The application's id at the provider.
   std::string client_id;
   std::string client_secret;  ///< unused, as in Tornado
+  /// More query arguments for the authorization URL.
   Params extra_params;
+  /// The permissions asked for.
   std::vector<std::string> scope;
+  /// The OAuth 2 response type ("code").
   std::string response_type = "code";
 };
 
@@ -91,6 +98,7 @@ class OAuth2Mixin : public web::RequestHandler {
   /// The provider's endpoints (Tornado's _OAUTH_AUTHORIZE_URL and
   /// _OAUTH_ACCESS_TOKEN_URL), set by a subclass or an `initialize()`.
   std::string oauth_authorize_url;
+  /// The provider's token endpoint.
   std::string oauth_access_token_url;
 
  protected:
@@ -131,14 +139,18 @@ class FacebookGraphMixin : public OAuth2Mixin {
   Task<nlohmann::json> facebook_request(std::string path, std::string access_token = {},
                                         std::optional<Params> post_args = std::nullopt,
                                         Params args = {});
+  /// Where Graph API paths are resolved (a setting, so tests can point it at a fake).
   std::string facebook_base_url = "https://graph.facebook.com";
 };
 
 /// An OAuth 1.0a token: key and secret, plus whatever else the provider
 /// returned (user_id, screen_name...).
 struct OAuthToken {
+  /// The token.
   std::string key;
+  /// The token's secret.
   std::string secret;
+  /// Any other fields the provider returned with the token.
   std::map<std::string, std::string> extra;
 };
 
@@ -153,10 +165,14 @@ class OAuthMixin : public web::RequestHandler {
   /// (403 otherwise), trades it for an access token and returns the user
   /// (`oauth_get_user`), with "access_token" added.
   Task<nlohmann::json> get_authenticated_user();
+  /// The HTTP client used to talk to the provider (override to share one).
   virtual httpclient::AsyncHTTPClient& get_auth_http_client();
 
+  /// The provider's request-token endpoint.
   std::string oauth_request_token_url;
+  /// The provider's token endpoint.
   std::string oauth_access_token_url;
+  /// The provider's authorization page.
   std::string oauth_authorize_url;
 
  protected:
@@ -173,9 +189,11 @@ class OAuthMixin : public web::RequestHandler {
                         const httpclient::HTTPResponse& response);
   /// Overridable for tests: the nonce and the time stamped on requests.
   virtual std::string oauth_nonce();
+  /// The oauth_timestamp of a signature (seconds since the epoch; override in tests).
   virtual std::string oauth_timestamp();
   /// The signed request-token and access-token URLs.
   std::string request_token_url(std::string_view callback_uri, const Params& extra_params);
+  /// The URL that exchanges an authorized request token for an access token.
   std::string access_token_url(const OAuthToken& request_token);
 
  private:
@@ -195,7 +213,9 @@ class TwitterMixin : public OAuthMixin {
   Task<nlohmann::json> twitter_request(std::string path, const OAuthToken& access_token,
                                        std::optional<Params> post_args = std::nullopt,
                                        Params args = {});
+  /// Twitter's sign-in page.
   std::string oauth_authenticate_url = "https://api.twitter.com/oauth/authenticate";
+  /// Where API paths are resolved (a setting, so tests can point it at a fake).
   std::string twitter_base_url = "https://api.twitter.com/1.1";
 
  protected:

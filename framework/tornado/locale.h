@@ -73,6 +73,7 @@ class Locale {
   /// `translate` with a disambiguating context ("law" vs "direction" for
   /// "right"); gettext catalogues only, CSV locales ignore the context.
   virtual std::string pgettext(std::string_view context, std::string_view message) const = 0;
+  /// Translates `message` in `context`, choosing the plural form by `count`.
   virtual std::string pgettext(std::string_view context, std::string_view message,
                                std::string_view plural_message, long long count) const = 0;
 
@@ -92,6 +93,7 @@ class Locale {
   std::string friendly_number(long long value) const;
 
  protected:
+  /// A locale for `code` ("cs_CZ"); its name and direction come from the code.
   explicit Locale(std::string code);
   /// Translates the month and weekday names; called by the subclass once
   /// its catalogue is in place.
@@ -109,12 +111,15 @@ class Locale {
 /// "plural", "unknown"), a map from the English string to its translation.
 class CSVLocale : public Locale {
  public:
+  /// Translations by plural form ("singular", "plural", "unknown") and message.
   using Table = std::map<std::string, std::map<std::string, std::string, std::less<>>, std::less<>>;
+  /// A locale translating from `translations`.
   CSVLocale(std::string code, Table translations);
   std::string translate(std::string_view message) const override;
   std::string translate(std::string_view message, std::string_view plural_message,
                         long long count) const override;
   std::string pgettext(std::string_view context, std::string_view message) const override;
+  /// Translates `message` in `context`, choosing the plural form by `count`.
   std::string pgettext(std::string_view context, std::string_view message,
                        std::string_view plural_message, long long count) const override;
 
@@ -136,6 +141,7 @@ class GettextCatalog {
 
   /// Python's gettext.gettext / ngettext semantics.
   std::string gettext(std::string_view message) const;
+  /// The plural-aware form of `gettext`.
   std::string ngettext(std::string_view message, std::string_view plural_message,
                        long long count) const;
   /// The plural form index for `count` (the Plural-Forms expression).
@@ -157,11 +163,13 @@ class GettextCatalog {
 /// A locale backed by a gettext catalogue.
 class GettextLocale : public Locale {
  public:
+  /// A locale translating from a compiled catalogue.
   GettextLocale(std::string code, std::shared_ptr<const GettextCatalog> catalog);
   std::string translate(std::string_view message) const override;
   std::string translate(std::string_view message, std::string_view plural_message,
                         long long count) const override;
   std::string pgettext(std::string_view context, std::string_view message) const override;
+  /// Translates `message` in `context`, choosing the plural form by `count`.
   std::string pgettext(std::string_view context, std::string_view message,
                        std::string_view plural_message, long long count) const override;
 

@@ -42,7 +42,9 @@ namespace tornado::routing {
 
 /// What a matcher extracted from the request: the groups of a path pattern.
 struct MatchResult {
+  /// The pattern's unnamed groups, in order.
   std::vector<std::string> path_args;
+  /// The pattern's named groups.
   std::map<std::string, std::string, std::less<>> path_kwargs;
 };
 
@@ -71,6 +73,7 @@ class AnyMatches : public Matcher {
 /// expression anchored at both ends ("(www\\.)?example\\.com", ".*").
 class HostMatches : public Matcher {
  public:
+  /// Matches requests whose Host (without port) matches `host_pattern`.
   explicit HostMatches(std::string host_pattern);
   ~HostMatches() override;
   std::optional<MatchResult> match(const httputil::HTTPServerRequest& request) const override;
@@ -84,6 +87,7 @@ class HostMatches : public Matcher {
 /// DefaultHostMatches with the application's `default_host`.
 class DefaultHostMatches : public Matcher {
  public:
+  /// Matches when the request has no X-Real-Ip and its host is `default_host`.
   DefaultHostMatches(std::string default_host, std::string host_pattern);
   ~DefaultHostMatches() override;
   std::optional<MatchResult> match(const httputil::HTTPServerRequest& request) const override;
@@ -98,10 +102,12 @@ class DefaultHostMatches : public Matcher {
 /// name), URL-unescaped. Throws std::invalid_argument for a bad pattern.
 class PathMatches : public Matcher {
  public:
+  /// Matches paths against `path_pattern`, anchored at both ends.
   explicit PathMatches(std::string path_pattern);
   ~PathMatches() override;
   std::optional<MatchResult> match(const httputil::HTTPServerRequest& request) const override;
   std::optional<std::string> reverse(const std::vector<std::string>& args) const override;
+  /// The pattern as given.
   const std::string& pattern() const noexcept { return source_; }
 
  private:
@@ -115,11 +121,16 @@ using Target = std::shared_ptr<http1connection::HTTPServerConnectionDelegate>;
 /// A matcher, the delegate it sends requests to, and an optional name for
 /// `reverse_url`. A string instead of a matcher is a PathMatches pattern.
 struct Rule {
+  /// A rule with its own matcher.
   Rule(std::shared_ptr<const Matcher> matcher, Target target, std::string name = {})
       : matcher(std::move(matcher)), target(std::move(target)), name(std::move(name)) {}
+  /// A rule matching paths against `path_pattern`.
   Rule(std::string path_pattern, Target target, std::string name = {});
+  /// What the request must match.
   std::shared_ptr<const Matcher> matcher;
+  /// Where a matching request goes.
   Target target;
+  /// The name `reverse_url` finds the rule by.
   std::string name;
 };
 
@@ -149,10 +160,12 @@ class ReversibleRouter : public virtual Router {
 /// Tries its rules in order; the first whose matcher matches gets the request.
 class RuleRouter : public virtual Router {
  public:
+  /// A router trying `rules` in order.
   explicit RuleRouter(std::vector<Rule> rules = {});
   /// Appends rules (checked: each needs a matcher and a target).
   void add_rules(std::vector<Rule> rules);
   Target find_handler(const httputil::HTTPServerRequest& request, MatchResult& match) override;
+  /// The rules, in order.
   const std::vector<Rule>& rules() const noexcept { return rules_; }
 
  private:
@@ -163,6 +176,7 @@ class RuleRouter : public virtual Router {
 /// asks the routers and applications it routes to, as Tornado's.
 class ReversibleRuleRouter : public ReversibleRouter, public RuleRouter {
  public:
+  /// A router trying `rules` in order, able to build URLs from their names.
   explicit ReversibleRuleRouter(std::vector<Rule> rules = {}) : RuleRouter(std::move(rules)) {}
   std::optional<std::string> reverse_url(std::string_view name,
                                          const std::vector<std::string>& args = {}) override;
