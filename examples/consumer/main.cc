@@ -58,7 +58,8 @@ tornado::Task<bool> check(int port) {
   bool ws_ok = reply && *reply == "echo: ping";
   std::printf("WS /ws -> %s\n", reply ? reply->c_str() : "(closed)");
   ws->close();
-  co_return page_ok && ws_ok;
+  const bool ok = page_ok && ws_ok;
+  co_return ok;
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "tornado/detail/http1_strict.h"
 
+#include <fmt/format.h>
+
 #include <array>
 #include <stdexcept>
 
@@ -24,11 +26,12 @@ bool is_safe_field_value(std::string_view value) noexcept {
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   if (!is_token(name)) {
-    throw std::invalid_argument("invalid header name: " + std::string(name));
+    // Quoted and cut: the name may hold the very bytes that must not reach a log.
+    throw std::invalid_argument(fmt::format("invalid header name {:?}", name.substr(0, 64)));
   }
   if (!is_safe_field_value(value)) {
-    throw std::invalid_argument("unsafe header value (CR, LF, NUL or another control byte) in " +
-                                std::string(name));
+    throw std::invalid_argument(fmt::format(
+        "unsafe header value (CR, LF, NUL or another control byte) in {:?}", name.substr(0, 64)));
   }
   out.append(name).append(": ").append(value).append("\r\n");
 }
