@@ -19,6 +19,7 @@
 
 #include "tornado/httpclient.h"
 #include "tornado/ioloop.h"
+#include "tornado/web.h"
 
 #ifndef AUTORELOAD_SERVER
 #error "AUTORELOAD_SERVER must name the test server binary"
@@ -214,6 +215,73 @@ TEST(Autoreload, WatchAndStartedInThisProcess) {
   EXPECT_NE(std::find(files.begin(), files.end(), fs::path("/nonexistent/file")), files.end());
   tornado::autoreload::start(std::chrono::milliseconds(10));
   EXPECT_TRUE(tornado::autoreload::started());
+}
+
+// The watcher belongs to its loop: the files, hooks and checks of a closed
+// loop are gone with it, so nothing of it can run on (or be found by) the
+// next loop.
+TEST(Autoreload, EverythingIsFreedWithTheLoop) {
+  {
+    tornado::ioloop::IOLoop loop;
+    tornado::autoreload::watch("/nonexistent/first");
+    tornado::autoreload::add_reload_hook([] { ADD_FAILURE() << "no reload expected"; });
+    tornado::autoreload::start(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(tornado::ioloop::IOLoop::current_or_null(), nullptr);
+  EXPECT_TRUE(tornado::autoreload::watched_files().empty());
+  EXPECT_FALSE(tornado::autoreload::started());
+  tornado::ioloop::IOLoop loop;
+  EXPECT_TRUE(tornado::autoreload::watched_files().empty());
+  EXPECT_FALSE(tornado::autoreload::started());
+}
+
+// Without a loop, asking creates none.
+TEST(Autoreload, QueriesWithoutALoopCreateNone) {
+  EXPECT_FALSE(tornado::autoreload::started());
+  EXPECT_TRUE(tornado::autoreload::watched_files().empty());
+  EXPECT_EQ(tornado::ioloop::IOLoop::current_or_null(), nullptr);
+}
+
+// An Application with the autoreload setting keeps its loop's checks running
+// while it lives, and they stop with it.
+TEST(Autoreload, AnApplicationsWatcherStopsWithIt) {
+  tornado::ioloop::IOLoop loop;
+  {
+    tornado::web::Settings settings;
+    settings.autoreload = true;
+    tornado::web::Application app({}, settings);
+    EXPECT_TRUE(tornado::autoreload::started());
+    {
+      tornado::web::Application second({}, settings);
+      EXPECT_TRUE(tornado::autoreload::started());
+    }
+    EXPECT_TRUE(tornado::autoreload::started()) << "the first application still runs";
+  }
+  EXPECT_FALSE(tornado::autoreload::started());
+  // start() itself keeps the checks until the loop closes.
+  tornado::autoreload::start();
+  {
+    tornado::web::Settings settings;
+    settings.debug = true;
+    tornado::web::Application app({}, settings);
+  }
+  EXPECT_TRUE(tornado::autoreload::started());
+}
+
+// An Application built before any loop exists starts its watcher on the loop
+// it listens on.
+TEST(Autoreload, AnApplicationBuiltBeforeItsLoopStartsWhenItListens) {
+  tornado::web::Settings settings;
+  settings.autoreload = true;
+  auto app =
+      std::make_unique<tornado::web::Application>(std::vector<tornado::web::URLSpec>{}, settings);
+  EXPECT_EQ(tornado::ioloop::IOLoop::current_or_null(), nullptr);
+  tornado::ioloop::IOLoop loop;
+  EXPECT_FALSE(tornado::autoreload::started());
+  app->listen(0, "127.0.0.1");
+  EXPECT_TRUE(tornado::autoreload::started());
+  app.reset();
+  EXPECT_FALSE(tornado::autoreload::started());
 }
 
 }  // namespace

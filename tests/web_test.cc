@@ -788,6 +788,30 @@ TEST(WebSettingsTest, DebugImpliesWhatItImpliesInTornado) {
   EXPECT_FALSE(plain.settings().serve_traceback.value_or(false));
 }
 
+// An application with `debug` built where no loop exists must not create one:
+// autoreload's watcher used to make the thread's loop for itself, which then
+// outlived the test, so the next test's server listened on that hidden loop
+// and its own loop crashed when destroyed (a coroutine resumed after its end).
+TEST(WebSettingsTest, DebugWithoutALoopLeavesNothingBehind) {
+  ASSERT_EQ(IOLoop::current_or_null(), nullptr);
+  {
+    tornado::web::Settings settings;
+    settings.debug = true;
+    tornado::web::Application app({}, settings);
+  }
+  EXPECT_EQ(IOLoop::current_or_null(), nullptr);
+  IOLoop loop;
+  tornado::web::Application app({{"/", tornado::web::handler<HelloHandler>()}});
+  tornado::httpserver::HTTPServer server(app);
+  server.listen(0, "127.0.0.1");
+  auto response = loop.run_sync(
+      [&] {
+        return raw_request(server.port(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      },
+      10s);
+  EXPECT_EQ(body_of(response), "Hello, world");
+}
+
 // httpserver.h's own example: the server takes the application itself.
 TEST(WebServerTest, HTTPServerTakesTheApplication) {
   IOLoop loop;

@@ -6,15 +6,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
-#include <set>
 #include <sstream>
 #include <string>
 
@@ -24,29 +21,51 @@
 
 namespace tornado::autoreload {
 
-namespace {
-
-// What a restart needs is process-wide by nature (an exec replaces every
-// thread), so this state is too, as Tornado's module globals; the mutex lets
-// worker threads register files and hooks.
-// Each watched file keeps the modification time it had when it was first
-// seen, so a change made right after `watch()` returns is not missed.
-struct ProcessState {
-  std::mutex mutex;
+// One loop's watch: its files, hooks and periodic check. The loop's closer
+// owns it, so it is freed when the loop is destroyed; everything else refers
+// to it weakly.
+struct LoopWatch : std::enable_shared_from_this<LoopWatch> {
+  ioloop::IOLoop* loop = nullptr;
+  LoopWatch* next = nullptr;  // this thread's other watches
+  // Each watched file keeps the modification time it had when first seen,
+  // so a change made right after `watch()` returns is not missed.
   std::map<std::filesystem::path, std::optional<struct timespec>> watched;
   std::vector<std::function<void()>> hooks;
-  std::string executable;         // resolved when start() first runs
+  std::string executable;         // resolved when the checks first start
   std::vector<std::string> argv;  // from /proc/self/cmdline, at the same time
-  std::atomic<bool> reload_attempted{false};
+  std::chrono::milliseconds check_time{0};
+  ioloop::TimeoutHandle timer;
+  int watchers = 0;           // live Watcher objects
+  bool until_closed = false;  // start() was called
+  bool reload_attempted = false;
+
+  bool running() const { return watchers > 0 || until_closed; }
 };
 
-ProcessState& process_state() {
-  static ProcessState state;
-  return state;
+namespace {
+
+// This thread's watches, one per loop. A plain pointer (trivially
+// destructible), because a loop may outlive the thread's other
+// thread_locals: its closer still unlinks its watch at thread exit.
+thread_local constinit LoopWatch* first_watch = nullptr;
+
+LoopWatch* find_watch(ioloop::IOLoop* loop) {
+  for (LoopWatch* w = first_watch; w != nullptr; w = w->next) {
+    if (w->loop == loop) return w;
+  }
+  return nullptr;
 }
 
-// The loops this thread started checking on; a loop's closer removes it.
-thread_local std::set<ioloop::IOLoop*> started_loops;
+void unlink_watch(LoopWatch* watch) noexcept {
+  for (LoopWatch** w = &first_watch; *w != nullptr; w = &(*w)->next) {
+    if (*w == watch) {
+      *w = watch->next;
+      return;
+    }
+  }
+}
+
+std::shared_ptr<LoopWatch> watch_of(ioloop::IOLoop& loop);
 
 std::optional<struct timespec> mtime_of(const std::filesystem::path& path) {
   struct stat st {};
@@ -95,18 +114,10 @@ void close_on_exec_all() noexcept {
   ::closedir(dir);
 }
 
-void reload() {
-  auto& state = process_state();
-  state.reload_attempted = true;
-  std::vector<std::function<void()>> hooks;
-  std::string executable;
-  std::vector<std::string> argv;
-  {
-    std::lock_guard lock(state.mutex);
-    hooks = state.hooks;
-    executable = state.executable;
-    argv = state.argv;
-  }
+void reload(LoopWatch& watch) {
+  watch.reload_attempted = true;
+  // A hook may add files or hooks: run copies.
+  auto hooks = watch.hooks;
   for (auto& hook : hooks) {
     try {
       hook();
@@ -120,20 +131,19 @@ void reload() {
   sigemptyset(&none);
   ::pthread_sigmask(SIG_SETMASK, &none, nullptr);
   std::vector<char*> args;
-  for (auto& a : argv) args.push_back(a.data());
+  for (auto& a : watch.argv) args.push_back(a.data());
   args.push_back(nullptr);
-  ::execv(executable.c_str(), args.data());
-  log::general.error("autoreload: cannot re-execute {}: {}", executable, std::strerror(errno));
-  state.reload_attempted = false;
+  ::execv(watch.executable.c_str(), args.data());
+  log::general.error("autoreload: cannot re-execute {}: {}", watch.executable,
+                     std::strerror(errno));
+  watch.reload_attempted = false;
 }
 
 // The first watched file whose modification time differs from the one
 // recorded, if any. A file that cannot be stat'ed is skipped, as Tornado
 // does (an editor may be replacing it); its time is recorded when it is back.
-std::optional<std::filesystem::path> first_changed() {
-  auto& state = process_state();
-  std::lock_guard lock(state.mutex);
-  for (auto& [path, recorded] : state.watched) {
+std::optional<std::filesystem::path> first_changed(LoopWatch& watch) {
+  for (auto& [path, recorded] : watch.watched) {
     auto now = mtime_of(path);
     if (!now) continue;
     if (!recorded) {
@@ -145,68 +155,104 @@ std::optional<std::filesystem::path> first_changed() {
   return std::nullopt;
 }
 
-void check() {
-  auto& state = process_state();
-  if (state.reload_attempted || process::task_id()) return;
-  if (auto path = first_changed()) {
+void check(LoopWatch& watch) {
+  if (watch.reload_attempted || process::task_id()) return;
+  if (auto path = first_changed(watch)) {
     log::general.info("{} modified; restarting server", path->string());
-    reload();
+    reload(watch);
   }
 }
 
-void schedule(ioloop::IOLoop& loop, std::chrono::milliseconds every) {
-  loop.call_later(every, [&loop, every] {
-    if (!started_loops.contains(&loop)) return;
-    check();
-    schedule(loop, every);
+void schedule(const std::shared_ptr<LoopWatch>& watch) {
+  watch->timer =
+      watch->loop->call_later(watch->check_time, [weak = std::weak_ptr<LoopWatch>(watch)] {
+        auto watch = weak.lock();
+        if (!watch) return;
+        watch->timer = {};
+        if (!watch->running()) return;
+        check(*watch);
+        if (watch->running() && !watch->timer) schedule(watch);
+      });
+}
+
+// Starts the checks of the current loop's watch if they are not running.
+std::shared_ptr<LoopWatch> run_checks(std::chrono::milliseconds check_time) {
+  auto watch = watch_of(ioloop::IOLoop::current());
+  if (watch->executable.empty()) {
+    watch->executable = read_link("/proc/self/exe");
+    watch->argv = read_cmdline();
+    watch->watched.try_emplace(watch->executable, mtime_of(watch->executable));
+  }
+  if (!watch->timer) {
+    watch->check_time = check_time;
+    schedule(watch);
+  }
+  return watch;
+}
+
+// Stops the checks once nothing keeps them running.
+void stop_unless_kept(LoopWatch& watch) {
+  if (watch.running() || !watch.timer) return;
+  watch.loop->remove_timeout(watch.timer);
+  watch.timer = {};
+}
+
+std::shared_ptr<LoopWatch> watch_of(ioloop::IOLoop& loop) {
+  if (LoopWatch* found = find_watch(&loop)) {
+    return found->shared_from_this();
+  }
+  auto watch = std::make_shared<LoopWatch>();
+  watch->loop = &loop;
+  watch->next = first_watch;
+  first_watch = watch.get();
+  loop.add_closer(watch.get(), [owned = watch]() mutable {
+    unlink_watch(owned.get());
+    owned.reset();
   });
+  return watch;
 }
 
 }  // namespace
 
 void start(std::chrono::milliseconds check_time) {
-  auto& loop = ioloop::IOLoop::current();
-  if (started_loops.contains(&loop)) return;
-  auto& state = process_state();
-  {
-    std::lock_guard lock(state.mutex);
-    if (state.executable.empty()) {
-      state.executable = read_link("/proc/self/exe");
-      state.argv = read_cmdline();
-      state.watched.try_emplace(state.executable, mtime_of(state.executable));
-    }
-  }
-  started_loops.insert(&loop);
-  loop.add_closer(&started_loops, [&loop] { started_loops.erase(&loop); });
-  schedule(loop, check_time);
+  run_checks(check_time)->until_closed = true;
 }
 
 bool started() {
-  auto* loop = ioloop::IOLoop::current_or_null();
-  return loop != nullptr && started_loops.contains(loop);
+  LoopWatch* watch = find_watch(ioloop::IOLoop::current_or_null());
+  return watch != nullptr && watch->running();
 }
 
 void watch(const std::filesystem::path& path) {
-  auto& state = process_state();
   auto mtime = mtime_of(path);
-  std::lock_guard lock(state.mutex);
-  state.watched.try_emplace(path, mtime);
+  watch_of(ioloop::IOLoop::current())->watched.try_emplace(path, mtime);
 }
 
 std::vector<std::filesystem::path> watched_files() {
-  auto& state = process_state();
-  std::lock_guard lock(state.mutex);
   std::vector<std::filesystem::path> files;
-  for (const auto& [path, mtime] : state.watched) {
-    if (path != state.executable) files.push_back(path);
+  LoopWatch* watch = find_watch(ioloop::IOLoop::current_or_null());
+  if (watch == nullptr) return files;
+  for (const auto& [path, mtime] : watch->watched) {
+    if (path != watch->executable) files.push_back(path);
   }
   return files;
 }
 
 void add_reload_hook(std::function<void()> fn) {
-  auto& state = process_state();
-  std::lock_guard lock(state.mutex);
-  state.hooks.push_back(std::move(fn));
+  watch_of(ioloop::IOLoop::current())->hooks.push_back(std::move(fn));
+}
+
+Watcher::Watcher(std::chrono::milliseconds check_time) {
+  auto watch = run_checks(check_time);
+  ++watch->watchers;
+  watch_ = watch;
+}
+
+Watcher::~Watcher() {
+  if (auto watch = watch_.lock()) {
+    --watch->watchers;
+    stop_unless_kept(*watch);
+  }
 }
 
 }  // namespace tornado::autoreload

@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include "tornado/autoreload.h"
@@ -155,6 +156,10 @@ struct Application::Impl {
   std::unique_ptr<template_::Loader> loader;
   std::mutex static_hashes_mutex;
   std::map<std::string, std::string, std::less<>> static_hashes;
+  // With debug or autoreload: the checks of the loop the application is
+  // served on, which stop when the application goes.
+  std::optional<autoreload::Watcher> watcher;
+  std::once_flag watcher_once;
 };
 
 Application::Application(std::vector<URLSpec> handlers, Settings settings)
@@ -187,7 +192,15 @@ Application::Application(std::vector<URLSpec> handlers, Settings settings)
                     std::make_move_iterator(statics.end()));
   }
   add_handlers(std::move(handlers));
-  if (settings_.autoreload.value_or(settings_.debug)) autoreload::start();
+  // As Tornado, the checks start with the application, on the current
+  // loop; where there is none yet they start on the loop it is served on
+  // (listen() or its first request), so that no loop is created for them.
+  if (ioloop::IOLoop::current_or_null() != nullptr) start_autoreload();
+}
+
+void Application::start_autoreload() {
+  if (!settings_.autoreload.value_or(settings_.debug)) return;
+  std::call_once(impl_->watcher_once, [this] { impl_->watcher.emplace(); });
 }
 
 Application::~Application() {
@@ -322,6 +335,7 @@ httpserver::HTTPServer& Application::listen(int port, std::string_view address,
   // The Application owns its servers, so they refer to it without owning it
   // (an owning pointer both ways would keep both alive forever).
   std::shared_ptr<Application> self(std::shared_ptr<Application>(), this);
+  start_autoreload();
   auto server = std::make_unique<httpserver::HTTPServer>(self, std::move(server_settings));
   server->listen(port, address, bind_options);
   servers_.push_back(std::move(server));
@@ -516,6 +530,7 @@ class HandlerDelegate final : public http1connection::HTTPMessageDelegate {
 std::unique_ptr<http1connection::HTTPMessageDelegate> Application::start_request(
     std::shared_ptr<http1connection::HTTP1ServerConnection> connection,
     std::shared_ptr<httputil::HTTPServerRequest> request) {
+  start_autoreload();
   const HandlerSpec* spec =
       settings_.default_handler_class ? &*settings_.default_handler_class : &impl_->not_found;
   std::vector<std::string> args;

@@ -179,8 +179,8 @@ class UIMethod {
 /// `settings()["blog_title"]` (Tornado's extra keyword arguments).
 struct Settings {
   /// Implies, unless set otherwise: compiled_template_cache = false,
-  /// static_hash_cache = false, serve_traceback = true (as Tornado).
-  /// Tornado's autoreload is not implemented (a C++ program must be rebuilt).
+  /// static_hash_cache = false, serve_traceback = true, autoreload = true
+  /// (as Tornado).
   bool debug = false;
   /// Folder served under static_url_prefix by StaticFileHandler; none when empty.
   std::string static_path;
@@ -205,6 +205,8 @@ struct Settings {
   std::string login_url;
   /// Restart the process when its executable, a rendered template or a
   /// watched file changes (tornado::autoreload); unset: follows `debug`.
+  /// The checks run on the loop current when the Application is built (else
+  /// the one it listens or first answers on) and stop when it is destroyed.
   std::optional<bool> autoreload;
   /// gzip responses for clients that accept it (text types, ≥ 1 KiB).
   bool compress_response = false;
@@ -800,6 +802,9 @@ class Application : public http1connection::HTTPServerConnectionDelegate {
  private:
   struct Route;
   struct Impl;
+  // Starts autoreload's checks on the current loop (once) if the settings
+  // ask for them.
+  void start_autoreload();
   std::unique_ptr<Impl> impl_;
   Settings settings_;
   std::vector<std::unique_ptr<httpserver::HTTPServer>> servers_;
