@@ -124,6 +124,62 @@ TEST_F(RouterTest, ReverseUrlLooksIntoNestedRoutersAndApplications) {
   EXPECT_EQ(router_->reverse_url("nothing"), std::nullopt);
 }
 
+// As Tornado's: a rule whose target is a router that finds nothing lets the
+// next rules try (an Application target always answers, 404 included).
+TEST_F(RouterTest, ANestedRouterThatFindsNothingLetsTheNextRulesTry) {
+  auto docs = std::make_shared<RuleRouter>(std::vector<Rule>{{"/docs/intro", app("intro")}});
+  router_->add_rules({{std::make_shared<PathMatches>("/docs/.*"), docs},
+                      {std::make_shared<AnyMatches>(), app("any")}});
+  EXPECT_EQ(get("/docs/intro"), std::make_pair(200, std::string("intro /docs/intro")));
+  EXPECT_EQ(get("/docs/other"), std::make_pair(200, std::string("any /docs/other")));
+  EXPECT_EQ(get("/elsewhere"), std::make_pair(200, std::string("any /elsewhere")));
+  tornado::testing::ExpectLog logged_api(tornado::log::access, "404 GET /v2");
+  EXPECT_EQ(get("/v2", "api.example.com").first, 404);
+}
+
+// A router of one's own: find_handler picks the delegate, null is a 404.
+class EvenLengthRouter : public Router {
+ public:
+  explicit EvenLengthRouter(std::shared_ptr<tornado::web::Application> target)
+      : target_(std::move(target)) {}
+  MessageDelegate find_handler(const Connection& connection, const Request& request) override {
+    if (request->path.size() % 2 != 0) return nullptr;
+    return target_->start_request(connection, request);
+  }
+
+ private:
+  std::shared_ptr<tornado::web::Application> target_;
+};
+
+TEST(Router, FindHandlerOfOnesOwn) {
+  tornado::ioloop::IOLoop loop;
+  auto router = std::make_shared<EvenLengthRouter>(app("even"));
+  tornado::httpserver::HTTPServer server(router);
+  server.listen(0, "127.0.0.1");
+  auto fetch = [&](const std::string& path) {
+    auto response = loop.run_sync([&]() -> tornado::Task<tornado::httpclient::HTTPResponse> {
+      tornado::httpclient::AsyncHTTPClient client;
+      co_return co_await client.fetch("http://127.0.0.1:" + std::to_string(server.port()) + path,
+                                      tornado::httpclient::HTTPRequest(), false);
+    });
+    return std::make_pair(response.code, response.body);
+  };
+  EXPECT_EQ(fetch("/abc"), std::make_pair(200, std::string("even /abc")));
+  tornado::testing::ExpectLog logged(tornado::log::access, "404 GET /ab");
+  EXPECT_EQ(fetch("/ab").first, 404);
+}
+
+TEST(PathMatches, PlainPathsAreComparedAsText) {
+  PathMatches m("/about");
+  EXPECT_TRUE(m.match(make_request("a", "/about?x=1")));
+  EXPECT_FALSE(m.match(make_request("a", "/about/")));
+  EXPECT_EQ(m.group_count(), 0u);
+  EXPECT_EQ(m.reverse({}), "/about");
+  EXPECT_THROW(m.reverse({"x"}), std::invalid_argument);
+  // A dot is a regex: any character.
+  EXPECT_TRUE(PathMatches("/a.b").match(make_request("a", "/axb")));
+}
+
 TEST(RuleRouter, RuleNeedsMatcherAndTarget) {
   EXPECT_THROW(RuleRouter({Rule(std::shared_ptr<const Matcher>(), app("x"))}),
                std::invalid_argument);

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <re2/re2.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "tornado/escape.h"
@@ -12,13 +13,17 @@ namespace tornado::routing {
 
 namespace {
 
+std::string_view strip_anchors(std::string_view p) {
+  if (p.starts_with('^')) p.remove_prefix(1);
+  if (p.ends_with('$') && !p.ends_with("\\$")) p.remove_suffix(1);
+  return p;
+}
+
 std::unique_ptr<re2::RE2> compile(const std::string& pattern, std::string_view what) {
   re2::RE2::Options options;
   options.set_log_errors(false);
   // Tornado appends "$" and matches at the start: the whole string must match.
-  std::string_view p = pattern;
-  if (p.starts_with('^')) p.remove_prefix(1);
-  if (p.ends_with('$') && !p.ends_with("\\$")) p.remove_suffix(1);
+  std::string_view p = strip_anchors(pattern);
   auto re = std::make_unique<re2::RE2>(std::string(p), options);
   if (!re->ok()) {
     throw std::invalid_argument(
@@ -55,8 +60,13 @@ std::optional<MatchResult> DefaultHostMatches::match(
   return std::nullopt;
 }
 
-PathMatches::PathMatches(std::string path_pattern)
-    : source_(std::move(path_pattern)), regex_(compile(source_, "PathMatches")) {
+PathMatches::PathMatches(std::string path_pattern) : source_(std::move(path_pattern)) {
+  // Most routes are plain paths: compared as text they cost no regex match.
+  std::string_view p = strip_anchors(source_);
+  literal_ =
+      p.size() == source_.size() && p.find_first_of("\\.^$|?*+()[]{}") == std::string_view::npos;
+  if (literal_) return;
+  regex_ = compile(source_, "PathMatches");
   group_names_.assign(static_cast<std::size_t>(regex_->NumberOfCapturingGroups()), "");
   for (const auto& [name, index] : regex_->NamedCapturingGroups()) {
     group_names_[static_cast<std::size_t>(index - 1)] = name;
@@ -65,6 +75,10 @@ PathMatches::PathMatches(std::string path_pattern)
 PathMatches::~PathMatches() = default;
 
 std::optional<MatchResult> PathMatches::match(const httputil::HTTPServerRequest& request) const {
+  if (literal_) {
+    if (request.path == source_) return MatchResult{};
+    return std::nullopt;
+  }
   const std::size_t n = group_names_.size();
   std::vector<std::string> groups(n);
   std::vector<re2::RE2::Arg> storage(n);
@@ -86,6 +100,13 @@ std::optional<MatchResult> PathMatches::match(const httputil::HTTPServerRequest&
 }
 
 std::optional<std::string> PathMatches::reverse(const std::vector<std::string>& args) const {
+  if (literal_) {
+    if (!args.empty()) {
+      throw std::invalid_argument(
+          fmt::format("reverse of '{}': {} argument(s) for 0 group(s)", source_, args.size()));
+    }
+    return source_;
+  }
   std::string_view p = source_;
   if (p.starts_with('^')) p.remove_prefix(1);
   if (p.ends_with('$')) p.remove_suffix(1);
@@ -128,16 +149,18 @@ Rule::Rule(std::string path_pattern, Target target, std::string name)
 // ---------------------------------------------------------------------------
 // Routers
 
-Router::Router() : not_found_(std::make_shared<web::Application>(std::vector<web::URLSpec>{})) {}
+Router::Router() = default;
 Router::~Router() = default;
 
 std::unique_ptr<http1connection::HTTPMessageDelegate> Router::start_request(
     std::shared_ptr<http1connection::HTTP1ServerConnection> connection,
     std::shared_ptr<httputil::HTTPServerRequest> request) {
-  MatchResult match;
-  Target target = find_handler(*request, match);
-  if (!target) target = not_found_;
-  return target->start_request(std::move(connection), std::move(request));
+  if (auto delegate = find_handler(connection, request)) return delegate;
+  // Made on first use: an Application is itself a Router, and never comes here.
+  std::call_once(not_found_once_, [this] {
+    not_found_ = std::make_shared<web::Application>(std::vector<web::URLSpec>{});
+  });
+  return not_found_->start_request(std::move(connection), std::move(request));
 }
 
 RuleRouter::RuleRouter(std::vector<Rule> rules) {
@@ -145,23 +168,37 @@ RuleRouter::RuleRouter(std::vector<Rule> rules) {
 }
 
 void RuleRouter::add_rules(std::vector<Rule> rules) {
-  for (auto& rule : rules) {
+  insert_rules(rules_.size(), std::move(rules));
+}
+
+void RuleRouter::insert_rules(std::size_t position, std::vector<Rule> rules) {
+  for (const auto& rule : rules) {
     if (!rule.matcher || !rule.target) {
       throw std::invalid_argument(
           fmt::format("routing rule '{}' needs a matcher and a target", rule.name));
     }
-    rules_.push_back(std::move(rule));
   }
+  auto at = rules_.begin() + static_cast<std::ptrdiff_t>(std::min(position, rules_.size()));
+  rules_.insert(at, std::make_move_iterator(rules.begin()), std::make_move_iterator(rules.end()));
 }
 
-Target RuleRouter::find_handler(const httputil::HTTPServerRequest& request, MatchResult& match) {
+MessageDelegate RuleRouter::find_handler(const Connection& connection, const Request& request) {
   for (const auto& rule : rules_) {
-    if (auto m = rule.matcher->match(request)) {
-      match = std::move(*m);
-      return rule.target;
+    if (auto match = rule.matcher->match(*request)) {
+      if (auto delegate = get_target_delegate(rule.target, connection, request, *match)) {
+        return delegate;
+      }
     }
   }
   return nullptr;
+}
+
+MessageDelegate RuleRouter::get_target_delegate(const Target& target, const Connection& connection,
+                                                const Request& request, MatchResult&) {
+  if (auto* router = dynamic_cast<Router*>(target.get())) {
+    return router->find_handler(connection, request);
+  }
+  return target->start_request(connection, request);
 }
 
 std::optional<std::string> ReversibleRuleRouter::reverse_url(std::string_view name,

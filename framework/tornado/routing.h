@@ -17,11 +17,15 @@
 //   server.listen(8888);
 //
 // A nested Application sees the request unchanged (its own routes match the
-// full path), as in Tornado. A request no rule matches gets a 404.
+// full path), as in Tornado. A rule whose target is a Router that finds
+// nothing lets the next rules try, as Tornado's; a request nothing takes gets
+// a 404. `web::Application` is itself a Router built on these classes
+// (`add_handlers(host_pattern, handlers)`, `default_host`).
 #pragma once
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -100,6 +104,7 @@ class DefaultHostMatches : public Matcher {
 /// Matches the request path against a regular expression anchored at both
 /// ends; its groups become the match's arguments (named groups also by
 /// name), URL-unescaped. Throws std::invalid_argument for a bad pattern.
+/// A pattern without regular-expression syntax is compared as plain text.
 class PathMatches : public Matcher {
  public:
   /// Matches paths against `path_pattern`, anchored at both ends.
@@ -109,9 +114,12 @@ class PathMatches : public Matcher {
   std::optional<std::string> reverse(const std::vector<std::string>& args) const override;
   /// The pattern as given.
   const std::string& pattern() const noexcept { return source_; }
+  /// How many groups the pattern captures.
+  std::size_t group_count() const noexcept { return group_names_.size(); }
 
  private:
   std::string source_;
+  bool literal_ = false;  // no regex syntax: compared as text, no regex_
   std::unique_ptr<re2::RE2> regex_;
   std::vector<std::string> group_names_;
 };
@@ -134,18 +142,29 @@ struct Rule {
   std::string name;
 };
 
+/// The connection a request arrived on, as routers pass it along.
+using Connection = std::shared_ptr<http1connection::HTTP1ServerConnection>;
+/// The request being routed.
+using Request = std::shared_ptr<httputil::HTTPServerRequest>;
+/// What answers one request.
+using MessageDelegate = std::unique_ptr<http1connection::HTTPMessageDelegate>;
+
 /// A delegate that picks another delegate per request.
 class Router : public http1connection::HTTPServerConnectionDelegate {
  public:
   Router();
   ~Router() override;
-  /// The delegate for `request` (filling `match` with its arguments), or null.
-  virtual Target find_handler(const httputil::HTTPServerRequest& request, MatchResult& match) = 0;
+  /// The delegate that answers `request`, or null when this router has no
+  /// route for it, as Tornado's `find_handler`: override for your own
+  /// routing.
+  virtual MessageDelegate find_handler(const Connection& connection, const Request& request) = 0;
+  /// `find_handler`'s delegate, or a 404 answer when it finds none.
   std::unique_ptr<http1connection::HTTPMessageDelegate> start_request(
       std::shared_ptr<http1connection::HTTP1ServerConnection> connection,
       std::shared_ptr<httputil::HTTPServerRequest> request) override;
 
  private:
+  std::once_flag not_found_once_;
   std::shared_ptr<web::Application> not_found_;  // answers what no rule takes
 };
 
@@ -164,7 +183,15 @@ class RuleRouter : public virtual Router {
   explicit RuleRouter(std::vector<Rule> rules = {});
   /// Appends rules (checked: each needs a matcher and a target).
   void add_rules(std::vector<Rule> rules);
-  Target find_handler(const httputil::HTTPServerRequest& request, MatchResult& match) override;
+  /// Inserts rules before the rule at `position` (appends past the end).
+  void insert_rules(std::size_t position, std::vector<Rule> rules);
+  /// The first delegate a matching rule's target gives; null if none does.
+  MessageDelegate find_handler(const Connection& connection, const Request& request) override;
+  /// The delegate of `target` for a request its rule matched with `match`,
+  /// as Tornado's `get_target_delegate`: a Router's `find_handler` (null
+  /// lets the next rules try), any other delegate's `start_request`.
+  virtual MessageDelegate get_target_delegate(const Target& target, const Connection& connection,
+                                              const Request& request, MatchResult& match);
   /// The rules, in order.
   const std::vector<Rule>& rules() const noexcept { return rules_; }
 

@@ -51,6 +51,7 @@
 #include "tornado/httpserver.h"
 #include "tornado/httputil.h"
 #include "tornado/locale.h"
+#include "tornado/routing.h"
 #include "tornado/template.h"
 
 namespace tornado::web {
@@ -220,6 +221,9 @@ struct Settings {
   std::size_t websocket_max_message_size = 10 * 1024 * 1024;
   /// Replaces the access log line (`Application::log_request`).
   std::function<void(RequestHandler&)> log_function;
+  /// The host whose `add_handlers` routes also serve requests that came
+  /// without a proxy's X-Real-Ip (Tornado's `default_host`); none when unset.
+  std::optional<std::string> default_host;
   /// Handles requests no route matches (Tornado's default_handler_class);
   /// a 404 page when unset.
   std::optional<HandlerSpec> default_handler_class;
@@ -280,12 +284,19 @@ struct URLSpec {
   /// A route: `pattern` to the handler made by `spec`, optionally named for `reverse_url`.
   URLSpec(std::string pattern, HandlerSpec spec, std::string name = {})
       : pattern(std::move(pattern)), spec(std::move(spec)), name(std::move(name)) {}
+  /// A route to another delegate (an Application, a Router, any
+  /// HTTPServerConnectionDelegate), which sees the request unchanged, as a
+  /// Tornado rule whose target is an application or router.
+  URLSpec(std::string pattern, routing::Target target, std::string name = {})
+      : pattern(std::move(pattern)), name(std::move(name)), target(std::move(target)) {}
   /// The regex, anchored at both ends.
   std::string pattern;
-  /// How to create and call the handler.
+  /// How to create and call the handler (unused with `target`).
   HandlerSpec spec;
   /// The route's name for `reverse_url`; empty for none.
   std::string name;
+  /// The delegate the route hands its requests to, instead of a handler.
+  routing::Target target;
 };
 
 /// The base of every HTTP handler; subclass it and define verbs.
@@ -644,6 +655,44 @@ class RedirectHandler : public RequestHandler {
   bool permanent_ = true;
 };
 
+/// Hands every request its route takes to another delegate (an Application,
+/// a Router, any HTTPServerConnectionDelegate), which answers it on the same
+/// connection, as Tornado's FallbackHandler hands it to a WSGI application:
+///
+///   {"/new/.*", tornado::web::handler<NewHandler>()},
+///   {".*", tornado::web::handler<FallbackHandler>(legacy_app)},
+///
+/// The fallback gets a request of its own with the same line, headers and
+/// body; the handler itself writes and logs nothing. Its route captures no
+/// groups.
+class FallbackHandler : public RequestHandler {
+ public:
+  /// The delegate that answers instead.
+  void initialize(routing::Target fallback) { fallback_ = std::move(fallback); }
+  /// Hands the request over, then steps aside (the verbs never run).
+  Task<> prepare();
+  /// Tells the fallback's answer, if it is still running, that the client left.
+  void on_connection_close() override;
+  /// Never runs: prepare() answered.
+  void get() {}
+  /// Never runs: prepare() answered.
+  void post() {}
+  /// Never runs: prepare() answered.
+  void put() {}
+  /// Never runs: prepare() answered.
+  void patch() {}
+  /// Never runs: prepare() answered.
+  void delete_() {}
+  /// Never runs: prepare() answered.
+  void head() {}
+  /// Never runs: prepare() answered.
+  void options() {}
+
+ private:
+  routing::Target fallback_;
+  std::unique_ptr<http1connection::HTTPMessageDelegate> delegate_;
+};
+
 /// Serves files under a root directory, as Tornado's StaticFileHandler:
 /// ETag and Last-Modified with 304 answers (If-None-Match, If-Modified-Since),
 /// single byte ranges (206, 416), HEAD, content types by extension, cache
@@ -750,8 +799,10 @@ template <class H>
 StaticHandlerClass static_handler_class();
 
 /// Routes requests to handlers and is the HTTP server's delegate, as
-/// `tornado.web.Application`.
-class Application : public http1connection::HTTPServerConnectionDelegate {
+/// `tornado.web.Application`. Built on tornado::routing, as Tornado's: its
+/// routes are rules of a RuleRouter per host pattern (`add_handlers`), tried
+/// before the constructor's, which match any host.
+class Application : public routing::Router {
  public:
   /// Throws std::invalid_argument naming the route if a pattern is invalid
   /// or its groups fit none of its handler's verbs.
@@ -765,10 +816,31 @@ class Application : public http1connection::HTTPServerConnectionDelegate {
                                  httpserver::HTTPServerSettings server_settings = {},
                                  netutil::BindOptions bind_options = {});
 
-  /// Adds routes after construction (checked like the constructor's).
+  /// Adds routes for any host after construction, after the constructor's
+  /// (checked like them).
   void add_handlers(std::vector<URLSpec> handlers);
-  /// The URL of the route named `name` with its groups filled by `args`.
+  /// Adds routes for the hosts `host_pattern` matches (a regex anchored at
+  /// both ends, on the host name without port), tried before the routes of
+  /// earlier calls and the constructor's, as Tornado's `add_handlers`. With
+  /// the `default_host` setting, they also serve requests that came without
+  /// a proxy's X-Real-Ip when `default_host` matches `host_pattern`.
+  void add_handlers(const std::string& host_pattern, std::vector<URLSpec> handlers);
+  /// The URL of the route named `name` with its groups filled by `args`,
+  /// looking into host routes and nested routers and applications too.
+  /// Throws std::invalid_argument when no route has that name or the
+  /// route's pattern has no single URL.
   std::string reverse_url(std::string_view name, const std::vector<std::string>& args = {}) const;
+  /// The delegate answering `request`: the first route that matches, else
+  /// `default_handler_class`, else a 404 (never null), as Tornado's.
+  routing::MessageDelegate find_handler(const routing::Connection& connection,
+                                        const routing::Request& request) override;
+  /// A delegate running `spec`'s handler on `request` with the path
+  /// arguments in `match`, as Tornado's `get_handler_delegate`. `spec` must
+  /// outlive the request.
+  routing::MessageDelegate get_handler_delegate(const routing::Connection& connection,
+                                                const routing::Request& request,
+                                                const HandlerSpec& spec,
+                                                routing::MatchResult match = {});
   /// Writes the access log line (or calls the log_function setting).
   void log_request(RequestHandler& handler) const;
 
@@ -795,12 +867,12 @@ class Application : public http1connection::HTTPServerConnectionDelegate {
   /// The servers `listen` started.
   std::vector<std::unique_ptr<httpserver::HTTPServer>>& servers() { return servers_; }
 
+  /// `find_handler`'s delegate.
   std::unique_ptr<http1connection::HTTPMessageDelegate> start_request(
       std::shared_ptr<http1connection::HTTP1ServerConnection> connection,
       std::shared_ptr<httputil::HTTPServerRequest> request) override;
 
  private:
-  struct Route;
   struct Impl;
   // Starts autoreload's checks on the current loop (once) if the settings
   // ask for them.
