@@ -287,6 +287,12 @@ class PreferenceHandler : public GreetHandler {
   }
 };
 
+// `_`, `pgettext` and `locale` in templates go through the handler's locale().
+class TemplateGreetHandler : public GreetHandler {
+ public:
+  void get() { render("greet.html"); }
+};
+
 class HandlerLocaleTest : public tornado::testing::AsyncHTTPTestCase {
  protected:
   void SetUp() override {
@@ -294,10 +300,25 @@ class HandlerLocaleTest : public tornado::testing::AsyncHTTPTestCase {
     AsyncHTTPTestCase::SetUp();
   }
   std::unique_ptr<tornado::web::Application> get_app() override {
-    return std::make_unique<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
-        {"/", tornado::web::handler<GreetHandler>()},
-        {"/pref", tornado::web::handler<PreferenceHandler>()},
-    });
+    return std::make_unique<tornado::web::Application>(
+        std::vector<tornado::web::URLSpec>{
+            {"/", tornado::web::handler<GreetHandler>()},
+            {"/pref", tornado::web::handler<PreferenceHandler>()},
+            {"/template", tornado::web::handler<TemplateGreetHandler>()},
+        },
+        settings());
+  }
+  static tornado::web::Settings settings() {
+    tornado::web::Settings s;
+    s.template_loader = std::make_shared<tornado::template_::DictLoader>(
+        std::map<std::string, std::string, std::less<>>{
+            {"greet.html",
+             "{{ locale.code }}: {{ _('Sign out') }} / "
+             "{{ _('%(count)d apple', '%(count)d apples', 3) % {'count': 3} }} / "
+             "{{ pgettext('law', 'right') }} {{ pgettext('direction', 'right') }} / "
+             "{{ locale.list(['a', 'b', 'c']) }} / {{ locale.friendly_number(1234567) }} / "
+             "{{ locale.format_day(0, dow=False) }}"}});
+    return s;
   }
   std::string greet(const std::string& path, const std::string& accept_language) {
     tornado::httpclient::HTTPRequest request;
@@ -313,6 +334,13 @@ TEST_F(HandlerLocaleTest, BrowserLocaleFollowsAcceptLanguage) {
   EXPECT_EQ(greet("/", "cs-CZ,cs;q=0.9,en;q=0.8"), "cs: Odhlásit se / 3 jablka");
   EXPECT_EQ(greet("/", "en;q=0.5, fr;q=0.8"), "fr: Se déconnecter / 3 pommes");
   EXPECT_EQ(greet("/", "de, xx"), "en_US: Sign out / 3 apples");
+}
+
+TEST_F(HandlerLocaleTest, TemplatesTranslateThroughTheHandlersLocale) {
+  EXPECT_EQ(greet("/template", "cs"),
+            "cs: Odhlásit se / 3 jablka / právo vpravo / a, b a c / 1234567 / ledna 1");
+  EXPECT_EQ(greet("/template", ""),
+            "en_US: Sign out / 3 apples / right right / a, b and c / 1,234,567 / January 1");
 }
 
 TEST_F(HandlerLocaleTest, UserLocaleOverridesTheBrowser) {

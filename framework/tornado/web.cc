@@ -818,7 +818,8 @@ template_::Namespace RequestHandler::get_template_namespace() {
 }
 
 template_::Value RequestHandler::get_template_locale() {
-  return tornado::detail::identity_locale();
+  locale();
+  return tornado::detail::locale_object(locale_);
 }
 
 std::string RequestHandler::render_string(std::string_view name, template_::Namespace values) {

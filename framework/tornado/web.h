@@ -444,9 +444,12 @@ class RequestHandler {
   /// `modules`. Override to add names (call the base and set() on it).
   virtual template_::Namespace get_template_namespace();
   /// The `locale` templates see (and `_` / `pgettext` translate through):
-  /// an object with `code`, `translate(message, plural_message=None,
-  /// count=None)` and `pgettext(context, message, ...)`. The default
-  /// translates nothing (en_US); override to supply the user's locale.
+  /// an object with `code`, `name`, `rtl`, `translate(message,
+  /// plural_message=None, count=None)`, `pgettext(context, message, ...)`,
+  /// `format_date(seconds, gmt_offset=0, relative=True, shorter=False,
+  /// full_format=False)`, `format_day`, `list` and `friendly_number`. The
+  /// default wraps `locale()` (get_user_locale, else Accept-Language), as
+  /// Tornado's; override to give templates another one.
   virtual template_::Value get_template_locale();
   /// `<script src=...>` tags for the UI modules' JavaScript files (relative
   /// paths through static_url, duplicates dropped). Override to change them.
