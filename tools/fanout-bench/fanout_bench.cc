@@ -1,7 +1,7 @@
 // fanout_bench: WebSocket topics, 1 publisher to N subscribers on one loop.
 //
 //   fanout_bench [--subscribers N] [--size BYTES] [--seconds S] [--server-cpu C]
-//                [--client-cpu C] [--burst K]
+//                [--client-cpu C] [--burst K] [--server topics|ceiling]
 //
 // Forks a server process (one loop; taskset it, or give --server-cpu) whose
 // publisher coroutine publishes SIZE-byte messages on one topic as fast as
@@ -23,9 +23,12 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <iterator>
+#include <sstream>
 #include <string>
 #include <vector>
 
+#include "fanout_ceiling.h"
 #include "tornado/ioloop.h"
 #include "tornado/web.h"
 #include "tornado/websocket.h"
@@ -42,7 +45,8 @@ struct Options {
   double seconds = 5;
   int server_cpu = -1;
   int client_cpu = -1;
-  int burst = 32;  // publishes between two turns of the loop
+  int burst = 32;        // publishes between two turns of the loop
+  bool ceiling = false;  // --server ceiling: fanout_ceiling.cc instead of topics
   // --external PORT PID: load a server started elsewhere (Node's ws,
   // Tornado; see node_fanout.js and tornado_fanout.py) instead of forking one.
   int external_port = 0;
@@ -86,6 +90,22 @@ void pin(int cpu) {
   sched_setaffinity(0, sizeof set, &set);
 }
 
+// CPU seconds (user + system) a process has used, from /proc/PID/stat.
+double cpu_seconds(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  auto close = text.rfind(')');  // the command name may hold spaces
+  if (close == std::string::npos) return 0;
+  std::istringstream fields(text.substr(close + 2));
+  std::string field;
+  double ticks = 0;
+  // Fields 3.. follow the name; utime and stime are fields 14 and 15.
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i >= 14) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
 std::size_t rss_kib(pid_t pid) {
   std::ifstream status("/proc/" + std::to_string(pid) + "/status");
   std::string line;
@@ -116,6 +136,8 @@ int main(int argc, char** argv) {
       ++i;
     } else if (flag == "--burst") {
       options.burst = std::max(1, std::stoi(value));
+    } else if (flag == "--server" && (value == "topics" || value == "ceiling")) {
+      options.ceiling = value == "ceiling";
     } else if (flag == "--client-cpu") {
       options.client_cpu = std::stoi(value);
     } else {
@@ -128,6 +150,9 @@ int main(int argc, char** argv) {
   pid_t server = options.external_port ? options.external_pid : ::fork();
   if (server == 0) {
     pin(options.server_cpu);
+    if (options.ceiling) {
+      return fanout::run_ceiling(options.subscribers, options.size, options.burst, ports[1]);
+    }
     IOLoop loop;
     tornado::web::Application app({{"/sub", tornado::web::handler<Subscriber>()}});
     int port = app.listen(0, "127.0.0.1").port();
@@ -142,7 +167,7 @@ int main(int argc, char** argv) {
   IOLoop loop;
   std::uint64_t received = 0;
   std::size_t rss_connected = 0, rss_end = 0;
-  double seconds = 0;
+  double seconds = 0, server_cpu = 0, client_cpu = 0;
   loop.run_sync([&]() -> Task<> {
     std::vector<std::unique_ptr<tornado::websocket::WebSocketClientConnection>> clients;
     tornado::websocket::ConnectOptions connect;
@@ -156,11 +181,14 @@ int main(int argc, char** argv) {
     co_await tornado::sleep(std::chrono::seconds(1));  // warm-up
     rss_connected = rss_kib(server);
     std::uint64_t start_count = received;
+    double server_cpu_start = cpu_seconds(server), client_cpu_start = cpu_seconds(::getpid());
     auto start = Clock::now();
     co_await tornado::sleep(std::chrono::duration_cast<Clock::duration>(
         std::chrono::duration<double>(options.seconds)));
     seconds = std::chrono::duration<double>(Clock::now() - start).count();
     received -= start_count;
+    server_cpu = cpu_seconds(server) - server_cpu_start;
+    client_cpu = cpu_seconds(::getpid()) - client_cpu_start;
     rss_end = rss_kib(server);
   });
   if (!options.external_port) {
@@ -169,8 +197,11 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "{\"subscribers\": %d, \"size\": %zu, \"seconds\": %.2f, \"deliveries_per_s\": %.0f, "
-      "\"server_rss_kib_connected\": %zu, \"server_rss_kib_end\": %zu}\n",
+      "\"server_rss_kib_connected\": %zu, \"server_rss_kib_end\": %zu, "
+      "\"server_cpu_share\": %.2f, \"client_cpu_share\": %.2f, "
+      "\"deliveries_per_server_cpu_s\": %.0f}\n",
       options.subscribers, options.size, seconds, static_cast<double>(received) / seconds,
-      rss_connected, rss_end);
+      rss_connected, rss_end, server_cpu / seconds, client_cpu / seconds,
+      server_cpu > 0 ? static_cast<double>(received) / server_cpu : 0.0);
   return 0;
 }
