@@ -559,6 +559,124 @@ TEST(TemplateErrors, FunctionExceptionsKeepTheirCause) {
 }
 
 // ---------------------------------------------------------------------------
+// Size limit: max_value_size bounds what an expression builds and the output
+
+// Renders `source` as "page.html" with max_value_size `limit` and returns the
+// error, or "" when it rendered.
+std::string size_error(const std::string& source, std::size_t limit,
+                       const json& values = json::object()) {
+  TemplateOptions options;
+  options.max_value_size = limit;
+  try {
+    Template(source, "page.html", nullptr, options).generate(values);
+    return "";
+  } catch (const TemplateError& e) {
+    EXPECT_EQ(e.error_type(), "MemoryError") << e.what();
+    EXPECT_EQ(e.filename(), "page.html");
+    return e.what();
+  }
+}
+
+TEST(TemplateLimits, DefaultLimitStopsRepetitionBeforeBuilding) {
+  // Found by the fuzzer: s*4000*4000 built 224 MB and timed out.
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    Template("x\n{{ s*4000*4000 }}", "page.html").generate({{"s", "str & \"quotes\""}});
+    FAIL() << "no error";
+  } catch (const TemplateError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "page.html:2: MemoryError: a value of 224000000 bytes exceeds max_value_size "
+              "(67108864 bytes) in {{ s*4000*4000 }}");
+    EXPECT_EQ(e.line(), 2);
+  }
+  EXPECT_EQ(tornado::template_::kDefaultMaxValueSize, 64u * 1024 * 1024);
+  // Refused before building: far quicker than copying 224 MB (~0.1 s).
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+}
+
+TEST(TemplateLimits, EveryWayOfBuildingAValueIsBounded) {
+  // Strings count their bytes; each list item or dict entry 16 bytes more.
+  EXPECT_EQ(size_error("{{ len('ab' * 500) }}", 1000), "");
+  EXPECT_EQ(size_error("\n{{ 'ab' * 501 }}", 1000),
+            "page.html:2: MemoryError: a value of 1002 bytes exceeds max_value_size (1000 bytes) "
+            "in {{ 'ab' * 501 }}");
+  for (const char* source : {
+           "{{ 501 * 'ab' }}",
+           "{{ len([1] * 100) }}",
+           "{{ len(100 * [1]) }}",
+           "{{ len((1,) * 100) }}",
+           "{{ len([('a' * 100,)] * 10) }}",
+           "{% set a = 'x' * 600 %}{{ len(a + a) }}",
+           "{% set a = ['x' * 600] %}{{ len(a + a) }}",
+           "{% set a = ('x' * 600,) %}{{ len(a + a) }}",
+           "{% set a = 'x' * 600 %}{% set a += a %}",
+           "{% set a = 'x' * 600 %}{{ len(''.join([a, a])) }}",
+           "{% set a = 'x' * 600 %}{{ len(','.join((a, a))) }}",
+           "{% set a = 'x' * 600 %}{{ len(a.replace('x', 'yy')) }}",
+           "{% set a = 'x' * 600 %}{{ len(a.replace('', 'y')) }}",
+           "{% set a = 'x' * 600 %}{{ len([a, a]) }}",
+           "{% set a = 'x' * 600 %}{{ len({'k': a, 'l': a}) }}",
+           "{% set a = 'x' * 600 %}{{ len(dict(k=a, l=a)) }}",
+           "{% set a = 'x' * 600 %}{{ len([a for i in range(2)]) }}",
+           "{% set a = 'x' * 600 %}{{ len(f'{a}{a}') }}",
+           "{% set a = 'x' * 600 %}{{ len('%s%s' % (a, a)) }}",
+           "{% set a = 'x' * 600 %}{{ len('{}{}'.format(a, a)) }}",
+           "{{ len('x'.ljust(2000)) }}",
+           "{{ len('x'.center(2000, 'y')) }}",
+           "{{ len('%2000s' % 'x') }}",
+           "{{ len(format('x', '>2000')) }}",
+           "{{ len(list(range(100))) }}",
+           "{{ len(sorted(range(100))) }}",
+           "{{ len(('a ' * 200).split()) }}",
+           "{% set a = '<' * 300 %}{{ len(xhtml_escape(a)) }}",
+           "{% set a = 'x' * 600 %}{{ len(str((a, a))) }}",
+           "{% set a = 'x' * 600 %}{{ len(json_encode((a, a))) }}",
+       }) {
+    EXPECT_NE(size_error(source, 1000), "") << source;
+  }
+}
+
+TEST(TemplateLimits, OutputIsBounded) {
+  EXPECT_EQ(size_error("{% for i in range(10) %}{{ 'x' * 100 }}{% end %}", 1000), "");
+  EXPECT_EQ(size_error("{% for i in range(10) %}\n{{ 'x' * 100 }}{% end %}", 1000),
+            "page.html:2: MemoryError: the output exceeds max_value_size (1000 bytes) in "
+            "{{ 'x' * 100 }}");
+  EXPECT_NE(size_error("{% for i in range(20) %}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{% end %}",
+                       1000),
+            "");
+  EXPECT_NE(size_error("{% apply xhtml_escape %}{% for i in range(20) %}{{ '<' * 99 }}{% end %}"
+                       "{% end %}",
+                       1000),
+            "");
+  // A value given to the template counts when it is written out.
+  EXPECT_NE(size_error("{{ big }}", 1000, {{"big", std::string(2000, 'x')}}), "");
+  EXPECT_EQ(size_error("{{ len(big) }}", 1000, {{"big", std::string(2000, 'x')}}), "");
+}
+
+TEST(TemplateLimits, LoaderSettingAndTemplateOverride) {
+  TempDir dir;
+  dir.write("page.html", "{{ 'x' * 200 }}");
+  dir.write("outer.html", "{% include 'page.html' %}");
+  LoaderOptions options;
+  options.max_value_size = 100;
+  Loader loader(dir.path(), options);
+  try {
+    loader.load("outer.html")->generate();
+    FAIL() << "no error";
+  } catch (const TemplateError& e) {
+    EXPECT_EQ(e.filename(), "page.html");
+    EXPECT_EQ(e.line(), 1);
+    EXPECT_EQ(e.error_type(), "MemoryError");
+  }
+  Loader roomy(dir.path());
+  EXPECT_EQ(roomy.load("outer.html")->generate().size(), 200u);
+  TemplateOptions wider;
+  wider.max_value_size = 1000;
+  EXPECT_EQ(Template("{{ 'x' * 200 }}", "t.html", &loader, wider).generate().size(), 200u);
+}
+
+// ---------------------------------------------------------------------------
 // Functions
 
 TEST(TemplateFunctions, PerRequestFunctionsAndKeywordArguments) {

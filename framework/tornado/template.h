@@ -36,6 +36,7 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
@@ -583,6 +584,10 @@ class Namespace {
   std::vector<std::pair<std::string, Value>> objects_;
 };
 
+/// The default of max_value_size (TemplateOptions, LoaderOptions, and the
+/// template_max_value_size setting of tornado::web): 64 MiB.
+inline constexpr std::size_t kDefaultMaxValueSize = 64 * 1024 * 1024;
+
 /// Options of a Template, as Tornado's Template keyword arguments.
 struct TemplateOptions {
   /// Function applied to every `{{ }}`: "xhtml_escape" (the default when no
@@ -592,6 +597,13 @@ struct TemplateOptions {
   /// "all", "single" or "oneline". Unset: the loader's, else "single" for
   /// .html and .js files and "all" for others.
   std::optional<std::string> whitespace;
+  /// Largest value an expression may build (`s * n`, `a + b`, joins, lists,
+  /// formatting...) and largest output of one generate(), in bytes: a string
+  /// counts its bytes, each list item or dict entry 16 bytes more. Past it,
+  /// rendering fails with a MemoryError naming the file and line. A render
+  /// uses the limit of the template generate() was called on. Unset: the
+  /// loader's, else kDefaultMaxValueSize.
+  std::optional<std::size_t> max_value_size;
 };
 
 /// Options of a Loader, as Tornado's Loader keyword arguments.
@@ -605,6 +617,8 @@ struct LoaderOptions {
   /// Recompile a template when its file, or a file it extends or includes,
   /// changed on disk (Tornado's debug / compiled_template_cache=False).
   bool debug = false;
+  /// Default max_value_size of the templates it loads (see TemplateOptions).
+  std::size_t max_value_size = kDefaultMaxValueSize;
 };
 
 class BaseLoader;

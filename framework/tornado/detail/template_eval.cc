@@ -75,6 +75,65 @@ void spend_render_budget() {
 }
 
 // ---------------------------------------------------------------------------
+// Size limit
+
+thread_local constinit std::size_t max_value_size = template_::kDefaultMaxValueSize;
+
+std::size_t value_size(const Json& value) {
+  // Walked with an explicit stack of iterators: templates can nest lists
+  // deeper than recursion allows, and the stack stays as small as the depth.
+  struct Frame {
+    Json::const_iterator it, end;
+    bool object;
+  };
+  std::vector<Frame> stack;
+  std::size_t total = 0;
+  auto visit = [&](const Json& j) {
+    if (j.is_string()) {
+      total = size_add(total, j.get_ref<const std::string&>().size());
+    } else if (j.is_array() || j.is_object()) {
+      stack.push_back({j.cbegin(), j.cend(), j.is_object()});
+    } else {
+      total = size_add(total, 8);
+    }
+  };
+  visit(value);
+  while (!stack.empty()) {
+    Frame& frame = stack.back();
+    if (frame.it == frame.end) {
+      stack.pop_back();
+      continue;
+    }
+    const Json& item = *frame.it;
+    total = size_add(total, kItemOverhead + (frame.object ? frame.it.key().size() : 0));
+    ++frame.it;
+    visit(item);  // may grow the stack: `frame` is not used after this
+  }
+  return total;
+}
+
+namespace {
+std::size_t items_size(const std::vector<Value>& items) {
+  std::size_t total = 0;
+  for (const Value& item : items)
+    total = size_add(total, size_add(kItemOverhead, value_size(item)));
+  return total;
+}
+}  // namespace
+
+std::size_t value_size(const Value& value) {
+  if (const Json* j = value.json()) return value_size(*j);
+  if (const auto* seq = value.get_if<SequenceValue>()) return items_size(*seq->items);
+  return 8;
+}
+
+void value_too_large(std::size_t bytes) {
+  throw EvalError("MemoryError", "a value of " + std::to_string(bytes) +
+                                     " bytes exceeds max_value_size (" +
+                                     std::to_string(max_value_size) + " bytes)");
+}
+
+// ---------------------------------------------------------------------------
 // Value plumbing
 
 Value& Value::share() {
@@ -347,8 +406,8 @@ int sequence_kind(const Value& value) {
 
 std::vector<Value> collect(const Value& iterable) {
   std::vector<Value> items;
-  if (const auto* r = iterable.get_if<RangeValue>(); r && range_length(*r) > (1 << 24)) {
-    throw EvalError("MemoryError", "range too large to materialize");
+  if (const auto* r = iterable.get_if<RangeValue>()) {
+    check_value_size(size_mul(static_cast<std::size_t>(range_length(*r)), kItemOverhead + 8));
   }
   Iterator it(iterable);
   Value item;
@@ -357,21 +416,19 @@ std::vector<Value> collect(const Value& iterable) {
 }
 
 Json repeat(const Json& sequence, std::int64_t times) {
+  // Refused before building: `s * 4000 * 4000` must not allocate first.
   if (sequence.is_string()) {
     std::string out;
     const auto& s = sequence.get_ref<const std::string&>();
-    if (times > 0 &&
-        static_cast<std::uint64_t>(times) > (1u << 28) / std::max<std::size_t>(s.size(), 1)) {
-      throw EvalError("MemoryError", "result too large");
-    }
+    if (times <= 0 || s.empty()) return out;
+    check_value_size(size_mul(s.size(), static_cast<std::uint64_t>(times)));
+    out.reserve(s.size() * static_cast<std::size_t>(times));
     for (std::int64_t i = 0; i < times; ++i) out += s;
     return out;
   }
   Json out = Json::array();
-  if (times > 0 &&
-      static_cast<std::uint64_t>(times) > (1u << 22) / std::max<std::size_t>(sequence.size(), 1)) {
-    throw EvalError("MemoryError", "result too large");
-  }
+  if (times <= 0 || sequence.empty()) return out;
+  check_value_size(size_mul(value_size(sequence), static_cast<std::uint64_t>(times)));
   for (std::int64_t i = 0; i < times; ++i) {
     for (const auto& item : sequence) out.push_back(item);
   }
@@ -381,6 +438,7 @@ Json repeat(const Json& sequence, std::int64_t times) {
 }  // namespace
 
 Value make_list(std::vector<Value> items) {
+  check_value_size(items_size(items));
   bool all_json = true;
   for (const Value& item : items) all_json = all_json && item.json();
   if (!all_json) {
@@ -506,16 +564,14 @@ Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
   switch (op) {
     case BinaryOp::add:
       if (lj && rj && lj->is_string() && rj->is_string()) {
-        if (lj->get_ref<const std::string&>().size() + rj->get_ref<const std::string&>().size() >
-            (1u << 28)) {
-          throw EvalError("MemoryError", "string too large");
-        }
+        check_value_size(size_add(lj->get_ref<const std::string&>().size(),
+                                  rj->get_ref<const std::string&>().size()));
         std::string s = lj->get_ref<const std::string&>();
         s += rj->get_ref<const std::string&>();
         return Value(Json(std::move(s)));
       }
       if (lj && rj && lj->is_array() && rj->is_array()) {
-        if (lj->size() + rj->size() > (1u << 22)) throw EvalError("MemoryError", "list too large");
+        check_value_size(size_add(value_size(*lj), value_size(*rj)));
         Json out = *lj;
         for (const auto& item : *rj) out.push_back(item);
         return Value(std::move(out));
@@ -524,6 +580,7 @@ Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
         std::vector<Value> items = collect(left);
         for (Value& item : collect(right)) items.push_back(std::move(item));
         if (sequence_kind(left) == 1) return make_list(std::move(items));
+        check_value_size(items_size(items));
         return Value::of(
             SequenceValue{std::make_shared<const std::vector<Value>>(std::move(items))});
       }
@@ -540,11 +597,10 @@ Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
       if ((lt && b && b->is_int) || (rt && a && a->is_int)) {
         const std::vector<Value> once = collect(lt ? left : right);
         const std::int64_t times = lt ? b->i : a->i;
-        if (times > 0 && static_cast<std::uint64_t>(times) >
-                             (1u << 22) / std::max<std::size_t>(once.size(), 1)) {
-          throw EvalError("MemoryError", "result too large");
-        }
         std::vector<Value> items;
+        if (times > 0 && !once.empty()) {
+          check_value_size(size_mul(items_size(once), static_cast<std::uint64_t>(times)));
+        }
         for (std::int64_t i = 0; i < times; ++i)
           items.insert(items.end(), once.begin(), once.end());
         if ((lt ? lt : rt)->is_list) return make_list(std::move(items));
@@ -554,7 +610,9 @@ Value binary_operation(BinaryOp op, const Value& left, const Value& right) {
       break;
     case BinaryOp::mod:
       if (lj && lj->is_string()) {
-        return Value(Json(percent_format(lj->get_ref<const std::string&>(), right)));
+        std::string out = percent_format(lj->get_ref<const std::string&>(), right);
+        check_value_size(out.size());
+        return Value(Json(std::move(out)));
       }
       break;
     default:
@@ -1201,7 +1259,9 @@ std::int64_t require_int(const Value& v, std::string_view function) {
   return n->i;
 }
 
+// Every built-in that returns a string returns through here.
 Value str_result(std::string s) {
+  check_value_size(s.size());
   return Value(Json(std::move(s)));
 }
 
@@ -1510,6 +1570,7 @@ Value builtin_dict(Args& a, EvalContext&) {
     }
   }
   for (const auto& [k, v] : a.keywords) out[std::string(k)] = to_json(v);
+  check_value_size(value_size(out));
   return Value(std::move(out));
 }
 
@@ -1741,6 +1802,13 @@ Value split(const std::string& s, Args& a) {
   const Value* max_v = a.get(1, "maxsplit");
   std::int64_t maxsplit = max_v ? require_int(*max_v, "split") : -1;
   Json out = Json::array();
+  // Many empty pieces weigh far more than the string: counted as they come.
+  std::size_t size = 0;
+  auto add = [&](std::string piece) {
+    size = size_add(size, kItemOverhead + piece.size());
+    check_value_size(size);
+    out.push_back(std::move(piece));
+  };
   if (!sep_v || is_none(*sep_v)) {
     std::size_t i = 0;
     while (true) {
@@ -1750,12 +1818,12 @@ Value split(const std::string& s, Args& a) {
         std::string_view rest(s);
         rest = rest.substr(i);
         while (!rest.empty() && is_ascii_space(rest.back())) rest.remove_suffix(1);
-        out.push_back(std::string(rest));
+        add(std::string(rest));
         break;
       }
       std::size_t j = i;
       while (j < s.size() && !is_ascii_space(s[j])) ++j;
-      out.push_back(s.substr(i, j - i));
+      add(s.substr(i, j - i));
       if (maxsplit > 0) --maxsplit;
       i = j;
     }
@@ -1767,11 +1835,11 @@ Value split(const std::string& s, Args& a) {
   while (maxsplit != 0) {
     const std::size_t hit = s.find(sep, start);
     if (hit == std::string::npos) break;
-    out.push_back(s.substr(start, hit - start));
+    add(s.substr(start, hit - start));
     start = hit + sep.size();
     if (maxsplit > 0) --maxsplit;
   }
-  out.push_back(s.substr(start));
+  add(s.substr(start));
   return Value(std::move(out));
 }
 
@@ -1840,6 +1908,7 @@ std::optional<Value> string_method(const std::string& s, std::string_view name, 
       for (std::size_t k = 0; k <= s.size();) {
         if (count != 0) {
           out += to;
+          check_value_size(out.size());
           if (count > 0) --count;
         }
         if (k == s.size()) break;
@@ -1854,6 +1923,7 @@ std::optional<Value> string_method(const std::string& s, std::string_view name, 
       if (hit == std::string::npos) break;
       out.append(s, i, hit - i);
       out += to;
+      check_value_size(out.size());
       i = hit + from.size();
       if (count > 0) --count;
     }
@@ -1874,6 +1944,7 @@ std::optional<Value> string_method(const std::string& s, std::string_view name, 
         if (!first) out += s;
         first = false;
         out += item.get_ref<const std::string&>();
+        check_value_size(out.size());
       }
       return str_result(std::move(out));
     }
@@ -1883,6 +1954,7 @@ std::optional<Value> string_method(const std::string& s, std::string_view name, 
       if (!first) out += s;
       first = false;
       out += *part;
+      check_value_size(out.size());
     }
     return str_result(std::move(out));
   }
@@ -1915,8 +1987,9 @@ std::optional<Value> string_method(const std::string& s, std::string_view name, 
     if (const Value* f = a.get(1, "fillchar")) fill = require_str(*f, name);
     const auto length = static_cast<std::int64_t>(utf8_length(s));
     if (width <= length) return str_result(s);
-    if (width > (1 << 24)) throw EvalError("MemoryError", "width too large");
     const std::int64_t pad = width - length;
+    check_value_size(size_add(
+        s.size(), size_mul(static_cast<std::size_t>(pad), std::max<std::size_t>(fill.size(), 1))));
     auto repeat_fill = [&](std::int64_t n) {
       std::string out;
       for (std::int64_t i = 0; i < n; ++i) out += fill;
@@ -2046,10 +2119,14 @@ Args evaluate_args(const Expr& call, EvalContext& context) {
   return args;
 }
 
-void comprehension(const Expr& e, std::size_t clause, EvalContext& context,
-                   std::vector<Value>& out) {
+// `size` adds up the items' weight as they come: a comprehension over a
+// long range is stopped at the limit, not when it is done.
+void comprehension(const Expr& e, std::size_t clause, EvalContext& context, std::vector<Value>& out,
+                   std::size_t& size) {
   if (clause == e.clauses.size()) {
     out.push_back(evaluate(*e.children[0], context).share());
+    size = size_add(size, size_add(kItemOverhead, value_size(out.back())));
+    check_value_size(size);
     return;
   }
   const ComprehensionClause& c = e.clauses[clause];
@@ -2064,7 +2141,7 @@ void comprehension(const Expr& e, std::size_t clause, EvalContext& context,
         break;
       }
     }
-    if (keep) comprehension(e, clause + 1, context, out);
+    if (keep) comprehension(e, clause + 1, context, out, size);
   }
 }
 
@@ -2246,11 +2323,15 @@ Value evaluate(const Expr& e, EvalContext& context) {
     }
     case ExprKind::dict: {
       Json out = Json::object();
+      std::size_t size = 0;
       for (std::size_t i = 0; i + 1 < e.children.size(); i += 2) {
         Value key = evaluate(*e.children[i], context);
         const std::string* k = as_string(key);
         if (!k) type_error("template dict keys must be strings, not " + type_name(key));
-        out[*k] = to_json(evaluate(*e.children[i + 1], context));
+        Json& slot = out[*k];
+        slot = to_json(evaluate(*e.children[i + 1], context));
+        size = size_add(size, size_add(kItemOverhead + k->size(), value_size(slot)));
+        check_value_size(size);
       }
       return Value(std::move(out));
     }
@@ -2260,8 +2341,9 @@ Value evaluate(const Expr& e, EvalContext& context) {
       Scope* saved = context.scope;
       context.scope = &scope;
       std::vector<Value> out;
+      std::size_t size = 0;
       try {
-        comprehension(e, 0, context, out);
+        comprehension(e, 0, context, out, size);
       } catch (...) {
         context.scope = saved;
         throw;
@@ -2271,7 +2353,10 @@ Value evaluate(const Expr& e, EvalContext& context) {
     }
     case ExprKind::fstring: {
       std::string out;
-      for (const auto& child : e.children) append_str(out, evaluate(*child, context));
+      for (const auto& child : e.children) {
+        append_str(out, evaluate(*child, context));
+        check_value_size(out.size());
+      }
       return Value(Json(std::move(out)));
     }
     case ExprKind::format_value: {
@@ -2285,7 +2370,9 @@ Value evaluate(const Expr& e, EvalContext& context) {
       }
       std::string spec;
       if (e.children[1]) spec = to_str(evaluate(*e.children[1], context));
-      return Value(Json(format_with_spec(v, spec)));
+      std::string out = format_with_spec(v, spec);
+      check_value_size(out.size());
+      return Value(Json(std::move(out)));
     }
   }
   return Value();
