@@ -4,6 +4,8 @@
 // agreement with Python; the tests below check each form on its own.
 #include "tornado/template.h"
 
+#include "tornado/escape.h"
+
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -114,7 +116,7 @@ TEST(TemplateDataFiles, MatchTornadoOutput) {
     EXPECT_EQ(output, read_file(entry.path() / "expected.out"));
     ++cases;
   }
-  EXPECT_GE(cases, 14);
+  EXPECT_GE(cases, 15);
 }
 
 // ---------------------------------------------------------------------------
@@ -146,7 +148,7 @@ TEST(TemplateExpressions, EachForm) {
       {"{{ True }} {{ False }} {{ None }}", "True False None"},
       {"{{ [1, 'a', None] }}", "[1, &#39;a&#39;, None]"},
       {"{% raw [1, 'a', None] %}", "[1, 'a', None]"},
-      {"{% raw {'b': 1, 'a': [True]} %}", "{'a': [True], 'b': 1}"},
+      {"{% raw {'b': 1, 'a': [True]} %}", "{'b': 1, 'a': [True]}"},
       {"{{ n > 5 }} {{ n <= 5 }} {{ n == 7.0 }} {{ n != 7 }} {{ 1 < n < 10 }}",
        "True False True False True"},
       {"{{ yes and n }} {{ nothing or 'x' }} {{ not yes }} {{ not nothing }}", "7 x False True"},
@@ -556,6 +558,47 @@ TEST(TemplateErrors, FunctionExceptionsKeepTheirCause) {
     EXPECT_EQ(std::string(e.what()), "<string>:1: Exception: deep failure in {{ boom() }}");
     EXPECT_THROW(std::rethrow_exception(e.cause()), std::out_of_range);
   }
+}
+
+// ---------------------------------------------------------------------------
+// Dicts keep insertion order (tests/data/template/dicts compares with Tornado)
+
+TEST(TemplateDicts, LiteralsKeepInsertionOrder) {
+  EXPECT_EQ(render("{{ {\"b\": 1, \"a\": 2} }}"), "{&#39;b&#39;: 1, &#39;a&#39;: 2}");
+  EXPECT_EQ(render("{% raw json_encode({'b': 1, 'a': {'d': 2, 'c': 3}}) %}"),
+            "{\"b\": 1, \"a\": {\"d\": 2, \"c\": 3}}");
+  EXPECT_EQ(render("{% for k, v in {'b': 1, 'a': 2}.items() %}{{ k }}{{ v }}{% end %}"), "b1a2");
+  EXPECT_EQ(render("{% raw json_encode(dict(b=1, a=2)) %}"), "{\"b\": 1, \"a\": 2}");
+}
+
+TEST(TemplateDicts, OrderedJsonFromTheApplication) {
+  nlohmann::ordered_json d = nlohmann::ordered_json::object();
+  d["zeta"] = 1;
+  d["alpha"] = {{"y", 2}, {"x", 3}};
+  d["list"] = nlohmann::ordered_json::array({nlohmann::ordered_json{{"b", 1}, {"a", 2}}});
+  const tornado::template_::Namespace ns{{"d", d}};
+  EXPECT_EQ(Template("{% for k, v in d.items() %}{{ k }} {% end %}").generate(ns),
+            "zeta alpha list ");
+  EXPECT_EQ(Template("{% raw json_encode(d) %}").generate(ns),
+            "{\"zeta\": 1, \"alpha\": {\"y\": 2, \"x\": 3}, \"list\": [{\"b\": 1, \"a\": 2}]}");
+  EXPECT_EQ(Template("{{ d.alpha.y }} {{ d['list'][0]['a'] }} {{ len(d) }}").generate(ns), "2 2 3");
+  // nlohmann::json stays as it was: sorted keys, plain JSON.
+  EXPECT_EQ(Value(json{{"b", 1}, {"a", 2}}).json()->dump(), "{\"a\":2,\"b\":1}");
+  EXPECT_EQ(tornado::escape::json_encode(d),
+            "{\"zeta\": 1, \"alpha\": {\"y\": 2, \"x\": 3}, "
+            "\"list\": [{\"b\": 1, \"a\": 2}]}");
+}
+
+TEST(TemplateDicts, FunctionsStillReceiveJson) {
+  // A dict passed to a C++ function arrives as nlohmann::json, as before.
+  std::string seen;
+  const Functions functions = {{"take", [&](const Arguments& args) -> Value {
+                                  const json* j = args.at(0).json();
+                                  seen = j ? j->dump() : "not json";
+                                  return Value();
+                                }}};
+  render("{{ take({'b': 1, 'a': [{'d': 1}]}) }}", json::object(), functions);
+  EXPECT_EQ(seen, "{\"a\":[{\"d\":1}],\"b\":1}");
 }
 
 // ---------------------------------------------------------------------------

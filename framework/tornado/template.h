@@ -143,9 +143,14 @@ class Value {
   requires(!std::is_same_v<std::remove_cvref_t<T>, nlohmann::json> &&
            !std::is_same_v<std::remove_cvref_t<T>, Value> &&
            !std::is_base_of_v<Object, std::remove_cvref_t<T>> &&
+           !std::is_same_v<std::remove_cvref_t<T>, nlohmann::ordered_json> &&
            !Bindable<std::remove_cvref_t<T>> && std::is_constructible_v<nlohmann::json, T&&>)
       Value(T&& value)  // NOLINT: implicit on purpose
       : json_(std::forward<T>(value)) {}
+  /// JSON whose objects keep their insertion order: they become dicts that
+  /// render, iterate and json_encode in that order, as Python's (an
+  /// nlohmann::json object sorts its keys).
+  Value(const nlohmann::ordered_json& json);  // NOLINT: implicit on purpose
   /// An object.
   Value(std::shared_ptr<const Object> object) : object_(std::move(object)) {}  // NOLINT
   /// An object of a class derived from Object.

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "tornado/detail/ascii.h"
+#include "tornado/detail/template_dict.h"
 #include "tornado/detail/template_expr.h"
 #include "tornado/detail/template_format.h"
 #include "tornado/detail/template_text.h"
@@ -124,6 +125,7 @@ std::size_t items_size(const std::vector<Value>& items) {
 std::size_t value_size(const Value& value) {
   if (const Json* j = value.json()) return value_size(*j);
   if (const auto* seq = value.get_if<SequenceValue>()) return items_size(*seq->items);
+  if (const OrderedDict* d = as_dict(value)) return d->weight();
   return 8;
 }
 
@@ -496,6 +498,10 @@ std::optional<Value> object_operation(template_::Operator op, const Value& left,
 // they were before objects existed.
 [[gnu::noinline, gnu::cold]] Value object_binary(BinaryOp op, const Value& left,
                                                  const Value& right) {
+  if (op == BinaryOp::mod && as_string(left) && as_dict(right)) {
+    // `"%(k)s" % d` reads a dict as the JSON object it would be given.
+    return binary_operation(op, left, Value(to_json(right)));
+  }
   if (auto result = object_operation(public_operator(op), left, right)) return *result;
   unsupported(op, left, right);
 }
@@ -1283,7 +1289,7 @@ Value builtin_json_encode(Args& a, EvalContext&) {
   if (v.get_if<RangeValue>() || v.get_if<ViewValue>() || v.get_if<EnumerateValue>()) {
     type_error("Object of type " + type_name(v) + " is not JSON serializable");
   }
-  return str_result(escape::json_encode(to_json(v)));
+  return str_result(escape::json_encode(to_ordered_json(v)));
 }
 
 Value builtin_squeeze(Args& a, EvalContext&) {
@@ -1552,26 +1558,27 @@ Value builtin_tuple(Args& a, EvalContext&) {
 
 Value builtin_dict(Args& a, EvalContext&) {
   if (a.positional.size() > 1) type_error("dict expected at most 1 argument");
-  Json out = Json::object();
+  std::vector<std::pair<std::string, Value>> entries;
   if (const Value* v = a.get(0, "mapping")) {
     if (const Json* j = v->json(); j && j->is_object()) {
-      out = *j;
+      for (const auto& [key, item] : j->items()) entries.emplace_back(key, v->element(item));
+    } else if (const OrderedDict* d = as_dict(*v)) {
+      for (const auto& [key, item] : d->entries()) entries.emplace_back(key, from_public_ref(item));
     } else {
       for (const Value& pair : collect(*v)) {
-        const std::vector<Value> kv = collect(pair);
+        std::vector<Value> kv = collect(pair);
         if (kv.size() != 2) {
           value_error("dictionary update sequence element has length " + std::to_string(kv.size()) +
                       "; 2 is required");
         }
         const std::string* key = as_string(kv[0]);
         if (!key) type_error("template dict keys must be strings");
-        out[*key] = to_json(kv[1]);
+        entries.emplace_back(*key, std::move(kv[1]));
       }
     }
   }
-  for (const auto& [k, v] : a.keywords) out[std::string(k)] = to_json(v);
-  check_value_size(value_size(out));
-  return Value(std::move(out));
+  for (const auto& [k, v] : a.keywords) entries.emplace_back(std::string(k), v);
+  return make_dict(std::move(entries));
 }
 
 Value builtin_round(Args& a, EvalContext&) {
@@ -1749,9 +1756,11 @@ template_::Arguments public_arguments(std::string_view name, const Args& args) {
   template_::Arguments out;
   out.function = name;
   out.positional.reserve(args.positional.size());
-  for (const Value& v : args.positional) out.positional.push_back(to_public(v));
+  for (const Value& v : args.positional) out.positional.push_back(to_function_argument(v));
   out.keywords.reserve(args.keywords.size());
-  for (const auto& [k, v] : args.keywords) out.keywords.emplace_back(std::string(k), to_public(v));
+  for (const auto& [k, v] : args.keywords) {
+    out.keywords.emplace_back(std::string(k), to_function_argument(v));
+  }
   return out;
 }
 
@@ -2322,18 +2331,19 @@ Value evaluate(const Expr& e, EvalContext& context) {
       return Value::of(SequenceValue{std::move(items)});
     }
     case ExprKind::dict: {
-      Json out = Json::object();
+      std::vector<std::pair<std::string, Value>> entries;
+      entries.reserve(e.children.size() / 2);
       std::size_t size = 0;
       for (std::size_t i = 0; i + 1 < e.children.size(); i += 2) {
         Value key = evaluate(*e.children[i], context);
         const std::string* k = as_string(key);
         if (!k) type_error("template dict keys must be strings, not " + type_name(key));
-        Json& slot = out[*k];
-        slot = to_json(evaluate(*e.children[i + 1], context));
-        size = size_add(size, size_add(kItemOverhead + k->size(), value_size(slot)));
+        Value value = evaluate(*e.children[i + 1], context);
+        size = size_add(size, size_add(kItemOverhead + k->size(), value_size(value)));
         check_value_size(size);
+        entries.emplace_back(*k, std::move(value));
       }
-      return Value(std::move(out));
+      return make_dict(std::move(entries));
     }
     case ExprKind::comprehension: {
       // Python 3 gives comprehensions their own scope.
