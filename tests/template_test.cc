@@ -697,6 +697,34 @@ TEST(TemplateLimits, OutputIsBounded) {
   EXPECT_EQ(size_error("{{ len(big) }}", 1000, {{"big", std::string(2000, 'x')}}), "");
 }
 
+TEST(TemplateLimits, DeeplyNestedValuesAreARecursionError) {
+  // A dict, list or tuple built around itself in a loop nests as deep as the
+  // loop runs; walking it (repr, ==, json_encode) recursed until the stack
+  // overflowed. Past kMaxValueNesting (1000, Python's recursion limit) it is
+  // a RecursionError naming the line, as in Python.
+  for (const char* source : {
+           "{% set d = {} %}{% for i in range(5000) %}{% set d = {'a': d} %}{% end %}",
+           "{% set t = () %}{% for i in range(5000) %}{% set t = (t,) %}{% end %}\n{{ t }}",
+           "{% set t = () %}{% for i in range(5000) %}{% set t = (t,) %}{% end %}\n{{ t == t }}",
+           "{% set t = () %}{% for i in range(5000) %}{% set t = [t, len] %}{% end %}",
+           "{% set t = () %}{% for i in range(5000) %}{% set t = (t,) %}{% end %}\n"
+           "{{ json_encode(t) }}",
+       }) {
+    try {
+      Template(source, "page.html").generate();
+      ADD_FAILURE() << "no error for " << source;
+    } catch (const TemplateError& e) {
+      EXPECT_EQ(e.error_type(), "RecursionError") << e.what();
+      EXPECT_EQ(e.filename(), "page.html");
+      EXPECT_GE(e.line(), 1);
+    }
+  }
+  // Nesting within the limit works as before.
+  EXPECT_EQ(render("{% set d = {} %}{% for i in range(500) %}{% set d = {'a': d} %}{% end %}"
+                   "{{ len(str(d)) }}"),
+            "3502");
+}
+
 TEST(TemplateLimits, LoaderSettingAndTemplateOverride) {
   TempDir dir;
   dir.write("page.html", "{{ 'x' * 200 }}");

@@ -1,6 +1,7 @@
 // Python's dict for templates (see template_dict.h).
 #include "tornado/detail/template_dict.h"
 
+#include <algorithm>
 #include <memory>
 
 namespace tornado::detail {
@@ -9,6 +10,17 @@ namespace {
 
 // Past this many entries a dict gets a hash index; below, a scan is quicker.
 constexpr std::size_t kIndexedSize = 16;
+
+// How deep `value` nests dicts and lists of objects (plain JSON counts 0).
+int nesting_of(const template_::Value& value) {
+  if (const auto* d = dynamic_cast<const OrderedDict*>(value.object())) return d->depth();
+  int depth = 0;
+  if (const auto* items = value.items()) {
+    const NestingGuard guard;
+    for (const auto& item : *items) depth = std::max(depth, 1 + nesting_of(item));
+  }
+  return depth;
+}
 
 bool is_plain(const template_::Value& value) {
   return value.json() != nullptr;
@@ -41,6 +53,10 @@ std::optional<bool> dict_equal(const OrderedDict& self, const template_::Value& 
 }  // namespace
 
 OrderedDict::OrderedDict(Entries entries) : entries_(std::move(entries)) {
+  // Bounded depth keeps every walk over a dict (and its destruction) shallow:
+  // a dict built in a loop around itself stops at kMaxValueNesting.
+  for (const auto& entry : entries_) depth_ = std::max(depth_, 1 + nesting_of(entry.second));
+  if (depth_ > kMaxValueNesting) nesting_too_deep();
   for (const auto& [key, value] : entries_) {
     weight_ =
         size_add(weight_, size_add(kItemOverhead + key.size(), value_size(from_public_ref(value))));
@@ -148,6 +164,7 @@ std::optional<template_::Value> OrderedDict::operate_reflected(
 }
 
 nlohmann::json OrderedDict::to_json() const {
+  const NestingGuard guard;
   nlohmann::json out = nlohmann::json::object();
   for (const auto& [key, value] : entries_) out[key] = value.to_json();
   return out;
@@ -177,6 +194,7 @@ const OrderedDict* as_dict(const Value& value) {
 }
 
 nlohmann::ordered_json to_ordered_json(const Value& value) {
+  const NestingGuard guard;
   if (const Json* j = value.json()) return nlohmann::ordered_json(*j);
   if (const OrderedDict* d = as_dict(value)) {
     nlohmann::ordered_json out = nlohmann::ordered_json::object();
@@ -196,6 +214,7 @@ nlohmann::ordered_json to_ordered_json(const Value& value) {
 }
 
 template_::Value to_function_argument(const Value& value) {
+  const NestingGuard guard;
   if (as_dict(value)) return template_::Value(to_json(value));
   if (const auto* seq = value.get_if<SequenceValue>()) {
     std::vector<template_::Value> items;

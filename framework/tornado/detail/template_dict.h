@@ -33,6 +33,8 @@ class OrderedDict final : public template_::Object {
   const template_::Value* find(std::string_view key) const;
   /// What the dict weighs against max_value_size (see value_size).
   std::size_t weight() const noexcept { return weight_; }
+  /// 1 + how deep its values nest (at most kMaxValueNesting).
+  int depth() const noexcept { return depth_; }
 
   std::string type_name() const override { return "dict"; }
   std::optional<template_::Value> attribute(std::string_view name) const override;
@@ -58,6 +60,7 @@ class OrderedDict final : public template_::Object {
   // Lookups in a long dict go through a hash index; a short one is scanned.
   std::unordered_map<std::string_view, std::size_t> index_;
   std::size_t weight_ = 0;
+  int depth_ = 1;
 };
 
 /// The dict of `entries` in order; a repeated key keeps its first place and

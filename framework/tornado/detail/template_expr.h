@@ -317,6 +317,25 @@ inline constexpr std::size_t kItemOverhead = 16;
 inline void check_value_size(std::size_t bytes) {
   if (bytes > max_value_size) value_too_large(bytes);
 }
+/// How deep values may nest where str(), repr(), ==, JSON conversion and
+/// sizing walk them, as Python's recursion limit: deeper is a RecursionError
+/// rather than a stack overflow. Each of those walks holds a NestingGuard.
+inline constexpr int kMaxValueNesting = 1000;
+extern thread_local constinit int value_nesting;
+[[noreturn]] void nesting_too_deep();
+class NestingGuard {
+ public:
+  NestingGuard() {
+    if (++value_nesting > kMaxValueNesting) {
+      --value_nesting;
+      nesting_too_deep();
+    }
+  }
+  ~NestingGuard() { --value_nesting; }
+  NestingGuard(const NestingGuard&) = delete;
+  NestingGuard& operator=(const NestingGuard&) = delete;
+};
+
 /// a + b and a * b for sizes, saturating at SIZE_MAX.
 inline std::size_t size_add(std::size_t a, std::size_t b) noexcept {
   return a > SIZE_MAX - b ? SIZE_MAX : a + b;

@@ -371,6 +371,7 @@ namespace {
 }  // namespace
 
 bool python_equal(const Value& left, const Value& right) {
+  const NestingGuard guard;
   if (!left.json() || !right.json()) [[unlikely]] {
     if (object_of(left) || object_of(right)) return object_equal(left, right);
   }
@@ -438,6 +439,7 @@ namespace {
 }
 
 int python_compare(const Value& left, const Value& right, std::string_view op) {
+  const NestingGuard guard;
   if (!left.json() || !right.json()) [[unlikely]] {
     if (object_of(left) || object_of(right)) return object_compare(left, right, op);
   }

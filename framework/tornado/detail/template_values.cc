@@ -81,10 +81,18 @@ std::size_t items_size(const std::vector<Value>& items) {
 }
 
 std::size_t value_size(const Value& value) {
+  const NestingGuard guard;
   if (const Json* j = value.json()) return value_size(*j);
   if (const auto* seq = value.get_if<SequenceValue>()) return items_size(*seq->items);
   if (const OrderedDict* d = as_dict(value)) return d->weight();
   return 8;
+}
+
+thread_local constinit int value_nesting = 0;
+
+void nesting_too_deep() {
+  throw EvalError("RecursionError", "maximum recursion depth exceeded (values nested deeper than " +
+                                        std::to_string(kMaxValueNesting) + ")");
 }
 
 void value_too_large(std::size_t bytes) {
@@ -254,6 +262,7 @@ Value make_number(const Number& n) {
 // str() and repr()
 
 void append_repr(std::string& out, const Value& value) {
+  const NestingGuard guard;
   if (const Json* j = value.json()) {
     append_python_repr(out, *j);
     return;
@@ -318,6 +327,7 @@ std::string to_str(const Value& value) {
 }
 
 Json to_json(const Value& value) {
+  const NestingGuard guard;
   if (const Json* j = value.json()) return *j;
   if (const template_::Object* o = object_of(value)) return user_code([&] { return o->to_json(); });
   if (value.get_if<FunctionValue>()) {
@@ -625,6 +635,7 @@ Value get_attribute(Value object, std::string_view name) {
 // Public values
 
 Value from_public(template_::Value value) {
+  const NestingGuard guard;
   if (value.object()) return Value::of(ObjectValue{value.object_ptr()});
   if (const auto* items = value.items()) {
     auto converted = std::make_shared<std::vector<Value>>();
@@ -636,6 +647,7 @@ Value from_public(template_::Value value) {
 }
 
 Value from_public_ref(const template_::Value& value) {
+  const NestingGuard guard;
   if (value.object()) return Value::of(ObjectValue{value.object_ptr()});
   if (const auto* items = value.items()) {
     auto converted = std::make_shared<std::vector<Value>>();
@@ -647,6 +659,7 @@ Value from_public_ref(const template_::Value& value) {
 }
 
 template_::Value to_public(const Value& value) {
+  const NestingGuard guard;
   if (const Json* j = value.json()) return template_::Value(*j);
   if (const auto* o = value.get_if<ObjectValue>()) return template_::Value(o->ptr);
   if (const auto* t = value.get_if<SequenceValue>()) {
