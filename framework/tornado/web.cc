@@ -309,6 +309,7 @@ template_::BaseLoader& Application::template_loader() {
     options.debug = !settings_.compiled_template_cache.value_or(!settings_.debug);
     options.autoescape = settings_.autoescape.value_or("");
     options.whitespace = settings_.template_whitespace;
+    options.max_value_size = settings_.template_max_value_size;
     impl_->loader = std::make_unique<template_::Loader>(settings_.template_path, options);
   }
   return *impl_->loader;

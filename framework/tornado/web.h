@@ -251,6 +251,11 @@ struct Settings {
   /// Loads the templates instead of a Loader on template_path (Tornado's
   /// template_loader), e.g. a DictLoader.
   std::shared_ptr<template_::BaseLoader> template_loader;
+  /// Largest value a template expression may build and largest page a
+  /// template renders, in bytes (template_::LoaderOptions::max_value_size);
+  /// past it the render fails with a MemoryError naming the file and line.
+  /// Not Tornado's: Python has no such bound. A template_loader keeps its own.
+  std::size_t template_max_value_size = template_::kDefaultMaxValueSize;
 };
 
 /// Options for `set_cookie`, Tornado's keyword arguments.
