@@ -58,7 +58,16 @@ class PathSocket : public WebSocketHandler {
 // kept packed until asked for) next to what prepare() read before it.
 class RequestSocket : public WebSocketHandler {
  public:
-  void prepare() { before_ = describe(); }
+  void prepare() {
+    // Fields the request derives from others, changed by the application
+    // (as a proxy-aware prepare() might): they must survive packing as set.
+    if (request().query_arguments.count("modify")) {
+      request().path = "/elsewhere";
+      request().host = "example.com:8080";
+      request().body = "kept";
+    }
+    before_ = describe();
+  }
   void on_message(std::string_view) {
     write_message(before_);
     write_message(describe());
@@ -213,6 +222,15 @@ TEST_F(WebSocketTest, RequestReadAfterTheUpgradeIsTheSame) {
         EXPECT_NE(before->find("X-Repeated=two;"), std::string::npos) << *before;
         EXPECT_NE(before->find("|b=two"), std::string::npos) << *before;
         EXPECT_EQ(co_await ws->read_message(), "connection released");
+
+        auto modified = co_await tornado::websocket::websocket_connect(url("/request?modify=1"));
+        co_await modified->write_message("go");
+        before = co_await modified->read_message();
+        after = co_await modified->read_message();
+        EXPECT_EQ(before, after);
+        EXPECT_NE(before->find(" example.com:8080 127.0.0.1 /elsewhere modify=1 [kept]|"),
+                  std::string::npos)
+            << *before;
       },
       10s);
 }

@@ -379,6 +379,30 @@ struct HandlerRunner {
     return true;
   }
 
+  // 405 or the XSRF check, before prepare(). Out of line: its locals would
+  // otherwise take room in execute()'s frame, which lives as long as the
+  // connection for a WebSocket.
+  [[gnu::noinline]] static void check_method(RequestHandler& h, const HandlerSpec& spec,
+                                             std::string_view method) {
+    auto verb = spec.verbs.find(method);
+    unsigned arity_bit = 1u << h.path_args_.size();
+    bool supported = (verb != spec.verbs.end() && (verb->second & arity_bit)) ||
+                     (spec.websocket && method == "GET");
+    if (!supported) {
+      std::string allow;
+      for (const auto& [name, mask] : spec.verbs) {
+        if (!(mask & arity_bit)) continue;
+        if (!allow.empty()) allow += ", ";
+        allow += name;
+      }
+      h.set_header("Allow", allow);
+      throw HTTPError(405);
+    }
+    if (h.settings().xsrf_cookies && method != "GET" && method != "HEAD" && method != "OPTIONS") {
+      h.check_xsrf_cookie();
+    }
+  }
+
   // As Tornado's RequestHandler._execute: 405, XSRF, prepare(), then (for
   // a streaming handler, started when the headers arrive) the body, then
   // the verb.
@@ -388,23 +412,7 @@ struct HandlerRunner {
     state->handler = &h;
     std::string_view method = h.request().method;
     try {
-      auto verb = spec->verbs.find(method);
-      unsigned arity_bit = 1u << h.path_args_.size();
-      bool supported = (verb != spec->verbs.end() && (verb->second & arity_bit)) ||
-                       (spec->websocket && method == "GET");
-      if (!supported) {
-        std::string allow;
-        for (const auto& [name, mask] : spec->verbs) {
-          if (!(mask & arity_bit)) continue;
-          if (!allow.empty()) allow += ", ";
-          allow += name;
-        }
-        h.set_header("Allow", allow);
-        throw HTTPError(405);
-      }
-      if (h.settings().xsrf_cookies && method != "GET" && method != "HEAD" && method != "OPTIONS") {
-        h.check_xsrf_cookie();
-      }
+      check_method(h, *spec, method);
       if (spec->prepare) {
         if (auto work = spec->prepare(h)) co_await work;
       }
@@ -566,11 +574,16 @@ RequestHandler::RequestHandler() {
 
 namespace {
 
-// Lengths and counts as 4 bytes in host order: the string never leaves the
-// process.
+// Lengths and counts as LEB128 varints (one byte below 128). Fields the
+// request's constructor derives from others (path and query from the URI,
+// host from the Host header) are left out when they still equal what it
+// would derive, and re-derived when unpacked.
 void pack_size(std::string& out, std::size_t n) {
-  auto v = static_cast<std::uint32_t>(n);
-  out.append(reinterpret_cast<const char*>(&v), sizeof v);
+  while (n >= 0x80) {
+    out.push_back(static_cast<char>((n & 0x7f) | 0x80));
+    n >>= 7;
+  }
+  out.push_back(static_cast<char>(n));
 }
 void pack_text(std::string& out, std::string_view text) {
   pack_size(out, text.size());
@@ -588,10 +601,13 @@ void pack_arguments(std::string& out, const httputil::Arguments& arguments) {
 struct Unpacker {
   std::string_view in;
   std::size_t size() {
-    std::uint32_t v;
-    std::memcpy(&v, in.data(), sizeof v);
-    in.remove_prefix(sizeof v);
-    return v;
+    std::size_t n = 0;
+    for (int shift = 0;; shift += 7) {
+      auto byte = static_cast<unsigned char>(in.front());
+      in.remove_prefix(1);
+      n |= static_cast<std::size_t>(byte & 0x7f) << shift;
+      if (!(byte & 0x80)) return n;
+    }
   }
   std::string text() {
     std::size_t n = size();
@@ -611,6 +627,22 @@ struct Unpacker {
   }
 };
 
+constexpr unsigned char kDerivedPathQuery = 1;
+constexpr unsigned char kDerivedHost = 2;
+
+std::string_view uri_path(std::string_view uri) {
+  return uri.substr(0, uri.find('?'));
+}
+std::string_view uri_query(std::string_view uri) {
+  auto question = uri.find('?');
+  return question == std::string_view::npos ? std::string_view() : uri.substr(question + 1);
+}
+std::string header_host(const httputil::HTTPHeaders& headers) {
+  std::string host = headers.get_joined("Host");
+  if (host.empty()) host = "127.0.0.1";
+  return host;
+}
+
 }  // namespace
 
 void RequestHandler::pack_request() {
@@ -618,16 +650,25 @@ void RequestHandler::pack_request() {
   // Shared with someone else, or holding files: left as it is.
   if (!request_ || request_.use_count() != 1 || !request_->files.empty()) return;
   const auto& r = *request_;
+  unsigned char derived = 0;
+  if (r.path == uri_path(r.uri) && r.query == uri_query(r.uri)) derived |= kDerivedPathQuery;
+  if (r.host == header_host(r.headers)) derived |= kDerivedHost;
   std::string out;
-  std::size_t size = 64 + r.method.size() + r.uri.size() + r.version.size() + r.body.size() +
+  std::size_t size = 32 + r.method.size() + r.uri.size() + r.version.size() + r.body.size() +
                      r.remote_ip.size() + r.protocol.size() + r.host.size() + r.host_name.size() +
                      r.path.size() + r.query.size();
-  for (const auto& [name, value] : r.headers) size += 8 + name.size() + value.size();
+  for (const auto& [name, value] : r.headers) size += 4 + name.size() + value.size();
   out.reserve(size);
-  for (const std::string* field : {&r.method, &r.uri, &r.version, &r.body, &r.remote_ip,
-                                   &r.protocol, &r.host, &r.host_name, &r.path, &r.query}) {
+  out.push_back(static_cast<char>(derived));
+  for (const std::string* field :
+       {&r.method, &r.uri, &r.version, &r.body, &r.remote_ip, &r.protocol, &r.host_name}) {
     pack_text(out, *field);
   }
+  if (!(derived & kDerivedPathQuery)) {
+    pack_text(out, r.path);
+    pack_text(out, r.query);
+  }
+  if (!(derived & kDerivedHost)) pack_text(out, r.host);
   pack_size(out, r.headers.size());
   for (const auto& [name, value] : r.headers) {
     pack_text(out, name);
@@ -646,15 +687,27 @@ void RequestHandler::pack_request() {
 void RequestHandler::unpack_request() const {
   if (packed_request_.empty()) throw std::logic_error("RequestHandler has no request");
   Unpacker in{packed_request_};
+  auto derived = static_cast<unsigned char>(in.in.front());
+  in.in.remove_prefix(1);
   auto r = std::make_shared<httputil::HTTPServerRequest>(std::string(), std::string());
-  for (std::string* field : {&r->method, &r->uri, &r->version, &r->body, &r->remote_ip,
-                             &r->protocol, &r->host, &r->host_name, &r->path, &r->query}) {
+  for (std::string* field :
+       {&r->method, &r->uri, &r->version, &r->body, &r->remote_ip, &r->protocol, &r->host_name}) {
     *field = in.text();
   }
+  if (derived & kDerivedPathQuery) {
+    r->path = uri_path(r->uri);
+    r->query = uri_query(r->uri);
+  } else {
+    r->path = in.text();
+    r->query = in.text();
+  }
+  std::string host;
+  if (!(derived & kDerivedHost)) host = in.text();
   for (std::size_t i = in.size(); i > 0; --i) {
     std::string name = in.text();
     r->headers.add_owned(std::move(name), in.text());
   }
+  r->host = derived & kDerivedHost ? header_host(r->headers) : std::move(host);
   r->arguments = in.arguments();
   r->query_arguments = in.arguments();
   r->body_arguments = in.arguments();
