@@ -403,9 +403,9 @@ Task<> WebSocketHandler::run_websocket(const Events& events) {
   if (!co_await accept_upgrade()) co_return;
   application().log_request(*this);
   backpressure_ = get_backpressure();
-  // The request stays readable for the connection's life: keep its header
-  // list at its exact size rather than at the parser's growth capacity.
-  request().headers = httputil::HTTPHeaders(request().headers);
+  // The request stays readable for the connection's life, but most
+  // connections never read it again: packed until they do.
+  pack_request();
   protocol_->start_pings(settings().websocket_ping_interval, settings().websocket_ping_timeout);
   open_handlers.insert(this);
   try {
@@ -449,13 +449,13 @@ Task<> WebSocketHandler::run_websocket(const Events& events) {
     Task<> on_data(std::string_view, bool) override { return Task<>(); }
     void on_control(ws::Opcode, std::string_view) override {}
   };
-  if (protocol_->open()) {
-    HandlerSink sink(this, &events);
-    co_await protocol_->run(sink);
-  } else {
-    ClosingSink sink;
-    co_await protocol_->run(sink);
-  }
+  // One call site: the compiler places the read loop's frame inside this
+  // one (it lives as long as the connection), once rather than per branch.
+  HandlerSink handler_sink(this, &events);
+  ClosingSink closing_sink;
+  detail::Protocol::Sink* sink = &closing_sink;
+  if (protocol_->open()) sink = &handler_sink;
+  co_await protocol_->run(*sink);
   open_handlers.erase(this);
   unsubscribe_all();
   if (events.close) {
