@@ -27,6 +27,12 @@ constexpr std::size_t kReadChunk = 256 * 1024;
 // burst is released once drained if it grew beyond this.
 constexpr std::size_t kKeepCapacity = 16 * 1024;
 
+// Whether a string owns heap memory: an empty std::string still reports the
+// capacity of its inline buffer (15 bytes), never 0.
+bool holds_heap(const std::string& s) noexcept {
+  return s.capacity() > std::string().capacity();
+}
+
 // Without a loop (never in practice) reads land in a small per-thread array.
 thread_local std::array<char, 4096> fallback_read_buffer;
 
@@ -421,7 +427,7 @@ void IOStream::write_raw(std::span<const std::string_view> parts, std::uint64_t 
   std::size_t total = 0;
   for (auto part : parts) total += part.size();
   if (cork_depth_ > 0 && corked_.size() + total <= kCorkLimit) {
-    if (corked_.capacity() == 0) {
+    if (!holds_heap(corked_)) {
       // Borrow the loop's buffer (an idle stream holds none); a stream
       // corked while another holds it gets its own.
       if (auto* buffers = buffers_of(tcp_)) corked_.swap(buffers->cork_buffer);
@@ -463,7 +469,7 @@ void IOStream::flush_corked() {
 void IOStream::release_corked() noexcept {
   corked_.clear();
   auto* buffers = buffers_of(tcp_);
-  if (buffers && buffers->cork_buffer.capacity() == 0) {
+  if (buffers && !holds_heap(buffers->cork_buffer)) {
     buffers->cork_buffer.swap(corked_);
   } else {
     std::string().swap(corked_);
