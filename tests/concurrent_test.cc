@@ -415,6 +415,33 @@ TEST(ConcurrentTest, MultiQuietExceptionsAreNotLogged) {
                std::runtime_error);
 }
 
+// gather is multi that logs nothing: asyncio.gather reports only the failure
+// it raises (the test sink fails the test on any error record).
+TEST(ConcurrentTest, GatherRaisesTheFirstFailureAndLogsNoOther) {
+  IOLoop loop;
+  Future<> go;
+  go.set_result();
+  std::vector<Task<int>> tasks;
+  tasks.push_back(after(go, 1));
+  tasks.push_back(after(go, 2, "first"));
+  tasks.push_back(after(go, 3, "second"));
+  try {
+    loop.run_sync([&] { return tornado::gather(std::move(tasks)); });
+    ADD_FAILURE() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "first");
+  }
+  std::vector<Task<>> voids;
+  voids.push_back([](Future<> go) -> Task<> { co_await after(go, 1, "void first"); }(go));
+  voids.push_back([](Future<> go) -> Task<> { co_await after(go, 2, "void second"); }(go));
+  try {
+    loop.run_sync([&] { return tornado::gather(std::move(voids)); });
+    ADD_FAILURE() << "no exception";
+  } catch (const std::runtime_error& e) {
+    EXPECT_STREQ(e.what(), "void first");
+  }
+}
+
 TEST(ConcurrentTest, MultiOverAMapKeepsTheKeys) {
   IOLoop loop;
   Future<> go;
