@@ -704,6 +704,7 @@ namespace detail {
 /// Keeps quiet about every failure after the first: `gather`, as
 /// `asyncio.gather`, reports only the one it raises.
 struct QuietAll {
+  /// Every failure is quiet.
   static bool matches(std::exception_ptr) noexcept { return true; }
 };
 
