@@ -377,6 +377,26 @@ Task<int> after(Future<> gate, int value, std::string error = "") {
   co_return value;
 }
 
+// One task that succeeds, then two that fail with "first" and "second".
+std::vector<Task<int>> two_failures(Future<> go) {
+  std::vector<Task<int>> tasks;
+  tasks.push_back(after(go, 1));
+  tasks.push_back(after(go, 2, "first"));
+  tasks.push_back(after(go, 3, "second"));
+  return tasks;
+}
+
+// The message of the runtime_error `run` raises ("" if none).
+template <class Fn>
+std::string raised(Fn&& run) {
+  try {
+    run();
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "";
+}
+
 }  // namespace
 
 TEST(ConcurrentTest, MultiOverAVectorKeepsOrderAndLogsLaterFailures) {
@@ -384,16 +404,8 @@ TEST(ConcurrentTest, MultiOverAVectorKeepsOrderAndLogsLaterFailures) {
   tornado::testing::ExpectLog later(tornado::log::gen, "Multiple exceptions in yield list: second");
   Future<> go;
   go.set_result();
-  std::vector<Task<int>> tasks;
-  tasks.push_back(after(go, 1));
-  tasks.push_back(after(go, 2, "first"));
-  tasks.push_back(after(go, 3, "second"));
-  try {
-    loop.run_sync([&] { return tornado::multi(std::move(tasks)); });
-    ADD_FAILURE() << "no exception";
-  } catch (const std::runtime_error& e) {
-    EXPECT_STREQ(e.what(), "first");
-  }
+  EXPECT_EQ(raised([&] { loop.run_sync([&] { return tornado::multi(two_failures(go)); }); }),
+            "first");
   EXPECT_EQ(later.matched(), 1);
 
   std::vector<Task<int>> fine;
@@ -414,6 +426,21 @@ TEST(ConcurrentTest, MultiQuietExceptionsAreNotLogged) {
     return tornado::multi(std::move(tasks), tornado::quiet_exceptions<std::runtime_error>);
   }),
                std::runtime_error);
+}
+
+// gather is multi that logs nothing: asyncio.gather reports only the failure
+// it raises (the test sink fails the test on any error record).
+TEST(ConcurrentTest, GatherRaisesTheFirstFailureAndLogsNoOther) {
+  IOLoop loop;
+  Future<> go;
+  go.set_result();
+  EXPECT_EQ(raised([&] { loop.run_sync([&] { return tornado::gather(two_failures(go)); }); }),
+            "first");
+  std::vector<Task<>> voids;
+  voids.push_back([](Future<> go) -> Task<> { co_await after(go, 1, "void first"); }(go));
+  voids.push_back([](Future<> go) -> Task<> { co_await after(go, 2, "void second"); }(go));
+  EXPECT_EQ(raised([&] { loop.run_sync([&] { return tornado::gather(std::move(voids)); }); }),
+            "void first");
 }
 
 TEST(ConcurrentTest, MultiOverAMapKeepsTheKeys) {

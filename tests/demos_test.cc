@@ -155,7 +155,7 @@ TEST(DemosTest, FileUploadPostsAndStreamsPuts) {
       "file_uploader_put",
       {app_path("file_upload/file_uploader"), "--put", "--server", server.url(""), small});
   EXPECT_EQ(put_status, 0) << put_output;
-  EXPECT_NE(put_output.find("HTTP/1.1 200 OK OK"), std::string::npos) << put_output;
+  EXPECT_NE(put_output.find("200 OK OK"), std::string::npos) << put_output;
   EXPECT_TRUE(server.logged("PUT \"notes.txt\" \"text/plain\" 50000 bytes"));
 
   // Past the limit the PUT handler's prepare() set: refused before the body.
@@ -163,7 +163,7 @@ TEST(DemosTest, FileUploadPostsAndStreamsPuts) {
       "file_uploader_big",
       {app_path("file_upload/file_uploader"), "--put", "--server", server.url(""), big});
   EXPECT_EQ(big_status, 0) << big_output;
-  EXPECT_NE(big_output.find("HTTP/1.1 413"), std::string::npos) << big_output;
+  EXPECT_NE(big_output.find("413 "), std::string::npos) << big_output;
   std::filesystem::remove_all(dir);
 }
 

@@ -13,6 +13,7 @@
 #include <zlib.h>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -27,9 +28,23 @@
 #include "tornado/testing.h"
 #include "tornado/web.h"
 
+// Sanitizers keep freed memory (quarantine, shadow): the upload test counts
+// allocated bytes there instead of the resident size.
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define HTTPCLIENT_TEST_SANITIZED 1
+#include <sanitizer/allocator_interface.h>
+#endif
+#endif
+#ifndef HTTPCLIENT_TEST_SANITIZED
+#define HTTPCLIENT_TEST_SANITIZED 0
+#endif
+
 using namespace std::chrono_literals;
 using tornado::Task;
 using tornado::httpclient::AsyncHTTPClient;
+using tornado::httpclient::BodyProducer;
+using tornado::httpclient::BodyWriter;
 using tornado::httpclient::ClientOptions;
 using tornado::httpclient::HTTPClient;
 using tornado::httpclient::HTTPClientError;
@@ -971,6 +986,273 @@ TEST(HTTPClientTest, Expect100ContinueRefusedLeavesBodyUnsent) {
     // The server still expects the body it never got: not reusable.
     EXPECT_EQ(client.idle_connections(), 0u);
   });
+}
+
+// ------------------------------------------------------------ body_producer
+
+// A producer that writes `pieces` one after another.
+BodyProducer pieces_producer(std::vector<std::string> pieces) {
+  return [pieces = std::move(pieces)](BodyWriter write) -> Task<> {
+    for (const auto& piece : pieces) co_await write(piece);
+  };
+}
+
+TEST(HTTPClientTest, BodyProducerSendsAChunkedBody) {
+  IOLoop loop;
+  std::string wire;
+  TestServer server([&](Exchange& exchange) -> Task<> {
+    wire = co_await exchange.stream->read_until("0\r\n\r\n", 64 * 1024);
+    co_await exchange.stream->write(response(200, "ok"));
+  });
+  run(loop, [&]() -> Task<> {
+    AsyncHTTPClient client;
+    // An empty piece sends nothing: as a chunk it would end the body.
+    auto response = co_await client.fetch(
+        server.url("/up"),
+        {.method = "POST", .body_producer = pieces_producer({"hello", "", ", world"})});
+    EXPECT_EQ(response.body, "ok");
+    // The chunked body ended cleanly: the connection is pooled.
+    EXPECT_EQ(client.idle_connections(), 1u);
+  });
+  EXPECT_EQ(wire, "5\r\nhello\r\n7\r\n, world\r\n0\r\n\r\n");
+  const auto& request = server.requests.at(0);
+  EXPECT_EQ(request.headers.get("Transfer-Encoding"), "chunked");
+  EXPECT_FALSE(request.headers.contains("Content-Length"));
+}
+
+TEST(HTTPClientTest, BodyProducerWithContentLengthIsSentAsIs) {
+  IOLoop loop;
+  TestServer server([](Exchange& exchange) -> Task<> {
+    co_await exchange.stream->write(response(200, "got " + exchange.request.body));
+  });
+  run(loop, [&]() -> Task<> {
+    AsyncHTTPClient client;
+    HTTPHeaders headers{{"Content-Length", "12"}};
+    auto response = co_await client.fetch(server.url("/up"),
+                                          {.method = "PUT",
+                                           .headers = headers,
+                                           .body_producer = pieces_producer({"hello, ", "world"})});
+    EXPECT_EQ(response.body, "got hello, world");
+  });
+  const auto& request = server.requests.at(0);
+  EXPECT_EQ(request.headers.get("Content-Length"), "12");
+  EXPECT_FALSE(request.headers.contains("Transfer-Encoding"));
+}
+
+TEST(HTTPClientTest, BodyProducerMustWriteExactlyContentLength) {
+  IOLoop loop;
+  TestServer server(fixed(response(200, "ok")));
+  run(loop, [&]() -> Task<> {
+    AsyncHTTPClient client;
+    HTTPHeaders three{{"Content-Length", "3"}};
+    EXPECT_THROW(
+        co_await client.fetch(
+            server.url("/"),
+            {.method = "PUT", .headers = three, .body_producer = pieces_producer({"ab", "cd"})}),
+        tornado::httputil::HTTPOutputError);
+    HTTPHeaders ten{{"Content-Length", "10"}};
+    EXPECT_THROW(
+        co_await client.fetch(
+            server.url("/"),
+            {.method = "PUT", .headers = ten, .body_producer = pieces_producer({"short"})}),
+        tornado::httputil::HTTPOutputError);
+    HTTPHeaders junk{{"Content-Length", "ten"}};
+    EXPECT_THROW(co_await client.fetch(
+                     server.url("/"),
+                     {.method = "PUT", .headers = junk, .body_producer = pieces_producer({"x"})}),
+                 std::invalid_argument);
+    // Neither connection is left in the pool half-written.
+    EXPECT_EQ(client.idle_connections(), 0u);
+  });
+}
+
+TEST(HTTPClientTest, BodyProducerIsABodyForTheMethodChecks) {
+  IOLoop loop;
+  TestServer server(fixed(response(200, "ok")));
+  run(loop, [&]() -> Task<> {
+    AsyncHTTPClient client;
+    auto url = server.url("/");
+    EXPECT_THROW(co_await client.fetch(url, {.body_producer = pieces_producer({"x"})}),
+                 std::invalid_argument);
+    EXPECT_THROW(co_await client.fetch(
+                     url, {.method = "POST", .body = "x", .body_producer = pieces_producer({"x"})}),
+                 std::invalid_argument);
+  });
+  EXPECT_EQ(server.requests.size(), 0u);
+}
+
+TEST(HTTPClientTest, BodyProducerErrorReachesTheCaller) {
+  IOLoop loop;
+  TestServer server(fixed(response(200, "ok")));
+  run(loop, [&]() -> Task<> {
+    AsyncHTTPClient client;
+    auto failing = [](BodyWriter write) -> Task<> {
+      co_await write("partial");
+      throw std::runtime_error("the source went away");
+    };
+    try {
+      co_await client.fetch(server.url("/"), {.method = "POST", .body_producer = failing});
+      ADD_FAILURE() << "the fetch succeeded";
+    } catch (const std::runtime_error& e) {
+      EXPECT_STREQ(e.what(), "the source went away");
+    }
+    EXPECT_EQ(client.idle_connections(), 0u);
+  });
+}
+
+TEST(HTTPClientTest, BodyProducerStartsAfter100Continue) {
+  IOLoop loop;
+  bool producer_started = false;
+  bool started_before_continue = true;
+  std::string wire;
+  TestServer server([&](Exchange& exchange) -> Task<> {
+    // The head has arrived; a client that did not wait would have called
+    // its producer in the same turn that wrote the head.
+    started_before_continue = producer_started;
+    co_await exchange.stream->write("HTTP/1.1 100 Continue\r\n\r\n");
+    wire = co_await exchange.stream->read_until("0\r\n\r\n", 64 * 1024);
+    co_await exchange.stream->write(response(200, "done"));
+  });
+  run(loop, [&]() -> Task<> {
+    AsyncHTTPClient client;
+    auto producer = [&](BodyWriter write) -> Task<> {
+      producer_started = true;
+      co_await write("after continue");
+    };
+    auto response = co_await client.fetch(
+        server.url("/"),
+        {.method = "POST", .body_producer = producer, .expect_100_continue = true});
+    EXPECT_EQ(response.body, "done");
+  });
+  EXPECT_FALSE(started_before_continue);
+  EXPECT_TRUE(producer_started);
+  EXPECT_EQ(wire, "e\r\nafter continue\r\n0\r\n\r\n");
+}
+
+TEST(HTTPClientTest, CancelledFetchCancelsAProducerWaitingElsewhere) {
+  IOLoop loop;
+  TestServer server([](Exchange& exchange) -> Task<> {
+    try {
+      co_await exchange.stream->read_until_close();
+    } catch (const StreamClosedError&) {
+    }
+    exchange.close = true;
+  });
+  bool producer_cancelled = false;
+  run(loop, [&]() -> Task<> {
+    AsyncHTTPClient client;
+    tornado::locks::Event never;
+    // Relays from a source that has nothing yet (a queue, another socket):
+    // the fetch's end must reach it there, not only at its next write.
+    auto relay = [&](BodyWriter write) -> Task<> {
+      co_await write("first");
+      try {
+        co_await never.wait();
+      } catch (const tornado::CancelledError&) {
+        producer_cancelled = true;
+        throw;
+      }
+    };
+    auto upload = tornado::to_future(
+        client.fetch(server.url("/"), {.method = "POST", .body_producer = relay}));
+    co_await until([&] { return server.requests.size() == 1; });
+    EXPECT_TRUE(upload.cancel());
+    EXPECT_THROW(co_await upload, tornado::CancelledError);
+    EXPECT_TRUE(producer_cancelled);
+    EXPECT_EQ(never.waiter_count(), 0u);
+  });
+}
+
+namespace {
+
+// Counts and checksums a streamed upload without keeping it, as a
+// @stream_request_body handler would.
+class CountingUploadHandler : public tornado::web::RequestHandler {
+ public:
+  void prepare() { connection()->set_max_body_size(std::size_t{1} << 30); }
+  void data_received(std::string_view chunk) {
+    received_ += chunk.size();
+    crc_ =
+        crc32(crc_, reinterpret_cast<const Bytef*>(chunk.data()), static_cast<uInt>(chunk.size()));
+  }
+  void put() {
+    write(fmt::format("{} {:08x} {}", received_, crc_, request().headers.get("Transfer-Encoding")));
+  }
+
+ private:
+  std::size_t received_ = 0;
+  uLong crc_ = crc32(0, nullptr, 0);
+};
+
+// The memory figure the upload test bounds, in KiB. Sanitizers keep freed
+// blocks (quarantine, shadow), so there it is the bytes allocated and not
+// freed; otherwise the resident size from /proc/self/status.
+long memory_kib(std::string_view field = "VmRSS:") {
+#if HTTPCLIENT_TEST_SANITIZED
+  (void)field;
+  return static_cast<long>(__sanitizer_get_current_allocated_bytes() / 1024);
+#else
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with(field)) return std::stol(line.substr(field.size()));
+  }
+  return -1;
+#endif
+}
+
+}  // namespace
+
+// A 256 MiB upload streamed from a producer to a streaming handler. Client
+// and server share this process, so the growth measured is an upper bound
+// of the client's own.
+TEST(HTTPClientTest, BodyProducerUploads256MiBInFlatMemory) {
+  constexpr std::size_t kPiece = 64 * 1024;
+  constexpr std::size_t kTotal = std::size_t{256} << 20;
+  IOLoop loop;
+  auto app = std::make_shared<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
+      {"/upload", tornado::web::handler<CountingUploadHandler>()},
+  });
+  auto& http_server = app->listen(0, "127.0.0.1");
+  auto url = fmt::format("http://127.0.0.1:{}/upload", http_server.port());
+#if !HTTPCLIENT_TEST_SANITIZED
+  // VmHWM (the peak resident size) starts again from the current size.
+  { std::ofstream("/proc/self/clear_refs") << "5"; }
+#endif
+  long before = memory_kib();
+  long highest = before;
+  uLong sent_crc = crc32(0, nullptr, 0);
+  std::string answer;
+  loop.run_sync(
+      [&]() -> Task<> {
+        AsyncHTTPClient client(ClientOptions{});
+        auto producer = [&](BodyWriter write) -> Task<> {
+          std::string piece(kPiece, '\0');
+          for (std::size_t sent = 0; sent < kTotal; sent += kPiece) {
+            std::memset(piece.data(), 'a' + static_cast<int>(sent / kPiece % 26), kPiece);
+            sent_crc = crc32(sent_crc, reinterpret_cast<const Bytef*>(piece.data()),
+                             static_cast<uInt>(kPiece));
+            co_await write(piece);
+            if (sent % (8 << 20) == 0) highest = std::max(highest, memory_kib());
+          }
+        };
+        auto response = co_await client.fetch(
+            url, {.method = "PUT", .body_producer = producer, .request_timeout = {}});
+        answer = response.body;
+        client.close();
+        co_await until([&] { return http_server.connection_count() == 0; });
+      },
+      300s);
+#if HTTPCLIENT_TEST_SANITIZED
+  long growth_kib = highest - before;
+#else
+  long growth_kib = std::max(highest, memory_kib("VmHWM:")) - before;
+#endif
+  app->stop_listening();
+  EXPECT_EQ(answer, fmt::format("{} {:08x} chunked", kTotal, sent_crc));
+  std::printf("%s growth while uploading 256 MiB: %ld KiB\n",
+              HTTPCLIENT_TEST_SANITIZED ? "Allocated memory" : "Peak RSS", growth_kib);
+  EXPECT_LT(growth_kib, 64 * 1024) << "the body was held in memory";
 }
 
 // ------------------------------------------------------------ TLS

@@ -675,35 +675,6 @@ requires(!detail::is_task<Awaitable>::value &&
       [](Awaitable a) -> Task<R> { co_return co_await std::move(a); }(std::move(awaitable)));
 }
 
-/// Runs all tasks concurrently and returns their results in order, as
-/// `tornado.gen.multi` / `asyncio.gather`. The first exception is rethrown
-/// after every task has finished.
-template <class T>
-Task<std::vector<T>> gather(std::vector<Task<T>> tasks) {
-  std::vector<Future<T>> futures;
-  futures.reserve(tasks.size());
-  for (auto& task : tasks) futures.push_back(to_future(std::move(task)));
-  // Cancelling the gather cancels every task, as asyncio.gather.
-  auto scope = co_await on_cancel([&futures] {
-    for (auto& future : futures) future.cancel();
-  });
-  std::vector<T> results;
-  results.reserve(futures.size());
-  std::exception_ptr first_error;
-  for (auto& future : futures) {
-    try {
-      results.push_back(co_await future);
-    } catch (...) {
-      if (!first_error) first_error = std::current_exception();
-    }
-  }
-  if (first_error) std::rethrow_exception(first_error);
-  co_return results;
-}
-
-/// `gather` for tasks without a value.
-Task<> gather(std::vector<Task<>> tasks);
-
 /// Exception types that `multi` does not log when they come after the first
 /// failure, as `gen.multi(..., quiet_exceptions=(...))`.
 template <class... E>
@@ -747,6 +718,42 @@ void note_failure(std::exception_ptr& first, std::exception_ptr error) {
 }
 }  // namespace detail
 
+namespace detail {
+/// Keeps quiet about every failure after the first: `gather`, as
+/// `asyncio.gather`, reports only the one it raises.
+struct QuietAll {
+  /// Every failure is quiet.
+  static bool matches(std::exception_ptr) noexcept { return true; }
+};
+
+/// The loop behind `multi` and `gather`: starts every task, awaits them in
+/// order, hands each value to `keep(index, value)`, and once all have
+/// finished rethrows the first failure (the later ones go to
+/// `note_failure<Quiet>`). Cancelling it cancels every task.
+template <class Quiet, class T, class Keep>
+Task<> await_all(std::vector<Task<T>> tasks, Keep keep) {
+  std::vector<Future<T>> futures;
+  futures.reserve(tasks.size());
+  for (auto& task : tasks) futures.push_back(to_future(std::move(task)));
+  auto scope = co_await on_cancel([&futures] {
+    for (auto& future : futures) future.cancel();
+  });
+  std::exception_ptr first;
+  for (std::size_t i = 0; i < futures.size(); ++i) {
+    try {
+      if constexpr (std::is_void_v<T>) {
+        co_await futures[i];
+      } else {
+        keep(i, co_await futures[i]);
+      }
+    } catch (...) {
+      note_failure<Quiet>(first, std::current_exception());
+    }
+  }
+  if (first) std::rethrow_exception(first);
+}
+}  // namespace detail
+
 /// Runs the tasks concurrently and yields their results in order, as
 /// `tornado.gen.multi` over a list: once every task has finished, the first
 /// exception (in list order) is rethrown and the later ones are logged on
@@ -754,23 +761,10 @@ void note_failure(std::exception_ptr& first, std::exception_ptr error) {
 /// Cancelling it cancels every task.
 template <class T, class Quiet = QuietExceptions<>>
 Task<std::vector<T>> multi(std::vector<Task<T>> tasks, Quiet = {}) {
-  std::vector<Future<T>> futures;
-  futures.reserve(tasks.size());
-  for (auto& task : tasks) futures.push_back(to_future(std::move(task)));
-  auto scope = co_await on_cancel([&futures] {
-    for (auto& future : futures) future.cancel();
-  });
   std::vector<T> results;
-  results.reserve(futures.size());
-  std::exception_ptr first;
-  for (auto& future : futures) {
-    try {
-      results.push_back(co_await future);
-    } catch (...) {
-      detail::note_failure<Quiet>(first, std::current_exception());
-    }
-  }
-  if (first) std::rethrow_exception(first);
+  results.reserve(tasks.size());
+  co_await detail::await_all<Quiet>(
+      std::move(tasks), [&results](std::size_t, T value) { results.push_back(std::move(value)); });
   co_return results;
 }
 
@@ -778,23 +772,32 @@ Task<std::vector<T>> multi(std::vector<Task<T>> tasks, Quiet = {}) {
 /// same keys.
 template <class K, class T, class Quiet = QuietExceptions<>>
 Task<std::map<K, T>> multi(std::map<K, Task<T>> tasks, Quiet = {}) {
-  std::vector<std::pair<K, Future<T>>> futures;
-  futures.reserve(tasks.size());
-  for (auto& [key, task] : tasks) futures.emplace_back(key, to_future(std::move(task)));
-  auto scope = co_await on_cancel([&futures] {
-    for (auto& entry : futures) entry.second.cancel();
-  });
-  std::map<K, T> results;
-  std::exception_ptr first;
-  for (auto& [key, future] : futures) {
-    try {
-      results.emplace(key, co_await future);
-    } catch (...) {
-      detail::note_failure<Quiet>(first, std::current_exception());
-    }
+  std::vector<K> keys;
+  std::vector<Task<T>> list;
+  keys.reserve(tasks.size());
+  list.reserve(tasks.size());
+  for (auto& [key, task] : tasks) {
+    keys.push_back(key);
+    list.push_back(std::move(task));
   }
-  if (first) std::rethrow_exception(first);
+  std::map<K, T> results;
+  co_await detail::await_all<Quiet>(std::move(list), [&](std::size_t i, T value) {
+    results.emplace(std::move(keys[i]), std::move(value));
+  });
   co_return results;
+}
+
+/// Runs all tasks concurrently and returns their results in order, as
+/// `asyncio.gather`: `multi` that logs nothing; the first exception is
+/// rethrown after every task has finished.
+template <class T>
+Task<std::vector<T>> gather(std::vector<Task<T>> tasks) {
+  return multi(std::move(tasks), detail::QuietAll{});
+}
+
+/// `gather` for tasks without a value.
+inline Task<> gather(std::vector<Task<>> tasks) {
+  return detail::await_all<detail::QuietAll>(std::move(tasks), [](std::size_t) {});
 }
 
 /// Yields the results of several tasks in the order they finish, as

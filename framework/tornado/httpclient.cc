@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <deque>
 #include <future>
 #include <thread>
@@ -242,12 +243,15 @@ void validate_request(const HTTPRequest& request) {
     }
     bool body_expected =
         request.method == "POST" || request.method == "PATCH" || request.method == "PUT";
-    bool body_present = request.body.has_value();
+    bool body_present = request.body.has_value() || static_cast<bool>(request.body_producer);
     if (body_expected != body_present) {
       throw std::invalid_argument(fmt::format(
           "Body must {}be None for method {} (unless allow_nonstandard_methods is true)",
           body_expected ? "not " : "", request.method));
     }
+  }
+  if (request.body && request.body_producer) {
+    throw std::invalid_argument("body and body_producer are mutually exclusive");
   }
   if (!detail::is_token(request.method))
     throw std::invalid_argument("Invalid method " + request.method);
@@ -281,6 +285,10 @@ std::string build_head(const HTTPRequest& request, const detail::ClientUrl& url)
   }
   if (request.expect_100_continue) headers.set("Expect", "100-continue");
   if (request.body) headers.set("Content-Length", std::to_string(request.body->size()));
+  // A producer's body of unknown length goes in chunks (Tornado's rule).
+  if (request.body_producer && !headers.contains("Content-Length")) {
+    headers.set("Transfer-Encoding", "chunked");
+  }
   if (request.method == "POST" && !headers.contains("Content-Type")) {
     headers.set("Content-Type", "application/x-www-form-urlencoded");
   }
@@ -298,6 +306,18 @@ std::string build_head(const HTTPRequest& request, const detail::ClientUrl& url)
   for (const auto& [name, value] : headers) tornado::detail::http1::append_field(head, name, value);
   head.append("\r\n");
   return head;
+}
+
+// The Content-Length a producer's request declares, if any.
+std::optional<std::size_t> declared_length(const HTTPRequest& request) {
+  if (!request.body_producer || !request.headers.contains("Content-Length")) return std::nullopt;
+  std::string_view text = request.headers.get("Content-Length");
+  std::size_t length = 0;
+  auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), length);
+  if (text.empty() || error != std::errc() || end != text.data() + text.size()) {
+    throw std::invalid_argument(fmt::format("Invalid Content-Length {:?}", text));
+  }
+  return length;
 }
 
 bool asks_to_close(const httputil::HTTPHeaders& headers) {
@@ -361,6 +381,8 @@ Task<HopResult> fetch_hop(std::shared_ptr<HTTPClientPool> pool, const HTTPReques
   detail::HTTP1ClientRequest wire;
   wire.head = head;
   if (request->body) wire.body = std::string_view(*request->body);
+  if (request->body_producer) wire.body_producer = &request->body_producer;
+  wire.content_length = declared_length(*request);
   wire.head_method = request->method == "HEAD";
   wire.expect_100_continue = request->expect_100_continue;
   wire.connection_close = asks_to_close(request->headers);
@@ -382,7 +404,9 @@ Task<HopResult> fetch_hop(std::shared_ptr<HTTPClientPool> pool, const HTTPReques
 
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<detail::HTTP1ClientConnection> connection;
-    if (attempt == 0) connection = pool->take_idle(key);
+    // A producer starts on a new connection: a pooled one found stale
+    // halfway through its body could only be retried by running it again.
+    if (attempt == 0 && !request->body_producer) connection = pool->take_idle(key);
     bool reused = connection != nullptr;
     if (!connection) {
       tcpclient::ConnectOptions connect;
@@ -480,6 +504,7 @@ HTTPRequest redirected_request(const HTTPRequest& previous, int code, std::strin
       ((code == 301 || code == 302) && previous.method == "POST")) {
     next.method = "GET";
     next.body.reset();
+    next.body_producer = nullptr;
     for (auto name : {"Content-Length", "Content-Type", "Content-Encoding", "Transfer-Encoding"}) {
       next.headers.remove(name);
     }

@@ -42,6 +42,15 @@
 // raises the underlying OSError; a malformed or oversized response raises
 // `httputil::HTTPInputError`; a bad request (unknown method, a body where
 // none belongs, a non-http URL) raises `std::invalid_argument`.
+//
+// Large uploads stream from a `body_producer` (chunked unless the request
+// sets Content-Length), each piece awaited until it is flushed:
+//
+//   co_await client.fetch(url, {.method = "PUT",
+//                               .body_producer = [&](BodyWriter write) -> Task<> {
+//                                 while (auto piece = co_await source.next())
+//                                   co_await write(*piece);
+//                               }});
 #pragma once
 
 #include <chrono>
@@ -56,6 +65,7 @@
 
 #include "tornado/concurrent.h"
 #include "tornado/httputil.h"
+#include "tornado/iostream.h"
 
 namespace tornado::detail {
 class HTTPClientPool;
@@ -65,6 +75,16 @@ namespace tornado::httpclient {
 
 /// Timeouts are steady-clock durations (`std::chrono::seconds(5)`).
 using Duration = std::chrono::steady_clock::duration;
+
+/// What a `body_producer` writes with: each call sends one piece of the
+/// body (as one chunk, unless the request has a Content-Length) and returns
+/// an awaitable that completes once the piece is flushed to the kernel.
+/// Awaiting each write before making the next piece keeps memory flat
+/// whatever the body's size. An empty piece sends nothing.
+using BodyWriter = std::function<iostream::IOStream::WriteAwaitable(std::string_view)>;
+/// Tornado's `body_producer`: a coroutine given the write function, which
+/// writes the whole body and returns.
+using BodyProducer = std::function<Task<>(BodyWriter write)>;
 
 /// One request's settings, as Tornado's `HTTPRequest` keyword arguments.
 /// Timeouts of zero mean "none".
@@ -79,6 +99,14 @@ struct HTTPRequest {
   /// unless `allow_nonstandard_methods` (an empty string is a body; no
   /// value is none, as Tornado's `None`).
   std::optional<std::string> body;
+  /// Writes the body in pieces instead of `body` (which then stays
+  /// unset), as Tornado's `body_producer`. Without a Content-Length header
+  /// the body goes out with `Transfer-Encoding: chunked`; with one, the
+  /// producer must write exactly that many bytes (else HTTPOutputError). It
+  /// runs on a new connection, after the head (and after 100 Continue with
+  /// `expect_100_continue`), and again only if a 307/308 redirect repeats
+  /// the request. A timeout or a cancelled fetch cancels it where it waits.
+  BodyProducer body_producer;
   /// Basic authentication; a URL's "user:password@" is used if absent.
   std::optional<std::string> auth_username;
   /// The password for `auth_username`.

@@ -538,22 +538,4 @@ Task<> moment() {
   co_await YieldToLoop{};
 }
 
-Task<> gather(std::vector<Task<>> tasks) {
-  std::vector<Future<>> futures;
-  futures.reserve(tasks.size());
-  for (auto& task : tasks) futures.push_back(to_future(std::move(task)));
-  auto scope = co_await on_cancel([&futures] {
-    for (auto& future : futures) future.cancel();
-  });
-  std::exception_ptr first_error;
-  for (auto& future : futures) {
-    try {
-      co_await future;
-    } catch (...) {
-      if (!first_error) first_error = std::current_exception();
-    }
-  }
-  if (first_error) std::rethrow_exception(first_error);
-}
-
 }  // namespace tornado

@@ -206,11 +206,13 @@ Task<HTTP1ClientResponse> HTTP1ClientConnection::fetch(HTTP1ClientRequest reques
   // sent before closing): they belong to no request of ours.
   if (!stream_->buffered().empty()) throw iostream::StreamClosedError();
 
-  body_unsent_ = request.expect_100_continue && request.body && !request.body->empty();
+  body_unsent_ =
+      request.expect_100_continue && (has_producer() || (request.body && !request.body->empty()));
   std::array<std::string_view, 2> parts{request.head, request.body.value_or(std::string_view())};
   // One gathered write; a write error closes the stream and surfaces in the
   // read below, so the write's own awaitable is not needed.
   (void)stream_->write(std::span<const std::string_view>(parts.data(), body_unsent_ ? 1 : 2));
+  if (has_producer() && !body_unsent_) co_await send_produced_body();
 
   std::size_t header_bytes = 0;
   while (true) {
@@ -274,7 +276,11 @@ Task<HTTP1ClientResponse> HTTP1ClientConnection::fetch(HTTP1ClientRequest reques
       // Informational: the final response follows on the same connection.
       if (code == 100 && body_unsent_) {
         body_unsent_ = false;
-        (void)stream_->write(*request.body);
+        if (has_producer()) {
+          co_await send_produced_body();
+        } else {
+          (void)stream_->write(*request.body);
+        }
       }
       start_message();
       header_bytes = 0;
@@ -285,6 +291,68 @@ Task<HTTP1ClientResponse> HTTP1ClientConnection::fetch(HTTP1ClientRequest reques
   done_ = true;
   request_ = nullptr;  // it lives in this frame
   co_return std::move(response_);
+}
+
+bool HTTP1ClientConnection::has_producer() const noexcept {
+  return request_->body_producer && *request_->body_producer;
+}
+
+namespace {
+// What the producer's write function holds: it may be copied and kept
+// beyond the body, so it refers to nothing that could be gone by then.
+struct ProducedBody {
+  std::weak_ptr<iostream::IOStream> stream;
+  std::optional<std::size_t> remaining;  // of the Content-Length; none: chunked
+  bool finished = false;
+};
+}  // namespace
+
+Task<> HTTP1ClientConnection::send_produced_body() {
+  auto body = std::make_shared<ProducedBody>();
+  body->stream = stream_;
+  body->remaining = request_->content_length;
+  auto write = [body](std::string_view data) -> iostream::IOStream::WriteAwaitable {
+    auto stream = body->stream.lock();
+    if (body->finished || !stream) {
+      throw httputil::HTTPOutputError("body_producer wrote after its request body ended");
+    }
+    if (data.empty()) return stream->completed_write();
+    if (body->remaining) {
+      if (data.size() > *body->remaining) {
+        throw httputil::HTTPOutputError("Tried to write more data than Content-Length");
+      }
+      *body->remaining -= data.size();
+      return stream->write(data);
+    }
+    std::string size = fmt::format("{:x}\r\n", data.size());
+    std::array<std::string_view, 3> parts{size, data, "\r\n"};
+    return stream->write(std::span<const std::string_view>(parts));
+  };
+  Future<> producing = to_future((*request_->body_producer)(std::move(write)));
+  // Whatever ends the exchange early (the request timeout, a cancelled
+  // fetch, the server) closes the stream; the producer may be waiting on
+  // something else entirely (a queue, another socket), so it is cancelled
+  // there too.
+  stream_->set_close_callback([producing]() mutable { producing.cancel(); });
+  std::exception_ptr failure;
+  try {
+    co_await producing;
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  body->finished = true;
+  stream_->set_close_callback(nullptr);
+  // Cancelled (or given up) because the stream closed: the caller sees the
+  // closed stream, as it would in a read, and tells a timeout from a cancel.
+  if (stream_->closed() && (!failure || producing.cancelled())) {
+    throw iostream::StreamClosedError(stream_->error());
+  }
+  if (failure) std::rethrow_exception(failure);
+  if (body->remaining && *body->remaining > 0) {
+    throw httputil::HTTPOutputError(
+        fmt::format("Tried to write {} bytes less than Content-Length", *body->remaining));
+  }
+  if (!body->remaining) (void)stream_->write("0\r\n\r\n");
 }
 
 bool HTTP1ClientConnection::finish_on_eof() {

@@ -35,6 +35,11 @@ struct HTTP1ClientParams {
 struct HTTP1ClientRequest {
   std::string_view head;  ///< request line, header fields and the blank line
   std::optional<std::string_view> body;
+  /// httpclient's BodyProducer (the same type): writes the body in pieces,
+  /// chunked unless `content_length` says how long it is.
+  const std::function<Task<>(std::function<iostream::IOStream::WriteAwaitable(std::string_view)>)>*
+      body_producer = nullptr;
+  std::optional<std::size_t> content_length;
   bool head_method = false;  ///< HEAD: the response has headers only
   bool expect_100_continue = false;
   bool connection_close = false;  ///< the request asked the server to close
@@ -61,7 +66,7 @@ class HTTP1ClientConnection {
   HTTP1ClientConnection& operator=(const HTTP1ClientConnection&) = delete;
 
   /// Sends `request` (headers and body in one write, unless it waits for
-  /// 100 Continue) and reads the final response. Throws
+  /// 100 Continue or has a producer) and reads the final response. Throws
   /// iostream::StreamClosedError if the connection ends first and
   /// httputil::HTTPInputError for a malformed or oversized response.
   Task<HTTP1ClientResponse> fetch(HTTP1ClientRequest request);
@@ -82,6 +87,8 @@ class HTTP1ClientConnection {
   void process_headers();
   void process_body();
   bool finish_on_eof();
+  bool has_producer() const noexcept;
+  Task<> send_produced_body();
 
   std::shared_ptr<iostream::IOStream> stream_;
   HTTP1ClientParams params_;
