@@ -1,8 +1,12 @@
 // Tornado's demos carried over (apps/helloworld, tcpecho, file_upload,
-// webspider): each built binary is started and driven from outside, over
-// HTTP and TCP, as shared/CONTRACT.md describes them.
+// webspider, chat, websocket, blog): each built binary is started and driven
+// from outside, over HTTP, WebSocket and TCP, as shared/CONTRACT.md
+// describes them.
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include <filesystem>
@@ -10,8 +14,10 @@
 #include <sstream>
 
 #include "redis_support.h"
+#include "tornado/escape.h"
 #include "tornado/httpclient.h"
 #include "tornado/ioloop.h"
+#include "tornado/netutil.h"
 #include "tornado/web.h"
 
 using namespace std::chrono_literals;
@@ -81,14 +87,40 @@ std::pair<int, std::string> run_program(const std::string& name, std::vector<std
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(log)};
 }
 
-tornado::httpclient::HTTPResponse get(const std::string& url) {
+tornado::httpclient::HTTPResponse fetch(const std::string& url,
+                                        tornado::httpclient::HTTPRequest options = {}) {
   IOLoop loop;
   return loop.run_sync(
       [&]() -> Task<tornado::httpclient::HTTPResponse> {
         tornado::httpclient::AsyncHTTPClient client;
-        co_return co_await client.fetch(url, {}, false);
+        co_return co_await client.fetch(url, options, false);
       },
       10s);
+}
+
+tornado::httpclient::HTTPResponse get(const std::string& url) {
+  return fetch(url);
+}
+
+// A form POST (application/x-www-form-urlencoded), redirects not followed.
+tornado::httpclient::HTTPRequest form(
+    std::initializer_list<std::pair<std::string_view, std::string_view>> fields,
+    std::string cookie = {}) {
+  tornado::httpclient::HTTPRequest request{.method = "POST", .follow_redirects = false};
+  std::string body;
+  for (const auto& [name, value] : fields) {
+    if (!body.empty()) body += '&';
+    body += tornado::escape::url_escape(name) + "=" + tornado::escape::url_escape(value);
+  }
+  request.body = body;
+  if (!cookie.empty()) request.headers.add("Cookie", cookie);
+  return request;
+}
+
+std::size_t count(const std::string& text, std::string_view needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
 }
 
 }  // namespace
@@ -103,9 +135,9 @@ TEST(DemosTest, HelloworldAnswersHelloWorld) {
 }
 
 TEST(DemosTest, EveryDemoTakesTheCommonFlags) {
-  for (const char* binary :
-       {"helloworld/helloworld", "tcpecho/tcpecho_server", "tcpecho/tcpecho_client",
-        "file_upload/file_receiver", "file_upload/file_uploader", "webspider/webspider"}) {
+  for (const char* binary : {"helloworld/helloworld", "tcpecho/tcpecho_server",
+                             "tcpecho/tcpecho_client", "file_upload/file_receiver",
+                             "file_upload/file_uploader", "webspider/webspider", "chat/chat"}) {
     auto [status, output] = run_program("help", {app_path(binary), "--help"});
     EXPECT_EQ(status, 0) << binary;
     for (const char* flag : {"--port", "--address", "--logging", "--help", "--debug"}) {
@@ -219,4 +251,107 @@ TEST(DemosTest, WebspiderCrawlsALocalSite) {
   EXPECT_EQ(output.find("outside.html"), std::string::npos) << output;
   EXPECT_EQ(output.find("other.invalid"), std::string::npos) << output;
   EXPECT_NE(output.find("fetched 5 URLs."), std::string::npos) << output;
+}
+
+TEST(DemosTest, ChatLongPollsPostsAndRendersTheCache) {
+  Server server("chat/chat", "chat", {"--logging", "debug", "--cache-size", "3"});
+  ASSERT_TRUE(server.ready());
+  auto page = get(server.url("/"));
+  EXPECT_EQ(page.code, 200);
+  EXPECT_NE(page.body.find("id=\"messageform\""), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("/static/chat.js?v="), std::string::npos) << page.body;
+  EXPECT_EQ(get(server.url("/static/chat.js")).code, 200);
+
+  // A new message comes back as JSON, its html rendered from message.html
+  // (escaped, links made).
+  auto posted = fetch(server.url("/a/message/new"), form({{"body", "see <b> http://example.com"}}));
+  ASSERT_EQ(posted.code, 200) << posted.body;
+  auto first = nlohmann::json::parse(posted.body);
+  std::string first_id = first["id"];
+  EXPECT_EQ(first_id.size(), 36u);
+  EXPECT_EQ(first["body"], "see <b> http://example.com");
+  EXPECT_EQ(first["html"], "<div class=\"message\" id=\"m" + first_id +
+                               "\">see &lt;b&gt; <a "
+                               "href=\"http://example.com\">http://example.com</a></div>\n");
+
+  // With `next`, the post redirects (the form without JavaScript).
+  auto redirected = fetch(server.url("/a/message/new"), form({{"body", "second"}, {"next", "/"}}));
+  EXPECT_EQ(redirected.code, 302);
+  EXPECT_EQ(redirected.headers.get("Location"), "/");
+
+  // A poll without a cursor answers at once with the whole cache; with the
+  // first id, with what came after it.
+  auto all =
+      nlohmann::json::parse(fetch(server.url("/a/message/updates"), form({})).body)["messages"];
+  ASSERT_EQ(all.size(), 2u);
+  auto after = nlohmann::json::parse(
+      fetch(server.url("/a/message/updates"), form({{"cursor", first_id}})).body)["messages"];
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0]["body"], "second");
+  std::string last_id = after[0]["id"];
+
+  // A poll at the newest message waits until the next one is posted.
+  IOLoop loop;
+  auto answer = loop.run_sync(
+      [&]() -> Task<tornado::httpclient::HTTPResponse> {
+        tornado::httpclient::AsyncHTTPClient client;
+        auto poll = tornado::to_future(
+            client.fetch(server.url("/a/message/updates"), form({{"cursor", last_id}}), false));
+        std::string waiting = "poll waits for messages after " + last_id;
+        while (server.log().find(waiting) == std::string::npos) co_await tornado::sleep(10ms);
+        EXPECT_FALSE(poll.done());
+        co_await client.fetch(server.url("/a/message/new"), form({{"body", "third"}}));
+        co_return co_await poll;
+      },
+      10s);
+  ASSERT_EQ(answer.code, 200);
+  auto woken = nlohmann::json::parse(answer.body)["messages"];
+  ASSERT_EQ(woken.size(), 1u);
+  EXPECT_EQ(woken[0]["body"], "third");
+
+  // A client that leaves a poll has its wait cancelled at once
+  // (on_connection_close), not when the next message comes.
+  {
+    tornado::netutil::Socket socket(::socket(AF_INET, SOCK_STREAM, 0));
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(server.port()));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::connect(socket.fd(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    std::string cursor = woken[0]["id"];
+    std::string body = "cursor=" + cursor;
+    std::string request = fmt::format(
+        "POST /a/message/updates HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        "application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{}",
+        body.size(), body);
+    ASSERT_EQ(::send(socket.fd(), request.data(), request.size(), 0),
+              static_cast<ssize_t>(request.size()));
+    EXPECT_TRUE(server.logged("poll waits for messages after " + cursor));
+  }
+  EXPECT_TRUE(server.logged("poll cancelled: the client left"));
+
+  // The cache keeps the newest --cache-size messages, rendered on the page
+  // through {% module Template("message.html", ...) %}.
+  fetch(server.url("/a/message/new"), form({{"body", "fourth"}}));
+  page = get(server.url("/"));
+  EXPECT_EQ(count(page.body, "class=\"message\""), 3u) << page.body;
+  EXPECT_EQ(page.body.find("example.com"), std::string::npos) << page.body;
+  for (const char* body : {"second", "third", "fourth"}) {
+    EXPECT_NE(page.body.find(std::string(body) + "</div>"), std::string::npos) << body;
+  }
+  EXPECT_EQ(fetch(server.url("/a/message/new"), form({})).code, 400);
+}
+
+TEST(DemosTest, ChatRendersTemplatesFromTemplatePath) {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("tornado-demos-chat-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir / "index.html") << "{{ len(messages) }} {{ request.path }} {{ _(\"Post\") }}";
+  std::ofstream(dir / "message.html") << "[{{ message[\"body\"] }}]";
+  Server server("chat/chat", "chat_template_path", {"--template-path", dir.string()});
+  ASSERT_TRUE(server.ready());
+  auto posted = fetch(server.url("/a/message/new"), form({{"body", "<x>"}}));
+  EXPECT_EQ(nlohmann::json::parse(posted.body)["html"], "[&lt;x&gt;]");
+  EXPECT_EQ(get(server.url("/")).body, "1 / Post");
+  std::filesystem::remove_all(dir);
 }
