@@ -19,6 +19,7 @@
 #include "tornado/ioloop.h"
 #include "tornado/netutil.h"
 #include "tornado/web.h"
+#include "tornado/websocket.h"
 
 using namespace std::chrono_literals;
 using tornado::Task;
@@ -354,4 +355,60 @@ TEST(DemosTest, ChatRendersTemplatesFromTemplatePath) {
   EXPECT_EQ(nlohmann::json::parse(posted.body)["html"], "[&lt;x&gt;]");
   EXPECT_EQ(get(server.url("/")).body, "1 / Post");
   std::filesystem::remove_all(dir);
+}
+
+TEST(DemosTest, WebsocketChatBroadcastsToEveryWaiter) {
+  Server server("websocket/websocket_chat", "websocket_chat", {"--cache-size", "2"});
+  ASSERT_TRUE(server.ready());
+  std::string ws_url = "ws://127.0.0.1:" + std::to_string(server.port()) + "/chatsocket";
+  IOLoop loop;
+  auto [first, second] = loop.run_sync(
+      [&]() -> Task<std::pair<nlohmann::json, nlohmann::json>> {
+        // Bob's open() has run before Alice's handshake is even answered
+        // (one loop, in order), so Bob is among the waiters.
+        auto bob = co_await tornado::websocket::websocket_connect(ws_url);
+        tornado::websocket::ConnectOptions options;
+        options.compression_options = tornado::websocket::CompressionOptions{};
+        auto alice = co_await tornado::websocket::websocket_connect(ws_url, options);
+        // The demo's socket offers permessage-deflate.
+        EXPECT_TRUE(alice->compression().has_value());
+        co_await alice->write_message(R"({"body": "hi <all> http://example.com"})");
+        auto to_alice = co_await alice->read_message();
+        auto to_bob = co_await bob->read_message();
+        if (!to_alice || !to_bob) throw std::runtime_error("a socket closed");
+        co_return std::pair{nlohmann::json::parse(*to_alice), nlohmann::json::parse(*to_bob)};
+      },
+      10s);
+  EXPECT_EQ(first, second);
+  std::string id = first["id"];
+  EXPECT_EQ(id.size(), 36u);
+  EXPECT_EQ(first["body"], "hi <all> http://example.com");
+  EXPECT_EQ(first["html"], "<div class=\"message\" id=\"m" + id +
+                               "\">hi &lt;all&gt; <a "
+                               "href=\"http://example.com\">http://example.com</a></div>\n");
+
+  // The page lists the cache (the newest --cache-size messages) through
+  // {% include "message.html" %}; a message that is not JSON closes the
+  // socket with 1003.
+  auto closing = loop.run_sync(
+      [&]() -> Task<std::optional<std::uint16_t>> {
+        auto carol = co_await tornado::websocket::websocket_connect(ws_url);
+        for (const char* body : {R"({"body": "two"})", R"({"body": "three"})"}) {
+          co_await carol->write_message(body);
+          co_await carol->read_message();
+        }
+        co_await carol->write_message("not json");
+        while (co_await carol->read_message()) {
+        }
+        co_return carol->close_code();
+      },
+      10s);
+  EXPECT_EQ(closing, 1003);
+  auto page = get(server.url("/"));
+  EXPECT_EQ(page.code, 200);
+  EXPECT_EQ(count(page.body, "class=\"message\""), 2u) << page.body;
+  EXPECT_EQ(page.body.find("example.com"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find(">three</div>"), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find("/static/chat.js?v="), std::string::npos) << page.body;
+  EXPECT_EQ(get(server.url("/static/chat.js")).code, 200);
 }
