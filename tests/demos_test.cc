@@ -11,6 +11,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "redis_support.h"
@@ -411,4 +412,209 @@ TEST(DemosTest, WebsocketChatBroadcastsToEveryWaiter) {
   EXPECT_NE(page.body.find(">three</div>"), std::string::npos) << page.body;
   EXPECT_NE(page.body.find("/static/chat.js?v="), std::string::npos) << page.body;
   EXPECT_EQ(get(server.url("/static/chat.js")).code, 200);
+}
+
+namespace {
+
+// The cookies a browser would keep for the blog, as one Cookie header.
+class CookieJar {
+ public:
+  void update(const tornado::httpclient::HTTPResponse& response) {
+    for (auto line : response.headers.get_list("Set-Cookie")) {
+      std::string_view pair = line.substr(0, line.find(';'));
+      auto eq = pair.find('=');
+      std::string name(pair.substr(0, eq)), value(pair.substr(eq + 1));
+      // An expired cookie (clear_cookie) is gone.
+      if (line.find("Max-Age=0") != std::string_view::npos ||
+          line.find("expires=Thu, 01 Jan 1970") != std::string_view::npos ||
+          line.find("Expires=Thu, 01 Jan 1970") != std::string_view::npos) {
+        cookies_.erase(name);
+      } else {
+        cookies_[name] = value;
+      }
+    }
+  }
+  std::string header() const {
+    std::string out;
+    for (const auto& [name, value] : cookies_)
+      out += (out.empty() ? "" : "; ") + name + "=" + value;
+    return out;
+  }
+  std::string get(const std::string& name) const {
+    auto it = cookies_.find(name);
+    return it == cookies_.end() ? std::string() : it->second;
+  }
+  bool has(const std::string& name) const { return cookies_.contains(name); }
+
+ private:
+  std::map<std::string, std::string> cookies_;
+};
+
+// A browser on the blog: GETs and form POSTs with the jar's cookies and the
+// _xsrf field, redirects not followed.
+class Browser {
+ public:
+  explicit Browser(const Server& server) : server_(server) {}
+  tornado::httpclient::HTTPResponse get(const std::string& path) {
+    tornado::httpclient::HTTPRequest request{.follow_redirects = false};
+    if (auto cookie = jar.header(); !cookie.empty()) request.headers.add("Cookie", cookie);
+    auto response = fetch(server_.url(path), request);
+    jar.update(response);
+    return response;
+  }
+  tornado::httpclient::HTTPResponse post(
+      const std::string& path,
+      std::initializer_list<std::pair<std::string_view, std::string_view>> fields,
+      bool with_xsrf = true) {
+    std::string xsrf = jar.get("_xsrf");
+    auto request = form(fields, jar.header());
+    if (with_xsrf) request.body = *request.body + "&_xsrf=" + tornado::escape::url_escape(xsrf);
+    auto response = fetch(server_.url(path), request);
+    jar.update(response);
+    return response;
+  }
+  CookieJar jar;
+
+ private:
+  const Server& server_;
+};
+
+std::string location(const tornado::httpclient::HTTPResponse& response) {
+  return std::string(response.headers.get("Location"));
+}
+
+}  // namespace
+
+TEST(DemosTest, BlogCreatesAuthorsPostsAndRendersEveryPage) {
+  auto db = std::filesystem::temp_directory_path() /
+            ("tornado-demos-blog-" + std::to_string(::getpid()) + ".db");
+  std::filesystem::remove(db);
+  auto server = std::make_unique<Server>(
+      "blog/blog", "blog",
+      std::vector<std::string>{"--db", db.string(), "--blog-title", "C++ <Blog>"});
+  ASSERT_TRUE(server->ready());
+  Browser browser(*server);
+
+  // An empty blog sends the first visitor to compose, which needs a login,
+  // which needs an author.
+  EXPECT_EQ(location(browser.get("/")), "/compose");
+  EXPECT_EQ(location(browser.get("/compose")), "/auth/login?next=%2Fcompose");
+  EXPECT_EQ(location(browser.get("/auth/login")), "/auth/create");
+  auto create_page = browser.get("/auth/create");
+  EXPECT_EQ(create_page.code, 200);
+  EXPECT_NE(create_page.body.find("<title>C++ &lt;Blog&gt;</title>"), std::string::npos)
+      << create_page.body;
+  EXPECT_NE(create_page.body.find("name=\"_xsrf\" value=\"2|"), std::string::npos)
+      << create_page.body;
+  EXPECT_TRUE(browser.jar.has("_xsrf"));
+
+  // Forms are checked against the _xsrf cookie.
+  EXPECT_EQ(browser.post("/auth/create", {{"email", "ann@example.com"}}, false).code, 403);
+  auto created = browser.post(
+      "/auth/create", {{"email", "ann@example.com"}, {"name", "Ann"}, {"password", "s3cret"}});
+  EXPECT_EQ(created.code, 302) << created.body;
+  EXPECT_EQ(location(created), "/");
+  EXPECT_TRUE(browser.jar.has("blogdemo_user"));
+  EXPECT_EQ(
+      browser.post("/auth/create", {{"email", "bob@example.com"}, {"name", "B"}, {"password", "x"}})
+          .code,
+      400);
+
+  // Posting: Markdown rendered (raw HTML not passed through), the slug as
+  // the Python demo makes it, unique.
+  auto posted = browser.post("/compose", {{"title", "H\u00e9llo, W\u00f6rld! \u00d7 2"},
+                                          {"markdown", "Some *text* <script>x</script>"}});
+  EXPECT_EQ(posted.code, 302) << posted.body;
+  EXPECT_EQ(location(posted), "/entry/he-llo-wo-rld-2");
+  EXPECT_EQ(location(browser.post("/compose", {{"title", "Hello, world"}, {"markdown", "# One"}})),
+            "/entry/hello-world");
+  EXPECT_EQ(location(browser.post("/compose", {{"title", "hello  WORLD!"}, {"markdown", "Two"}})),
+            "/entry/hello-world-2");
+
+  auto entry = browser.get("/entry/he-llo-wo-rld-2");
+  EXPECT_EQ(entry.code, 200);
+  EXPECT_NE(entry.body.find("<p>Some <em>text</em>"), std::string::npos) << entry.body;
+  EXPECT_EQ(entry.body.find("<script>"), std::string::npos) << entry.body;
+  EXPECT_NE(entry.body.find("H\u00e9llo, W\u00f6rld! \u00d7 2</a></h1>"), std::string::npos)
+      << entry.body;
+  EXPECT_NE(entry.body.find("<a href=\"/compose?id=1\">Edit this post</a>"), std::string::npos);
+  EXPECT_NE(entry.body.find("Sign out"), std::string::npos);
+  EXPECT_EQ(browser.get("/entry/no-such-entry").code, 404);
+
+  // Editing keeps the slug.
+  auto edit_page = browser.get("/compose?id=2");
+  EXPECT_NE(edit_page.body.find("# One</textarea>"), std::string::npos) << edit_page.body;
+  EXPECT_NE(edit_page.body.find("value=\"Save changes\""), std::string::npos);
+  EXPECT_EQ(location(browser.post("/compose",
+                                  {{"id", "2"}, {"title", "Changed"}, {"markdown", "*edited*"}})),
+            "/entry/hello-world");
+  EXPECT_NE(browser.get("/entry/hello-world").body.find("<p><em>edited</em></p>"),
+            std::string::npos);
+  EXPECT_EQ(browser.post("/compose", {{"id", "99"}, {"title", "t"}, {"markdown", "m"}}).code, 404);
+
+  // A reader who is not signed in sees the pages without the author's links.
+  Browser reader(*server);
+  auto home = reader.get("/");
+  EXPECT_EQ(home.code, 200);
+  EXPECT_EQ(count(home.body, "<div class=\"entry\">"), 3u) << home.body;
+  EXPECT_EQ(home.body.find("Edit this post"), std::string::npos);
+  EXPECT_NE(home.body.find("<a href=\"/auth/login?next=%2F\">Sign in</a> to compose/edit"),
+            std::string::npos)
+      << home.body;
+  EXPECT_NE(home.body.find("<a href=\"/archive\">Archive</a>"), std::string::npos);
+  auto archive = reader.get("/archive");
+  EXPECT_EQ(count(archive.body, "<div class=\"title\">"), 3u) << archive.body;
+  EXPECT_NE(archive.body.find("<a href=\"/entry/hello-world\">Changed</a>"), std::string::npos);
+  auto feed = reader.get("/feed");
+  EXPECT_EQ(feed.headers.get("Content-Type"), "application/atom+xml");
+  EXPECT_EQ(count(feed.body, "<entry>"), 3u) << feed.body;
+  EXPECT_NE(feed.body.find("<title>C++ &lt;Blog&gt;</title>"), std::string::npos) << feed.body;
+  EXPECT_NE(feed.body.find("<link rel=\"self\" href=\"" + server->url("/feed") + "\""),
+            std::string::npos)
+      << feed.body;
+  std::smatch updated;
+  EXPECT_TRUE(std::regex_search(
+      feed.body, updated,
+      std::regex("<updated>\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ</updated>")))
+      << feed.body;
+  EXPECT_EQ(reader.get("/compose").code, 302);
+  EXPECT_EQ(reader.post("/compose", {{"title", "t"}, {"markdown", "m"}}).code, 403);
+
+  // Logging in: the password is checked against its hash.
+  reader.get("/auth/login");
+  EXPECT_NE(reader.post("/auth/login", {{"email", "nobody@example.com"}, {"password", "x"}})
+                .body.find("Error: email not found"),
+            std::string::npos);
+  EXPECT_NE(reader.post("/auth/login", {{"email", "ann@example.com"}, {"password", "wrong"}})
+                .body.find("Error: incorrect password"),
+            std::string::npos);
+  EXPECT_FALSE(reader.jar.has("blogdemo_user"));
+  auto login = reader.post("/auth/login?next=%2Farchive",
+                           {{"email", "ann@example.com"}, {"password", "s3cret"}});
+  EXPECT_EQ(location(login), "/archive");
+  EXPECT_TRUE(reader.jar.has("blogdemo_user"));
+  EXPECT_EQ(reader.get("/compose").code, 200);
+  EXPECT_EQ(location(reader.get("/auth/logout?next=%2Farchive")), "/archive");
+  EXPECT_FALSE(reader.jar.has("blogdemo_user"));
+  EXPECT_EQ(reader.get("/compose").code, 302);
+
+  // The data is in the file, in the demo's tables, readable by other
+  // programs; a restarted blog serves it again.
+  server.reset();
+  auto [status, rows] =
+      run_program("blog_sqlite", {"python3", "-c",
+                                  "import sqlite3, sys\n"
+                                  "db = sqlite3.connect(sys.argv[1])\n"
+                                  "print(db.execute('SELECT email, name, substr(hashed_password, "
+                                  "1, 10) FROM authors').fetchall())\n"
+                                  "print(db.execute('SELECT author_id, slug, title, markdown, "
+                                  "length(published) FROM entries ORDER BY id').fetchall())\n",
+                                  db.string()});
+  EXPECT_EQ(status, 0) << rows;
+  EXPECT_NE(rows.find("[('ann@example.com', 'Ann', '$argon2id$')]"), std::string::npos) << rows;
+  EXPECT_NE(rows.find("(1, 'hello-world', 'Changed', '*edited*', 19)"), std::string::npos) << rows;
+  Server again("blog/blog", "blog_again", {"--db", db.string()});
+  ASSERT_TRUE(again.ready());
+  EXPECT_EQ(count(get(again.url("/")).body, "<div class=\"entry\">"), 3u);
+  std::filesystem::remove(db);
 }
