@@ -174,6 +174,77 @@ std::size_t count(const std::string& text, std::string_view needle) {
 
 }  // namespace
 
+namespace {
+
+// The cookies a browser would keep, as one Cookie header.
+class CookieJar {
+ public:
+  void update(const tornado::httpclient::HTTPResponse& response) {
+    for (auto line : response.headers.get_list("Set-Cookie")) {
+      std::string_view pair = line.substr(0, line.find(';'));
+      auto eq = pair.find('=');
+      std::string name(pair.substr(0, eq)), value(pair.substr(eq + 1));
+      // An expired cookie (clear_cookie) is gone.
+      if (line.find("Max-Age=0") != std::string_view::npos ||
+          line.find("expires=Thu, 01 Jan 1970") != std::string_view::npos ||
+          line.find("Expires=Thu, 01 Jan 1970") != std::string_view::npos) {
+        cookies_.erase(name);
+      } else {
+        cookies_[name] = value;
+      }
+    }
+  }
+  std::string header() const {
+    std::string out;
+    for (const auto& [name, value] : cookies_)
+      out += (out.empty() ? "" : "; ") + name + "=" + value;
+    return out;
+  }
+  std::string get(const std::string& name) const {
+    auto it = cookies_.find(name);
+    return it == cookies_.end() ? std::string() : it->second;
+  }
+  bool has(const std::string& name) const { return cookies_.contains(name); }
+
+ private:
+  std::map<std::string, std::string> cookies_;
+};
+
+// A browser: GETs and form POSTs with the jar's cookies and the _xsrf field,
+// redirects not followed.
+class Browser {
+ public:
+  explicit Browser(const Server& server) : server_(server) {}
+  tornado::httpclient::HTTPResponse get(const std::string& path) {
+    tornado::httpclient::HTTPRequest request{.follow_redirects = false};
+    if (auto cookie = jar.header(); !cookie.empty()) request.headers.add("Cookie", cookie);
+    auto response = fetch(server_.url(path), request);
+    jar.update(response);
+    return response;
+  }
+  tornado::httpclient::HTTPResponse post(
+      const std::string& path,
+      std::initializer_list<std::pair<std::string_view, std::string_view>> fields,
+      bool with_xsrf = true) {
+    std::string xsrf = jar.get("_xsrf");
+    auto request = form(fields, jar.header());
+    if (with_xsrf) request.body = *request.body + "&_xsrf=" + tornado::escape::url_escape(xsrf);
+    auto response = fetch(server_.url(path), request);
+    jar.update(response);
+    return response;
+  }
+  CookieJar jar;
+
+ private:
+  const Server& server_;
+};
+
+std::string location(const tornado::httpclient::HTTPResponse& response) {
+  return std::string(response.headers.get("Location"));
+}
+
+}  // namespace
+
 TEST(DemosTest, HelloworldAnswersHelloWorld) {
   Server server("helloworld/helloworld", "helloworld", {"--debug", "--logging", "debug"});
   ASSERT_TRUE(server.ready());
@@ -305,15 +376,22 @@ TEST(DemosTest, WebspiderCrawlsALocalSite) {
 TEST(DemosTest, ChatLongPollsPostsAndRendersTheCache) {
   Server server("chat/chat", "chat", {"--logging", "debug", "--cache-size", "3"});
   ASSERT_TRUE(server.ready());
-  auto page = get(server.url("/"));
+  Browser browser(server);
+  auto page = browser.get("/");
   EXPECT_EQ(page.code, 200);
+  // The form carries the XSRF token (xsrf_cookies, as the Python demo).
+  EXPECT_NE(page.body.find("name=\"_xsrf\" value=\"2|"), std::string::npos) << page.body;
+  ASSERT_TRUE(browser.jar.has("_xsrf"));
+  std::string xsrf = browser.jar.get("_xsrf");
+  std::string cookie = browser.jar.header();
+  EXPECT_EQ(browser.post("/a/message/new", {{"body", "no token"}}, false).code, 403);
   EXPECT_NE(page.body.find("id=\"messageform\""), std::string::npos) << page.body;
   EXPECT_NE(page.body.find("/static/chat.js?v="), std::string::npos) << page.body;
   EXPECT_EQ(get(server.url("/static/chat.js")).code, 200);
 
   // A new message comes back as JSON, its html rendered from message.html
   // (escaped, links made).
-  auto posted = fetch(server.url("/a/message/new"), form({{"body", "see <b> http://example.com"}}));
+  auto posted = browser.post("/a/message/new", {{"body", "see <b> http://example.com"}});
   ASSERT_EQ(posted.code, 200) << posted.body;
   auto first = nlohmann::json::parse(posted.body);
   std::string first_id = first["id"];
@@ -324,17 +402,16 @@ TEST(DemosTest, ChatLongPollsPostsAndRendersTheCache) {
                                "href=\"http://example.com\">http://example.com</a></div>\n");
 
   // With `next`, the post redirects (the form without JavaScript).
-  auto redirected = fetch(server.url("/a/message/new"), form({{"body", "second"}, {"next", "/"}}));
+  auto redirected = browser.post("/a/message/new", {{"body", "second"}, {"next", "/"}});
   EXPECT_EQ(redirected.code, 302);
   EXPECT_EQ(redirected.headers.get("Location"), "/");
 
   // A poll without a cursor answers at once with the whole cache; with the
   // first id, with what came after it.
-  auto all =
-      nlohmann::json::parse(fetch(server.url("/a/message/updates"), form({})).body)["messages"];
+  auto all = nlohmann::json::parse(browser.post("/a/message/updates", {}).body)["messages"];
   ASSERT_EQ(all.size(), 2u);
   auto after = nlohmann::json::parse(
-      fetch(server.url("/a/message/updates"), form({{"cursor", first_id}})).body)["messages"];
+      browser.post("/a/message/updates", {{"cursor", first_id}}).body)["messages"];
   ASSERT_EQ(after.size(), 1u);
   EXPECT_EQ(after[0]["body"], "second");
   std::string last_id = after[0]["id"];
@@ -345,11 +422,13 @@ TEST(DemosTest, ChatLongPollsPostsAndRendersTheCache) {
       [&]() -> Task<tornado::httpclient::HTTPResponse> {
         tornado::httpclient::AsyncHTTPClient client;
         auto poll = tornado::to_future(
-            client.fetch(server.url("/a/message/updates"), form({{"cursor", last_id}}), false));
+            client.fetch(server.url("/a/message/updates"),
+                         form({{"cursor", last_id}, {"_xsrf", xsrf}}, cookie), false));
         std::string waiting = "poll waits for messages after " + last_id;
         while (server.log().find(waiting) == std::string::npos) co_await tornado::sleep(10ms);
         EXPECT_FALSE(poll.done());
-        co_await client.fetch(server.url("/a/message/new"), form({{"body", "third"}}));
+        co_await client.fetch(server.url("/a/message/new"),
+                              form({{"body", "third"}, {"_xsrf", xsrf}}, cookie));
         co_return co_await poll;
       },
       10s);
@@ -368,11 +447,11 @@ TEST(DemosTest, ChatLongPollsPostsAndRendersTheCache) {
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ASSERT_EQ(::connect(socket.fd(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
     std::string cursor = woken[0]["id"];
-    std::string body = "cursor=" + cursor;
+    std::string body = "cursor=" + cursor + "&_xsrf=" + tornado::escape::url_escape(xsrf);
     std::string request = fmt::format(
-        "POST /a/message/updates HTTP/1.1\r\nHost: x\r\nContent-Type: "
+        "POST /a/message/updates HTTP/1.1\r\nHost: x\r\nCookie: {}\r\nContent-Type: "
         "application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{}",
-        body.size(), body);
+        cookie, body.size(), body);
     ASSERT_EQ(::send(socket.fd(), request.data(), request.size(), 0),
               static_cast<ssize_t>(request.size()));
     EXPECT_TRUE(server.logged("poll waits for messages after " + cursor));
@@ -381,14 +460,14 @@ TEST(DemosTest, ChatLongPollsPostsAndRendersTheCache) {
 
   // The cache keeps the newest --cache-size messages, rendered on the page
   // through {% module Template("message.html", ...) %}.
-  fetch(server.url("/a/message/new"), form({{"body", "fourth"}}));
-  page = get(server.url("/"));
+  browser.post("/a/message/new", {{"body", "fourth"}});
+  page = browser.get("/");
   EXPECT_EQ(count(page.body, "class=\"message\""), 3u) << page.body;
   EXPECT_EQ(page.body.find("example.com"), std::string::npos) << page.body;
   for (const char* body : {"second", "third", "fourth"}) {
     EXPECT_NE(page.body.find(std::string(body) + "</div>"), std::string::npos) << body;
   }
-  EXPECT_EQ(fetch(server.url("/a/message/new"), form({})).code, 400);
+  EXPECT_EQ(browser.post("/a/message/new", {}).code, 400);
 }
 
 TEST(DemosTest, ChatRendersTemplatesFromTemplatePath) {
@@ -397,7 +476,8 @@ TEST(DemosTest, ChatRendersTemplatesFromTemplatePath) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "index.html") << "{{ len(messages) }} {{ request.path }} {{ _(\"Post\") }}";
   std::ofstream(dir / "message.html") << "[{{ message[\"body\"] }}]";
-  Server server("chat/chat", "chat_template_path", {"--template-path", dir.string()});
+  Server server("chat/chat", "chat_template_path",
+                {"--template-path", dir.string(), "--xsrf-cookies=false"});
   ASSERT_TRUE(server.ready());
   auto posted = fetch(server.url("/a/message/new"), form({{"body", "<x>"}}));
   EXPECT_EQ(nlohmann::json::parse(posted.body)["html"], "[&lt;x&gt;]");
@@ -460,77 +540,6 @@ TEST(DemosTest, WebsocketChatBroadcastsToEveryWaiter) {
   EXPECT_NE(page.body.find("/static/chat.js?v="), std::string::npos) << page.body;
   EXPECT_EQ(get(server.url("/static/chat.js")).code, 200);
 }
-
-namespace {
-
-// The cookies a browser would keep for the blog, as one Cookie header.
-class CookieJar {
- public:
-  void update(const tornado::httpclient::HTTPResponse& response) {
-    for (auto line : response.headers.get_list("Set-Cookie")) {
-      std::string_view pair = line.substr(0, line.find(';'));
-      auto eq = pair.find('=');
-      std::string name(pair.substr(0, eq)), value(pair.substr(eq + 1));
-      // An expired cookie (clear_cookie) is gone.
-      if (line.find("Max-Age=0") != std::string_view::npos ||
-          line.find("expires=Thu, 01 Jan 1970") != std::string_view::npos ||
-          line.find("Expires=Thu, 01 Jan 1970") != std::string_view::npos) {
-        cookies_.erase(name);
-      } else {
-        cookies_[name] = value;
-      }
-    }
-  }
-  std::string header() const {
-    std::string out;
-    for (const auto& [name, value] : cookies_)
-      out += (out.empty() ? "" : "; ") + name + "=" + value;
-    return out;
-  }
-  std::string get(const std::string& name) const {
-    auto it = cookies_.find(name);
-    return it == cookies_.end() ? std::string() : it->second;
-  }
-  bool has(const std::string& name) const { return cookies_.contains(name); }
-
- private:
-  std::map<std::string, std::string> cookies_;
-};
-
-// A browser on the blog: GETs and form POSTs with the jar's cookies and the
-// _xsrf field, redirects not followed.
-class Browser {
- public:
-  explicit Browser(const Server& server) : server_(server) {}
-  tornado::httpclient::HTTPResponse get(const std::string& path) {
-    tornado::httpclient::HTTPRequest request{.follow_redirects = false};
-    if (auto cookie = jar.header(); !cookie.empty()) request.headers.add("Cookie", cookie);
-    auto response = fetch(server_.url(path), request);
-    jar.update(response);
-    return response;
-  }
-  tornado::httpclient::HTTPResponse post(
-      const std::string& path,
-      std::initializer_list<std::pair<std::string_view, std::string_view>> fields,
-      bool with_xsrf = true) {
-    std::string xsrf = jar.get("_xsrf");
-    auto request = form(fields, jar.header());
-    if (with_xsrf) request.body = *request.body + "&_xsrf=" + tornado::escape::url_escape(xsrf);
-    auto response = fetch(server_.url(path), request);
-    jar.update(response);
-    return response;
-  }
-  CookieJar jar;
-
- private:
-  const Server& server_;
-};
-
-std::string location(const tornado::httpclient::HTTPResponse& response) {
-  return std::string(response.headers.get("Location"));
-}
-
-}  // namespace
 
 TEST(DemosTest, BlogCreatesAuthorsPostsAndRendersEveryPage) {
   auto db = std::filesystem::temp_directory_path() /
@@ -711,9 +720,12 @@ TEST(DemosTest, ChatPagesAreTornadosPages) {
     ASSERT_TRUE(server.ready());
     nlohmann::json messages = nlohmann::json::array();
     if (app == "chat") {
-      for (const auto& body : bodies) fetch(server.url("/a/message/new"), form({{"body", body}}));
-      messages =
-          nlohmann::json::parse(fetch(server.url("/a/message/updates"), form({})).body)["messages"];
+      Browser browser(server);
+      browser.get("/");
+      for (const auto& body : bodies) {
+        browser.post("/a/message/new", {{"body", std::string_view(body)}});
+      }
+      messages = nlohmann::json::parse(browser.post("/a/message/updates", {}).body)["messages"];
     } else {
       IOLoop loop;
       loop.run_sync(

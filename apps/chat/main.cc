@@ -130,6 +130,9 @@ int main(int argc, char** argv) {
   options::define("template_path", root + "/templates/chat", "folder of the page templates");
   options::define("static_path", root + "/apps/chat/static", "folder of the static files");
   options::define("cache_size", 200, "messages kept for newcomers");
+  options::define("xsrf_cookies", true,
+                  "check the _xsrf cookie against the form's field on every POST (off: for "
+                  "templates whose pages send no token)");
   options::parse_command_line(argc, argv);
   if (options::get<int>("cache_size") < 1) {
     std::fprintf(stderr, "chat: --cache-size must be 1 or more\n");
@@ -141,6 +144,7 @@ int main(int argc, char** argv) {
   settings.cookie_secret = "__TODO:_GENERATE_YOUR_OWN_RANDOM_VALUE_HERE__";
   settings.template_path = options::get<std::string>("template_path");
   settings.static_path = options::get<std::string>("static_path");
+  settings.xsrf_cookies = options::get<bool>("xsrf_cookies");
   settings.debug = options::get<bool>("debug");
   tornado::web::Application app(
       {

@@ -32,7 +32,7 @@ def chat_app(args, settings):
         def get(self):
             self.render("index.html", messages=messages)
 
-    return tornado.web.Application([(r"/", MainHandler)], **settings)
+    return tornado.web.Application([(r"/", MainHandler)], xsrf_cookies=True, **settings)
 
 
 def blog_app(args, settings):
