@@ -35,8 +35,8 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/tornado-cppConfig.cmake
 # pkg-config. A static libtornado-cpp.a cannot be linked without its private
 # dependencies, so for it they are plain Requires: `pkg-config --libs` then
 # works without --static.
-set(TORNADO_PC_REQUIRES "libuv fmt nlohmann_json")
-set(TORNADO_PC_PRIVATE "libssl libcrypto zlib re2 hiredis")
+set(TORNADO_PC_REQUIRES "fmt nlohmann_json")
+set(TORNADO_PC_PRIVATE "libuv libssl libcrypto zlib re2 hiredis")
 if(TORNADO_STATIC)
   string(APPEND TORNADO_PC_REQUIRES " ${TORNADO_PC_PRIVATE}")
   set(TORNADO_PC_REQUIRES_PRIVATE "")
@@ -64,11 +64,12 @@ set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "Tornado's web framework model in C++20 on
 set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
 set(CPACK_DEBIAN_PACKAGE_SECTION libdevel)
-set(TORNADO_DEB_DEPENDS "libuv1-dev, libfmt-dev, nlohmann-json3-dev, pkg-config")
+set(TORNADO_DEB_DEPENDS "libfmt-dev, nlohmann-json3-dev, pkg-config")
 if(TORNADO_STATIC)
-  string(APPEND TORNADO_DEB_DEPENDS ", libssl-dev, zlib1g-dev, libre2-dev, libhiredis-dev")
+  string(APPEND TORNADO_DEB_DEPENDS
+         ", libuv1-dev, libssl-dev, zlib1g-dev, libre2-dev, libhiredis-dev")
 else()
-  string(APPEND TORNADO_DEB_DEPENDS ", libssl3, zlib1g, libre2-9, libhiredis0.14")
+  string(APPEND TORNADO_DEB_DEPENDS ", libuv1, libssl3, zlib1g, libre2-9, libhiredis0.14")
 endif()
 if(TORNADO_PUBLIC_LLHTTP)
   string(APPEND TORNADO_DEB_DEPENDS ", node-llhttp")

@@ -2,6 +2,7 @@
 #include "tornado/concurrent.h"
 
 #include <gtest/gtest.h>
+#include <uv.h>
 
 #include "tornado/ioloop.h"
 #include "tornado/testing.h"

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <uv.h>
 #include <zlib.h>
 
 #include <cstdio>

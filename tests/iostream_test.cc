@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
+#include <uv.h>
 
 #include "tls_support.h"
 #include "tornado/ioloop.h"

@@ -3,6 +3,7 @@
 #include "tornado/locks.h"
 
 #include <gtest/gtest.h>
+#include <uv.h>
 
 #include <string>
 #include <vector>

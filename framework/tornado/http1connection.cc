@@ -1,6 +1,7 @@
 #include "tornado/http1connection.h"
 
 #include <llhttp.h>
+#include <uv.h>
 #include <zlib.h>
 
 #include <charconv>

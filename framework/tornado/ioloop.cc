@@ -1,5 +1,7 @@
 #include "tornado/ioloop.h"
 
+#include <uv.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <mutex>
@@ -28,6 +30,8 @@ void check(int status, const char* what) {
 }  // namespace
 
 struct IOLoop::Impl {
+  // First, so that it outlives the handles below.
+  uv_loop_t loop{};
   struct Timer {
     detail::UvHandle<uv_timer_t> handle;
     std::function<void()> callback;
@@ -60,31 +64,31 @@ struct IOLoop::Mailbox {
   IOLoop* loop;  // null once the loop is gone
 };
 
-IOLoop::IOLoop() : impl_(std::make_unique<Impl>()) {
+IOLoop::IOLoop() : impl_(std::make_unique<Impl>()), loop_(&impl_->loop) {
   impl_->detached.next = impl_->detached.prev = &impl_->detached;
   // A peer that goes away mid-write must cost an EPIPE error on that stream,
   // not the process: ignore SIGPIPE, as Python (and so Tornado) does.
   static std::once_flag ignore_sigpipe;
   std::call_once(ignore_sigpipe, [] { std::signal(SIGPIPE, SIG_IGN); });
-  check(uv_loop_init(&loop_), "uv_loop_init");
-  loop_.data = this;
+  check(uv_loop_init(loop_), "uv_loop_init");
+  loop_->data = this;
   auto async = std::make_unique<uv_async_t>();
   check(uv_async_init(
-            &loop_, async.get(),
+            loop_, async.get(),
             [](uv_async_t* h) noexcept { static_cast<IOLoop*>(h->data)->drain_threadsafe(); }),
         "uv_async_init");
   async->data = this;
   impl_->async = detail::UvHandle<uv_async_t>(std::move(async));
   auto idle = std::make_unique<uv_idle_t>();
-  check(uv_idle_init(&loop_, idle.get()), "uv_idle_init");
+  check(uv_idle_init(loop_, idle.get()), "uv_idle_init");
   idle->data = this;
   impl_->idle = detail::UvHandle<uv_idle_t>(std::move(idle));
   auto check_handle = std::make_unique<uv_check_t>();
-  check(uv_check_init(&loop_, check_handle.get()), "uv_check_init");
+  check(uv_check_init(loop_, check_handle.get()), "uv_check_init");
   check_handle->data = this;
   impl_->check = detail::UvHandle<uv_check_t>(std::move(check_handle));
   auto after_io_idle = std::make_unique<uv_idle_t>();
-  check(uv_idle_init(&loop_, after_io_idle.get()), "uv_idle_init");
+  check(uv_idle_init(loop_, after_io_idle.get()), "uv_idle_init");
   impl_->after_io_idle = detail::UvHandle<uv_idle_t>(std::move(after_io_idle));
   if (!current_loop) current_loop = this;
 }
@@ -120,13 +124,13 @@ IOLoop::~IOLoop() {
   // Whatever else is open (streams, servers) is closed through its owner's
   // close path when the owner goes away; close the rest so the loop can end.
   uv_walk(
-      &loop_,
+      loop_,
       [](uv_handle_t* h, void*) noexcept {
         if (!uv_is_closing(h)) uv_close(h, nullptr);
       },
       nullptr);
-  uv_run(&loop_, UV_RUN_DEFAULT);
-  uv_loop_close(&loop_);
+  uv_run(loop_, UV_RUN_DEFAULT);
+  uv_loop_close(loop_);
   if (current_loop == this) current_loop = nullptr;
 }
 
@@ -144,7 +148,7 @@ void IOLoop::start() {
   // it (call_soon, sleep, run_on_executor) must find it, not some other.
   CurrentScope current(this);
   running_ = true;
-  uv_run(&loop_, UV_RUN_DEFAULT);
+  uv_run(loop_, UV_RUN_DEFAULT);
   running_ = false;
 }
 
@@ -156,7 +160,7 @@ IOLoop::CurrentScope::~CurrentScope() {
 }
 
 void IOLoop::stop() {
-  uv_stop(&loop_);
+  uv_stop(loop_);
 }
 
 void IOLoop::add_callback(std::function<void()> callback) {
@@ -253,7 +257,7 @@ void IOLoop::drain_threadsafe() {
 TimeoutHandle IOLoop::call_later(Duration delay, std::function<void()> callback) {
   std::uint64_t id = impl_->next_timer_id++;
   auto timer = std::make_unique<uv_timer_t>();
-  check(uv_timer_init(&loop_, timer.get()), "uv_timer_init");
+  check(uv_timer_init(loop_, timer.get()), "uv_timer_init");
   timer->data = reinterpret_cast<void*>(static_cast<std::uintptr_t>(id));
   auto ms = std::chrono::ceil<std::chrono::milliseconds>(delay).count();
   uv_timer_start(
@@ -310,7 +314,7 @@ Executor& IOLoop::default_executor() {
 void IOLoop::add_signal_handler(int signum, std::function<void()> handler) {
   remove_signal_handler(signum);
   auto sig = std::make_unique<uv_signal_t>();
-  check(uv_signal_init(&loop_, sig.get()), "uv_signal_init");
+  check(uv_signal_init(loop_, sig.get()), "uv_signal_init");
   sig->data = this;
   uv_signal_start(
       sig.get(),

@@ -10,8 +10,6 @@
 //   loop.start();
 #pragma once
 
-#include <uv.h>
-
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -22,6 +20,10 @@
 #include <vector>
 
 #include "tornado/concurrent.h"
+
+/// libuv's loop type, named so that this header needs no libuv include
+/// (`uv_loop()` hands it to code that includes <uv.h> itself).
+using uv_loop_t = struct uv_loop_s;
 
 namespace tornado::detail {
 struct IOLoopStreams;
@@ -125,7 +127,7 @@ class IOLoop {
   };
 
   /// The libuv loop underneath, for code that creates libuv handles itself.
-  uv_loop_t* uv_loop() noexcept { return &loop_; }
+  uv_loop_t* uv_loop() noexcept { return loop_; }
   /// True while the loop is being destroyed: nothing may be resumed then.
   bool closing() const noexcept { return closing_; }
 
@@ -153,8 +155,8 @@ class IOLoop {
   std::shared_ptr<Mailbox> mailbox();
   static void post(const std::shared_ptr<Mailbox>& mailbox, std::function<void()> fn);
 
-  uv_loop_t loop_{};
   std::unique_ptr<Impl> impl_;
+  uv_loop_t* loop_;  // lives in impl_
   bool running_ = false;
   bool closing_ = false;
 };

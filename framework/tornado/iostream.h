@@ -21,7 +21,7 @@
 // `std::shared_ptr`. All methods are for the stream's loop thread only.
 #pragma once
 
-#include <uv.h>
+#include <sys/types.h>  // ssize_t, of libuv's read callback
 
 #include <coroutine>
 #include <cstdint>
@@ -36,6 +36,10 @@
 
 #include "tornado/concurrent.h"
 
+/// libuv's TCP handle type, named so that this header needs no libuv include.
+using uv_tcp_t = struct uv_tcp_s;
+/// libuv's buffer type, named for the same reason.
+struct uv_buf_t;
 /// OpenSSL's connection type, named so that this header needs no OpenSSL include.
 using SSL = struct ssl_st;
 /// OpenSSL's context type, named so that this header needs no OpenSSL include.

@@ -1,6 +1,7 @@
 #include "tornado/tcpclient.h"
 
 #include <netdb.h>
+#include <uv.h>
 
 #include <cstring>
 #include <stdexcept>

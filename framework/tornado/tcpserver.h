@@ -17,15 +17,12 @@
 //   tornado::ioloop::IOLoop::current().start();
 #pragma once
 
-#include <uv.h>
-
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "tornado/concurrent.h"
-#include "tornado/detail/uv_handle.h"
 #include "tornado/iostream.h"
 #include "tornado/netutil.h"
 
@@ -64,11 +61,12 @@ class TCPServer {
   virtual void handle_stream(std::shared_ptr<iostream::IOStream> stream, std::string address) = 0;
 
  private:
-  void on_connection(uv_stream_t* listener) noexcept;
+  // The listening libuv handles, and what accepts on them (tcpserver.cc).
+  struct Listeners;
 
   std::shared_ptr<SSL_CTX> ssl_context_;
   iostream::StreamOptions stream_options_;
-  std::vector<detail::UvHandle<uv_tcp_t>> listeners_;
+  std::unique_ptr<Listeners> listeners_;
   std::vector<netutil::Socket> pending_sockets_;
   int port_ = 0;
 };

@@ -16,6 +16,7 @@
 // Seeds: tests/fuzz/corpus/httpserver/ (raw requests, CRLF line ends).
 #include <sys/socket.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <cstddef>
 #include <cstdint>
