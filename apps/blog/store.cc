@@ -1,6 +1,7 @@
 #include "store.h"
 
 #include <cmark.h>
+#include <fmt/format.h>
 #include <sodium.h>
 
 #include <cctype>
@@ -13,7 +14,8 @@ namespace blog {
 namespace {
 
 // The tables and columns of the Python demo's schema.sql, in SQLite's types.
-// Times are UTC text, "YYYY-MM-DD HH:MM:SS" (SQLite's CURRENT_TIMESTAMP).
+// Times are UTC as ISO 8601 text, "YYYY-MM-DDTHH:MM:SSZ" (kNow), which sorts
+// as time does and which SQLite's date functions read.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS authors (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -33,6 +35,9 @@ CREATE TABLE IF NOT EXISTS entries (
 );
 CREATE INDEX IF NOT EXISTS published_idx ON entries(published);
 )sql";
+
+// The current UTC time in the stored format, as SQL.
+constexpr std::string_view kNow = "strftime('%Y-%m-%dT%H:%M:%SZ', 'now')";
 
 [[noreturn]] void fail(sqlite3* db, std::string_view what) {
   throw std::runtime_error(std::string(what) + ": " + sqlite3_errmsg(db));
@@ -81,7 +86,7 @@ class Statement {
 Time parse_time(const std::string& text) {
   std::tm tm{};
   int year = 0, month = 0;
-  if (std::sscanf(text.c_str(), "%d-%d-%d %d:%d:%d", &year, &month, &tm.tm_mday, &tm.tm_hour,
+  if (std::sscanf(text.c_str(), "%d-%d-%dT%d:%d:%dZ", &year, &month, &tm.tm_mday, &tm.tm_hour,
                   &tm.tm_min, &tm.tm_sec) != 6)
     throw std::runtime_error("bad time in the database: " + text);
   tm.tm_year = year - 1900;
@@ -183,18 +188,20 @@ std::string Database::create_entry(std::int64_t author_id, std::string_view titl
                                    std::string_view markdown, std::string_view html) {
   std::string slug = slugify(title);
   while (entry_by_slug(slug)) slug += "-2";
-  Statement insert(db_.get(),
-                   "INSERT INTO entries (author_id, title, slug, markdown, html, published, "
-                   "updated) VALUES (?, ?, ?, ?, ?, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)");
+  const std::string sql = fmt::format(
+      "INSERT INTO entries (author_id, title, slug, markdown, html, published, updated) "
+      "VALUES (?, ?, ?, ?, ?, {0}, {0})",
+      kNow);
+  Statement insert(db_.get(), sql.c_str());
   insert.bind(1, author_id).bind(2, title).bind(3, slug).bind(4, markdown).bind(5, html).step();
   return slug;
 }
 
 void Database::update_entry(std::int64_t id, std::string_view title, std::string_view markdown,
                             std::string_view html) {
-  Statement update(db_.get(),
-                   "UPDATE entries SET title = ?, markdown = ?, html = ?, "
-                   "updated = CURRENT_TIMESTAMP WHERE id = ?");
+  const std::string sql = fmt::format(
+      "UPDATE entries SET title = ?, markdown = ?, html = ?, updated = {} WHERE id = ?", kNow);
+  Statement update(db_.get(), sql.c_str());
   update.bind(1, title).bind(2, markdown).bind(3, html).bind(4, id).step();
 }
 

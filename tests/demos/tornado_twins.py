@@ -40,7 +40,7 @@ def blog_app(args, settings):
     db.row_factory = sqlite3.Row
 
     def parse_time(text):
-        return datetime.datetime.strptime(text, "%Y-%m-%d %H:%M:%S")
+        return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ")
 
     def row_to_obj(row):
         obj = tornado.util.ObjectDict(dict(row))
