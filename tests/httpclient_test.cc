@@ -18,13 +18,13 @@
 #include <future>
 #include <thread>
 
-#include "tls_support.h"
 #include "tornado/detail/http1_client_url.h"
 #include "tornado/ioloop.h"
 #include "tornado/iostream.h"
 #include "tornado/locks.h"
 #include "tornado/netutil.h"
 #include "tornado/tcpserver.h"
+#include "tornado/testing.h"
 #include "tornado/web.h"
 
 using namespace std::chrono_literals;
@@ -977,17 +977,15 @@ TEST(HTTPClientTest, Expect100ContinueRefusedLeavesBodyUnsent) {
 
 TEST(HTTPClientTest, HttpsVerifiesCertificates) {
   IOLoop loop;
-  auto cert = tornado_test::make_test_certificate();
-  TestServer server(
-      fixed(response(200, "secure")),
-      tornado::netutil::SSLOptions{.certfile = cert->certfile, .keyfile = cert->keyfile});
+  tornado::testing::SelfSignedCertificate cert;
+  TestServer server(fixed(response(200, "secure")), cert.server_ssl_options());
   run(loop, [&]() -> Task<> {
     AsyncHTTPClient client;
     auto url = fmt::format("https://localhost:{}/", server.port());
     // Trusted through ca_certs: verification (chain and host name) passes.
-    auto trusted = co_await client.fetch(url, {.ca_certs = cert->certfile});
+    auto trusted = co_await client.fetch(url, {.ca_certs = cert.certfile()});
     EXPECT_EQ(trusted.body, "secure");
-    auto again = co_await client.fetch(url, {.ca_certs = cert->certfile});
+    auto again = co_await client.fetch(url, {.ca_certs = cert.certfile()});
     EXPECT_EQ(again.body, "secure");
     EXPECT_EQ(client.connections_opened(), 1u);  // keep-alive over TLS
     // Not trusted by the system store: refused.

@@ -49,17 +49,21 @@ class SlowHandler : public tornado::web::RequestHandler {
   }
 };
 
+// An application of `routes` listening on a free port of 127.0.0.1.
 struct Server {
-  explicit Server(tornado::httpserver::HTTPServerSettings settings = {}) {
-    app = std::make_unique<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
-        {"/upload", tornado::web::handler<UploadHandler>()},
-        {"/body", tornado::web::handler<BodyHandler>()},
-    });
+  explicit Server(std::vector<tornado::web::URLSpec> routes,
+                  tornado::httpserver::HTTPServerSettings settings = {})
+      : app(std::make_unique<tornado::web::Application>(std::move(routes))) {
     port = app->listen(0, "127.0.0.1", std::move(settings)).port();
   }
   std::unique_ptr<tornado::web::Application> app;
   int port = 0;
 };
+
+std::vector<tornado::web::URLSpec> body_routes() {
+  return {{"/upload", tornado::web::handler<UploadHandler>()},
+          {"/body", tornado::web::handler<BodyHandler>()}};
+}
 
 std::string gzip(std::string_view data) {
   z_stream zs{};
@@ -85,7 +89,7 @@ TEST(HTTPServerTest, HundredMebibyteUploadIsStreamedNotHeld) {
   IOLoop loop;
   tornado::httpserver::HTTPServerSettings settings;
   settings.max_body_size = 1024 * 1024;
-  Server server(settings);
+  Server server(body_routes(), settings);
   constexpr std::size_t kSize = 100 * 1024 * 1024;
   auto response = loop.run_sync(
       [&]() -> Task<std::string> {
@@ -107,7 +111,7 @@ TEST(HTTPServerTest, SlowLorisIsClosedAfterTheBodyTimeout) {
   IOLoop loop;
   tornado::httpserver::HTTPServerSettings settings;
   settings.body_timeout = 200ms;
-  Server server(settings);
+  Server server(body_routes(), settings);
   auto started = std::chrono::steady_clock::now();
   auto closed_after = loop.run_sync(
       [&]() -> Task<std::chrono::steady_clock::duration> {
@@ -132,7 +136,7 @@ TEST(HTTPServerTest, IdleConnectionIsClosed) {
   IOLoop loop;
   tornado::httpserver::HTTPServerSettings settings;
   settings.idle_connection_timeout = 100ms;
-  Server server(settings);
+  Server server(body_routes(), settings);
   auto text = loop.run_sync(
       [&]() -> Task<std::string> {
         auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port);
@@ -150,7 +154,7 @@ TEST(HTTPServerTest, IdleDeadlineMovesWithEachRequest) {
   IOLoop loop;
   tornado::httpserver::HTTPServerSettings settings;
   settings.idle_connection_timeout = 150ms;
-  Server server(settings);
+  Server server(body_routes(), settings);
   server.app->add_handlers({{"/slow", tornado::web::handler<SlowHandler>()}});
   auto result = loop.run_sync(
       [&]() -> Task<std::pair<int, std::chrono::steady_clock::duration>> {
@@ -178,7 +182,7 @@ TEST(HTTPServerTest, GzipRequestBodyIsInflatedWhenEnabled) {
   IOLoop loop;
   tornado::httpserver::HTTPServerSettings settings;
   settings.decompress_request = true;
-  Server server(settings);
+  Server server(body_routes(), settings);
   std::string body = gzip(std::string(5000, 'z'));
   auto response = loop.run_sync(
       [&]() -> Task<std::string> {
@@ -198,7 +202,7 @@ TEST(HTTPServerTest, XHeadersOnlyWhenEnabled) {
   auto ask = [&](bool xheaders) {
     tornado::httpserver::HTTPServerSettings settings;
     settings.xheaders = xheaders;
-    Server server(settings);
+    Server server(body_routes(), settings);
     return loop.run_sync(
         [&]() -> Task<std::string> {
           auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port);
@@ -222,7 +226,7 @@ class StrictParsingTest : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(StrictParsingTest, RefusedWith400AndNothingAfterIsRead) {
   IOLoop loop;
-  Server server;
+  Server server(body_routes());
   tornado::testing::ExpectLog refused(tornado::log::general, "Malformed HTTP request");
   std::string request = GetParam() + "GET /body HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
   auto response = loop.run_sync(
@@ -274,7 +278,7 @@ INSTANTIATE_TEST_SUITE_P(
 // The same forms arriving one byte at a time: the checks hold across reads.
 TEST(HTTPServerTest, StrictParsingHoldsAcrossReads) {
   IOLoop loop;
-  Server server;
+  Server server(body_routes());
   tornado::testing::ExpectLog refused(tornado::log::general, "Malformed HTTP request");
   std::string request =
       "POST /body HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -299,7 +303,7 @@ TEST(HTTPServerTest, StrictParsingHoldsAcrossReads) {
 // request line (§2.2), pipelined requests.
 TEST(HTTPServerTest, StrictParsingAcceptsLegalForms) {
   IOLoop loop;
-  Server server;
+  Server server(body_routes());
   std::string requests =
       "\r\nPOST /body HTTP/1.1\r\nHost: x\r\nX-Tab: a\tb\r\nX-Latin: caf\xe9\r\n"
       "Transfer-Encoding: chunked\r\n\r\n5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
@@ -484,17 +488,10 @@ class AsyncUploadHandler : public tornado::web::RequestHandler {
   std::size_t chunks_ = 0;
 };
 
-struct StreamingServer {
-  explicit StreamingServer(tornado::httpserver::HTTPServerSettings settings = {}) {
-    app = std::make_unique<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
-        {"/ordered", tornado::web::handler<OrderedUploadHandler>()},
-        {"/async", tornado::web::handler<AsyncUploadHandler>()},
-    });
-    port = app->listen(0, "127.0.0.1", std::move(settings)).port();
-  }
-  std::unique_ptr<tornado::web::Application> app;
-  int port = 0;
-};
+std::vector<tornado::web::URLSpec> streaming_routes() {
+  return {{"/ordered", tornado::web::handler<OrderedUploadHandler>()},
+          {"/async", tornado::web::handler<AsyncUploadHandler>()}};
+}
 
 Task<std::string> put_body(int port, std::string target, std::size_t size) {
   auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port);
@@ -516,7 +513,7 @@ Task<std::string> put_body(int port, std::string target, std::size_t size) {
 
 TEST(HTTPServerStreamingTest, PrepareRunsBeforeTheFirstDataReceived) {
   IOLoop loop;
-  StreamingServer server;
+  Server server(streaming_routes());
   auto response = loop.run_sync([&] { return put_body(server.port, "/ordered", 1000); }, 10s);
   EXPECT_TRUE(response.ends_with("prepare;data;1000")) << response;
 }
@@ -525,7 +522,7 @@ TEST(HTTPServerStreamingTest, BodyLimitSetInPrepareApplies) {
   IOLoop loop;
   tornado::httpserver::HTTPServerSettings settings;
   settings.max_body_size = 1024;
-  StreamingServer server(settings);
+  Server server(streaming_routes(), settings);
   // Raised above the server's limit for this request only...
   auto raised =
       loop.run_sync([&] { return put_body(server.port, "/ordered?limit=200000", 100000); }, 10s);
@@ -537,7 +534,7 @@ TEST(HTTPServerStreamingTest, BodyLimitSetInPrepareApplies) {
 
 TEST(HTTPServerStreamingTest, BodyTimeoutSetInPrepareApplies) {
   IOLoop loop;
-  StreamingServer server;  // the server's own body timeout is an hour
+  Server server(streaming_routes());  // the server's own body timeout is an hour
   auto started = std::chrono::steady_clock::now();
   loop.run_sync(
       [&]() -> Task<> {
@@ -552,7 +549,7 @@ TEST(HTTPServerStreamingTest, BodyTimeoutSetInPrepareApplies) {
 
 TEST(HTTPServerStreamingTest, CoroutineDataReceivedIsAwaitedBeforeTheNextChunk) {
   IOLoop loop;
-  StreamingServer server;
+  Server server(streaming_routes());
   constexpr std::size_t kSize = 2 * 1024 * 1024;
   auto response = loop.run_sync([&] { return put_body(server.port, "/async", kSize); }, 60s);
   EXPECT_TRUE(response.ends_with(fmt::format("{} in order", kSize))) << response.substr(0, 300);
@@ -564,7 +561,7 @@ TEST(HTTPServerStreamingTest, ExpectContinueIsNotSentForABodyThatIsRefused) {
   IOLoop loop;
   tornado::httpserver::HTTPServerSettings settings;
   settings.max_body_size = 1024;
-  StreamingServer server(settings);
+  Server server(streaming_routes(), settings);
   auto answer = [&](std::string target, std::size_t length) {
     return loop.run_sync(
         [&]() -> Task<std::string> {

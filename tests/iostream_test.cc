@@ -5,11 +5,11 @@
 #include <sys/socket.h>
 #include <uv.h>
 
-#include "tls_support.h"
 #include "tornado/ioloop.h"
 #include "tornado/locks.h"
 #include "tornado/tcpclient.h"
 #include "tornado/tcpserver.h"
+#include "tornado/testing.h"
 
 using namespace std::chrono_literals;
 using tornado::Task;
@@ -86,16 +86,15 @@ TEST(IOStreamTest, EchoTenMebibytesWithBackpressure) {
 
 TEST(IOStreamTest, EchoOverTlsWithGeneratedCertificate) {
   IOLoop loop;
-  auto cert = tornado_test::make_test_certificate();
-  EchoServer server(
-      tornado::netutil::SSLOptions{.certfile = cert->certfile, .keyfile = cert->keyfile});
+  tornado::testing::SelfSignedCertificate cert;
+  EchoServer server(cert.server_ssl_options());
   server.listen(0, "127.0.0.1");
   std::string payload = pattern(1024 * 1024);
   std::string version;
   std::string echoed = loop.run_sync(
       [&]() -> Task<std::string> {
         tornado::tcpclient::ConnectOptions options;
-        options.ssl_options = tornado::netutil::SSLOptions{.ca_certs = cert->certfile};
+        options.ssl_options = tornado::netutil::SSLOptions{.ca_certs = cert.certfile()};
         options.server_hostname = "localhost";
         auto stream =
             co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", server.port(), options);
@@ -110,9 +109,8 @@ TEST(IOStreamTest, EchoOverTlsWithGeneratedCertificate) {
 
 TEST(IOStreamTest, TlsClientRejectsUntrustedCertificate) {
   IOLoop loop;
-  auto cert = tornado_test::make_test_certificate();
-  EchoServer server(
-      tornado::netutil::SSLOptions{.certfile = cert->certfile, .keyfile = cert->keyfile});
+  tornado::testing::SelfSignedCertificate cert;
+  EchoServer server(cert.server_ssl_options());
   server.listen(0, "127.0.0.1");
   EXPECT_THROW(loop.run_sync(
                    [&]() -> Task<> {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "tornado/escape.h"
 
 using tornado::httpclient::HTTPRequest;
@@ -232,4 +234,23 @@ TEST_F(SecureTest, ServesAndFetchesOverTlsWithItsOwnCertificate) {
   auto response = fetch("/");
   EXPECT_EQ(response.code, 200);
   EXPECT_EQ(response.body, "hello over https");
+}
+
+TEST(SelfSignedCertificateTest, MakesAKeyPairTlsAcceptsAndRemovesItsFiles) {
+  std::string certfile;
+  std::string keyfile;
+  {
+    tornado::testing::SelfSignedCertificate cert;
+    certfile = cert.certfile();
+    keyfile = cert.keyfile();
+    EXPECT_TRUE(std::filesystem::exists(certfile));
+    EXPECT_TRUE(std::filesystem::exists(keyfile));
+    // A server context loads the pair, a client context trusts the certificate.
+    EXPECT_NE(tornado::netutil::ssl_options_to_context(cert.server_ssl_options(), true), nullptr);
+    EXPECT_NE(tornado::netutil::ssl_options_to_context({.ca_certs = certfile}, false), nullptr);
+    tornado::testing::SelfSignedCertificate other;
+    EXPECT_NE(other.certfile(), certfile) << "each certificate has its own folder";
+  }
+  EXPECT_FALSE(std::filesystem::exists(certfile));
+  EXPECT_FALSE(std::filesystem::exists(keyfile));
 }

@@ -6,7 +6,6 @@
 
 #include <thread>
 
-#include "tls_support.h"
 #include "tornado/ioloop.h"
 #include "tornado/locks.h"
 #include "tornado/tcpclient.h"
@@ -206,16 +205,15 @@ TEST_F(WebSocketTest, CrossOriginIsRefusedByDefault) {
 
 TEST(WebSocketTlsTest, EchoOverWss) {
   IOLoop loop;
-  auto cert = tornado_test::make_test_certificate();
+  tornado::testing::SelfSignedCertificate cert;
   tornado::web::Application app({{"/echo", tornado::web::handler<EchoWebSocket>()}});
   tornado::httpserver::HTTPServerSettings settings;
-  settings.ssl_options =
-      tornado::netutil::SSLOptions{.certfile = cert->certfile, .keyfile = cert->keyfile};
+  settings.ssl_options = cert.server_ssl_options();
   int port = app.listen(0, "127.0.0.1", std::move(settings)).port();
   loop.run_sync(
       [&]() -> Task<> {
         tornado::websocket::ConnectOptions options;
-        options.ca_certs = cert->certfile;
+        options.ca_certs = cert.certfile();
         auto ws = co_await tornado::websocket::websocket_connect(
             fmt::format("wss://localhost:{}/echo", port), std::move(options));
         EXPECT_EQ(co_await ws->read_message(), "hello");

@@ -143,15 +143,15 @@ struct FileCloser {
 using File = std::unique_ptr<FILE, FileCloser>;
 }  // namespace
 
-void AsyncHTTPSTestCase::SetUp() {
+SelfSignedCertificate::SelfSignedCertificate() {
   char pattern[] = "/tmp/tornado-test-cert-XXXXXX";
-  if (!::mkdtemp(pattern)) throw std::runtime_error("AsyncHTTPSTestCase: mkdtemp failed");
-  cert_dir_ = pattern;
-  certfile_ = cert_dir_ + "/cert.pem";
-  keyfile_ = cert_dir_ + "/key.pem";
+  if (!::mkdtemp(pattern)) throw std::runtime_error("SelfSignedCertificate: mkdtemp failed");
+  dir_ = pattern;
+  certfile_ = dir_ + "/cert.pem";
+  keyfile_ = dir_ + "/key.pem";
   PKey key(EVP_EC_gen("P-256"));
   Cert x509(X509_new());
-  if (!key || !x509) throw std::runtime_error("AsyncHTTPSTestCase: cannot create a key");
+  if (!key || !x509) throw std::runtime_error("SelfSignedCertificate: cannot create a key");
   X509_set_version(x509.get(), 2);
   ASN1_INTEGER_set(X509_get_serialNumber(x509.get()), 1);
   X509_gmtime_adj(X509_getm_notBefore(x509.get()), -3600);
@@ -168,23 +168,31 @@ void AsyncHTTPSTestCase::SetUp() {
       X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1"));
   if (!san || !X509_add_ext(x509.get(), san.get(), -1) ||
       !X509_sign(x509.get(), key.get(), EVP_sha256())) {
-    throw std::runtime_error("AsyncHTTPSTestCase: cannot sign the certificate");
+    throw std::runtime_error("SelfSignedCertificate: cannot sign the certificate");
   }
   File cert_out(std::fopen(certfile_.c_str(), "w"));
   File key_out(std::fopen(keyfile_.c_str(), "w"));
   if (!cert_out || !key_out || !PEM_write_X509(cert_out.get(), x509.get()) ||
       !PEM_write_PrivateKey(key_out.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr)) {
-    throw std::runtime_error("AsyncHTTPSTestCase: cannot write " + certfile_);
+    throw std::runtime_error("SelfSignedCertificate: cannot write " + certfile_);
   }
-  cert_out.reset();
-  key_out.reset();
+}
+
+SelfSignedCertificate::~SelfSignedCertificate() {
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+void AsyncHTTPSTestCase::SetUp() {
+  certificate_ = std::make_unique<SelfSignedCertificate>();
+  certfile_ = certificate_->certfile();
+  keyfile_ = certificate_->keyfile();
   AsyncHTTPTestCase::SetUp();
 }
 
 void AsyncHTTPSTestCase::TearDown() {
   AsyncHTTPTestCase::TearDown();
-  std::error_code ignored;
-  std::filesystem::remove_all(cert_dir_, ignored);
+  certificate_.reset();
 }
 
 httpserver::HTTPServerSettings AsyncHTTPSTestCase::get_httpserver_options() {

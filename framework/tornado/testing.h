@@ -144,6 +144,39 @@ class AsyncHTTPTestCase : public AsyncTestCase {
   int port_ = 0;
 };
 
+/// A self-signed certificate made for a test: an EC P-256 key and a
+/// certificate for localhost and 127.0.0.1, valid for a day, as PEM files in a
+/// temporary folder that goes with the object. `AsyncHTTPSTestCase` serves
+/// with one; a test of its own TLS server or client makes one the same way.
+///
+///   tornado::testing::SelfSignedCertificate cert;
+///   server.listen(0, "127.0.0.1", {.ssl_options = cert.server_ssl_options()});
+///   client.fetch(url, {.ca_certs = cert.certfile()});
+class SelfSignedCertificate {
+ public:
+  /// Makes the key and the certificate; throws std::runtime_error if OpenSSL
+  /// or the file system refuses.
+  SelfSignedCertificate();
+  /// Removes the folder and both files.
+  ~SelfSignedCertificate();
+  SelfSignedCertificate(const SelfSignedCertificate&) = delete;
+  SelfSignedCertificate& operator=(const SelfSignedCertificate&) = delete;
+
+  /// The PEM file of the certificate (also what a client trusts: `ca_certs`).
+  const std::string& certfile() const noexcept { return certfile_; }
+  /// The PEM file of the private key.
+  const std::string& keyfile() const noexcept { return keyfile_; }
+  /// Server options that serve with this certificate.
+  netutil::SSLOptions server_ssl_options() const {
+    return netutil::SSLOptions{.certfile = certfile_, .keyfile = keyfile_};
+  }
+
+ private:
+  std::string dir_;
+  std::string certfile_;
+  std::string keyfile_;
+};
+
 /// `AsyncHTTPTestCase` over TLS, as Tornado's `AsyncHTTPSTestCase`: each test
 /// makes its own self-signed certificate (EC P-256, for 127.0.0.1 and
 /// localhost), serves with it, and fetches trusting only it.
@@ -165,7 +198,7 @@ class AsyncHTTPSTestCase : public AsyncHTTPTestCase {
   std::string keyfile_;
 
  private:
-  std::string cert_dir_;
+  std::unique_ptr<SelfSignedCertificate> certificate_;
 };
 
 /// Called by the test sink: true if an active ExpectLog on this thread takes
