@@ -1001,4 +1001,35 @@ TEST(TemplateObjects, ModuleStatementReachesTheModulesObject) {
   EXPECT_THROW(Template("{% module Nope() %}").generate(ns), TemplateError);
 }
 
+// Tornado puts Python's datetime module in every template's namespace; the
+// blog demo's feed uses it for an empty blog. Datetimes are naive UTC here.
+TEST(TemplateObjects, DatetimeModuleIsInTheNamespace) {
+  auto seconds_now = [] {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const double before = seconds_now();
+  const std::string now =
+      Template(
+          "{{ datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None).timestamp() }} "
+          "{{ datetime.datetime.utcnow().timestamp() }} {{ datetime.datetime.now().timestamp() }}")
+          .generate();
+  const double after = seconds_now();
+  std::istringstream numbers(now);
+  for (int i = 0; i < 3; ++i) {
+    double t = 0;
+    ASSERT_TRUE(numbers >> t) << now;
+    EXPECT_GE(t, before - 1e-6) << now;
+    EXPECT_LE(t, after + 1e-6) << now;
+  }
+  EXPECT_EQ(Template("{{ datetime.timezone.utc }} {{ repr(datetime.datetime) }}").generate(),
+            "UTC &lt;class &#39;datetime.datetime&#39;&gt;");
+  // Only what keeps a datetime naive UTC is there.
+  EXPECT_THROW(Template("{{ datetime.datetime.utcnow().replace(year=1) }}").generate(),
+               TemplateError);
+  EXPECT_THROW(Template("{{ datetime.datetime.now(1) }}").generate(), TemplateError);
+  // A value of the same name wins, as any namespace entry over a built-in.
+  EXPECT_EQ(Template("{{ datetime }}").generate({{"datetime", "mine"}}), "mine");
+}
+
 }  // namespace

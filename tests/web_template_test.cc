@@ -109,6 +109,10 @@ const std::map<std::string, std::string, std::less<>> kTemplates = {
      "{{ set_resources(embedded_javascript='msg();', css_files=['msg.css', 'box.css']) }}"
      "<p>{{ message['body'] }}</p>"},
     {"nohead.html", "<body>{% module Box('x') %}</body>"},
+    {"date.html",
+     "{{ locale.format_date(entry.published, full_format=True, shorter=True) }}|"
+     "{{ locale.format_date(entry.published, full_format=True) }}|"
+     "{{ locale.format_date(1710000000, full_format=True) }}"},
     {"autoescape.html", "{{ '<b>' }}\n\n   x   \n"},
     {"missing.html", "{{ handler.get_argument('nope') }}"},
 };
@@ -147,6 +151,14 @@ class WebTemplateTest : public tornado::testing::AsyncHTTPTestCase {
 
 TEST_F(WebTemplateTest, RenderTakesObjectsAndJson) {
   EXPECT_EQ(body("/page/entry"), "First &lt;post&gt; 2024 6");
+}
+
+// locale.format_date takes a datetime as Tornado's does (the blog demo's
+// entry.html passes entry.published), not only seconds.
+TEST_F(WebTemplateTest, LocaleFormatDateTakesDatetimes) {
+  auto response = fetch("/page/date");
+  EXPECT_EQ(response.code, 200) << response.body;
+  EXPECT_EQ(response.body, "March 9, 2024|March 9, 2024 at 2:00 pm|March 9, 2024 at 4:00 pm");
 }
 
 TEST_F(WebTemplateTest, TheWholeNamespace) {

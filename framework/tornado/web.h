@@ -457,10 +457,11 @@ class RequestHandler {
   /// The `locale` templates see (and `_` / `pgettext` translate through):
   /// an object with `code`, `name`, `rtl`, `translate(message,
   /// plural_message=None, count=None)`, `pgettext(context, message, ...)`,
-  /// `format_date(seconds, gmt_offset=0, relative=True, shorter=False,
-  /// full_format=False)`, `format_day`, `list` and `friendly_number`. The
-  /// default wraps `locale()` (get_user_locale, else Accept-Language), as
-  /// Tornado's; override to give templates another one.
+  /// `format_date(date, gmt_offset=0, relative=True, shorter=False,
+  /// full_format=False)` (date: a datetime or seconds), `format_day`, `list`
+  /// and `friendly_number`. The default wraps `locale()` (get_user_locale,
+  /// else Accept-Language), as Tornado's; override to give templates another
+  /// one.
   virtual template_::Value get_template_locale();
   /// `<script src=...>` tags for the UI modules' JavaScript files (relative
   /// paths through static_url, duplicates dropped). Override to change them.

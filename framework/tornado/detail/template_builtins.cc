@@ -521,6 +521,7 @@ Value lookup_name(std::string_view name, EvalContext& context) {
   if (const Builtin* builtin = find_builtin(name)) {
     return Value::of(FunctionValue{builtin, nullptr, builtin->name});
   }
+  if (name == "datetime") return from_public_ref(datetime_module());
   throw EvalError("NameError", "name '" + std::string(name) + "' is not defined");
 }
 

@@ -264,6 +264,8 @@ Value binary_operation(BinaryOp op, const Value& left, const Value& right);
 void append_str(std::string& out, const Value& value);
 /// Looks a name up as the template would (locals, values, functions, built-ins).
 Value lookup_name(std::string_view name, EvalContext& context);
+/// Python's datetime module, which Tornado puts in every template's namespace.
+const template_::Value& datetime_module();
 /// Calls a function value with positional arguments.
 Value call_value(const Value& function, std::vector<Value> args, EvalContext& context);
 /// Converts to JSON (tuples and ranges become arrays).

@@ -296,6 +296,15 @@ std::optional<Value> DateTime::call_method(std::string_view name, const Argument
     const auto us = std::chrono::time_point_cast<microseconds>(time_).time_since_epoch();
     return Value(static_cast<double>(us.count()) / 1e6);
   }
+  if (name == "replace") {
+    // Datetimes here are naive UTC already: only the call that makes an
+    // aware one naive (as the feed of Tornado's blog demo does) is a no-op.
+    const Value* tzinfo = args.get(static_cast<std::size_t>(-1), "tzinfo");
+    if (!args.positional.empty() || args.keywords.size() != 1 || !tzinfo ||
+        !(tzinfo->json() && tzinfo->json()->is_null()))
+      throw std::invalid_argument("datetime.replace() supports only tzinfo=None");
+    return Value(time_);
+  }
   return std::nullopt;
 }
 
@@ -530,4 +539,68 @@ bool Namespace::contains(std::string_view name) const {
   return get(name).has_value();
 }
 
+namespace {
+
+// Python's datetime module as templates see it (Tornado puts it in every
+// template's namespace): datetime.datetime.now()/utcnow() and
+// datetime.timezone.utc, all in UTC as the rest of the datetimes here.
+class UtcZone : public Object {
+ public:
+  std::string type_name() const override { return "datetime.timezone"; }
+  std::string str() const override { return "UTC"; }
+  std::string repr() const override { return "datetime.timezone.utc"; }
+};
+
+class TimezoneType : public Object {
+ public:
+  std::string type_name() const override { return "type"; }
+  std::optional<Value> attribute(std::string_view name) const override {
+    if (name == "utc") return Value(std::make_shared<const UtcZone>());
+    return std::nullopt;
+  }
+  std::string repr() const override { return "<class 'datetime.timezone'>"; }
+};
+
+class DatetimeType : public Object {
+ public:
+  std::string type_name() const override { return "type"; }
+  std::optional<Value> call_method(std::string_view name, const Arguments& args) const override {
+    if (name == "utcnow" && args.positional.empty() && args.keywords.empty()) {
+      return Value(std::chrono::system_clock::now());
+    }
+    if (name == "now") {
+      // The one zone there is: UTC (naive datetimes are UTC here too).
+      const Value* tz = args.get(0, "tz");
+      if (tz && !(tz->json() && tz->json()->is_null()) &&
+          !dynamic_cast<const UtcZone*>(tz->object()))
+        throw std::invalid_argument("datetime.now() supports only tz=datetime.timezone.utc");
+      return Value(std::chrono::system_clock::now());
+    }
+    return std::nullopt;
+  }
+  std::string repr() const override { return "<class 'datetime.datetime'>"; }
+};
+
+class DatetimeModule : public Object {
+ public:
+  std::string type_name() const override { return "module"; }
+  std::optional<Value> attribute(std::string_view name) const override {
+    if (name == "datetime") return Value(std::make_shared<const DatetimeType>());
+    if (name == "timezone") return Value(std::make_shared<const TimezoneType>());
+    return std::nullopt;
+  }
+  std::string repr() const override { return "<module 'datetime'>"; }
+};
+
+}  // namespace
+
 }  // namespace tornado::template_
+
+namespace tornado::detail {
+
+const template_::Value& datetime_module() {
+  static const template_::Value module(std::make_shared<const template_::DatetimeModule>());
+  return module;
+}
+
+}  // namespace tornado::detail

@@ -302,8 +302,7 @@ class LocaleObject : public Object {
     if (name == "format_date" || name == "format_day") {
       const Value* offset = args.get(1, "gmt_offset");
       const int gmt_offset = offset ? static_cast<int>(integer(*offset, "gmt_offset")) : 0;
-      const auto date = locale::TimePoint(std::chrono::duration_cast<locale::TimePoint::duration>(
-          std::chrono::duration<double>(number(args.at(0, "date"), "date"))));
+      const auto date = time_point(args.at(0, "date"));
       if (name == "format_day") {
         return Value(locale_->format_day(date, gmt_offset, truthy_arg(args.get(2, "dow"), true)));
       }
@@ -319,6 +318,16 @@ class LocaleObject : public Object {
     if (!v.json() || !v.json()->is_number())
       fail("TypeError", std::string(what) + " must be a number");
     return v.json()->get<double>();
+  }
+  // A datetime, or seconds since the epoch (Tornado takes both).
+  static locale::TimePoint time_point(const Value& v) {
+    if (const auto* datetime = dynamic_cast<const template_::DateTime*>(v.object())) {
+      return std::chrono::time_point_cast<locale::TimePoint::duration>(datetime->time());
+    }
+    if (!v.json() || !v.json()->is_number())
+      fail("TypeError", "date must be a datetime or a number");
+    return locale::TimePoint(std::chrono::duration_cast<locale::TimePoint::duration>(
+        std::chrono::duration<double>(v.json()->get<double>())));
   }
   static long long integer(const Value& v, std::string_view what) {
     return static_cast<long long>(number(v, what));

@@ -84,10 +84,11 @@ function canConnect(port) {
  * `stop` sends SIGTERM and waits for the exit (SIGKILL after 10 s).
  */
 export class Server {
-  constructor({ port, args = [], scheme = "http" }) {
+  constructor({ port, args = [], scheme = "http", command }) {
     this.port = port;
     this.args = args;
     this.scheme = scheme;
+    this.command = command; // another program than serverCommand() (a demo app, say)
     this.output = "";
     this.process = null;
     this.exit = null;
@@ -110,7 +111,7 @@ export class Server {
   }
 
   async start() {
-    const [program, ...programArgs] = serverCommand();
+    const [program, ...programArgs] = this.command || serverCommand();
     const argv = [...programArgs, "--port", String(this.port), ...this.args];
     this.exit = null;
     const child = spawn(program, argv, { cwd: ROOT, stdio: ["ignore", "pipe", "pipe"] });
