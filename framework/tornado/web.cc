@@ -15,7 +15,7 @@
 #include <sstream>
 
 #include "tornado/detail/base64.h"
-#include "tornado/detail/web_template.h"
+#include "tornado/detail/web/template.h"
 #include "tornado/detail/zlib.h"
 #include "tornado/escape.h"
 #include "tornado/ioloop.h"
