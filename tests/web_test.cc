@@ -85,6 +85,21 @@ class GateHandler : public tornado::web::RequestHandler {
   tornado::locks::Event* gate_ = nullptr;
 };
 
+// Says its name and path (and any groups, and the body's "name" argument).
+class NamedHandler : public tornado::web::RequestHandler {
+ public:
+  void initialize(std::string name) { name_ = std::move(name); }
+  void get() { write(name_ + " " + request().path); }
+  void get(std::string_view id) { write(name_ + " " + std::string(id)); }
+  void post() {
+    write(name_ + " " + request().body + " " + get_argument("name") + " " +
+          std::to_string(get_arguments("name").size()));
+  }
+
+ private:
+  std::string name_;
+};
+
 // A tiny HTTP client: one request, the raw response back.
 Task<std::string> raw_request(int port, std::string request) {
   auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port);
@@ -787,6 +802,139 @@ TEST(WebSettingsTest, DebugImpliesWhatItImpliesInTornado) {
   // Without debug nothing is implied.
   tornado::web::Application plain({});
   EXPECT_FALSE(plain.settings().serve_traceback.value_or(false));
+}
+
+// An application with `debug` built where no loop exists must not create one:
+// autoreload's watcher used to make the thread's loop for itself, which then
+// outlived the test, so the next test's server listened on that hidden loop
+// and its own loop crashed when destroyed (a coroutine resumed after its end).
+TEST(WebSettingsTest, DebugWithoutALoopLeavesNothingBehind) {
+  ASSERT_EQ(IOLoop::current_or_null(), nullptr);
+  {
+    tornado::web::Settings settings;
+    settings.debug = true;
+    tornado::web::Application app({}, settings);
+  }
+  EXPECT_EQ(IOLoop::current_or_null(), nullptr);
+  IOLoop loop;
+  tornado::web::Application app({{"/", tornado::web::handler<HelloHandler>()}});
+  tornado::httpserver::HTTPServer server(app);
+  server.listen(0, "127.0.0.1");
+  auto response = loop.run_sync(
+      [&] {
+        return raw_request(server.port(), "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      },
+      10s);
+  EXPECT_EQ(body_of(response), "Hello, world");
+}
+
+// Tornado's web_test HostMatchingTest: host routes come before the
+// constructor's (any host), and a host route that has no path for the
+// request lets the constructor's routes try.
+class WebHostTest : public ::testing::Test {
+ protected:
+  std::string get(tornado::web::Application& app, const std::string& path, const std::string& host,
+                  const std::string& extra_headers = "") {
+    auto& server = app.listen(0, "127.0.0.1");
+    auto response = loop_.run_sync(
+        [&] {
+          return raw_request(server.port(), "GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n" +
+                                                extra_headers + "Connection: close\r\n\r\n");
+        },
+        10s);
+    app.stop_listening();
+    return status_line(response).substr(9, 3) + " " + body_of(response);
+  }
+  IOLoop loop_;
+};
+
+TEST_F(WebHostTest, AddHandlersByHostComeBeforeTheWildcardRoutes) {
+  using tornado::web::handler;
+  tornado::web::Application app({{"/foo", handler<NamedHandler>(std::string("wildcard"))},
+                                 {"/bar", handler<NamedHandler>(std::string("wildcard"))}});
+  app.add_handlers("www\\.example\\.com", {{"/foo", handler<NamedHandler>(std::string("www"))}});
+  app.add_handlers("www\\.e.*e\\.com", {{"/baz", handler<NamedHandler>(std::string("baz"))}});
+  EXPECT_EQ(get(app, "/foo", "other.org"), "200 wildcard /foo");
+  EXPECT_EQ(get(app, "/foo", "www.example.com:8080"), "200 www /foo");
+  EXPECT_EQ(get(app, "/bar", "www.example.com"), "200 wildcard /bar");
+  EXPECT_EQ(get(app, "/baz", "www.example.com"), "200 baz /baz");
+  tornado::testing::ExpectLog logged(tornado::log::access, "404 GET /baz");
+  EXPECT_EQ(get(app, "/baz", "other.org").substr(0, 3), "404");
+}
+
+// Tornado's DefaultHostMatchingTest: with default_host, that host's routes
+// also serve requests without a proxy's X-Real-Ip, whatever their Host.
+TEST_F(WebHostTest, DefaultHostServesItsRoutesToDirectRequests) {
+  using tornado::web::handler;
+  tornado::web::Settings settings;
+  settings.default_host = "www.example.com";
+  tornado::web::Application app({}, settings);
+  app.add_handlers("www\\.example\\.com", {{"/foo", handler<NamedHandler>(std::string("www"))}});
+  EXPECT_EQ(get(app, "/foo", "10.0.0.1"), "200 www /foo");
+  tornado::testing::ExpectLog logged(tornado::log::access, "404 GET /foo");
+  EXPECT_EQ(get(app, "/foo", "10.0.0.1", "X-Real-Ip: 192.0.2.1\r\n").substr(0, 3), "404");
+  // Without the setting, only the host itself.
+  tornado::web::Application plain({});
+  plain.add_handlers("www\\.example\\.com", {{"/foo", handler<NamedHandler>(std::string("www"))}});
+  tornado::testing::ExpectLog logged_plain(tornado::log::access, "404 GET /foo");
+  EXPECT_EQ(get(plain, "/foo", "10.0.0.1").substr(0, 3), "404");
+}
+
+// A route may target another application or router; reverse_url finds
+// names in host routes and in what the routes nest.
+TEST_F(WebHostTest, NestedTargetsAndReverseUrlAcrossThem) {
+  using tornado::web::handler;
+  auto inner = std::make_shared<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
+      {"/inner/([0-9]+)", handler<NamedHandler>(std::string("inner")), "inner-item"}});
+  auto router =
+      std::make_shared<tornado::routing::ReversibleRuleRouter>(std::vector<tornado::routing::Rule>{
+          {"/routed",
+           std::make_shared<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
+               {"/routed", handler<NamedHandler>(std::string("routed"))}}),
+           "routed"}});
+  tornado::web::Application app(
+      {{"/inner/.*", inner},
+       {"/routed", router},
+       {"/own/([a-z]+)", handler<NamedHandler>(std::string("own")), "own"}});
+  app.add_handlers("api\\.example\\.com",
+                   {{"/v1/([0-9]+)", handler<NamedHandler>(std::string("api")), "api-item"}});
+  EXPECT_EQ(get(app, "/inner/7", "x"), "200 inner 7");
+  EXPECT_EQ(get(app, "/routed", "x"), "200 routed /routed");
+  EXPECT_EQ(get(app, "/own/abc", "x"), "200 own abc");
+  EXPECT_EQ(get(app, "/v1/3", "api.example.com"), "200 api 3");
+  EXPECT_EQ(app.reverse_url("own", {"a b"}), "/own/a%20b");
+  EXPECT_EQ(app.reverse_url("api-item", {"3"}), "/v1/3");
+  EXPECT_EQ(app.reverse_url("inner-item", {"9"}), "/inner/9");
+  EXPECT_EQ(app.reverse_url("routed"), "/routed");
+  EXPECT_THROW(app.reverse_url("nothing"), std::invalid_argument);
+  // An Application is a Router: it nests in a RuleRouter's rules as one.
+  std::shared_ptr<tornado::routing::Router> as_router = inner;
+  EXPECT_NE(as_router, nullptr);
+}
+
+// Tornado's FallbackHandler: a route hands its requests, body included, to
+// another delegate, which answers them on the same connection.
+TEST_F(WebHostTest, FallbackHandlerHandsTheRequestOver) {
+  using tornado::web::handler;
+  auto legacy = std::make_shared<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
+      {"/old/.*", handler<NamedHandler>(std::string("legacy"))}});
+  tornado::web::Application app({{"/new", handler<NamedHandler>(std::string("new"))},
+                                 {".*", handler<tornado::web::FallbackHandler>(legacy)}});
+  EXPECT_EQ(get(app, "/new", "x"), "200 new /new");
+  EXPECT_EQ(get(app, "/old/page", "x"), "200 legacy /old/page");
+  auto& server = app.listen(0, "127.0.0.1");
+  auto response = loop_.run_sync(
+      [&] {
+        return raw_request(server.port(),
+                           "POST /old/form HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                           "Content-Type: application/x-www-form-urlencoded\r\n"
+                           "Content-Length: 9\r\n\r\nname=jane");
+      },
+      10s);
+  // The body and its argument once, not twice.
+  EXPECT_EQ(body_of(response), "legacy name=jane jane 1");
+  tornado::testing::ExpectLog logged(tornado::log::access, "404 GET /nowhere");
+  EXPECT_EQ(get(app, "/nowhere", "x").substr(0, 3), "404");
 }
 
 // httpserver.h's own example: the server takes the application itself.

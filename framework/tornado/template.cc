@@ -1201,6 +1201,24 @@ std::string Loader::load_source(const std::string& key) const {
   return contents.str();
 }
 
+std::vector<std::string> BaseLoader::loaded_names() const {
+  std::lock_guard lock(state_->mutex);
+  std::vector<std::string> names;
+  for (const auto& [key, entry] : state_->cache) {
+    names.push_back(key);
+    for (const auto& dep : entry.dependencies) names.push_back(dep.name);
+  }
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  return names;
+}
+
+std::vector<std::filesystem::path> Loader::loaded_files() const {
+  std::vector<std::filesystem::path> files;
+  for (const auto& name : loaded_names()) files.push_back(root_ / name);
+  return files;
+}
+
 DictLoader::DictLoader(std::map<std::string, std::string, std::less<>> templates,
                        LoaderOptions options)
     : BaseLoader(std::move(options)), templates_(std::move(templates)) {}

@@ -662,6 +662,9 @@ class BaseLoader {
   virtual std::string resolve_path(std::string_view name, std::string_view parent_path = "") const;
   /// Forgets every compiled template.
   void reset();
+  /// The names of every template compiled so far, with those they extend
+  /// or include (what autoreload watches).
+  std::vector<std::string> loaded_names() const;
   /// The options every template loaded here gets.
   const LoaderOptions& options() const noexcept;
 
@@ -688,6 +691,9 @@ class Loader : public BaseLoader {
   explicit Loader(std::filesystem::path root, LoaderOptions options = {});
   /// The root directory.
   const std::filesystem::path& root() const noexcept { return root_; }
+  /// The files of every template compiled so far, with those they extend or
+  /// include (what autoreload watches).
+  std::vector<std::filesystem::path> loaded_files() const;
 
  protected:
   std::string load_source(const std::string& name) const override;

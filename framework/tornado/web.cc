@@ -12,8 +12,10 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
+#include "tornado/autoreload.h"
 #include "tornado/detail/base64.h"
 #include "tornado/detail/web/template.h"
 #include "tornado/detail/zlib.h"
@@ -66,10 +68,6 @@ std::string_view strip(std::string_view s) {
     s.remove_suffix(1);
   }
   return s;
-}
-
-bool has_regex_syntax(std::string_view pattern) {
-  return pattern.find_first_of("()[]{}*+?.^$|\\") != std::string_view::npos;
 }
 
 // Tornado's signed value v2: "2|1:0|10:<ts>|4:<name>|<n>:<b64 value>|<hmac>".
@@ -138,26 +136,101 @@ MissingArgumentError::MissingArgumentError(std::string name)
 // ---------------------------------------------------------------------------
 // Application
 
-struct Application::Route {
-  std::string pattern;
-  HandlerSpec spec;
-  std::string name;
-  bool literal = true;
-  std::unique_ptr<re2::RE2> regex;
-  int groups = 0;
-  std::vector<std::string> group_names;  // empty string for unnamed
+namespace {
+
+// A rule's target that is a handler class rather than a delegate, as the
+// handler classes in the rules of Tornado's _ApplicationRouter.
+class HandlerTarget final : public http1connection::HTTPServerConnectionDelegate {
+ public:
+  HandlerTarget(Application& app, HandlerSpec spec) : app_(app), spec_(std::move(spec)) {}
+  std::unique_ptr<http1connection::HTTPMessageDelegate> start_request(
+      std::shared_ptr<http1connection::HTTP1ServerConnection> connection,
+      std::shared_ptr<httputil::HTTPServerRequest> request) override {
+    return app_.get_handler_delegate(connection, request, spec_);
+  }
+  const HandlerSpec& spec() const noexcept { return spec_; }
+
+ private:
+  Application& app_;
+  HandlerSpec spec_;
 };
 
+// Tornado's _ApplicationRouter: a rule router whose handler-class targets
+// the application runs with the path arguments the rule matched.
+class ApplicationRouter final : public routing::ReversibleRuleRouter {
+ public:
+  explicit ApplicationRouter(Application& app) : app_(app) {}
+  routing::MessageDelegate get_target_delegate(const routing::Target& target,
+                                               const routing::Connection& connection,
+                                               const routing::Request& request,
+                                               routing::MatchResult& match) override {
+    if (auto* handler = dynamic_cast<HandlerTarget*>(target.get())) {
+      return app_.get_handler_delegate(connection, request, handler->spec(), std::move(match));
+    }
+    return ReversibleRuleRouter::get_target_delegate(target, connection, request, match);
+  }
+
+ private:
+  Application& app_;
+};
+
+// The rules of `handlers`, each checked: a valid pattern, and groups that
+// fit one of its handler's verbs.
+std::vector<routing::Rule> rules_of(Application& app, std::vector<URLSpec> handlers) {
+  std::vector<routing::Rule> rules;
+  rules.reserve(handlers.size());
+  for (auto& url : handlers) {
+    auto matcher = std::make_shared<routing::PathMatches>(url.pattern);
+    if (url.target) {
+      rules.emplace_back(std::move(matcher), std::move(url.target), std::move(url.name));
+      continue;
+    }
+    const std::size_t groups = matcher->group_count();
+    if (groups > tornado::detail::kMaxPathArgs) {
+      throw std::invalid_argument(fmt::format("route '{}': more than {} groups", url.pattern,
+                                              tornado::detail::kMaxPathArgs));
+    }
+    bool fits = url.spec.websocket && groups == 0;
+    for (const auto& [verb, mask] : url.spec.verbs) {
+      if (mask & (1u << groups)) fits = true;
+    }
+    if (!fits) {
+      throw std::invalid_argument(fmt::format(
+          "route '{}' captures {} group(s), but its handler has no verb taking {} path "
+          "argument(s) (a verb must be public, take each path argument as std::string_view "
+          "and return void or tornado::Task<>)",
+          url.pattern, groups, groups));
+    }
+    rules.emplace_back(std::move(matcher),
+                       std::make_shared<HandlerTarget>(app, std::move(url.spec)),
+                       std::move(url.name));
+  }
+  return rules;
+}
+
+}  // namespace
+
 struct Application::Impl {
-  std::vector<Route> routes;
+  // As Tornado's: the constructor's routes (then, with default_host, the
+  // host routes it matches), and in front of them the host routes.
+  std::shared_ptr<ApplicationRouter> wildcard_router;
+  std::shared_ptr<ApplicationRouter> default_router;
   HandlerSpec not_found = handler<ErrorHandler>(404);
   std::unique_ptr<template_::Loader> loader;
   std::mutex static_hashes_mutex;
   std::map<std::string, std::string, std::less<>> static_hashes;
+  // With debug or autoreload: the checks of the loop the application is
+  // served on, which stop when the application goes.
+  std::optional<autoreload::Watcher> watcher;
+  std::once_flag watcher_once;
 };
 
 Application::Application(std::vector<URLSpec> handlers, Settings settings)
     : impl_(std::make_unique<Impl>()), settings_(std::move(settings)) {
+  impl_->wildcard_router = std::make_shared<ApplicationRouter>(*this);
+  impl_->default_router = std::make_shared<ApplicationRouter>(*this);
+  impl_->default_router->add_rules(
+      {routing::Rule(std::make_shared<routing::AnyMatches>(), impl_->wildcard_router)});
   // As Tornado: debug implies these unless the application set them.
   if (settings_.debug) {
     if (!settings_.compiled_template_cache) settings_.compiled_template_cache = false;
@@ -186,6 +259,15 @@ Application::Application(std::vector<URLSpec> handlers, Settings settings)
                     std::make_move_iterator(statics.end()));
   }
   add_handlers(std::move(handlers));
+  // As Tornado, the checks start with the application, on the current
+  // loop; where there is none yet they start on the loop it is served on
+  // (listen() or its first request), so that no loop is created for them.
+  if (ioloop::IOLoop::current_or_null() != nullptr) start_autoreload();
+}
+
+void Application::start_autoreload() {
+  if (!settings_.autoreload.value_or(settings_.debug)) return;
+  std::call_once(impl_->watcher_once, [this] { impl_->watcher.emplace(); });
 }
 
 Application::~Application() {
@@ -193,78 +275,29 @@ Application::~Application() {
 }
 
 void Application::add_handlers(std::vector<URLSpec> handlers) {
-  for (auto& url : handlers) {
-    Route route;
-    route.pattern = url.pattern;
-    route.name = url.name;
-    route.literal = !has_regex_syntax(url.pattern);
-    if (!route.literal) {
-      re2::RE2::Options options;
-      options.set_log_errors(false);
-      route.regex = std::make_unique<re2::RE2>(url.pattern, options);
-      if (!route.regex->ok()) {
-        throw std::invalid_argument(
-            fmt::format("route '{}': invalid pattern: {}", url.pattern, route.regex->error()));
-      }
-      route.groups = route.regex->NumberOfCapturingGroups();
-      route.group_names.assign(static_cast<std::size_t>(route.groups), "");
-      for (const auto& [name, index] : route.regex->NamedCapturingGroups()) {
-        route.group_names[static_cast<std::size_t>(index - 1)] = name;
-      }
-    }
-    if (route.groups > static_cast<int>(tornado::detail::kMaxPathArgs)) {
-      throw std::invalid_argument(fmt::format("route '{}': more than {} groups", url.pattern,
-                                              tornado::detail::kMaxPathArgs));
-    }
-    bool fits = url.spec.websocket && route.groups == 0;
-    for (const auto& [verb, mask] : url.spec.verbs) {
-      if (mask & (1u << route.groups)) fits = true;
-    }
-    if (!fits) {
-      throw std::invalid_argument(fmt::format(
-          "route '{}' captures {} group(s), but its handler has no verb taking {} path "
-          "argument(s) (a verb must be public, take each path argument as std::string_view "
-          "and return void or tornado::Task<>)",
-          url.pattern, route.groups, route.groups));
-    }
-    route.spec = std::move(url.spec);
-    impl_->routes.push_back(std::move(route));
+  impl_->wildcard_router->add_rules(rules_of(*this, std::move(handlers)));
+}
+
+void Application::add_handlers(const std::string& host_pattern, std::vector<URLSpec> handlers) {
+  auto host_router = std::make_shared<ApplicationRouter>(*this);
+  host_router->add_rules(rules_of(*this, std::move(handlers)));
+  // Before the last rule, the one for any host, as Tornado's.
+  auto& front = *impl_->default_router;
+  front.insert_rules(
+      front.rules().size() - 1,
+      {routing::Rule(std::make_shared<routing::HostMatches>(host_pattern), host_router)});
+  if (settings_.default_host) {
+    impl_->wildcard_router->add_rules({routing::Rule(
+        std::make_shared<routing::DefaultHostMatches>(*settings_.default_host, host_pattern),
+        host_router)});
   }
 }
 
 std::string Application::reverse_url(std::string_view name,
                                      const std::vector<std::string>& args) const {
-  for (const auto& route : impl_->routes) {
-    if (route.name != name) continue;
-    if (route.literal) return route.pattern;
-    // Replace each top-level group with the next argument, drop anchors.
-    std::string out;
-    std::size_t next = 0;
-    int depth = 0;
-    std::string_view p = route.pattern;
-    if (p.starts_with('^')) p.remove_prefix(1);
-    if (p.ends_with('$')) p.remove_suffix(1);
-    for (std::size_t i = 0; i < p.size(); ++i) {
-      char c = p[i];
-      if (c == '\\' && i + 1 < p.size()) {
-        if (depth == 0) out.push_back(p[i + 1]);
-        ++i;
-      } else if (c == '(') {
-        if (depth++ == 0) {
-          if (next >= args.size()) {
-            throw std::invalid_argument(fmt::format("reverse_url('{}'): too few arguments", name));
-          }
-          out += escape::url_escape(args[next++], false);
-        }
-      } else if (c == ')') {
-        --depth;
-      } else if (depth == 0) {
-        out.push_back(c);
-      }
-    }
-    return out;
-  }
-  throw std::invalid_argument(fmt::format("reverse_url: no route named '{}'", name));
+  if (auto url = impl_->default_router->reverse_url(name, args)) return *url;
+  throw std::invalid_argument(
+      fmt::format("reverse_url: no route named '{}', or its pattern has no single URL", name));
 }
 
 template_::BaseLoader& Application::template_loader() {
@@ -320,6 +353,7 @@ httpserver::HTTPServer& Application::listen(int port, std::string_view address,
   // The Application owns its servers, so they refer to it without owning it
   // (an owning pointer both ways would keep both alive forever).
   std::shared_ptr<Application> self(std::shared_ptr<Application>(), this);
+  start_autoreload();
   auto server = std::make_unique<httpserver::HTTPServer>(self, std::move(server_settings));
   server->listen(port, address, bind_options);
   servers_.push_back(std::move(server));
@@ -514,42 +548,58 @@ class HandlerDelegate final : public http1connection::HTTPMessageDelegate {
 std::unique_ptr<http1connection::HTTPMessageDelegate> Application::start_request(
     std::shared_ptr<http1connection::HTTP1ServerConnection> connection,
     std::shared_ptr<httputil::HTTPServerRequest> request) {
-  const HandlerSpec* spec =
-      settings_.default_handler_class ? &*settings_.default_handler_class : &impl_->not_found;
-  std::vector<std::string> args;
-  std::map<std::string, std::string, std::less<>> kwargs;
-  const std::string& path = request->path;
-  for (const auto& route : impl_->routes) {
-    if (route.literal) {
-      if (route.pattern != path) continue;
-    } else {
-      std::vector<std::string> groups(static_cast<std::size_t>(route.groups));
-      std::vector<re2::RE2::Arg> arg_storage(groups.size());
-      std::vector<const re2::RE2::Arg*> arg_ptrs(groups.size());
-      for (std::size_t i = 0; i < groups.size(); ++i) {
-        arg_storage[i] = &groups[i];
-        arg_ptrs[i] = &arg_storage[i];
-      }
-      if (!re2::RE2::FullMatchN(path, *route.regex, arg_ptrs.data(), route.groups)) continue;
-      for (std::size_t i = 0; i < groups.size(); ++i) {
-        std::string value = escape::url_unescape(groups[i], false);
-        if (!route.group_names[i].empty()) kwargs[route.group_names[i]] = value;
-        args.push_back(std::move(value));
-      }
-    }
-    spec = &route.spec;
-    break;
-  }
+  return find_handler(connection, request);
+}
+
+routing::MessageDelegate Application::find_handler(const routing::Connection& connection,
+                                                   const routing::Request& request) {
+  start_autoreload();
+  if (auto delegate = impl_->default_router->find_handler(connection, request)) return delegate;
+  return get_handler_delegate(
+      connection, request,
+      settings_.default_handler_class ? *settings_.default_handler_class : impl_->not_found);
+}
+
+routing::MessageDelegate Application::get_handler_delegate(const routing::Connection& connection,
+                                                           const routing::Request& request,
+                                                           const HandlerSpec& spec,
+                                                           routing::MatchResult match) {
   if (!settings_.static_hash_cache.value_or(true)) reset_static_versions();
-  auto handler = spec->factory([&](RequestHandler& h) {
+  auto handler = spec.factory([&](RequestHandler& h) {
     h.application_ = this;
-    h.request_ = std::move(request);
-    h.connection_ = std::move(connection);
-    h.path_args_ = std::move(args);
-    h.path_kwargs_ = std::move(kwargs);
+    h.request_ = request;
+    h.connection_ = connection;
+    h.path_args_ = std::move(match.path_args);
+    h.path_kwargs_ = std::move(match.path_kwargs);
     h.set_default_headers();
   });
-  return std::make_unique<detail::HandlerDelegate>(std::move(handler), spec);
+  return std::make_unique<detail::HandlerDelegate>(std::move(handler), &spec);
+}
+
+// ---------------------------------------------------------------------------
+// FallbackHandler
+
+Task<> FallbackHandler::prepare() {
+  // A request of its own: the fallback reads the body and its arguments
+  // afresh, as from the connection.
+  const auto& original = request();
+  auto copy = std::make_shared<httputil::HTTPServerRequest>(
+      original.method, original.uri, original.version, original.headers, std::string(),
+      original.remote_ip, original.protocol);
+  copy->start_time = original.start_time;
+  std::string body = original.body;
+  delegate_ = fallback_->start_request(connection(), copy);
+  mark_detached();
+  // A delegate with nothing to wait for returns an empty Task.
+  if (auto work = delegate_->headers_received()) co_await work;
+  if (!body.empty()) {
+    if (auto work = delegate_->data_received(body)) co_await work;
+  }
+  delegate_->finish();
+}
+
+void FallbackHandler::on_connection_close() {
+  if (delegate_) delegate_->on_connection_close();
 }
 
 // ---------------------------------------------------------------------------
@@ -768,7 +818,8 @@ template_::Namespace RequestHandler::get_template_namespace() {
 }
 
 template_::Value RequestHandler::get_template_locale() {
-  return tornado::detail::identity_locale();
+  locale();
+  return tornado::detail::locale_object(locale_);
 }
 
 std::string RequestHandler::render_string(std::string_view name, template_::Namespace values) {
@@ -781,7 +832,13 @@ std::string RequestHandler::render_string(std::string_view name, template_::Name
   ns.update(get_template_namespace());
   ns.update(values);
   try {
-    return loader.load(name)->generate(ns);
+    auto tmpl = loader.load(name);
+    if (settings().autoreload.value_or(settings().debug)) {
+      if (auto* files = dynamic_cast<template_::Loader*>(&loader)) {
+        for (const auto& file : files->loaded_files()) autoreload::watch(file);
+      }
+    }
+    return tmpl->generate(ns);
   } catch (const template_::TemplateError& e) {
     // handler.get_argument('x') in a template answers 400 as in a verb, as
     // Tornado's HTTPErrors cross its templates.
@@ -1194,6 +1251,23 @@ std::string RequestHandler::static_url(std::string_view path, bool include_host)
   std::string url = application_->static_url(path, true);
   if (include_host) url = request_->protocol + "://" + request_->host + url;
   return url;
+}
+
+const locale::Locale& RequestHandler::locale() {
+  if (!locale_) {
+    locale_ = get_user_locale();
+    if (!locale_) locale_ = get_browser_locale();
+  }
+  return *locale_;
+}
+
+std::shared_ptr<const locale::Locale> RequestHandler::get_browser_locale(
+    std::string_view default_code) {
+  if (request_->headers.contains("Accept-Language")) {
+    auto codes = locale::accept_language_codes(request_->headers.get("Accept-Language"));
+    if (!codes.empty()) return locale::get(codes);
+  }
+  return locale::get({default_code});
 }
 
 std::string RequestHandler::reverse_url(std::string_view name,

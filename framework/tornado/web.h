@@ -50,6 +50,8 @@
 #include "tornado/http1connection.h"
 #include "tornado/httpserver.h"
 #include "tornado/httputil.h"
+#include "tornado/locale.h"
+#include "tornado/routing.h"
 #include "tornado/template.h"
 
 namespace tornado::web {
@@ -178,8 +180,8 @@ class UIMethod {
 /// `settings()["blog_title"]` (Tornado's extra keyword arguments).
 struct Settings {
   /// Implies, unless set otherwise: compiled_template_cache = false,
-  /// static_hash_cache = false, serve_traceback = true (as Tornado).
-  /// Tornado's autoreload is not implemented (a C++ program must be rebuilt).
+  /// static_hash_cache = false, serve_traceback = true, autoreload = true
+  /// (as Tornado).
   bool debug = false;
   /// Folder served under static_url_prefix by StaticFileHandler; none when empty.
   std::string static_path;
@@ -202,6 +204,11 @@ struct Settings {
   bool xsrf_cookies = false;
   /// Where `authenticated()` sends users who are not signed in.
   std::string login_url;
+  /// Restart the process when its executable, a rendered template or a
+  /// watched file changes (tornado::autoreload); unset: follows `debug`.
+  /// The checks run on the loop current when the Application is built (else
+  /// the one it listens or first answers on) and stop when it is destroyed.
+  std::optional<bool> autoreload;
   /// gzip responses for clients that accept it (text types, ≥ 1 KiB).
   bool compress_response = false;
   /// Include the exception text in error pages (default: the debug setting).
@@ -214,6 +221,9 @@ struct Settings {
   std::size_t websocket_max_message_size = 10 * 1024 * 1024;
   /// Replaces the access log line (`Application::log_request`).
   std::function<void(RequestHandler&)> log_function;
+  /// The host whose `add_handlers` routes also serve requests that came
+  /// without a proxy's X-Real-Ip (Tornado's `default_host`); none when unset.
+  std::optional<std::string> default_host;
   /// Handles requests no route matches (Tornado's default_handler_class);
   /// a 404 page when unset.
   std::optional<HandlerSpec> default_handler_class;
@@ -274,12 +284,19 @@ struct URLSpec {
   /// A route: `pattern` to the handler made by `spec`, optionally named for `reverse_url`.
   URLSpec(std::string pattern, HandlerSpec spec, std::string name = {})
       : pattern(std::move(pattern)), spec(std::move(spec)), name(std::move(name)) {}
+  /// A route to another delegate (an Application, a Router, any
+  /// HTTPServerConnectionDelegate), which sees the request unchanged, as a
+  /// Tornado rule whose target is an application or router.
+  URLSpec(std::string pattern, routing::Target target, std::string name = {})
+      : pattern(std::move(pattern)), name(std::move(name)), target(std::move(target)) {}
   /// The regex, anchored at both ends.
   std::string pattern;
-  /// How to create and call the handler.
+  /// How to create and call the handler (unused with `target`).
   HandlerSpec spec;
   /// The route's name for `reverse_url`; empty for none.
   std::string name;
+  /// The delegate the route hands its requests to, instead of a handler.
+  routing::Target target;
 };
 
 /// The base of every HTTP handler; subclass it and define verbs.
@@ -305,6 +322,9 @@ class RequestHandler {
   virtual void set_default_headers() {}
   /// Where `authenticated()` redirects; the `login_url` setting by default.
   virtual std::string get_login_url();
+  /// The user's locale from their profile, if the app keeps one; none by
+  /// default, so `locale()` falls back to `get_browser_locale()`.
+  virtual std::shared_ptr<const locale::Locale> get_user_locale() { return nullptr; }
   /// The ETag of the response body; an SHA-1 of it by default.
   virtual std::optional<std::string> compute_etag();
 
@@ -424,9 +444,12 @@ class RequestHandler {
   /// `modules`. Override to add names (call the base and set() on it).
   virtual template_::Namespace get_template_namespace();
   /// The `locale` templates see (and `_` / `pgettext` translate through):
-  /// an object with `code`, `translate(message, plural_message=None,
-  /// count=None)` and `pgettext(context, message, ...)`. The default
-  /// translates nothing (en_US); override to supply the user's locale.
+  /// an object with `code`, `name`, `rtl`, `translate(message,
+  /// plural_message=None, count=None)`, `pgettext(context, message, ...)`,
+  /// `format_date(seconds, gmt_offset=0, relative=True, shorter=False,
+  /// full_format=False)`, `format_day`, `list` and `friendly_number`. The
+  /// default wraps `locale()` (get_user_locale, else Accept-Language), as
+  /// Tornado's; override to give templates another one.
   virtual template_::Value get_template_locale();
   /// `<script src=...>` tags for the UI modules' JavaScript files (relative
   /// paths through static_url, duplicates dropped). Override to change them.
@@ -482,6 +505,14 @@ class RequestHandler {
   /// For verbs that need a user: redirects to login_url (GET/HEAD) or 403.
   /// Returns false when it did, so the verb can `if (!authenticated()) return;`.
   bool authenticated();
+  /// The locale for this request: `get_user_locale()`, else
+  /// `get_browser_locale()`; computed once per request.
+  const locale::Locale& locale();
+  /// Replaces the request's locale (Tornado's `locale` setter).
+  void set_locale(std::shared_ptr<const locale::Locale> value) { locale_ = std::move(value); }
+  /// The best supported locale for the Accept-Language header (q-values
+  /// honoured), or `default_code`'s when the header is absent.
+  std::shared_ptr<const locale::Locale> get_browser_locale(std::string_view default_code = "en_US");
   /// A URL for a static file with a content-hash version argument.
   std::string static_url(std::string_view path, bool include_host = false);
   /// The URL of the route named `name`, with its groups filled by `args`.
@@ -528,6 +559,7 @@ class RequestHandler {
   bool headers_written_ = false;
   bool finished_ = false;
   bool detached_ = false;
+  std::shared_ptr<const locale::Locale> locale_;
   std::optional<std::optional<nlohmann::json>> current_user_;
   std::optional<std::string> xsrf_token_;
   // The UI modules this request rendered, in first-use order (Tornado's
@@ -624,6 +656,44 @@ class RedirectHandler : public RequestHandler {
   void get_with(const std::vector<std::string>& groups);
   std::string url_;
   bool permanent_ = true;
+};
+
+/// Hands every request its route takes to another delegate (an Application,
+/// a Router, any HTTPServerConnectionDelegate), which answers it on the same
+/// connection, as Tornado's FallbackHandler hands it to a WSGI application:
+///
+///   {"/new/.*", tornado::web::handler<NewHandler>()},
+///   {".*", tornado::web::handler<FallbackHandler>(legacy_app)},
+///
+/// The fallback gets a request of its own with the same line, headers and
+/// body; the handler itself writes and logs nothing. Its route captures no
+/// groups.
+class FallbackHandler : public RequestHandler {
+ public:
+  /// The delegate that answers instead.
+  void initialize(routing::Target fallback) { fallback_ = std::move(fallback); }
+  /// Hands the request over, then steps aside (the verbs never run).
+  Task<> prepare();
+  /// Tells the fallback's answer, if it is still running, that the client left.
+  void on_connection_close() override;
+  /// Never runs: prepare() answered.
+  void get() {}
+  /// Never runs: prepare() answered.
+  void post() {}
+  /// Never runs: prepare() answered.
+  void put() {}
+  /// Never runs: prepare() answered.
+  void patch() {}
+  /// Never runs: prepare() answered.
+  void delete_() {}
+  /// Never runs: prepare() answered.
+  void head() {}
+  /// Never runs: prepare() answered.
+  void options() {}
+
+ private:
+  routing::Target fallback_;
+  std::unique_ptr<http1connection::HTTPMessageDelegate> delegate_;
 };
 
 /// Serves files under a root directory, as Tornado's StaticFileHandler:
@@ -732,8 +802,10 @@ template <class H>
 StaticHandlerClass static_handler_class();
 
 /// Routes requests to handlers and is the HTTP server's delegate, as
-/// `tornado.web.Application`.
-class Application : public http1connection::HTTPServerConnectionDelegate {
+/// `tornado.web.Application`. Built on tornado::routing, as Tornado's: its
+/// routes are rules of a RuleRouter per host pattern (`add_handlers`), tried
+/// before the constructor's, which match any host.
+class Application : public routing::Router {
  public:
   /// Throws std::invalid_argument naming the route if a pattern is invalid
   /// or its groups fit none of its handler's verbs.
@@ -747,10 +819,31 @@ class Application : public http1connection::HTTPServerConnectionDelegate {
                                  httpserver::HTTPServerSettings server_settings = {},
                                  netutil::BindOptions bind_options = {});
 
-  /// Adds routes after construction (checked like the constructor's).
+  /// Adds routes for any host after construction, after the constructor's
+  /// (checked like them).
   void add_handlers(std::vector<URLSpec> handlers);
-  /// The URL of the route named `name` with its groups filled by `args`.
+  /// Adds routes for the hosts `host_pattern` matches (a regex anchored at
+  /// both ends, on the host name without port), tried before the routes of
+  /// earlier calls and the constructor's, as Tornado's `add_handlers`. With
+  /// the `default_host` setting, they also serve requests that came without
+  /// a proxy's X-Real-Ip when `default_host` matches `host_pattern`.
+  void add_handlers(const std::string& host_pattern, std::vector<URLSpec> handlers);
+  /// The URL of the route named `name` with its groups filled by `args`,
+  /// looking into host routes and nested routers and applications too.
+  /// Throws std::invalid_argument when no route has that name or the
+  /// route's pattern has no single URL.
   std::string reverse_url(std::string_view name, const std::vector<std::string>& args = {}) const;
+  /// The delegate answering `request`: the first route that matches, else
+  /// `default_handler_class`, else a 404 (never null), as Tornado's.
+  routing::MessageDelegate find_handler(const routing::Connection& connection,
+                                        const routing::Request& request) override;
+  /// A delegate running `spec`'s handler on `request` with the path
+  /// arguments in `match`, as Tornado's `get_handler_delegate`. `spec` must
+  /// outlive the request.
+  routing::MessageDelegate get_handler_delegate(const routing::Connection& connection,
+                                                const routing::Request& request,
+                                                const HandlerSpec& spec,
+                                                routing::MatchResult match = {});
   /// Writes the access log line (or calls the log_function setting).
   void log_request(RequestHandler& handler) const;
 
@@ -777,13 +870,16 @@ class Application : public http1connection::HTTPServerConnectionDelegate {
   /// The servers `listen` started.
   std::vector<std::unique_ptr<httpserver::HTTPServer>>& servers() { return servers_; }
 
+  /// `find_handler`'s delegate.
   std::unique_ptr<http1connection::HTTPMessageDelegate> start_request(
       std::shared_ptr<http1connection::HTTP1ServerConnection> connection,
       std::shared_ptr<httputil::HTTPServerRequest> request) override;
 
  private:
-  struct Route;
   struct Impl;
+  // Starts autoreload's checks on the current loop (once) if the settings
+  // ask for them.
+  void start_autoreload();
   std::unique_ptr<Impl> impl_;
   Settings settings_;
   std::vector<std::unique_ptr<httpserver::HTTPServer>> servers_;

@@ -1,7 +1,10 @@
 // The template-facing objects of a request; see web/template.h.
 #include "tornado/detail/web/template.h"
 
+#include <chrono>
+
 #include "tornado/escape.h"
+#include "tornado/locale.h"
 #include "tornado/web.h"
 
 namespace tornado::detail {
@@ -272,30 +275,77 @@ class ModulesObject : public Object {
   web::RequestHandler& h_;
 };
 
-class IdentityLocale : public Object {
+// Tornado's Locale as templates see it; dates are seconds since the epoch
+// (UTC), as a template has no datetime objects.
+class LocaleObject : public Object {
  public:
+  explicit LocaleObject(std::shared_ptr<const locale::Locale> locale)
+      : locale_(std::move(locale)) {}
   std::string type_name() const override { return "Locale"; }
   std::optional<Value> attribute(std::string_view name) const override {
-    if (name == "code") return Value("en_US");
-    if (name == "name") return Value("English (US)");
-    if (name == "rtl") return Value(false);
-    return method_as_attribute(*this, name, {"translate", "pgettext"});
+    if (name == "code") return Value(locale_->code());
+    if (name == "name") return Value(locale_->name());
+    if (name == "rtl") return Value(locale_->rtl());
+    return method_as_attribute(
+        *this, name,
+        {"translate", "pgettext", "format_date", "format_day", "list", "friendly_number"});
   }
   std::optional<Value> call_method(std::string_view name, const Arguments& args) const override {
-    // translate(message, plural_message=None, count=None) and
-    // pgettext(context, message, plural_message=None, count=None).
-    const std::size_t first = name == "pgettext" ? 1 : 0;
-    if (name != "translate" && name != "pgettext") return std::nullopt;
-    const Value& message = args.at(first, "message");
+    if (name == "translate" || name == "pgettext") return translate(name, args);
+    if (name == "list") {
+      return Value(locale_->list(args.at(0, "parts").to_json().get<std::vector<std::string>>()));
+    }
+    if (name == "friendly_number") {
+      return Value(locale_->friendly_number(integer(args.at(0, "value"), "value")));
+    }
+    if (name == "format_date" || name == "format_day") {
+      const Value* offset = args.get(1, "gmt_offset");
+      const int gmt_offset = offset ? static_cast<int>(integer(*offset, "gmt_offset")) : 0;
+      const auto date = locale::TimePoint(std::chrono::duration_cast<locale::TimePoint::duration>(
+          std::chrono::duration<double>(number(args.at(0, "date"), "date"))));
+      if (name == "format_day") {
+        return Value(locale_->format_day(date, gmt_offset, truthy_arg(args.get(2, "dow"), true)));
+      }
+      return Value(locale_->format_date(date, gmt_offset, truthy_arg(args.get(2, "relative"), true),
+                                        truthy_arg(args.get(3, "shorter"), false),
+                                        truthy_arg(args.get(4, "full_format"), false)));
+    }
+    return std::nullopt;
+  }
+
+ private:
+  static double number(const Value& v, std::string_view what) {
+    if (!v.json() || !v.json()->is_number())
+      fail("TypeError", std::string(what) + " must be a number");
+    return v.json()->get<double>();
+  }
+  static long long integer(const Value& v, std::string_view what) {
+    return static_cast<long long>(number(v, what));
+  }
+
+  // translate(message, plural_message=None, count=None) and
+  // pgettext(context, message, plural_message=None, count=None).
+  Value translate(std::string_view name, const Arguments& args) const {
+    const bool context = name == "pgettext";
+    const std::size_t first = context ? 1 : 0;
+    const std::string message = args.str(first, "message");
     const Value* plural = args.get(first + 1, "plural_message");
     if (plural && plural->json() && plural->json()->is_null()) plural = nullptr;
-    if (!plural) return message;
+    if (!plural) {
+      return Value(context ? locale_->pgettext(args.str(0, "context"), message)
+                           : locale_->translate(message));
+    }
     const Value* count = args.get(first + 2, "count");
     if (!count || !count->json() || !count->json()->is_number()) {
       fail("TypeError", std::string(name) + "() with plural_message needs a count");
     }
-    return count->json()->get<double>() == 1 ? message : *plural;
+    const std::string plural_message = args.str(first + 1, "plural_message");
+    const long long n = integer(*count, "count");
+    return Value(context ? locale_->pgettext(args.str(0, "context"), message, plural_message, n)
+                         : locale_->translate(message, plural_message, n));
   }
+
+  std::shared_ptr<const locale::Locale> locale_;
 };
 
 // Built-in UI modules, as Tornado's Application registers them.
@@ -403,8 +453,8 @@ Value modules_object(web::RequestHandler& handler) {
   return Value(std::make_shared<const ModulesObject>(handler));
 }
 
-Value identity_locale() {
-  return Value(std::make_shared<const IdentityLocale>());
+Value locale_object(std::shared_ptr<const locale::Locale> locale) {
+  return Value(std::make_shared<const LocaleObject>(std::move(locale)));
 }
 
 std::unique_ptr<web::UIModule> builtin_ui_module(std::string_view name,

@@ -8,6 +8,10 @@
 
 #include "tornado/template.h"
 
+namespace tornado::locale {
+class Locale;
+}
+
 namespace tornado::web {
 class RequestHandler;
 class UIModule;
@@ -24,9 +28,9 @@ template_::Value request_object(web::RequestHandler& handler);
 /// `modules` (and Tornado's `_tt_modules`): `modules.Name(args)` renders UI
 /// module Name through the handler.
 template_::Value modules_object(web::RequestHandler& handler);
-/// The locale used until a locale module supplies one: en_US, translating
-/// nothing (plural forms picked by count, as Tornado's untranslated locale).
-template_::Value identity_locale();
+/// `locale`: code, name, rtl, translate(), pgettext(), format_date(),
+/// format_day(), list() and friendly_number() of `locale`.
+template_::Value locale_object(std::shared_ptr<const locale::Locale> locale);
 /// The built-in UI module `name` for `handler`, or nullptr.
 std::unique_ptr<web::UIModule> builtin_ui_module(std::string_view name,
                                                  web::RequestHandler& handler);
