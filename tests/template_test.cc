@@ -4,6 +4,8 @@
 // agreement with Python; the tests below check each form on its own.
 #include "tornado/template.h"
 
+#include "tornado/escape.h"
+
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
@@ -114,7 +116,7 @@ TEST(TemplateDataFiles, MatchTornadoOutput) {
     EXPECT_EQ(output, read_file(entry.path() / "expected.out"));
     ++cases;
   }
-  EXPECT_GE(cases, 14);
+  EXPECT_GE(cases, 15);
 }
 
 // ---------------------------------------------------------------------------
@@ -146,7 +148,7 @@ TEST(TemplateExpressions, EachForm) {
       {"{{ True }} {{ False }} {{ None }}", "True False None"},
       {"{{ [1, 'a', None] }}", "[1, &#39;a&#39;, None]"},
       {"{% raw [1, 'a', None] %}", "[1, 'a', None]"},
-      {"{% raw {'b': 1, 'a': [True]} %}", "{'a': [True], 'b': 1}"},
+      {"{% raw {'b': 1, 'a': [True]} %}", "{'b': 1, 'a': [True]}"},
       {"{{ n > 5 }} {{ n <= 5 }} {{ n == 7.0 }} {{ n != 7 }} {{ 1 < n < 10 }}",
        "True False True False True"},
       {"{{ yes and n }} {{ nothing or 'x' }} {{ not yes }} {{ not nothing }}", "7 x False True"},
@@ -556,6 +558,193 @@ TEST(TemplateErrors, FunctionExceptionsKeepTheirCause) {
     EXPECT_EQ(std::string(e.what()), "<string>:1: Exception: deep failure in {{ boom() }}");
     EXPECT_THROW(std::rethrow_exception(e.cause()), std::out_of_range);
   }
+}
+
+// ---------------------------------------------------------------------------
+// Dicts keep insertion order (tests/data/template/dicts compares with Tornado)
+
+TEST(TemplateDicts, LiteralsKeepInsertionOrder) {
+  EXPECT_EQ(render("{{ {\"b\": 1, \"a\": 2} }}"), "{&#39;b&#39;: 1, &#39;a&#39;: 2}");
+  EXPECT_EQ(render("{% raw json_encode({'b': 1, 'a': {'d': 2, 'c': 3}}) %}"),
+            "{\"b\": 1, \"a\": {\"d\": 2, \"c\": 3}}");
+  EXPECT_EQ(render("{% for k, v in {'b': 1, 'a': 2}.items() %}{{ k }}{{ v }}{% end %}"), "b1a2");
+  EXPECT_EQ(render("{% raw json_encode(dict(b=1, a=2)) %}"), "{\"b\": 1, \"a\": 2}");
+}
+
+TEST(TemplateDicts, OrderedJsonFromTheApplication) {
+  nlohmann::ordered_json d = nlohmann::ordered_json::object();
+  d["zeta"] = 1;
+  d["alpha"] = {{"y", 2}, {"x", 3}};
+  d["list"] = nlohmann::ordered_json::array({nlohmann::ordered_json{{"b", 1}, {"a", 2}}});
+  const tornado::template_::Namespace ns{{"d", d}};
+  EXPECT_EQ(Template("{% for k, v in d.items() %}{{ k }} {% end %}").generate(ns),
+            "zeta alpha list ");
+  EXPECT_EQ(Template("{% raw json_encode(d) %}").generate(ns),
+            "{\"zeta\": 1, \"alpha\": {\"y\": 2, \"x\": 3}, \"list\": [{\"b\": 1, \"a\": 2}]}");
+  EXPECT_EQ(Template("{{ d.alpha.y }} {{ d['list'][0]['a'] }} {{ len(d) }}").generate(ns), "2 2 3");
+  // nlohmann::json stays as it was: sorted keys, plain JSON.
+  EXPECT_EQ(Value(json{{"b", 1}, {"a", 2}}).json()->dump(), "{\"a\":2,\"b\":1}");
+  EXPECT_EQ(tornado::escape::json_encode(d),
+            "{\"zeta\": 1, \"alpha\": {\"y\": 2, \"x\": 3}, "
+            "\"list\": [{\"b\": 1, \"a\": 2}]}");
+}
+
+TEST(TemplateDicts, FunctionsStillReceiveJson) {
+  // A dict passed to a C++ function arrives as nlohmann::json, as before.
+  std::string seen;
+  const Functions functions = {{"take", [&](const Arguments& args) -> Value {
+                                  const json* j = args.at(0).json();
+                                  seen = j ? j->dump() : "not json";
+                                  return Value();
+                                }}};
+  render("{{ take({'b': 1, 'a': [{'d': 1}]}) }}", json::object(), functions);
+  EXPECT_EQ(seen, "{\"a\":[{\"d\":1}],\"b\":1}");
+}
+
+// ---------------------------------------------------------------------------
+// Size limit: max_value_size bounds what an expression builds and the output
+
+// Renders `source` as "page.html" with max_value_size `limit` and returns the
+// error, or "" when it rendered.
+std::string size_error(const std::string& source, std::size_t limit,
+                       const json& values = json::object()) {
+  TemplateOptions options;
+  options.max_value_size = limit;
+  try {
+    Template(source, "page.html", nullptr, options).generate(values);
+    return "";
+  } catch (const TemplateError& e) {
+    EXPECT_EQ(e.error_type(), "MemoryError") << e.what();
+    EXPECT_EQ(e.filename(), "page.html");
+    return e.what();
+  }
+}
+
+TEST(TemplateLimits, DefaultLimitStopsRepetitionBeforeBuilding) {
+  // Found by the fuzzer: s*4000*4000 built 224 MB and timed out.
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    Template("x\n{{ s*4000*4000 }}", "page.html").generate({{"s", "str & \"quotes\""}});
+    FAIL() << "no error";
+  } catch (const TemplateError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "page.html:2: MemoryError: a value of 224000000 bytes exceeds max_value_size "
+              "(67108864 bytes) in {{ s*4000*4000 }}");
+    EXPECT_EQ(e.line(), 2);
+  }
+  EXPECT_EQ(tornado::template_::kDefaultMaxValueSize, 64u * 1024 * 1024);
+  // Refused before building: far quicker than copying 224 MB (~0.1 s).
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+}
+
+TEST(TemplateLimits, EveryWayOfBuildingAValueIsBounded) {
+  // Strings count their bytes; each list item or dict entry 16 bytes more.
+  EXPECT_EQ(size_error("{{ len('ab' * 500) }}", 1000), "");
+  EXPECT_EQ(size_error("\n{{ 'ab' * 501 }}", 1000),
+            "page.html:2: MemoryError: a value of 1002 bytes exceeds max_value_size (1000 bytes) "
+            "in {{ 'ab' * 501 }}");
+  for (const char* source : {
+           "{{ 501 * 'ab' }}",
+           "{{ len([1] * 100) }}",
+           "{{ len(100 * [1]) }}",
+           "{{ len((1,) * 100) }}",
+           "{{ len([('a' * 100,)] * 10) }}",
+           "{% set a = 'x' * 600 %}{{ len(a + a) }}",
+           "{% set a = ['x' * 600] %}{{ len(a + a) }}",
+           "{% set a = ('x' * 600,) %}{{ len(a + a) }}",
+           "{% set a = 'x' * 600 %}{% set a += a %}",
+           "{% set a = 'x' * 600 %}{{ len(''.join([a, a])) }}",
+           "{% set a = 'x' * 600 %}{{ len(','.join((a, a))) }}",
+           "{% set a = 'x' * 600 %}{{ len(a.replace('x', 'yy')) }}",
+           "{% set a = 'x' * 600 %}{{ len(a.replace('', 'y')) }}",
+           "{% set a = 'x' * 600 %}{{ len([a, a]) }}",
+           "{% set a = 'x' * 600 %}{{ len({'k': a, 'l': a}) }}",
+           "{% set a = 'x' * 600 %}{{ len(dict(k=a, l=a)) }}",
+           "{% set a = 'x' * 600 %}{{ len([a for i in range(2)]) }}",
+           "{% set a = 'x' * 600 %}{{ len(f'{a}{a}') }}",
+           "{% set a = 'x' * 600 %}{{ len('%s%s' % (a, a)) }}",
+           "{% set a = 'x' * 600 %}{{ len('{}{}'.format(a, a)) }}",
+           "{{ len('x'.ljust(2000)) }}",
+           "{{ len('x'.center(2000, 'y')) }}",
+           "{{ len('%2000s' % 'x') }}",
+           "{{ len(format('x', '>2000')) }}",
+           "{{ len(list(range(100))) }}",
+           "{{ len(sorted(range(100))) }}",
+           "{{ len(('a ' * 200).split()) }}",
+           "{% set a = '<' * 300 %}{{ len(xhtml_escape(a)) }}",
+           "{% set a = 'x' * 600 %}{{ len(str((a, a))) }}",
+           "{% set a = 'x' * 600 %}{{ len(json_encode((a, a))) }}",
+       }) {
+    EXPECT_NE(size_error(source, 1000), "") << source;
+  }
+}
+
+TEST(TemplateLimits, OutputIsBounded) {
+  EXPECT_EQ(size_error("{% for i in range(10) %}{{ 'x' * 100 }}{% end %}", 1000), "");
+  EXPECT_EQ(size_error("{% for i in range(10) %}\n{{ 'x' * 100 }}{% end %}", 1000),
+            "page.html:2: MemoryError: the output exceeds max_value_size (1000 bytes) in "
+            "{{ 'x' * 100 }}");
+  EXPECT_NE(size_error("{% for i in range(20) %}xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx{% end %}",
+                       1000),
+            "");
+  EXPECT_NE(size_error("{% apply xhtml_escape %}{% for i in range(20) %}{{ '<' * 99 }}{% end %}"
+                       "{% end %}",
+                       1000),
+            "");
+  // A value given to the template counts when it is written out.
+  EXPECT_NE(size_error("{{ big }}", 1000, {{"big", std::string(2000, 'x')}}), "");
+  EXPECT_EQ(size_error("{{ len(big) }}", 1000, {{"big", std::string(2000, 'x')}}), "");
+}
+
+TEST(TemplateLimits, DeeplyNestedValuesAreARecursionError) {
+  // A dict, list or tuple built around itself in a loop nests as deep as the
+  // loop runs; walking it (repr, ==, json_encode) recursed until the stack
+  // overflowed. Past kMaxValueNesting (1000, Python's recursion limit) it is
+  // a RecursionError naming the line, as in Python.
+  for (const char* source : {
+           "{% set d = {} %}{% for i in range(5000) %}{% set d = {'a': d} %}{% end %}",
+           "{% set t = () %}{% for i in range(5000) %}{% set t = (t,) %}{% end %}\n{{ t }}",
+           "{% set t = () %}{% for i in range(5000) %}{% set t = (t,) %}{% end %}\n{{ t == t }}",
+           "{% set t = () %}{% for i in range(5000) %}{% set t = [t, len] %}{% end %}",
+           "{% set t = () %}{% for i in range(5000) %}{% set t = (t,) %}{% end %}\n"
+           "{{ json_encode(t) }}",
+       }) {
+    try {
+      Template(source, "page.html").generate();
+      ADD_FAILURE() << "no error for " << source;
+    } catch (const TemplateError& e) {
+      EXPECT_EQ(e.error_type(), "RecursionError") << e.what();
+      EXPECT_EQ(e.filename(), "page.html");
+      EXPECT_GE(e.line(), 1);
+    }
+  }
+  // Nesting within the limit works as before.
+  EXPECT_EQ(render("{% set d = {} %}{% for i in range(500) %}{% set d = {'a': d} %}{% end %}"
+                   "{{ len(str(d)) }}"),
+            "3502");
+}
+
+TEST(TemplateLimits, LoaderSettingAndTemplateOverride) {
+  TempDir dir;
+  dir.write("page.html", "{{ 'x' * 200 }}");
+  dir.write("outer.html", "{% include 'page.html' %}");
+  LoaderOptions options;
+  options.max_value_size = 100;
+  Loader loader(dir.path(), options);
+  try {
+    loader.load("outer.html")->generate();
+    FAIL() << "no error";
+  } catch (const TemplateError& e) {
+    EXPECT_EQ(e.filename(), "page.html");
+    EXPECT_EQ(e.line(), 1);
+    EXPECT_EQ(e.error_type(), "MemoryError");
+  }
+  Loader roomy(dir.path());
+  EXPECT_EQ(roomy.load("outer.html")->generate().size(), 200u);
+  TemplateOptions wider;
+  wider.max_value_size = 1000;
+  EXPECT_EQ(Template("{{ 'x' * 200 }}", "t.html", &loader, wider).generate().size(), 200u);
 }
 
 // ---------------------------------------------------------------------------

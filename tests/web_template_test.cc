@@ -198,6 +198,7 @@ TEST_F(WebTemplateTest, HTTPErrorsCrossTemplates) {
 }
 
 class AutoescapeNoneTest : public WebTemplateTest {
+ protected:
   void customize(tornado::web::Settings& settings) override {
     settings.autoescape = std::nullopt;
     settings.template_whitespace = "oneline";
@@ -208,6 +209,22 @@ class AutoescapeNoneTest : public WebTemplateTest {
 
 TEST_F(AutoescapeNoneTest, AutoescapeAndWhitespaceSettings) {
   EXPECT_EQ(body("/page/autoescape"), "<b> x ");
+}
+
+class MaxValueSizeTest : public AutoescapeNoneTest {
+  void customize(tornado::web::Settings& settings) override {
+    AutoescapeNoneTest::customize(settings);
+    settings.template_max_value_size = 4;  // autoescape.html writes "<b> x "
+  }
+};
+
+TEST_F(MaxValueSizeTest, TemplateMaxValueSizeSetting) {
+  tornado::testing::ExpectLog error(tornado::log::app,
+                                    "autoescape.html:4: MemoryError: the output exceeds "
+                                    "max_value_size (4 bytes)",
+                                    true);
+  tornado::testing::ExpectLog access(tornado::log::access, "500 GET /page/autoescape", false);
+  EXPECT_EQ(fetch("/page/autoescape").code, 500);
 }
 
 // ---------------------------------------------------------------------------

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <fmt/ranges.h>
+
 #include <thread>
 
 #include "tornado/ioloop.h"
@@ -51,6 +53,45 @@ class PathSocket : public WebSocketHandler {
   void on_message(std::string_view) {}
 };
 
+// Reports the request as a handler reads it after the upgrade (when it is
+// kept packed until asked for) next to what prepare() read before it.
+class RequestSocket : public WebSocketHandler {
+ public:
+  void prepare() {
+    // Fields the request derives from others, changed by the application
+    // (as a proxy-aware prepare() might): they must survive packing as set.
+    if (request().query_arguments.count("modify")) {
+      request().path = "/elsewhere";
+      request().host = "example.com:8080";
+      request().body = "kept";
+    }
+    before_ = describe();
+  }
+  void on_message(std::string_view) {
+    write_message(before_);
+    write_message(describe());
+    write_message(connection() ? "connection kept" : "connection released");
+  }
+
+ private:
+  std::string describe() {
+    const auto& r = request();
+    std::string out =
+        fmt::format("{} {} {} {} {} {} {} {} {} [{}]|", r.method, r.uri, r.version, r.remote_ip,
+                    r.protocol, r.host, r.host_name, r.path, r.query, r.body);
+    for (const auto& [name, value] : r.headers) out += fmt::format("{}={};", name, value);
+    out += "|";
+    for (const auto* args : {&r.arguments, &r.query_arguments, &r.body_arguments}) {
+      for (const auto& [name, values] : *args) out += fmt::format("{}={};", name, values);
+      out += "|";
+    }
+    out += fmt::format("{}", r.start_time.time_since_epoch().count());
+    for (const auto& [name, value] : r.cookies()) out += fmt::format("|{}={}", name, value);
+    return out;
+  }
+  std::string before_;
+};
+
 class WebSocketTest : public ::testing::Test {
  protected:
   void SetUp() override { start({}); }
@@ -60,6 +101,7 @@ class WebSocketTest : public ::testing::Test {
         {"/echo", tornado::web::handler<EchoWebSocket>()},
         {"/slow", tornado::web::handler<SlowEcho>()},
         {"/room/([a-z]+)", tornado::web::handler<PathSocket>()},
+        {"/request", tornado::web::handler<RequestSocket>()},
     });
     port_ = app_->listen(0, "127.0.0.1", std::move(settings)).port();
   }
@@ -155,6 +197,39 @@ TEST_F(WebSocketTest, OpenReceivesPathArguments) {
       [&]() -> Task<> {
         auto ws = co_await tornado::websocket::websocket_connect(url("/room/kitchen"));
         EXPECT_EQ(co_await ws->read_message(), "room kitchen");
+      },
+      10s);
+}
+
+// An open connection keeps its request packed and its HTTP connection
+// object released (memory per idle WebSocket); the request read after the
+// upgrade is the one read before it, field for field.
+TEST_F(WebSocketTest, RequestReadAfterTheUpgradeIsTheSame) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        tornado::websocket::ConnectOptions options;
+        options.headers.add("Cookie", "a=1; b=two");
+        options.headers.add("X-Repeated", "one");
+        options.headers.add("X-Repeated", "two");
+        auto ws = co_await tornado::websocket::websocket_connect(
+            url("/request?x=1&y=%C5%BE&x=3&empty="), std::move(options));
+        co_await ws->write_message("go");
+        auto before = co_await ws->read_message();
+        auto after = co_await ws->read_message();
+        EXPECT_EQ(before, after);
+        EXPECT_NE(before->find("x=[\"1\", \"3\"]"), std::string::npos) << *before;
+        EXPECT_NE(before->find("X-Repeated=two;"), std::string::npos) << *before;
+        EXPECT_NE(before->find("|b=two"), std::string::npos) << *before;
+        EXPECT_EQ(co_await ws->read_message(), "connection released");
+
+        auto modified = co_await tornado::websocket::websocket_connect(url("/request?modify=1"));
+        co_await modified->write_message("go");
+        before = co_await modified->read_message();
+        after = co_await modified->read_message();
+        EXPECT_EQ(before, after);
+        EXPECT_NE(before->find(" example.com:8080 127.0.0.1 /elsewhere modify=1 [kept]|"),
+                  std::string::npos)
+            << *before;
       },
       10s);
 }

@@ -54,6 +54,8 @@ struct Server {
   int closes = 0;
   std::optional<Backpressure> policy;
   std::vector<std::string> drops;
+  // Published on the dropped topic from the first on_message_dropped.
+  std::optional<std::string> notice_on_first_drop;
   void on_open(WebSocketHandler* h) {
     open.insert(h);
     in_order.push_back(h);
@@ -94,7 +96,12 @@ class TopicSocket : public WebSocketHandler {
     }
   }
   Backpressure get_backpressure() override { return server->policy.value_or(Backpressure{}); }
-  void on_message_dropped(std::string_view topic) override { server->drops.emplace_back(topic); }
+  void on_message_dropped(std::string_view topic) override {
+    server->drops.emplace_back(topic);
+    if (server->notice_on_first_drop && server->drops.size() == 1) {
+      (void)tornado::websocket::publish(topic, *server->notice_on_first_drop);
+    }
+  }
   void on_close() { server->on_close(this); }
 };
 
@@ -429,6 +436,59 @@ TEST_F(TopicsTest, DropPolicyKeepsTheQueueAtTheMarkAndTellsTheHandler) {
         EXPECT_EQ(fast_received, kMessages);
         tornado::log::app.info("drop: most queued {} bytes, RSS growth {} bytes, {} dropped", most,
                                rss_growth, dropped);
+      },
+      60s);
+}
+
+// A hook that publishes (here on_message_dropped, for the slow reader in the
+// middle of the list) must not overtake the message being delivered: the
+// subscribers before and after the slow one see the same order.
+TEST_F(TopicsTest, APublishFromOnMessageDroppedComesAfterTheMessageBeingDelivered) {
+  server_.policy = Backpressure{.high_water_mark = kMark, .policy = Overflow::drop};
+  server_.notice_on_first_drop = "notice";
+  loop_.run_sync(
+      [&]() -> Task<> {
+        std::vector<std::string> got_first, got_last;
+        Future<> first_noticed, last_noticed;
+        auto collect = [](std::vector<std::string>& into, Future<> noticed) {
+          tornado::websocket::ConnectOptions options;
+          options.on_message_callback = [&into,
+                                         noticed](std::optional<std::string_view> m) mutable {
+            if (!m || m->starts_with("subscribed")) return;
+            into.emplace_back(m->substr(0, 8));
+            if (*m == "notice" && !noticed.done()) noticed.set_result();
+          };
+          return options;
+        };
+        // Subscribed in this order: first, the slow reader, last.
+        auto first = co_await tornado::websocket::websocket_connect(
+            url("/t/feed"), collect(got_first, first_noticed));
+        SlowReader slow;
+        Future<> opened;
+        server_.opened_waiters.push_back(opened);
+        slow.connect(port_, "/t/feed");
+        co_await opened;
+        auto last = co_await tornado::websocket::websocket_connect(url("/t/feed"),
+                                                                   collect(got_last, last_noticed));
+        for (int i = 0; i < kMessages && server_.drops.empty(); ++i) {
+          co_await tornado::websocket::publish("feed",
+                                               fmt::format("m{:07}", i) + std::string(kSize, 'm'));
+          co_await tornado::moment();
+        }
+        if (server_.drops.empty()) {
+          ADD_FAILURE() << "the slow reader never reached the mark";
+          co_return;
+        }
+        co_await tornado::with_timeout(20s, first_noticed);
+        co_await tornado::with_timeout(20s, last_noticed);
+        EXPECT_EQ(got_first, got_last);
+        if (got_first.size() < 2) {
+          ADD_FAILURE() << "only " << got_first.size() << " messages";
+          co_return;
+        }
+        EXPECT_EQ(got_first.back(), "notice");
+        EXPECT_EQ(got_first[got_first.size() - 2], fmt::format("m{:07}", got_first.size() - 2))
+            << "the message being delivered when the hook published comes first";
       },
       60s);
 }

@@ -101,4 +101,11 @@ int main(int argc, char** argv) {
   tmpl::Template t("{{ e.title }} ({{ (e.published + week).strftime('%Y-%m-%d') }}), {{ n + 1 }}");
   std::cout << t.generate({{"e", entries[1]}, {"week", std::chrono::hours(24 * 7)}, {"n", 41}})
             << "\n";
+
+  // Dicts in the application's own order: nlohmann::ordered_json (nlohmann::json sorts keys).
+  nlohmann::ordered_json totals = nlohmann::ordered_json::object();
+  totals["march"] = 31;
+  totals["april"] = 30;
+  tmpl::Template months("{% for month, n in totals.items() %}{{ month }}: {{ n }} {% end %}");
+  std::cout << months.generate({{"totals", totals}}) << "\n";  // march: 31 april: 30
 }

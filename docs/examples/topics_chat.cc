@@ -1,4 +1,4 @@
-// The lesson's chat with topics (docs/websocket.md "Topics", appendix C of
+// The lesson's chat with topics (docs/websocket.md "Topics", section 6 of
 // docs/lessons/05-websockets.*.md): no set of clients and no loop over it.
 // Each connection subscribes to the topic "chat"; a message is published on
 // it and the framework writes it to every subscriber: one frame for all,

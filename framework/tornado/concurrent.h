@@ -537,6 +537,24 @@ struct DetachedLink {
   }
 };
 
+/// An object with its own close path (a stream), in its loop's intrusive list
+/// of what to close if the loop is destroyed first: two pointers in the
+/// object instead of a hash map entry and a std::function per connection.
+struct CloserLink {
+  CloserLink* prev = nullptr;
+  CloserLink* next = nullptr;
+  void (*close)(void* owner) noexcept = nullptr;
+  void* owner = nullptr;
+
+  /// Leaves the list; a no-op when not in one.
+  void unlink() noexcept {
+    if (!next) return;
+    prev->next = next;
+    next->prev = prev;
+    prev = next = nullptr;
+  }
+};
+
 /// A coroutine that starts eagerly and owns itself; the IOLoop keeps track of
 /// the live ones so they are destroyed with it, never leaked.
 struct Detached {

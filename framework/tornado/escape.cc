@@ -135,8 +135,6 @@ std::optional<char32_t> convert_entity(bool numeric, std::string_view body) {
   return it->code_point;
 }
 
-void append_json(std::string& out, const nlohmann::json& value);
-
 void append_json_string(std::string& out, std::string_view text) {
   static constexpr char kHex[] = "0123456789abcdef";
   auto append_u = [&out](char32_t unit) {
@@ -189,7 +187,9 @@ void append_json_string(std::string& out, std::string_view text) {
   out += '"';
 }
 
-void append_json(std::string& out, const nlohmann::json& value) {
+// For nlohmann::json (keys sorted) and nlohmann::ordered_json (insertion order).
+template <class BasicJson>
+void append_json(std::string& out, const BasicJson& value) {
   using Type = nlohmann::json::value_t;
   switch (value.type()) {
     case Type::null:
@@ -198,16 +198,16 @@ void append_json(std::string& out, const nlohmann::json& value) {
       out += "null";
       break;
     case Type::boolean:
-      out += value.get<bool>() ? "true" : "false";
+      out += value.template get<bool>() ? "true" : "false";
       break;
     case Type::number_integer:
-      out += std::to_string(value.get<std::int64_t>());
+      out += std::to_string(value.template get<std::int64_t>());
       break;
     case Type::number_unsigned:
-      out += std::to_string(value.get<std::uint64_t>());
+      out += std::to_string(value.template get<std::uint64_t>());
       break;
     case Type::number_float: {
-      const double d = value.get<double>();
+      const double d = value.template get<double>();
       if (std::isnan(d)) {
         out += "NaN";
       } else if (std::isinf(d)) {
@@ -218,7 +218,7 @@ void append_json(std::string& out, const nlohmann::json& value) {
       break;
     }
     case Type::string:
-      append_json_string(out, value.get_ref<const std::string&>());
+      append_json_string(out, value.template get_ref<const std::string&>());
       break;
     case Type::array: {
       out += '[';
@@ -404,7 +404,9 @@ std::string url_unescape(std::string_view value, bool plus) {
   return detail::sanitize_utf8(bytes);
 }
 
-std::string json_encode(const nlohmann::json& value) {
+namespace {
+template <class BasicJson>
+std::string encode_json(const BasicJson& value) {
   std::string encoded;
   append_json(encoded, value);
   // "</" is escaped so that "</script>" inside a string cannot end a script.
@@ -416,6 +418,18 @@ std::string json_encode(const nlohmann::json& value) {
   }
   return out;
 }
+}  // namespace
+
+std::string json_encode(const nlohmann::json& value) {
+  return encode_json(value);
+}
+
+template <class OrderedJson>
+requires std::is_same_v<OrderedJson, nlohmann::ordered_json> std::string json_encode(
+    const OrderedJson& value) {
+  return encode_json(value);
+}
+template std::string json_encode<nlohmann::ordered_json>(const nlohmann::ordered_json&);
 
 nlohmann::json json_decode(std::string_view value) {
   return nlohmann::json::parse(value);

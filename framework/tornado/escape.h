@@ -23,6 +23,7 @@
 #include <functional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 namespace tornado::escape {
@@ -49,6 +50,12 @@ std::string url_unescape(std::string_view value, bool plus = true);
 /// separators, non-ASCII as `\uXXXX`), and writes `</` as `<\/` so the result
 /// can sit inside a `<script>` element.
 std::string json_encode(const nlohmann::json& value);
+/// As above, keeping the objects' keys in insertion order, as Python's
+/// json.dumps does for a dict (nlohmann::json sorts them). A template only so
+/// that `json_encode({{"k", 1}})` still means nlohmann::json.
+template <class OrderedJson>
+requires std::is_same_v<OrderedJson, nlohmann::ordered_json> std::string json_encode(
+    const OrderedJson& value);
 
 /// Parses a JSON document; throws nlohmann::json::parse_error when invalid.
 nlohmann::json json_decode(std::string_view value);

@@ -618,6 +618,8 @@ std::shared_ptr<iostream::IOStream> HTTP1ServerConnection::detach() {
   std::string().swap(out_);
   headers_ = httputil::HTTPHeaders();
   inflater_.reset();
+  // The handler owns the request from here (and may pack it while idle).
+  request_.reset();
   response_finished();
   return stream_;
 }

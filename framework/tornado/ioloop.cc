@@ -52,7 +52,8 @@ struct IOLoop::Impl {
   std::unordered_map<std::uint64_t, Timer> timers;
   std::uint64_t next_timer_id = 1;
   std::unordered_map<int, Signal> signals;
-  detail::DetachedLink detached;  // the list's head; never a frame
+  detail::DetachedLink detached;      // the list's head; never a frame
+  detail::CloserLink linked_closers;  // the list's head
   std::unordered_map<void*, std::function<void()>> closers;
   detail::StreamBuffers stream_buffers;
   std::shared_ptr<Mailbox> mailbox;
@@ -66,6 +67,7 @@ struct IOLoop::Mailbox {
 
 IOLoop::IOLoop() : impl_(std::make_unique<Impl>()), loop_(&impl_->loop) {
   impl_->detached.next = impl_->detached.prev = &impl_->detached;
+  impl_->linked_closers.next = impl_->linked_closers.prev = &impl_->linked_closers;
   // A peer that goes away mid-write must cost an EPIPE error on that stream,
   // not the process: ignore SIGPIPE, as Python (and so Tornado) does.
   static std::once_flag ignore_sigpipe;
@@ -113,6 +115,12 @@ IOLoop::~IOLoop() {
   auto closers = std::move(impl_->closers);
   impl_->closers.clear();
   for (auto& [owner, close] : closers) close();
+  auto& linked = impl_->linked_closers;
+  while (linked.next != &linked) {
+    detail::CloserLink* link = linked.next;
+    link->unlink();
+    link->close(link->owner);
+  }
   impl_->timers.clear();
   impl_->signals.clear();
   impl_->soon_queue.clear();
@@ -342,6 +350,14 @@ void IOLoop::add_closer(void* owner, std::function<void()> close) {
 }
 void IOLoop::remove_closer(void* owner) noexcept {
   if (!closing_) impl_->closers.erase(owner);
+}
+
+void IOLoop::add_closer(detail::CloserLink& link) noexcept {
+  auto& head = impl_->linked_closers;
+  link.prev = &head;
+  link.next = head.next;
+  head.next->prev = &link;
+  head.next = &link;
 }
 
 void IOLoop::track(detail::DetachedLink& link) noexcept {

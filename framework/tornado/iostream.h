@@ -273,6 +273,8 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   bool held_ = false;
   std::size_t held_ticket_ = 0;
   std::function<void()> close_callback_;
+  // In the loop's list of what to close if the loop goes first.
+  tornado::detail::CloserLink closer_;
   std::error_code error_;
   std::string remote_ip_;
   int remote_port_ = 0;

@@ -113,6 +113,7 @@ struct BlockRef {
 struct CompiledTemplate {
   std::string name;
   std::string autoescape;  // "" for none; the value at the end of the file, as Tornado
+  std::size_t max_value_size = template_::kDefaultMaxValueSize;
   Body body;
   std::shared_ptr<const Functions> loader_functions;
   // What rendering needs: the files this template extends (itself first,
@@ -637,6 +638,9 @@ enum class Flow : std::uint8_t { normal, break_loop, continue_loop };
 
 struct RenderState {
   std::string* out;
+  // Where this render's output starts in *out (generate_to appends; an apply
+  // block renders into a buffer of its own).
+  std::size_t out_start;
   const CompiledTemplate* generating;
   const CompiledTemplate* current;
   EvalContext context;
@@ -667,6 +671,7 @@ class Renderer {
   Flow render(const Body& body) {
     for (const Node& node : body) {
       const Flow flow = render(node);
+      check_output(node);
       if (flow != Flow::normal) return flow;
     }
     return Flow::normal;
@@ -684,6 +689,17 @@ class Renderer {
       if (!e.filename().empty()) throw;
       throw TemplateError(st_.current->name, node.line, e.reason(), node.source, e.error_type(),
                           e.cause());
+    }
+  }
+
+  // The output counts against max_value_size as a value does; checked after
+  // each node, so a loop stops at the limit and the error names the node.
+  void check_output(const Node& node) const {
+    if (st_.out->size() - st_.out_start > max_value_size) {
+      throw TemplateError(
+          st_.current->name, node.line,
+          "the output exceeds max_value_size (" + std::to_string(max_value_size) + " bytes)",
+          node.source, "MemoryError");
     }
   }
 
@@ -710,6 +726,13 @@ class Renderer {
   // Appends str(value), escaped by the current template's autoescape function.
   void output(const Json& value, bool raw) {
     std::string& out = *st_.out;
+    // Escaping only lengthens a string: refuse one too long before copying it.
+    if (const std::size_t used = out.size() - st_.out_start;
+        value.is_string() && (used > max_value_size ||
+                              value.get_ref<const std::string&>().size() > max_value_size - used)) {
+      throw EvalError("MemoryError", "the output exceeds max_value_size (" +
+                                         std::to_string(max_value_size) + " bytes)");
+    }
     const std::string& autoescape = st_.current->autoescape;
     if (raw || autoescape.empty()) {
       append_python_str(out, value);
@@ -846,17 +869,21 @@ class Renderer {
         std::string buffer;
         Scope scope{ctx.scope, {}};
         std::string* saved_out = st_.out;
+        const std::size_t saved_start = st_.out_start;
         Scope* saved_scope = ctx.scope;
         st_.out = &buffer;
+        st_.out_start = 0;
         ctx.scope = &scope;
         try {
           render(node.body);
         } catch (...) {
           st_.out = saved_out;
+          st_.out_start = saved_start;
           ctx.scope = saved_scope;
           throw;
         }
         st_.out = saved_out;
+        st_.out_start = saved_start;
         ctx.scope = saved_scope;
         guarded(node, [&] {
           append_str(*st_.out, call_value(function, {Value(Json(std::move(buffer)))}, ctx));
@@ -987,6 +1014,11 @@ Template::Template(std::string source, std::string name, const BaseLoader* loade
     c.autoescape = "xhtml_escape";
   }
   if (c.autoescape == "None") c.autoescape.clear();
+  if (options.max_value_size) {
+    c.max_value_size = *options.max_value_size;
+  } else if (loader) {
+    c.max_value_size = loader->options().max_value_size;
+  }
   if (loader) c.loader_functions = detail::LoaderAccess::state(*loader).functions;
 
   detail::Reader reader{source, c.name, whitespace};
@@ -1036,12 +1068,14 @@ void Template::generate_to(std::string& out, const Namespace& ns,
                         "TypeError");
   }
   detail::Scope scope;
-  detail::RenderState state{&out, impl_.get(), impl_->root, {}, 0, {}, nullptr, nullptr, false};
+  detail::RenderState state{&out, out.size(), impl_.get(), impl_->root, {},
+                            0,    {},         nullptr,     nullptr,     false};
   state.context.values = values.is_object() ? &values : nullptr;
   state.context.objects = ns.objects().empty() ? nullptr : &ns.objects();
   state.context.functions = &functions;
   state.context.loader_functions = impl_->loader_functions.get();
   state.context.scope = &scope;
+  const detail::MaxValueSizeScope limit(impl_->max_value_size);
   detail::Renderer(state).render(impl_->root->body);
 }
 

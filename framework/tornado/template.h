@@ -36,6 +36,7 @@
 
 #include <chrono>
 #include <concepts>
+#include <cstddef>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
@@ -142,9 +143,14 @@ class Value {
   requires(!std::is_same_v<std::remove_cvref_t<T>, nlohmann::json> &&
            !std::is_same_v<std::remove_cvref_t<T>, Value> &&
            !std::is_base_of_v<Object, std::remove_cvref_t<T>> &&
+           !std::is_same_v<std::remove_cvref_t<T>, nlohmann::ordered_json> &&
            !Bindable<std::remove_cvref_t<T>> && std::is_constructible_v<nlohmann::json, T&&>)
       Value(T&& value)  // NOLINT: implicit on purpose
       : json_(std::forward<T>(value)) {}
+  /// JSON whose objects keep their insertion order: they become dicts that
+  /// render, iterate and json_encode in that order, as Python's (an
+  /// nlohmann::json object sorts its keys).
+  Value(const nlohmann::ordered_json& json);  // NOLINT: implicit on purpose
   /// An object.
   Value(std::shared_ptr<const Object> object) : object_(std::move(object)) {}  // NOLINT
   /// An object of a class derived from Object.
@@ -583,6 +589,10 @@ class Namespace {
   std::vector<std::pair<std::string, Value>> objects_;
 };
 
+/// The default of max_value_size (TemplateOptions, LoaderOptions, and the
+/// template_max_value_size setting of tornado::web): 64 MiB.
+inline constexpr std::size_t kDefaultMaxValueSize = 64 * 1024 * 1024;
+
 /// Options of a Template, as Tornado's Template keyword arguments.
 struct TemplateOptions {
   /// Function applied to every `{{ }}`: "xhtml_escape" (the default when no
@@ -592,6 +602,13 @@ struct TemplateOptions {
   /// "all", "single" or "oneline". Unset: the loader's, else "single" for
   /// .html and .js files and "all" for others.
   std::optional<std::string> whitespace;
+  /// Largest value an expression may build (`s * n`, `a + b`, joins, lists,
+  /// formatting...) and largest output of one generate(), in bytes: a string
+  /// counts its bytes, each list item or dict entry 16 bytes more. Past it,
+  /// rendering fails with a MemoryError naming the file and line. A render
+  /// uses the limit of the template generate() was called on. Unset: the
+  /// loader's, else kDefaultMaxValueSize.
+  std::optional<std::size_t> max_value_size;
 };
 
 /// Options of a Loader, as Tornado's Loader keyword arguments.
@@ -605,6 +622,8 @@ struct LoaderOptions {
   /// Recompile a template when its file, or a file it extends or includes,
   /// changed on disk (Tornado's debug / compiled_template_cache=False).
   bool debug = false;
+  /// Default max_value_size of the templates it loads (see TemplateOptions).
+  std::size_t max_value_size = kDefaultMaxValueSize;
 };
 
 class BaseLoader;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <mutex>
@@ -309,6 +310,7 @@ template_::BaseLoader& Application::template_loader() {
     options.debug = !settings_.compiled_template_cache.value_or(!settings_.debug);
     options.autoescape = settings_.autoescape.value_or("");
     options.whitespace = settings_.template_whitespace;
+    options.max_value_size = settings_.template_max_value_size;
     impl_->loader = std::make_unique<template_::Loader>(settings_.template_path, options);
   }
   return *impl_->loader;
@@ -412,6 +414,30 @@ struct HandlerRunner {
     return true;
   }
 
+  // 405 or the XSRF check, before prepare(). Out of line: its locals would
+  // otherwise take room in execute()'s frame, which lives as long as the
+  // connection for a WebSocket.
+  [[gnu::noinline]] static void check_method(RequestHandler& h, const HandlerSpec& spec,
+                                             std::string_view method) {
+    auto verb = spec.verbs.find(method);
+    unsigned arity_bit = 1u << h.path_args_.size();
+    bool supported = (verb != spec.verbs.end() && (verb->second & arity_bit)) ||
+                     (spec.websocket && method == "GET");
+    if (!supported) {
+      std::string allow;
+      for (const auto& [name, mask] : spec.verbs) {
+        if (!(mask & arity_bit)) continue;
+        if (!allow.empty()) allow += ", ";
+        allow += name;
+      }
+      h.set_header("Allow", allow);
+      throw HTTPError(405);
+    }
+    if (h.settings().xsrf_cookies && method != "GET" && method != "HEAD" && method != "OPTIONS") {
+      h.check_xsrf_cookie();
+    }
+  }
+
   // As Tornado's RequestHandler._execute: 405, XSRF, prepare(), then (for
   // a streaming handler, started when the headers arrive) the body, then
   // the verb.
@@ -421,23 +447,7 @@ struct HandlerRunner {
     state->handler = &h;
     std::string_view method = h.request().method;
     try {
-      auto verb = spec->verbs.find(method);
-      unsigned arity_bit = 1u << h.path_args_.size();
-      bool supported = (verb != spec->verbs.end() && (verb->second & arity_bit)) ||
-                       (spec->websocket && method == "GET");
-      if (!supported) {
-        std::string allow;
-        for (const auto& [name, mask] : spec->verbs) {
-          if (!(mask & arity_bit)) continue;
-          if (!allow.empty()) allow += ", ";
-          allow += name;
-        }
-        h.set_header("Allow", allow);
-        throw HTTPError(405);
-      }
-      if (h.settings().xsrf_cookies && method != "GET" && method != "HEAD" && method != "OPTIONS") {
-        h.check_xsrf_cookie();
-      }
+      check_method(h, *spec, method);
       if (spec->prepare) {
         if (auto work = spec->prepare(h)) co_await work;
       }
@@ -460,7 +470,8 @@ struct HandlerRunner {
     } catch (const CancelledError&) {
       // Cancelled with its client still there: an error of the server's.
       if (!h.finished_ && !h.detached_ && !end_if_client_gone(h)) {
-        log::app.error("Handler for {} {} was cancelled", method, h.request().uri);
+        // Not `method`: a long-lived handler may have packed its request since.
+        log::app.error("Handler for {} {} was cancelled", h.request().method, h.request().uri);
         h.send_error(500);
       }
     } catch (...) {
@@ -608,6 +619,155 @@ void FallbackHandler::on_connection_close() {
 RequestHandler::RequestHandler() {
   reset_response();
 }
+
+// ---------------------------------------------------------------------------
+// A request packed into one string while a long-lived connection idles
+
+namespace {
+
+// Lengths and counts as LEB128 varints (one byte below 128). Fields the
+// request's constructor derives from others (path and query from the URI,
+// host from the Host header) are left out when they still equal what it
+// would derive, and re-derived when unpacked.
+void pack_size(std::string& out, std::size_t n) {
+  while (n >= 0x80) {
+    out.push_back(static_cast<char>((n & 0x7f) | 0x80));
+    n >>= 7;
+  }
+  out.push_back(static_cast<char>(n));
+}
+void pack_text(std::string& out, std::string_view text) {
+  pack_size(out, text.size());
+  out.append(text);
+}
+void pack_arguments(std::string& out, const httputil::Arguments& arguments) {
+  pack_size(out, arguments.size());
+  for (const auto& [name, values] : arguments) {
+    pack_text(out, name);
+    pack_size(out, values.size());
+    for (const auto& value : values) pack_text(out, value);
+  }
+}
+
+struct Unpacker {
+  std::string_view in;
+  std::size_t size() {
+    std::size_t n = 0;
+    for (int shift = 0;; shift += 7) {
+      auto byte = static_cast<unsigned char>(in.front());
+      in.remove_prefix(1);
+      n |= static_cast<std::size_t>(byte & 0x7f) << shift;
+      if (!(byte & 0x80)) return n;
+    }
+  }
+  std::string text() {
+    std::size_t n = size();
+    std::string t(in.substr(0, n));
+    in.remove_prefix(n);
+    return t;
+  }
+  httputil::Arguments arguments() {
+    httputil::Arguments out;
+    for (std::size_t i = size(); i > 0; --i) {
+      auto& values = out[text()];
+      std::size_t count = size();
+      values.reserve(count);
+      for (; count > 0; --count) values.push_back(text());
+    }
+    return out;
+  }
+};
+
+constexpr unsigned char kDerivedPathQuery = 1;
+constexpr unsigned char kDerivedHost = 2;
+
+std::string_view uri_path(std::string_view uri) {
+  return uri.substr(0, uri.find('?'));
+}
+std::string_view uri_query(std::string_view uri) {
+  auto question = uri.find('?');
+  return question == std::string_view::npos ? std::string_view() : uri.substr(question + 1);
+}
+std::string header_host(const httputil::HTTPHeaders& headers) {
+  std::string host = headers.get_joined("Host");
+  if (host.empty()) host = "127.0.0.1";
+  return host;
+}
+
+}  // namespace
+
+void RequestHandler::pack_request() {
+  connection_.reset();
+  // Shared with someone else, or holding files: left as it is.
+  if (!request_ || request_.use_count() != 1 || !request_->files.empty()) return;
+  const auto& r = *request_;
+  unsigned char derived = 0;
+  if (r.path == uri_path(r.uri) && r.query == uri_query(r.uri)) derived |= kDerivedPathQuery;
+  if (r.host == header_host(r.headers)) derived |= kDerivedHost;
+  std::string out;
+  std::size_t size = 32 + r.method.size() + r.uri.size() + r.version.size() + r.body.size() +
+                     r.remote_ip.size() + r.protocol.size() + r.host.size() + r.host_name.size() +
+                     r.path.size() + r.query.size();
+  for (const auto& [name, value] : r.headers) size += 4 + name.size() + value.size();
+  out.reserve(size);
+  out.push_back(static_cast<char>(derived));
+  for (const std::string* field :
+       {&r.method, &r.uri, &r.version, &r.body, &r.remote_ip, &r.protocol, &r.host_name}) {
+    pack_text(out, *field);
+  }
+  if (!(derived & kDerivedPathQuery)) {
+    pack_text(out, r.path);
+    pack_text(out, r.query);
+  }
+  if (!(derived & kDerivedHost)) pack_text(out, r.host);
+  pack_size(out, r.headers.size());
+  for (const auto& [name, value] : r.headers) {
+    pack_text(out, name);
+    pack_text(out, value);
+  }
+  pack_arguments(out, r.arguments);
+  pack_arguments(out, r.query_arguments);
+  pack_arguments(out, r.body_arguments);
+  auto start = r.start_time.time_since_epoch().count();
+  out.append(reinterpret_cast<const char*>(&start), sizeof start);
+  out.shrink_to_fit();
+  packed_request_ = std::move(out);
+  request_.reset();
+}
+
+void RequestHandler::unpack_request() const {
+  if (packed_request_.empty()) throw std::logic_error("RequestHandler has no request");
+  Unpacker in{packed_request_};
+  auto derived = static_cast<unsigned char>(in.in.front());
+  in.in.remove_prefix(1);
+  auto r = std::make_shared<httputil::HTTPServerRequest>(std::string(), std::string());
+  for (std::string* field :
+       {&r->method, &r->uri, &r->version, &r->body, &r->remote_ip, &r->protocol, &r->host_name}) {
+    *field = in.text();
+  }
+  if (derived & kDerivedPathQuery) {
+    r->path = uri_path(r->uri);
+    r->query = uri_query(r->uri);
+  } else {
+    r->path = in.text();
+    r->query = in.text();
+  }
+  std::string host;
+  if (!(derived & kDerivedHost)) host = in.text();
+  for (std::size_t i = in.size(); i > 0; --i) {
+    std::string name = in.text();
+    r->headers.add_owned(std::move(name), in.text());
+  }
+  r->host = derived & kDerivedHost ? header_host(r->headers) : std::move(host);
+  r->arguments = in.arguments();
+  r->query_arguments = in.arguments();
+  r->body_arguments = in.arguments();
+  std::chrono::steady_clock::duration::rep start;
+  std::memcpy(&start, in.in.data(), sizeof start);
+  r->start_time = std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(start));
+  request_ = std::move(r);
+  std::string().swap(packed_request_);
+}
 RequestHandler::~RequestHandler() = default;
 
 const Settings& RequestHandler::settings() const {
@@ -700,7 +860,7 @@ iostream::IOStream::WriteAwaitable RequestHandler::flush() {
 }
 
 bool RequestHandler::check_etag_header(std::string_view etag) const {
-  std::string_view header = request_->headers.get("If-None-Match");
+  std::string_view header = request().headers.get("If-None-Match");
   if (header.empty() || etag.empty()) return false;
   auto normalize = [](std::string_view tag) {
     tag = strip(tag);
@@ -730,7 +890,7 @@ void RequestHandler::finish(std::string_view chunk) {
     return;
   }
   if (!headers_written_) {
-    const auto& method = request_->method;
+    const auto& method = request().method;
     if (status_code_ == 200 && (method == "GET" || method == "HEAD") &&
         !headers_.contains("Etag")) {
       if (auto etag = compute_etag()) {
@@ -745,7 +905,7 @@ void RequestHandler::finish(std::string_view chunk) {
       write_buffer_.clear();
       headers_.remove("Content-Type");
     } else if (settings().compress_response && write_buffer_.size() >= 1024 &&
-               request_->headers.get("Accept-Encoding").find("gzip") != std::string_view::npos &&
+               request().headers.get("Accept-Encoding").find("gzip") != std::string_view::npos &&
                !headers_.contains("Content-Encoding")) {
       std::string_view type = headers_.get("Content-Type");
       if (type.starts_with("text/") || type.find("json") != std::string_view::npos ||
@@ -971,15 +1131,15 @@ void RequestHandler::log_exception(std::exception_ptr error) {
   } catch (const HTTPError& e) {
     if (!e.log_message.empty()) {
       // Tornado's form: "<status> <method> <uri> (<ip>): <message>".
-      log::general.warning("{} {} {} ({}): {}", e.status_code, request_->method, request_->uri,
-                           request_->remote_ip, e.log_message);
+      log::general.warning("{} {} {} ({}): {}", e.status_code, request().method, request().uri,
+                           request().remote_ip, e.log_message);
     }
   } catch (const std::exception& e) {
-    log::app.error("Uncaught exception {} {} ({}): {}", request_->method, request_->uri,
-                   request_->remote_ip, e.what());
+    log::app.error("Uncaught exception {} {} ({}): {}", request().method, request().uri,
+                   request().remote_ip, e.what());
   } catch (...) {
-    log::app.error("Uncaught exception {} {} ({})", request_->method, request_->uri,
-                   request_->remote_ip);
+    log::app.error("Uncaught exception {} {} ({})", request().method, request().uri,
+                   request().remote_ip);
   }
 }
 
@@ -1056,23 +1216,23 @@ std::vector<std::string> RequestHandler::arguments_from(const httputil::Argument
 
 #define TORNADO_WEB_ARGUMENT_GETTERS(getter, source)                                               \
   std::string RequestHandler::getter(std::string_view name, bool do_strip) const {                 \
-    auto values = arguments_from(request_->source, name, do_strip);                                \
+    auto values = arguments_from(request().source, name, do_strip);                                \
     if (values.empty()) throw MissingArgumentError(std::string(name));                             \
     return values.back();                                                                          \
   }                                                                                                \
   std::string RequestHandler::getter(std::string_view name, std::string_view default_value,        \
                                      bool do_strip) const {                                        \
-    auto values = arguments_from(request_->source, name, do_strip);                                \
+    auto values = arguments_from(request().source, name, do_strip);                                \
     return values.empty() ? std::string(default_value) : values.back();                            \
   }                                                                                                \
   std::optional<std::string> RequestHandler::getter(std::string_view name, std::nullopt_t,         \
                                                     bool do_strip) const {                         \
-    auto values = arguments_from(request_->source, name, do_strip);                                \
+    auto values = arguments_from(request().source, name, do_strip);                                \
     if (values.empty()) return std::nullopt;                                                       \
     return values.back();                                                                          \
   }                                                                                                \
   std::vector<std::string> RequestHandler::getter##s(std::string_view name, bool do_strip) const { \
-    return arguments_from(request_->source, name, do_strip);                                       \
+    return arguments_from(request().source, name, do_strip);                                       \
   }
 TORNADO_WEB_ARGUMENT_GETTERS(get_argument, arguments)
 TORNADO_WEB_ARGUMENT_GETTERS(get_query_argument, query_arguments)
@@ -1082,7 +1242,7 @@ TORNADO_WEB_ARGUMENT_GETTERS(get_body_argument, body_arguments)
 // ---- cookies ----
 
 std::optional<std::string> RequestHandler::get_cookie(std::string_view name) const {
-  const auto& cookies = request_->cookies();
+  const auto& cookies = request().cookies();
   auto it = cookies.find(name);
   if (it == cookies.end()) return std::nullopt;
   return it->second;
@@ -1217,8 +1377,8 @@ std::string RequestHandler::xsrf_form_html() {
 
 void RequestHandler::check_xsrf_cookie() {
   std::string sent = get_argument("_xsrf", "");
-  if (sent.empty()) sent = std::string(request_->headers.get("X-Xsrftoken"));
-  if (sent.empty()) sent = std::string(request_->headers.get("X-Csrftoken"));
+  if (sent.empty()) sent = std::string(request().headers.get("X-Xsrftoken"));
+  if (sent.empty()) sent = std::string(request().headers.get("X-Csrftoken"));
   if (sent.empty()) throw HTTPError(403, "'_xsrf' argument missing from POST");
   auto cookie = get_cookie("_xsrf");
   auto expected = cookie ? decode_xsrf(*cookie) : std::nullopt;
@@ -1236,11 +1396,11 @@ const std::optional<nlohmann::json>& RequestHandler::current_user() {
 
 bool RequestHandler::authenticated() {
   if (current_user()) return true;
-  const auto& method = request_->method;
+  const auto& method = request().method;
   if (method == "GET" || method == "HEAD") {
     std::string url = get_login_url();
     url += (url.find('?') == std::string::npos ? "?" : "&");
-    url += "next=" + escape::url_escape(request_->uri);
+    url += "next=" + escape::url_escape(request().uri);
     redirect(url);
     return false;
   }
@@ -1249,7 +1409,7 @@ bool RequestHandler::authenticated() {
 
 std::string RequestHandler::static_url(std::string_view path, bool include_host) {
   std::string url = application_->static_url(path, true);
-  if (include_host) url = request_->protocol + "://" + request_->host + url;
+  if (include_host) url = request().protocol + "://" + request().host + url;
   return url;
 }
 

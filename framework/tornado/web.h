@@ -251,6 +251,11 @@ struct Settings {
   /// Loads the templates instead of a Loader on template_path (Tornado's
   /// template_loader), e.g. a DictLoader.
   std::shared_ptr<template_::BaseLoader> template_loader;
+  /// Largest value a template expression may build and largest page a
+  /// template renders, in bytes (template_::LoaderOptions::max_value_size);
+  /// past it the render fails with a MemoryError naming the file and line.
+  /// Not Tornado's: Python has no such bound. A template_loader keeps its own.
+  std::size_t template_max_value_size = template_::kDefaultMaxValueSize;
 };
 
 /// Options for `set_cookie`, Tornado's keyword arguments.
@@ -330,9 +335,15 @@ class RequestHandler {
 
   // ---- the request ----
   /// The request being answered (Tornado's `self.request`).
-  httputil::HTTPServerRequest& request() { return *request_; }
+  httputil::HTTPServerRequest& request() {
+    if (!request_) unpack_request();
+    return *request_;
+  }
   /// The request being answered, read-only.
-  const httputil::HTTPServerRequest& request() const { return *request_; }
+  const httputil::HTTPServerRequest& request() const {
+    if (!request_) unpack_request();
+    return *request_;
+  }
   /// The Application that routed the request here.
   Application& application() { return *application_; }
   /// The application's settings.
@@ -533,6 +544,13 @@ class RequestHandler {
   }
   /// True once a subclass took the connection over.
   bool detached() const noexcept { return detached_; }
+  /// For a connection that stays open for long (an upgraded WebSocket): the
+  /// request is kept as one packed string (a few hundred bytes, instead of
+  /// the request object, its header list and their strings) until `request()`
+  /// is next called, which unpacks it, equal field for field, once. The
+  /// HTTP connection object is released too (`connection()` is null after).
+  /// References into the request taken before this call do not survive it.
+  void pack_request();
   /// Logs an exception from the handler: an HTTPError's log_message as a warning,
   /// anything else as an error with the request line.
   void log_exception(std::exception_ptr error);
@@ -547,8 +565,12 @@ class RequestHandler {
   std::vector<std::string> arguments_from(const httputil::Arguments& args, std::string_view name,
                                           bool strip) const;
 
+  void unpack_request() const;
+
   Application* application_ = nullptr;
-  std::shared_ptr<httputil::HTTPServerRequest> request_;
+  // Null while packed (pack_request); request() unpacks it on first use.
+  mutable std::shared_ptr<httputil::HTTPServerRequest> request_;
+  mutable std::string packed_request_;
   std::shared_ptr<http1connection::HTTP1ServerConnection> connection_;
   std::vector<std::string> path_args_;
   std::map<std::string, std::string, std::less<>> path_kwargs_;

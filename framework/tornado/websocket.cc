@@ -403,9 +403,9 @@ Task<> WebSocketHandler::run_websocket(const Events& events) {
   if (!co_await accept_upgrade()) co_return;
   application().log_request(*this);
   backpressure_ = get_backpressure();
-  // The request stays readable for the connection's life: keep its header
-  // list at its exact size rather than at the parser's growth capacity.
-  request().headers = httputil::HTTPHeaders(request().headers);
+  // The request stays readable for the connection's life, but most
+  // connections never read it again: packed until they do.
+  pack_request();
   protocol_->start_pings(settings().websocket_ping_interval, settings().websocket_ping_timeout);
   open_handlers.insert(this);
   try {
@@ -449,13 +449,13 @@ Task<> WebSocketHandler::run_websocket(const Events& events) {
     Task<> on_data(std::string_view, bool) override { return Task<>(); }
     void on_control(ws::Opcode, std::string_view) override {}
   };
-  if (protocol_->open()) {
-    HandlerSink sink(this, &events);
-    co_await protocol_->run(sink);
-  } else {
-    ClosingSink sink;
-    co_await protocol_->run(sink);
-  }
+  // One call site: the compiler places the read loop's frame inside this
+  // one (it lives as long as the connection), once rather than per branch.
+  HandlerSink handler_sink(this, &events);
+  ClosingSink closing_sink;
+  detail::Protocol::Sink* sink = &closing_sink;
+  if (protocol_->open()) sink = &handler_sink;
+  co_await protocol_->run(*sink);
   open_handlers.erase(this);
   unsubscribe_all();
   if (events.close) {
@@ -640,9 +640,16 @@ struct TopicRegistry {
                       std::vector<Waiter>& waiters) {
     auto it = topics.find(topic);
     if (it == topics.end()) return 0;
-    // A snapshot: a hook called below (on_message_dropped) may subscribe,
-    // unsubscribe or publish again; the list must not change under the loop.
-    const std::vector<Receiver> snapshot = it->second.receivers;
+    // The list is walked in place (a copy per publish cost as much as the
+    // walk itself with 1,000 receivers). What may subscribe, unsubscribe or
+    // publish again, on_message_dropped and the close of a slow connection,
+    // runs after the walk, for the connections gathered in `overflowing`.
+    const std::vector<Receiver>& receivers = it->second.receivers;
+    struct Overflowing {
+      WebSocketHandler* handler;
+      Backpressure backpressure;
+    };
+    std::vector<Overflowing> overflowing;
     // As if answering a read: each receiver's bytes are held until the loop
     // has handled this iteration, so that a burst of publishes reaches each
     // socket in one system call instead of one per message.
@@ -665,18 +672,14 @@ struct TopicRegistry {
     // Compressed once per key among receivers without context takeover.
     std::vector<std::pair<std::uint32_t, std::shared_ptr<const std::string>>> compressed;
     std::size_t count = 0;
-    for (const auto& receiver : snapshot) {
+    for (const auto& receiver : receivers) {
       WebSocketHandler* h = receiver.handler;
       auto& protocol = h->protocol_;
       if (!protocol || !protocol->open()) continue;  // closed or closing: skipped silently
       const Backpressure& bp = receiver.backpressure ? *receiver.backpressure : h->backpressure_;
       bool over = protocol->stream_->pending_write_bytes() >= bp.high_water_mark;
-      if (over && bp.policy == Overflow::drop) {
-        h->note_dropped(topic);
-        continue;
-      }
-      if (over && bp.policy == Overflow::close) {
-        h->close_slow(bp, topic);
+      if (over && bp.policy != Overflow::wait) {
+        overflowing.push_back({h, bp});
         continue;
       }
       std::shared_ptr<const std::string> frame;
@@ -701,6 +704,13 @@ struct TopicRegistry {
         if (over) waiters.push_back({protocol, write, bp});
       } catch (const StreamClosedError&) {
         // Closed between the check and the write: skipped, as a closed one.
+      }
+    }
+    for (const auto& o : overflowing) {
+      if (o.backpressure.policy == Overflow::drop) {
+        o.handler->note_dropped(topic);
+      } else if (o.handler->protocol_ && o.handler->protocol_->open()) {
+        o.handler->close_slow(o.backpressure, topic);  // unless a hook closed it already
       }
     }
     return count;

@@ -2,7 +2,9 @@
 // as a template and, if it compiles, rendered with a small namespace. Syntax
 // and evaluation errors are expected; crashes, hangs, leaks and undefined
 // behaviour are not. A work budget stops templates such as
-// `{% while True %}` so that every input terminates.
+// `{% while True %}` so that every input terminates, and a small
+// max_value_size keeps `s * 4000 * 4000` and its kin from building gigabytes
+// (the setting itself is tested in template_test's TemplateLimits).
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -26,7 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
        }}};
   const std::string source(reinterpret_cast<const char*>(data), size);
   try {
-    const tornado::template_::Template compiled(source, "fuzz.html");
+    tornado::template_::TemplateOptions options;
+    options.max_value_size = 1 << 20;
+    const tornado::template_::Template compiled(source, "fuzz.html", nullptr, options);
     tornado::detail::set_render_budget(20000);
     std::string out;
     compiled.generate_to(out, values, functions);

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -284,6 +285,63 @@ void spend_render_budget();
 /// Spends one step of the budget; throws EvalError when none is left.
 inline void charge_render_budget() {
   if (render_budget_limit != 0) spend_render_budget();
+}
+
+/// The max_value_size of the render running on this thread (see
+/// template_::TemplateOptions): generate() sets it for the time of a render
+/// with a MaxValueSizeScope, which restores the previous limit afterwards, so
+/// that a template rendered from within another (a UI module) keeps its own.
+extern thread_local constinit std::size_t max_value_size;
+class MaxValueSizeScope {
+ public:
+  explicit MaxValueSizeScope(std::size_t limit) noexcept : saved_(max_value_size) {
+    max_value_size = limit;
+  }
+  ~MaxValueSizeScope() { max_value_size = saved_; }
+  MaxValueSizeScope(const MaxValueSizeScope&) = delete;
+  MaxValueSizeScope& operator=(const MaxValueSizeScope&) = delete;
+
+ private:
+  std::size_t saved_;
+};
+/// What a value weighs against max_value_size: a string its bytes, a number
+/// 8, each list item or dict entry 16 more than its contents (and its key).
+/// Lazy values (ranges, views) weigh 8. Saturates instead of overflowing.
+std::size_t value_size(const Json& value);
+std::size_t value_size(const Value& value);
+/// Bytes a list item or dict entry adds beside its contents.
+inline constexpr std::size_t kItemOverhead = 16;
+/// Throws EvalError (MemoryError) for a value of `bytes`.
+[[noreturn]] void value_too_large(std::size_t bytes);
+/// Refuses a value of `bytes` when it is past the limit.
+inline void check_value_size(std::size_t bytes) {
+  if (bytes > max_value_size) value_too_large(bytes);
+}
+/// How deep values may nest where str(), repr(), ==, JSON conversion and
+/// sizing walk them, as Python's recursion limit: deeper is a RecursionError
+/// rather than a stack overflow. Each of those walks holds a NestingGuard.
+inline constexpr int kMaxValueNesting = 1000;
+extern thread_local constinit int value_nesting;
+[[noreturn]] void nesting_too_deep();
+class NestingGuard {
+ public:
+  NestingGuard() {
+    if (++value_nesting > kMaxValueNesting) {
+      --value_nesting;
+      nesting_too_deep();
+    }
+  }
+  ~NestingGuard() { --value_nesting; }
+  NestingGuard(const NestingGuard&) = delete;
+  NestingGuard& operator=(const NestingGuard&) = delete;
+};
+
+/// a + b and a * b for sizes, saturating at SIZE_MAX.
+inline std::size_t size_add(std::size_t a, std::size_t b) noexcept {
+  return a > SIZE_MAX - b ? SIZE_MAX : a + b;
+}
+inline std::size_t size_mul(std::size_t a, std::size_t b) noexcept {
+  return b != 0 && a > SIZE_MAX / b ? SIZE_MAX : a * b;
 }
 
 // Helpers shared by the evaluator, the formatter and the renderer.

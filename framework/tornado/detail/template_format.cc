@@ -589,6 +589,7 @@ std::string percent_format(const std::string& format, const Value& args) {
     if (padding && !left && zero && numeric) out.append(padding, '0');
     out += body;
     if (padding && left) out.append(padding, ' ');
+    check_value_size(out.size());  // each field may add up to kMaxWidth bytes
   }
   // Python skips this check when the argument has __getitem__ (dict, list,
   // range): `"w" % [1]` is "w".
@@ -733,6 +734,7 @@ std::string str_format(const std::string& format, const std::vector<Value>& posi
       spec = str_format(std::string(field_text.substr(end + 1)), positional, keywords);
     }
     out += format_with_spec(value, spec);
+    check_value_size(out.size());
     i = j + 1;
   }
   return out;

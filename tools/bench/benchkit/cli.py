@@ -4,11 +4,12 @@ import argparse
 import datetime
 import json
 import os
+import resource
 import shutil
 import sys
 import time
 
-from .common import BUILD, DOCS_BENCH, PROJECT, ROOT, git, log, machine_info, make_cases, raise_fd_limit
+from .common import BUILD, DOCS_BENCH, PROJECT, ROOT, big_memory_connections, git, log, machine_info, make_cases, raise_fd_limit
 from .build import build
 from .targets import make_targets
 from .scaling import scaling, scaling_table, write_scaling
@@ -53,13 +54,19 @@ def parse_args(argv):
     args.duration = args.duration or (2 if args.quick else 10)
     args.warmup = args.warmup if args.warmup is not None else (0.5 if args.quick else 1)
     args.memory_connections = args.memory_connections or (2000 if args.quick else 10000)
+    args.big_connections = big_memory_connections(args.quick)
     args.wsload_bin = os.path.join(BUILD, "tools", "wsload", "wsload")
     return args
 
 
 def main(argv):
     args = parse_args(argv)
-    cases = make_cases(args.memory_connections)
+    # Many idle connections need many descriptors: the soft limit goes up to
+    # the hard one for this process and the servers and loads it starts.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    cases = make_cases(args.memory_connections, args.big_connections)
     cases_by_id = {c.id: c for c in cases}
 
     old = None
@@ -75,7 +82,8 @@ def main(argv):
         with open(args.render) as f:
             report = json.load(f)
         memory = report.get("cases", {}).get("mem_idle_ws", {}).get("connections", 10000)
-        cases = make_cases(memory)
+        big = report.get("cases", {}).get("mem_idle_ws_big", {}).get("connections", 100000)
+        cases = make_cases(memory, big)
         print_table(report["results"], cases)
         plot(report, os.path.join(os.path.dirname(os.path.abspath(args.render)), "latest.png"))
         update_performance_md(report, cases)

@@ -4,6 +4,7 @@ import json
 import os
 import platform
 import re
+import resource
 import socket
 import statistics
 import subprocess
@@ -44,7 +45,21 @@ class Case:
         return self.kind != "memory"
 
 
-def make_cases(memory_connections):
+def fd_hard_limit():
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+
+
+def big_memory_connections(quick=False):
+    """100,000 idle connections, or as many as the fd limit lets one process
+    hold (the server holds one descriptor per connection, wsload another)."""
+    wanted = 5000 if quick else 100000
+    hard = fd_hard_limit()
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard - 300)
+    return wanted
+
+
+def make_cases(memory_connections, big_connections=100000):
     return [
         Case("http_plaintext_c100", "http", "HTTP GET /plaintext, 100 conn", 100,
              "requests_per_s", "req/s", path="/plaintext"),
@@ -58,6 +73,12 @@ def make_cases(memory_connections):
              "messages_per_s", "msg/s", size=65536),
         Case("mem_idle_ws", "memory", f"memory, {memory_connections:,} idle WS",
              memory_connections, "kib_per_connection", "KiB/conn"),
+        # The whole server with many idle connections on one loop: its total
+        # RSS. tornado-cpp and the ceiling only (the others take minutes to
+        # open this many).
+        Case("mem_idle_ws_big", "memory",
+             f"memory, {big_connections:,} idle WS, total RSS", big_connections,
+             "total_rss_mib", "MiB", total=True, only=(PROJECT, CEILING)),
         Case("http_plaintext_c10", "http", "HTTP GET /plaintext, 10 conn", 10,
              "requests_per_s", "req/s", main=False, path="/plaintext"),
         Case("http_plaintext_c1000", "http", "HTTP GET /plaintext, 1,000 conn", 1000,

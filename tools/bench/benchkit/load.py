@@ -82,8 +82,9 @@ def source_addresses(connections):
     return ",".join(f"127.0.0.{i + 1}" for i in range(count))
 
 
-def measure_memory(args, server, connections):
-    """Server RSS settled before and with `connections` idle WebSocket connections."""
+def measure_memory(args, server, connections, total=False):
+    """Server RSS settled before and with `connections` idle WebSocket connections
+    (the figure: KiB per connection, or with `total` the whole RSS in MiB)."""
     port = server.port
     if server.target.http:
         check_http(port)
@@ -123,8 +124,12 @@ def measure_memory(args, server, connections):
             proc.kill()
             proc.communicate()
     errors = connections - ready
+    if total:
+        value = with_conns / 1024 if ready else None
+    else:
+        value = (with_conns - before) / ready if ready else None
     return {
-        "value": (with_conns - before) / ready if ready else None,
+        "value": value,
         "rss_before_kib": before,
         "rss_with_kib": with_conns,
         "connected": ready,

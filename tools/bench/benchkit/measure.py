@@ -69,10 +69,11 @@ def bench(args, targets, cases):
                     continue
                 try:
                     with Server(target, args, logdir) as server:
-                        r = measure_memory(args, server, case.connections)
+                        r = measure_memory(args, server, case.connections,
+                                           total=case.extra.get("total", False))
                     r["run"] = run
                     raw[target.name][case.id].append(r)
-                    log(f"  {target.name:12} {case.label:34} {r['value']:8.2f} KiB/conn "
+                    log(f"  {target.name:12} {case.label:34} {r['value']:8.2f} {case.unit} "
                         f"(RSS {r['rss_before_kib']:,} -> {r['rss_with_kib']:,} KiB)"
                         + (f"  ERRORS {r['errors']}" if r["errors"] else ""))
                 except (RuntimeError, OSError, subprocess.SubprocessError) as e:

@@ -16,6 +16,8 @@ def fmt_value(value, unit):
         return "-"
     if unit == "KiB/conn":
         return f"{value:.2f}"
+    if unit == "MiB":
+        return f"{value:,.1f}"
     return f"{value:,.0f}"
 
 
@@ -130,7 +132,8 @@ def summary_table(report, cases):
     """The README's short table: tornado-cpp's figure and its ratios."""
     results = report["results"]
     mine = results.get(PROJECT, {})
-    lines = ["| case | tornado-cpp | × Tornado | × ceiling | Node ws |", "|---|---|---|---|---|"]
+    lines = ["| case | tornado-cpp | × Tornado | × ceiling | per server CPU-s (× ceiling) "
+             "| Node ws |", "|---|---|---|---|---|---|"]
     for c in cases:
         if not c.main or c.id not in mine:
             continue
@@ -138,8 +141,13 @@ def summary_table(report, cases):
         node = results.get("Node ws", {}).get(c.id)
         p99 = f" (p99 {e['p99_ms']:.2f} ms)" if "p99_ms" in e else ""
         ratio = lambda key: f"{e[key]:.2f}" if key in e else "-"
+        per_cpu = "-"
+        if e.get("per_cpu_s") is not None:
+            per_cpu = fmt_value(e["per_cpu_s"], c.unit)
+            if "vs_ceiling_per_cpu" in e:
+                per_cpu += f" ({e['vs_ceiling_per_cpu']:.2f})"
         lines.append(f"| {c.label} ({c.unit}) | {fmt_value(e['value'], c.unit)}{p99} | "
-                     f"{ratio('vs_tornado')} | {ratio('vs_ceiling')} | "
+                     f"{ratio('vs_tornado')} | {ratio('vs_ceiling')} | {per_cpu} | "
                      f"{fmt_value(node['value'], c.unit) if node else 'n/a'} |")
     lines.append("")
     lines.append(f"Median of {report['runs']} runs, {report['date']}, commit `{report['commit']}`, "

@@ -22,6 +22,8 @@ class Target:
         self.note = note  # why it is skipped, or None
 
     def supports(self, case):
+        if "only" in case.extra and self.name not in case.extra["only"]:
+            return False
         if case.kind == "http":
             return self.http
         return self.ws

@@ -159,6 +159,7 @@ nlohmann::json settings_json(const web::Settings& s) {
       {"autoescape", s.autoescape ? nlohmann::json(*s.autoescape) : nlohmann::json()},
       {"template_whitespace",
        s.template_whitespace ? nlohmann::json(*s.template_whitespace) : nlohmann::json()},
+      {"template_max_value_size", s.template_max_value_size},
   };
   if (s.compiled_template_cache) out["compiled_template_cache"] = *s.compiled_template_cache;
   if (s.values.is_object()) {
