@@ -19,7 +19,7 @@
 #include <future>
 #include <thread>
 
-#include "tornado/detail/http1_client_url.h"
+#include "tornado/detail/http1_client/url.h"
 #include "tornado/ioloop.h"
 #include "tornado/iostream.h"
 #include "tornado/locks.h"

@@ -16,7 +16,7 @@
 #include <thread>
 
 #include "redis_support.h"
-#include "tornado/detail/websocket_protocol.h"
+#include "tornado/detail/websocket/protocol.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
 #include "tornado/pubsub.h"

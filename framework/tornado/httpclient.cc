@@ -13,8 +13,8 @@
 
 #include "tornado/detail/ascii.h"
 #include "tornado/detail/base64.h"
-#include "tornado/detail/http1_client_connection.h"
-#include "tornado/detail/http1_client_url.h"
+#include "tornado/detail/http1_client/connection.h"
+#include "tornado/detail/http1_client/url.h"
 #include "tornado/detail/http1_strict.h"
 #include "tornado/ioloop.h"
 #include "tornado/iostream.h"

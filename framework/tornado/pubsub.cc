@@ -8,7 +8,7 @@
 #include <optional>
 #include <unordered_map>
 
-#include "tornado/detail/redis_connection.h"
+#include "tornado/detail/redis/connection.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"
 

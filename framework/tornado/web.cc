@@ -18,7 +18,7 @@
 
 #include "tornado/autoreload.h"
 #include "tornado/detail/base64.h"
-#include "tornado/detail/web_template.h"
+#include "tornado/detail/web/template.h"
 #include "tornado/detail/zlib.h"
 #include "tornado/escape.h"
 #include "tornado/ioloop.h"

@@ -11,7 +11,7 @@
 #include "tornado/detail/ascii.h"
 #include "tornado/detail/http1_strict.h"
 #include "tornado/detail/ioloop_streams.h"
-#include "tornado/detail/websocket_protocol.h"
+#include "tornado/detail/websocket/protocol.h"
 #include "tornado/escape.h"
 #include "tornado/ioloop.h"
 #include "tornado/log.h"

@@ -63,7 +63,7 @@
 #include <vector>
 
 #include "tornado/concurrent.h"
-#include "tornado/detail/permessage_deflate.h"
+#include "tornado/detail/websocket/permessage_deflate.h"
 #include "tornado/iostream.h"
 #include "tornado/pubsub.h"
 #include "tornado/web.h"

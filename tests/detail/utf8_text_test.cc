@@ -1,5 +1,5 @@
 // tornado::detail UTF-8 decoding and Python's whitespace (detail/utf8.h);
-// the validator has its own tests in tests/utf8_test.cc.
+// the validator has its own tests in tests/detail/utf8_test.cc.
 #include <gtest/gtest.h>
 
 #include "tornado/detail/utf8.h"

@@ -1,4 +1,4 @@
-// Fuzz target for permessage-deflate (tornado/detail/permessage_deflate.h):
+// Fuzz target for permessage-deflate (tornado/detail/websocket/permessage_deflate.h):
 // inflating hostile data under a size limit, compress/inflate round trips
 // in every window and context mode, and extension negotiation on hostile
 // header values.
@@ -13,7 +13,7 @@
 #include <string>
 #include <string_view>
 
-#include "tornado/detail/permessage_deflate.h"
+#include "tornado/detail/websocket/permessage_deflate.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Fuzz target for the WebSocket frame reader (tornado/detail/websocket_protocol.h).
+// Fuzz target for the WebSocket frame reader (tornado/detail/websocket/protocol.h).
 //
 // Input: one option byte, one split byte, then the bytes of the stream.
 //   option bit 0: role (0 server, 1 client)
@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "tornado/detail/permessage_deflate.h"
-#include "tornado/detail/websocket_protocol.h"
+#include "tornado/detail/websocket/permessage_deflate.h"
+#include "tornado/detail/websocket/protocol.h"
 
 namespace {
 

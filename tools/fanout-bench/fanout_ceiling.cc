@@ -24,7 +24,7 @@
 #include <string_view>
 #include <vector>
 
-#include "tornado/detail/websocket_protocol.h"
+#include "tornado/detail/websocket/protocol.h"
 
 namespace fanout {
 namespace {

@@ -17,7 +17,7 @@
 #include <string_view>
 
 #include "tornado/concurrent.h"
-#include "tornado/detail/http1_client_gzip.h"
+#include "tornado/detail/http1_client/gzip.h"
 #include "tornado/detail/http1_strict.h"
 #include "tornado/httputil.h"
 #include "tornado/iostream.h"

@@ -1,5 +1,5 @@
-// The template-facing objects of a request; see web_template.h.
-#include "tornado/detail/web_template.h"
+// The template-facing objects of a request; see web/template.h.
+#include "tornado/detail/web/template.h"
 
 #include <chrono>
 

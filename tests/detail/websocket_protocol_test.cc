@@ -1,8 +1,8 @@
-// Tests for tornado/detail/websocket_protocol.h: frame encoding, masking,
+// Tests for tornado/detail/websocket/protocol.h: frame encoding, masking,
 // the streaming MessageReader (data-file cases in
 // tests/data/websocket/frames.txt, each fed in many splits), UTF-8 in
 // text frames, limits, close payloads and the handshake helpers.
-#include "tornado/detail/websocket_protocol.h"
+#include "tornado/detail/websocket/protocol.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 #include <set>
 #include <sstream>
 
-#include "tornado/detail/permessage_deflate.h"
+#include "tornado/detail/websocket/permessage_deflate.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-#include "tornado/detail/http1_client_url.h"
+#include "tornado/detail/http1_client/url.h"
 
 #include <algorithm>
 #include <optional>

@@ -1,4 +1,4 @@
-#include "tornado/detail/http1_client_gzip.h"
+#include "tornado/detail/http1_client/gzip.h"
 
 #include <zlib.h>
 

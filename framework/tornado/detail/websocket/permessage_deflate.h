@@ -37,7 +37,7 @@
 #include <string>
 #include <string_view>
 
-#include "tornado/detail/websocket_protocol.h"
+#include "tornado/detail/websocket/protocol.h"
 #include "tornado/detail/zlib.h"
 
 namespace tornado::detail::ws {

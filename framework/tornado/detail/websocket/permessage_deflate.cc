@@ -1,5 +1,5 @@
 // permessage-deflate: RFC 7692 negotiation and raw-DEFLATE streams on zlib.
-#include "tornado/detail/permessage_deflate.h"
+#include "tornado/detail/websocket/permessage_deflate.h"
 
 #include <zlib.h>
 

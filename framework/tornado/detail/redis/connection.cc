@@ -1,4 +1,4 @@
-#include "tornado/detail/redis_connection.h"
+#include "tornado/detail/redis/connection.h"
 
 #include <arpa/inet.h>
 #include <hiredis/adapters/libuv.h>

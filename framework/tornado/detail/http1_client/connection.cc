@@ -1,4 +1,4 @@
-#include "tornado/detail/http1_client_connection.h"
+#include "tornado/detail/http1_client/connection.h"
 
 #include <fmt/format.h>
 

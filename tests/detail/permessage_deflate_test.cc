@@ -1,9 +1,9 @@
-// Tests for tornado/detail/permessage_deflate.h: RFC 7692 negotiation on
+// Tests for tornado/detail/websocket/permessage_deflate.h: RFC 7692 negotiation on
 // both sides, compression round trips with and without context takeover,
 // every window size (8 included) checked against a strict zlib decoder, the
 // Autobahn|Testsuite 12.x/13.x configurations through the MessageReader,
 // and compression bombs refused with 1009 in bounded memory.
-#include "tornado/detail/permessage_deflate.h"
+#include "tornado/detail/websocket/permessage_deflate.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>

@@ -1,5 +1,5 @@
 // RFC 6455 framing, the streaming reader and the handshake helpers.
-#include "tornado/detail/websocket_protocol.h"
+#include "tornado/detail/websocket/protocol.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -10,7 +10,7 @@
 
 #include "tornado/detail/ascii.h"
 #include "tornado/detail/base64.h"
-#include "tornado/detail/permessage_deflate.h"
+#include "tornado/detail/websocket/permessage_deflate.h"
 
 namespace tornado::detail::ws {
 namespace {

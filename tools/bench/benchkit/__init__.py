@@ -1,0 +1,1 @@
+"""tools/bench/run as a package: build, targets, load, measure, render, compare, cli."""
