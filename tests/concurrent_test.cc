@@ -130,6 +130,21 @@ TEST(ConcurrentTest, WithTimeoutThrowsTimeoutError) {
                tornado::TimeoutError);
 }
 
+TEST(ConcurrentTest, WithTimeoutDueFirstWinsWhenTheLoopIsLateForBoth) {
+  IOLoop loop;
+  auto work = []() -> Task<int> {
+    co_await tornado::sleep(5ms);
+    co_return 1;
+  };
+  // The behaviour under test, not synchronisation: a loop stalled past both
+  // deadlines fires the timeout's timer and the work's in one turn; the
+  // deadline that came first decides, as in Tornado.
+  loop.add_callback([] { std::this_thread::sleep_for(20ms); });
+  EXPECT_THROW(
+      loop.run_sync([&]() -> Task<int> { co_return co_await tornado::with_timeout(1ms, work()); }),
+      tornado::TimeoutError);
+}
+
 TEST(ConcurrentTest, SpawnedExceptionIsLogged) {
   IOLoop loop;
   tornado::testing::ExpectLog expected(tornado::log::gen, "spawned-failure");
