@@ -1003,6 +1003,21 @@ TEST(TemplateObjects, ModuleStatementReachesTheModulesObject) {
 
 // Tornado puts Python's datetime module in every template's namespace; the
 // blog demo's feed uses it for an empty blog. Datetimes are naive UTC here.
+TEST(TemplateObjects, ImportOfTheModulesTheEngineCarries) {
+  // Tornado's websocket demo writes {% import tornado.escape %}; the output
+  // is what Tornado 6.2 renders for the same template.
+  EXPECT_EQ(Template("{% import tornado.escape %}"
+                     "{{ tornado.escape.linkify(\"see http://a.example/ <i>\") }}|"
+                     "{% raw tornado.escape.url_escape(\"a b\") %}|"
+                     "{{ tornado.escape.squeeze(\"a   b\") }}")
+                .generate(),
+            "see &lt;a href=&quot;http://a.example/&quot;&gt;http://a.example/&lt;/a&gt; "
+            "&amp;lt;i&amp;gt;|a+b|a b");
+  EXPECT_EQ(Template("{% import datetime %}{{ repr(datetime.datetime) }}").generate(),
+            "&lt;class &#39;datetime.datetime&#39;&gt;");
+  EXPECT_THROW(Template("{{ tornado.escape.system(1) }}").generate(), TemplateError);
+}
+
 TEST(TemplateObjects, DatetimeModuleIsInTheNamespace) {
   auto seconds_now = [] {
     return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())

@@ -426,6 +426,9 @@ class TemplateParser {
       body.push_back(std::move(node));
       return false;
     }
+    // The modules the engine carries itself are always in the namespace;
+    // importing one, as Tornado's demos do, changes nothing.
+    if (op == "import" && (suffix == "tornado.escape" || suffix == "datetime")) return false;
     if (op == "import" || op == "from") {
       reader_.fail(source +
                        " imports a Python module, which a tornado-cpp template cannot: pass what "

@@ -494,6 +494,40 @@ const Builtin* find_builtin(std::string_view name) {
 
 }  // namespace
 
+namespace {
+
+// `tornado.escape` for the templates that import it, as Tornado's websocket
+// demo does: its functions are the ones the namespace already has.
+class EscapeModule final : public template_::Object {
+ public:
+  std::string type_name() const override { return "module"; }
+  std::string repr() const override { return "<module 'tornado.escape'>"; }
+  static const Builtin* function(std::string_view name) {
+    for (std::string_view carried :
+         {"json_encode", "linkify", "squeeze", "url_escape", "xhtml_escape"}) {
+      if (name == carried) return find_builtin(name);
+    }
+    return nullptr;
+  }
+};
+
+class TornadoPackage final : public template_::Object {
+ public:
+  std::string type_name() const override { return "module"; }
+  std::string repr() const override { return "<module 'tornado'>"; }
+  std::optional<template_::Value> attribute(std::string_view name) const override {
+    if (name == "escape") return template_::Value(std::make_shared<const EscapeModule>());
+    return std::nullopt;
+  }
+};
+
+const template_::Value& tornado_package() {
+  static const template_::Value package(std::make_shared<const TornadoPackage>());
+  return package;
+}
+
+}  // namespace
+
 bool is_xhtml_escape(const Value& function) {
   const auto* f = function.get_if<FunctionValue>();
   return f && f->builtin && f->builtin->fn == builtin_xhtml_escape;
@@ -522,6 +556,7 @@ Value lookup_name(std::string_view name, EvalContext& context) {
     return Value::of(FunctionValue{builtin, nullptr, builtin->name});
   }
   if (name == "datetime") return from_public_ref(datetime_module());
+  if (name == "tornado") return from_public_ref(tornado_package());
   throw EvalError("NameError", "name '" + std::string(name) + "' is not defined");
 }
 
@@ -878,6 +913,8 @@ Value call_method(Value receiver, std::string_view name, Args& args, EvalContext
     }
   } else if (receiver.get_if<SequenceValue>()) {
     result = sequence_method(receiver, name, args);
+  } else if (const auto* module = dynamic_cast<const EscapeModule*>(object_of(receiver))) {
+    if (const Builtin* function = module->function(name)) return function->fn(args, context);
   } else if (const template_::Object* o = object_of(receiver)) {
     const template_::Arguments arguments = public_arguments(name, args);
     auto answer = user_code([&] { return o->call_method(name, arguments); });
