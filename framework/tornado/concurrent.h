@@ -885,7 +885,9 @@ std::function<void()> arm_timer(std::chrono::steady_clock::duration delay,
 /// callback is left behind.
 template <class T>
 Task<T> with_timeout(std::chrono::steady_clock::duration timeout, Future<T> future) {
-  Future<> either;
+  // Which came first: a loop that stalled past both deadlines runs the timer
+  // and the work's completion in one turn, before this coroutine resumes.
+  Future<bool> either;
   struct Cleanup {
     std::function<void()> disarm;
     Future<T> future;
@@ -897,18 +899,19 @@ Task<T> with_timeout(std::chrono::steady_clock::duration timeout, Future<T> futu
   };
   Cleanup cleanup{detail::arm_timer(timeout,
                                     [either]() mutable {
-                                      if (!either.done()) either.set_result();
+                                      if (!either.done()) either.set_result(true);
                                     }),
                   future, future.add_done_callback([either]() mutable {
-                    if (!either.done()) either.set_result();
+                    if (!either.done()) either.set_result(false);
                   })};
+  bool timed_out;
   try {
-    co_await either;
+    timed_out = co_await either;
   } catch (const CancelledError&) {
     future.cancel();
     throw;
   }
-  if (!future.done()) throw TimeoutError("Timeout");
+  if (timed_out) throw TimeoutError("Timeout");
   co_return future.result();
 }
 
