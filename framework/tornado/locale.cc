@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "tornado/detail/locale_names.h"
+#include "tornado/detail/utf8.h"
 #include "tornado/log.h"
 
 namespace tornado::locale {
@@ -254,24 +255,6 @@ std::vector<std::vector<std::string>> read_csv(std::string_view text) {
   return rows;
 }
 
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 std::string utf16_to_utf8(std::string_view data, const std::string& name) {
   bool big = false;
   if (data.size() >= 2 && static_cast<unsigned char>(data[0]) == 0xFE &&
@@ -294,12 +277,12 @@ std::string utf16_to_utf8(std::string_view data, const std::string& name) {
       if (k + 2 >= data.size()) throw TranslationError(name + ": unpaired UTF-16 surrogate");
       std::uint32_t lo = unit(k + 2);
       if (lo < 0xDC00 || lo >= 0xE000) throw TranslationError(name + ": unpaired UTF-16 surrogate");
-      append_utf8(out, 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00));
+      detail::append_utf8(out, 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00));
       k += 2;
     } else if (u >= 0xDC00 && u < 0xE000) {
       throw TranslationError(name + ": unpaired UTF-16 surrogate");
     } else {
-      append_utf8(out, u);
+      detail::append_utf8(out, u);
     }
   }
   return out;
