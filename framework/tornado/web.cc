@@ -1214,30 +1214,68 @@ std::vector<std::string> RequestHandler::arguments_from(const httputil::Argument
   return values;
 }
 
-#define TORNADO_WEB_ARGUMENT_GETTERS(getter, source)                                               \
-  std::string RequestHandler::getter(std::string_view name, bool do_strip) const {                 \
-    auto values = arguments_from(request().source, name, do_strip);                                \
-    if (values.empty()) throw MissingArgumentError(std::string(name));                             \
-    return values.back();                                                                          \
-  }                                                                                                \
-  std::string RequestHandler::getter(std::string_view name, std::string_view default_value,        \
-                                     bool do_strip) const {                                        \
-    auto values = arguments_from(request().source, name, do_strip);                                \
-    return values.empty() ? std::string(default_value) : values.back();                            \
-  }                                                                                                \
-  std::optional<std::string> RequestHandler::getter(std::string_view name, std::nullopt_t,         \
-                                                    bool do_strip) const {                         \
-    auto values = arguments_from(request().source, name, do_strip);                                \
-    if (values.empty()) return std::nullopt;                                                       \
-    return values.back();                                                                          \
-  }                                                                                                \
-  std::vector<std::string> RequestHandler::getter##s(std::string_view name, bool do_strip) const { \
-    return arguments_from(request().source, name, do_strip);                                       \
-  }
-TORNADO_WEB_ARGUMENT_GETTERS(get_argument, arguments)
-TORNADO_WEB_ARGUMENT_GETTERS(get_query_argument, query_arguments)
-TORNADO_WEB_ARGUMENT_GETTERS(get_body_argument, body_arguments)
-#undef TORNADO_WEB_ARGUMENT_GETTERS
+namespace {
+
+// The last value of a list of arguments, as Tornado's get_argument returns.
+std::optional<std::string> last_value(std::vector<std::string> values) {
+  if (values.empty()) return std::nullopt;
+  return std::move(values.back());
+}
+
+std::string required_argument(std::optional<std::string> value, std::string_view name) {
+  if (!value) throw MissingArgumentError(std::string(name));
+  return *std::move(value);
+}
+
+}  // namespace
+
+std::optional<std::string> RequestHandler::get_argument(std::string_view name, std::nullopt_t,
+                                                        bool do_strip) const {
+  return last_value(arguments_from(request().arguments, name, do_strip));
+}
+std::string RequestHandler::get_argument(std::string_view name, bool do_strip) const {
+  return required_argument(get_argument(name, std::nullopt, do_strip), name);
+}
+std::string RequestHandler::get_argument(std::string_view name, std::string_view default_value,
+                                         bool do_strip) const {
+  return get_argument(name, std::nullopt, do_strip).value_or(std::string(default_value));
+}
+std::vector<std::string> RequestHandler::get_arguments(std::string_view name, bool do_strip) const {
+  return arguments_from(request().arguments, name, do_strip);
+}
+
+std::optional<std::string> RequestHandler::get_query_argument(std::string_view name, std::nullopt_t,
+                                                              bool do_strip) const {
+  return last_value(arguments_from(request().query_arguments, name, do_strip));
+}
+std::string RequestHandler::get_query_argument(std::string_view name, bool do_strip) const {
+  return required_argument(get_query_argument(name, std::nullopt, do_strip), name);
+}
+std::string RequestHandler::get_query_argument(std::string_view name,
+                                               std::string_view default_value,
+                                               bool do_strip) const {
+  return get_query_argument(name, std::nullopt, do_strip).value_or(std::string(default_value));
+}
+std::vector<std::string> RequestHandler::get_query_arguments(std::string_view name,
+                                                             bool do_strip) const {
+  return arguments_from(request().query_arguments, name, do_strip);
+}
+
+std::optional<std::string> RequestHandler::get_body_argument(std::string_view name, std::nullopt_t,
+                                                             bool do_strip) const {
+  return last_value(arguments_from(request().body_arguments, name, do_strip));
+}
+std::string RequestHandler::get_body_argument(std::string_view name, bool do_strip) const {
+  return required_argument(get_body_argument(name, std::nullopt, do_strip), name);
+}
+std::string RequestHandler::get_body_argument(std::string_view name, std::string_view default_value,
+                                              bool do_strip) const {
+  return get_body_argument(name, std::nullopt, do_strip).value_or(std::string(default_value));
+}
+std::vector<std::string> RequestHandler::get_body_arguments(std::string_view name,
+                                                            bool do_strip) const {
+  return arguments_from(request().body_arguments, name, do_strip);
+}
 
 // ---- cookies ----
 

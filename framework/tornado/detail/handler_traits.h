@@ -57,7 +57,6 @@ TORNADO_DETAIL_VERB(VerbOptions, options)
 TORNADO_DETAIL_VERB(HookPrepare, prepare)
 TORNADO_DETAIL_VERB(HookOpen, open)
 TORNADO_DETAIL_VERB(HookDataReceived, data_received)
-TORNADO_DETAIL_VERB(HookInitialize, initialize)
 #undef TORNADO_DETAIL_VERB
 
 template <std::size_t>
