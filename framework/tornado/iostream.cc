@@ -655,11 +655,12 @@ void IOStream::close(std::error_code error) {
   flush_corked();  // a close frame written just before close() still goes out
   closed_ = true;
   if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(tcp_));
-  uv_close(reinterpret_cast<uv_handle_t*>(tcp_), [](uv_handle_t* h) noexcept {
-    auto* stream = static_cast<IOStream*>(h->data);
-    delete reinterpret_cast<uv_tcp_t*>(h);
-    if (stream) stream->on_handle_closed();
-  });
+  struct Notice {
+    static void closed(void* stream) noexcept {
+      static_cast<IOStream*>(stream)->on_handle_closed();
+    }
+  };
+  tornado::detail::close_handle<uv_tcp_t, Notice>(tcp_);
 }
 
 void IOStream::on_handle_closed() noexcept {

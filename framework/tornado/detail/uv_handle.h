@@ -10,6 +10,28 @@
 
 namespace tornado::detail {
 
+/// What close_handle calls once the handle is gone: nothing.
+struct NoCloseNotice {
+  static void closed(void*) noexcept {}
+};
+
+/// The one close path of a libuv handle allocated with new: starts closing
+/// it, and libuv's close callback frees it and then, if the handle still
+/// carried data, calls `Notice::closed(data)` (an IOStream learns there that
+/// its socket is gone). UvHandle closes through it, and so does the one
+/// owner that holds its handle by pointer (IOStream, whose public header
+/// cannot name UvHandle).
+template <class H, class Notice = NoCloseNotice>
+void close_handle(H* handle) noexcept {
+  auto* base = reinterpret_cast<uv_handle_t*>(handle);
+  if (uv_is_closing(base)) return;
+  uv_close(base, [](uv_handle_t* h) noexcept {
+    void* data = h->data;
+    delete reinterpret_cast<H*>(h);
+    if (data) Notice::closed(data);
+  });
+}
+
 template <class H>
 class UvHandle {
  public:
@@ -40,11 +62,9 @@ class UvHandle {
   /// Starts closing; the memory is released by libuv's close callback.
   void close() noexcept {
     if (!handle_) return;
-    auto* base = reinterpret_cast<uv_handle_t*>(std::exchange(handle_, nullptr));
-    base->data = nullptr;
-    if (!uv_is_closing(base)) {
-      uv_close(base, [](uv_handle_t* h) noexcept { delete reinterpret_cast<H*>(h); });
-    }
+    H* handle = std::exchange(handle_, nullptr);
+    reinterpret_cast<uv_handle_t*>(handle)->data = nullptr;
+    close_handle(handle);
   }
 
  private:
