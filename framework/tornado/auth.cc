@@ -11,6 +11,8 @@
 #include <ctime>
 #include <set>
 
+#include "tornado/detail/ascii.h"
+#include "tornado/detail/base64.h"
 #include "tornado/escape.h"
 #include "tornado/httputil.h"
 
@@ -35,29 +37,8 @@ std::string random_hex(std::size_t bytes) {
   return out;
 }
 
-std::string base64_encode(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
-std::optional<std::string> base64_decode(std::string_view data) {
-  if (data.size() % 4 != 0) return std::nullopt;
-  std::string out(3 * (data.size() / 4) + 1, '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(data.data()),
-                          static_cast<int>(data.size()));
-  if (n < 0) return std::nullopt;
-  std::size_t len = static_cast<std::size_t>(n);
-  // EVP_DecodeBlock counts the padding as zero bytes.
-  if (data.size() >= 1 && data[data.size() - 1] == '=') --len;
-  if (data.size() >= 2 && data[data.size() - 2] == '=') --len;
-  out.resize(len);
-  return out;
-}
+using tornado::detail::base64_decode;
+using tornado::detail::base64_encode;
 
 std::string hmac_hex(std::string_view key, std::string_view message, const EVP_MD* md) {
   unsigned char digest[EVP_MAX_MD_SIZE];
@@ -199,8 +180,8 @@ std::string oauth_signature_base_string(std::string_view method, std::string_vie
   std::string host(base.substr(scheme_end + 3, path_start == std::string_view::npos
                                                    ? std::string_view::npos
                                                    : path_start - scheme_end - 3));
-  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  scheme = tornado::detail::ascii_lower(scheme);
+  host = tornado::detail::ascii_lower(host);
   if ((scheme == "http" && host.ends_with(":80")) ||
       (scheme == "https" && host.ends_with(":443"))) {
     host.resize(host.rfind(':'));
@@ -232,9 +213,8 @@ std::string oauth_signature_base_string(std::string_view method, std::string_vie
     if (!normalized.empty()) normalized += '&';
     normalized += k + "=" + v;
   }
-  std::string upper(method);
-  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-  return upper + "&" + oauth_escape(scheme + "://" + host + path) + "&" + oauth_escape(normalized);
+  return tornado::detail::ascii_upper(method) + "&" + oauth_escape(scheme + "://" + host + path) +
+         "&" + oauth_escape(normalized);
 }
 
 std::string oauth10a_signature(std::string_view consumer_secret, std::string_view method,

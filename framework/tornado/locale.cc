@@ -13,6 +13,7 @@
 #include <set>
 #include <sstream>
 
+#include "tornado/detail/ascii.h"
 #include "tornado/detail/locale_names.h"
 #include "tornado/detail/utf8.h"
 #include "tornado/log.h"
@@ -65,21 +66,8 @@ void install_registry(std::shared_ptr<Registry> r) {
   registry_slot() = std::move(r);
 }
 
-std::string ascii_lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
-
-std::string ascii_upper(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'a' && c <= 'z') c = static_cast<char>(c - 'a' + 'A');
-  }
-  return out;
-}
+using tornado::detail::ascii_lower;
+using tornado::detail::ascii_upper;
 
 std::string_view strip(std::string_view s) {
   constexpr std::string_view ws = " \t\n\r\v\f";

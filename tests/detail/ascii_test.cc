@@ -14,6 +14,11 @@ TEST(AsciiTest, LowerChangesOnlyAsciiLetters) {
   EXPECT_EQ(ascii_upper('['), '[');
 }
 
+TEST(AsciiTest, UpperChangesOnlyAsciiLetters) {
+  EXPECT_EQ(ascii_upper("post en_us 42"), "POST EN_US 42");
+  EXPECT_EQ(ascii_upper("\xc3\xa9t"), "\xc3\xa9T");
+}
+
 TEST(AsciiTest, IequalsIgnoresAsciiCaseOnly) {
   EXPECT_TRUE(iequals("Upgrade", "uPGRADE"));
   EXPECT_FALSE(iequals("Upgrade", "Upgrades"));

@@ -28,6 +28,13 @@ inline std::string ascii_lower(std::string_view text) {
   return out;
 }
 
+/// `text` with a-z raised; every other byte (UTF-8 included) unchanged.
+inline std::string ascii_upper(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = ascii_upper(c);
+  return out;
+}
+
 /// Equal but for the case of ASCII letters.
 constexpr bool iequals(std::string_view a, std::string_view b) noexcept {
   if (a.size() != b.size()) return false;
