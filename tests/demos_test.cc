@@ -931,6 +931,24 @@ TEST_F(TornadoTemplatesTest, BlogRendersThePythonDemosTemplates) {
       << feed.body;
   expect_same_pages(server, twin, pages);
   expect_same_pages(server, twin, pages, author.jar.header());
+
+  // A failed login shows login.html with its error. The twin renders the
+  // page from ?error=, the app from its check, so the POST goes to the same
+  // URI (base.html's links show it).
+  static const std::regex xsrf_value(R"(name="_xsrf" value="[^"]*")");
+  for (const auto& [email, error] : {std::pair{"nobody@example.com", "email not found"},
+                                     std::pair{"ann@example.com", "incorrect password"}}) {
+    Browser reader(server);
+    reader.get("/auth/create");
+    std::string uri = "/auth/login?error=" + tornado::escape::url_escape(error, false);
+    auto ours = reader.post(uri, {{"email", email}, {"password", "wrong"}});
+    auto theirs = get(twin.url(uri));
+    EXPECT_EQ(ours.code, 200) << ours.body;
+    EXPECT_NE(ours.body.find(std::string("Error: ") + error), std::string::npos) << ours.body;
+    EXPECT_EQ(std::regex_replace(ours.body, xsrf_value, R"(name="_xsrf" value="")"),
+              std::regex_replace(theirs.body, xsrf_value, R"(name="_xsrf" value="")"))
+        << uri;
+  }
   std::filesystem::remove(db);
 #endif
 }
