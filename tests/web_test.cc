@@ -1238,7 +1238,48 @@ class RedirectingHandler : public RequestHandler {
 class HeadHandler : public RequestHandler {
  public:
   void get() { write("hello body"); }
-  void head() { write("hello body"); }
+  void head() {
+    // A HEAD that knows the length without the body (a file's size, say).
+    if (auto length = get_argument("length", std::nullopt)) {
+      set_header("Content-Length", *length);
+      return;
+    }
+    write("hello body");
+  }
+};
+
+// Counts get_current_user calls; current_user() asks once per request.
+class CountingUserHandler : public RequestHandler {
+ public:
+  void initialize(int* calls) { calls_ = calls; }
+  std::optional<nlohmann::json> get_current_user() override {
+    ++*calls_;
+    return nlohmann::json("ada");
+  }
+  void get() {
+    current_user();
+    if (!authenticated()) return;
+    write(current_user()->get<std::string>());
+  }
+
+ private:
+  int* calls_ = nullptr;
+};
+
+// Streams its body; the verb runs only once the whole body came.
+class StreamedUploadHandler : public RequestHandler {
+ public:
+  void initialize(CloseProbe* probe) { probe_ = probe; }
+  void data_received(std::string_view chunk) {
+    received_ += chunk.size();
+    if (received_ >= 10) probe_->started.set();
+  }
+  void post() { ++probe_->cancelled; }  // counted as "ran": must not
+  void on_connection_close() override { ++probe_->hooks; }
+
+ private:
+  CloseProbe* probe_ = nullptr;
+  std::size_t received_ = 0;
 };
 
 class GetOnlyHandler : public RequestHandler {
@@ -1280,6 +1321,8 @@ class HandlerBehaviourTest : public tornado::testing::AsyncHTTPTestCase {
             {"/auto/(\\w+)", handler<tornado::web::RedirectHandler>(std::string("/to/{}/{{x}}"))},
             {"/missing/(\\w+)", handler<tornado::web::RedirectHandler>(std::string("/to/{1}"))},
             {"/head", handler<HeadHandler>()},
+            {"/counting-user", handler<CountingUserHandler>(&user_calls_)},
+            {"/upload", handler<StreamedUploadHandler>(&probe_)},
             {"/get-only", handler<GetOnlyHandler>()},
         },
         settings);
@@ -1302,6 +1345,7 @@ class HandlerBehaviourTest : public tornado::testing::AsyncHTTPTestCase {
   }
 
   CloseProbe probe_;
+  int user_calls_ = 0;
   std::vector<Logged> logged_;
 };
 
@@ -1625,4 +1669,42 @@ TEST_F(TracebackTest, ServeTracebackSendsTheExceptionAsText) {
   EXPECT_EQ(fetch("/errors?how=send").body,
             "<html><title>503: Service Unavailable</title>"
             "<body>503: Service Unavailable</body></html>");
+}
+
+TEST_F(HandlerBehaviourTest, CurrentUserIsDeterminedOncePerRequest) {
+  EXPECT_EQ(fetch("/counting-user").body, "ada");
+  EXPECT_EQ(user_calls_, 1);
+  EXPECT_EQ(fetch("/counting-user").body, "ada");
+  EXPECT_EQ(user_calls_, 2);
+}
+
+// An explicit Content-Length is kept on a HEAD answer without a body, and the
+// connection stays usable: no body is expected after it.
+TEST_F(HandlerBehaviourTest, HeadKeepsAnExplicitContentLength) {
+  auto both =
+      raw("HEAD /head?length=1234 HTTP/1.1\r\nHost: x\r\n\r\n"
+          "GET /head HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_line(both), "HTTP/1.1 200 OK");
+  EXPECT_EQ(header_of(both, "Content-Length"), "1234");
+  auto second = both.find("\r\n\r\nHTTP/1.1 200 OK\r\n");
+  ASSERT_NE(second, std::string::npos) << both;
+  std::string get = both.substr(second + 4);
+  EXPECT_EQ(header_of(get, "Content-Length"), "10");
+  EXPECT_EQ(body_of(get), "hello body");
+}
+
+TEST_F(HandlerBehaviourTest, ClientLeavingMidBodyRunsTheHookOnceAndNotTheVerb) {
+  run_sync([&]() -> Task<> {
+    auto leaving = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port_);
+    co_await leaving->write(
+        "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+    co_await probe_.started.wait();
+    leaving->close();
+    co_await until([&] { return probe_.hooks > 0; });
+  });
+  EXPECT_EQ(fetch("/long?quick=1").code, 200);
+  EXPECT_EQ(probe_.hooks, 1);
+  EXPECT_EQ(probe_.cancelled, 0) << "post() ran without its body";
+  ASSERT_EQ(logged_.size(), 1u);
+  EXPECT_EQ(logged_[0].request, "GET /long?quick=1");
 }
