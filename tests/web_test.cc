@@ -788,6 +788,15 @@ TEST_F(DepthTest, HTTPErrorWarningNamesMethodAndPath) {
   EXPECT_EQ(fetch("/forbidden?x=1").code, 403);
 }
 
+// Tornado's ErrorHandler skips the XSRF check, so a POST to a wrong URL gets
+// its 404 rather than a 403.
+TEST_F(DepthTest, PostToAnUnknownPathIs404EvenWithXsrfCookies) {
+  tornado::httpclient::HTTPRequest post;
+  post.method = "POST";
+  post.body = "";
+  EXPECT_EQ(fetch("/no/such/page", post).code, 404);
+}
+
 TEST(WebSettingsTest, DebugImpliesWhatItImpliesInTornado) {
   tornado::web::Settings settings;
   settings.debug = true;
@@ -1321,6 +1330,7 @@ class HandlerBehaviourTest : public tornado::testing::AsyncHTTPTestCase {
             {"/auto/(\\w+)", handler<tornado::web::RedirectHandler>(std::string("/to/{}/{{x}}"))},
             {"/missing/(\\w+)", handler<tornado::web::RedirectHandler>(std::string("/to/{1}"))},
             {"/head", handler<HeadHandler>()},
+            {"/gone", handler<tornado::web::ErrorHandler>(410)},
             {"/counting-user", handler<CountingUserHandler>(&user_calls_)},
             {"/upload", handler<StreamedUploadHandler>(&probe_)},
             {"/get-only", handler<GetOnlyHandler>()},
@@ -1707,4 +1717,18 @@ TEST_F(HandlerBehaviourTest, ClientLeavingMidBodyRunsTheHookOnceAndNotTheVerb) {
   EXPECT_EQ(probe_.cancelled, 0) << "post() ran without its body";
   ASSERT_EQ(logged_.size(), 1u);
   EXPECT_EQ(logged_[0].request, "GET /long?quick=1");
+}
+
+// As Tornado's ErrorHandler (and so the 404 of an unmatched path): every
+// method Tornado knows gets the status, not a 405.
+TEST_F(HandlerBehaviourTest, ErrorHandlerAnswersEveryMethodWithItsStatus) {
+  for (const char* method : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    auto missing = raw(fmt::format(
+        "{} /nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        method));
+    EXPECT_EQ(status_line(missing), "HTTP/1.1 404 Not Found") << method;
+    auto gone = raw(fmt::format(
+        "{} /gone HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", method));
+    EXPECT_EQ(status_line(gone), "HTTP/1.1 410 Gone") << method;
+  }
 }

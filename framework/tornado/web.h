@@ -655,12 +655,25 @@ class ErrorHandler : public RequestHandler {
  public:
   /// The status to answer with.
   void initialize(int status_code) { status_ = status_code; }
-  /// Answers with the status.
-  void get() { throw HTTPError(status_); }
-  /// Answers with the status.
-  void post() { throw HTTPError(status_); }
-  /// Answers with the status.
-  void head() { throw HTTPError(status_); }
+  /// Answers with the status before any verb runs, whatever the method.
+  void prepare() { throw HTTPError(status_); }
+  /// No XSRF check: a POST to a wrong URL gets its 404, not a 403 (as Tornado).
+  void check_xsrf_cookie() override {}
+  // Every verb Tornado knows, so that none is a 405; prepare() answers first.
+  /// Never runs (prepare() answers).
+  void get() {}
+  /// Never runs (prepare() answers).
+  void head() {}
+  /// Never runs (prepare() answers).
+  void post() {}
+  /// Never runs (prepare() answers).
+  void put() {}
+  /// Never runs (prepare() answers).
+  void patch() {}
+  /// Never runs (prepare() answers).
+  void delete_() {}
+  /// Never runs (prepare() answers).
+  void options() {}
 
  private:
   int status_ = 404;
