@@ -5,6 +5,11 @@
 // GET /chat        the chat page; its script opens ws(s)://<host>/chatsocket
 // WS  /chatsocket  a chat room: JSON messages, broadcast, join/leave, history
 //
+// The pages speak Czech or English: the templates' strings are English and go
+// through _(); apps/lesson5/locale/cs.po, compiled by the build, makes them
+// Czech. Which language a request gets: ?lang=cs|en (remembered in a cookie),
+// else the browser's Accept-Language, else English (get_user_locale below).
+//
 // The same server in Python Tornado is docs/lessons/python/lesson5.py; the
 // lesson text (docs/lessons/05-websockets.*.md) shows the two side by side.
 //
@@ -20,6 +25,7 @@
 
 #include "tornado/escape.h"
 #include "tornado/ioloop.h"
+#include "tornado/locale.h"
 #include "tornado/log.h"
 #include "tornado/options.h"
 #include "tornado/process.h"
@@ -35,7 +41,6 @@ namespace {
 using json = nlohmann::json;
 using tornado::websocket::WebSocketHandler;
 
-constexpr std::string_view kTitle = "Lekce 5: Interakce skrze websockets v Tornadu";
 constexpr std::size_t kMaxNick = 32;
 constexpr std::size_t kMaxBody = 2000;
 
@@ -45,16 +50,45 @@ std::int64_t now_ms() {
       .count();
 }
 
-class MainHandler : public tornado::web::RequestHandler {
+// The language the visitor chose: `?lang=cs` or `?lang=en`, else the one
+// remembered in the `lang` cookie. None (nullptr) lets the framework ask the
+// browser: get_browser_locale() reads Accept-Language, and a language without
+// a catalogue gets the strings as written, in English.
+std::shared_ptr<const tornado::locale::Locale> chosen_locale(
+    tornado::web::RequestHandler& handler) {
+  std::string lang = handler.get_argument("lang", "");
+  if (lang.empty()) lang = handler.get_cookie("lang").value_or("");
+  if (lang != "cs" && lang != "en") return nullptr;
+  return tornado::locale::get({lang});
+}
+
+// A page of the lesson, in the visitor's language.
+class LessonPage : public tornado::web::RequestHandler {
  public:
-  void get() { render("index.html", {{"title", kTitle}}); }
+  std::shared_ptr<const tornado::locale::Locale> get_user_locale() override {
+    return chosen_locale(*this);
+  }
+
+ protected:
+  void render_page(std::string_view name, tornado::template_::Namespace values = {}) {
+    // A language picked with ?lang= stays for the next pages (and the
+    // chat's socket, whose messages to this visitor are translated too).
+    std::string lang = get_argument("lang", "");
+    if (lang == "cs" || lang == "en") set_cookie("lang", lang);
+    // The same URL answers in several languages: caches must keep them apart.
+    set_header("Vary", "Accept-Language, Cookie");
+    render(name, std::move(values));
+  }
 };
 
-class ChatPageHandler : public tornado::web::RequestHandler {
+class MainHandler : public LessonPage {
  public:
-  void get() {
-    render("chat.html", {{"title", kTitle}, {"history", tornado::options::get<int>("history")}});
-  }
+  void get() { render_page("index.html"); }
+};
+
+class ChatPageHandler : public LessonPage {
+ public:
+  void get() { render_page("chat.html", {{"history", tornado::options::get<int>("history")}}); }
 };
 
 // The classic: every message comes back as "You said: <message>".
@@ -120,6 +154,11 @@ std::string dump(const json& frame) {
 class ChatSocket : public WebSocketHandler {
  public:
   void initialize(ChatRoom* room) { room_ = room; }
+
+  // What the room tells this client alone (an error) is in its language.
+  std::shared_ptr<const tornado::locale::Locale> get_user_locale() override {
+    return chosen_locale(*this);
+  }
 
   tornado::Task<> open() {
     nick_ = clean_nick(get_argument("nick", ""));
@@ -191,7 +230,7 @@ tornado::Task<> ChatRoom::join(ChatSocket& client) {
     history = co_await recent;
   } catch (const tornado::pubsub::PubSubError& e) {
     log_failure("Chat history unavailable", e);
-    tell_error(client, "Historie chatu je momentálně nedostupná.");
+    tell_error(client, client.locale().translate("The chat history is unavailable at the moment."));
   }
   json messages = json::array();
   std::set<std::int64_t> shown;
@@ -244,7 +283,9 @@ tornado::Task<> ChatRoom::say(ChatSocket& from, std::string body) {
     log_failure(fmt::format("Message from {} not delivered", from.nick()), e);
     // The page puts the text back into its input, so nothing typed is lost.
     if (from.in_room) {
-      tell_error(from, "Zprávu se nepodařilo doručit, zkuste to znovu.", body);
+      tell_error(from,
+                 from.locale().translate("The message could not be delivered, please try again."),
+                 body);
     }
   }
 }
@@ -425,6 +466,8 @@ int main(int argc, char** argv) {
                   "X-Forwarded-For and X-Scheme / X-Forwarded-Proto");
   options::define("presence_ttl", 15.0,
                   "seconds after which a silent server's users leave the count (with --redis)");
+  options::define("locale_path", std::string(LESSON5_LOCALE_DIR),
+                  "folder of the pages' translations (LANG/LC_MESSAGES/lesson5.mo)");
   options::parse_command_line(argc, argv);
 
   auto fail = [](std::string_view message) {
@@ -449,6 +492,13 @@ int main(int argc, char** argv) {
       return fail(e.what());
     }
   }
+
+  // Once, before the loops start: every loop reads the same tables. The
+  // templates are written in English: "en" rather than Tornado's default
+  // "en_US", so that every English (en-GB, en) matches it; with "en_US" a
+  // browser asking for "en, cs;q=0.5" would get Czech, its second choice.
+  tornado::locale::load_gettext_translations(options::get<std::string>("locale_path"), "lesson5");
+  tornado::locale::set_default_locale("en");
 
   Shared shared{.redis_url = redis_url,
                 .history = static_cast<std::size_t>(history),
