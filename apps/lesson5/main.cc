@@ -35,6 +35,7 @@
 
 #include "chat_text.h"
 #include "room_store.h"
+#include "separately.h"
 
 namespace {
 
@@ -177,7 +178,8 @@ class ChatSocket : public WebSocketHandler {
     }
     // Whitespace only is no message; the limit counts characters, as Python's.
     if (lesson5::is_blank(body)) co_return;
-    co_await room_->say(*this, lesson5::first_chars(body, kMaxBody));
+    co_await lesson5::separately(
+        [&] { return room_->say(*this, lesson5::first_chars(body, kMaxBody)); });
   }
 
   void on_close() { room_->leave(*this); }
@@ -226,8 +228,7 @@ tornado::Task<> ChatRoom::join(ChatSocket& client) {
   // 1. The newcomer first gets the recent history...
   std::vector<std::string> history;
   try {
-    auto recent = store_.history();
-    history = co_await recent;
+    history = co_await store_.history();
   } catch (const tornado::pubsub::PubSubError& e) {
     log_failure("Chat history unavailable", e);
     tell_error(client, client.locale().translate("The chat history is unavailable at the moment."));
@@ -255,7 +256,7 @@ tornado::Task<> ChatRoom::join(ChatSocket& client) {
     if (!repeat) client.write_message(text);
   }
   // 2. Everyone hears that someone came, with the new head count.
-  co_await announce("join", client.nick());
+  co_await lesson5::separately([&] { return announce("join", client.nick()); });
 }
 
 void ChatRoom::leave(ChatSocket& client) {
@@ -268,17 +269,16 @@ void ChatRoom::leave(ChatSocket& client) {
 
 tornado::Task<> ChatRoom::say(ChatSocket& from, std::string body) {
   try {
-    auto id_task = store_.next_id();
-    std::int64_t id = co_await id_task;
+    std::int64_t id = co_await store_.next_id();
     std::string message = dump({{"type", "message"},
                                 {"id", id},
                                 {"nick", from.nick()},
                                 {"body", body},
                                 {"time", now_ms()}});
-    auto remember = store_.remember(message);
-    co_await remember;  // before publishing, so that a newcomer cannot miss it
-    auto publish = broker_.publish(std::string(kChannel), std::move(message));
-    co_await publish;
+    // Kept before it is published, so that a newcomer cannot miss it.
+    co_await lesson5::separately([&] { return store_.remember(message); });
+    co_await lesson5::separately(
+        [&] { return broker_.publish(std::string(kChannel), std::move(message)); });
   } catch (const tornado::pubsub::PubSubError& e) {
     log_failure(fmt::format("Message from {} not delivered", from.nick()), e);
     // The page puts the text back into its input, so nothing typed is lost.
@@ -293,12 +293,13 @@ tornado::Task<> ChatRoom::say(ChatSocket& from, std::string body) {
 // Publishes a join or leave notice carrying the room's new total.
 tornado::Task<> ChatRoom::announce(std::string type, std::string nick) {
   try {
-    auto count = store_.count_users(server_id_, local_clients_);
-    std::int64_t users = co_await count;
-    auto publish = broker_.publish(
-        std::string(kChannel),
-        dump({{"type", type}, {"nick", nick}, {"users", users}, {"time", now_ms()}}));
-    co_await publish;
+    std::int64_t users = co_await lesson5::separately(
+        [&] { return store_.count_users(server_id_, local_clients_); });
+    co_await lesson5::separately([&] {
+      return broker_.publish(
+          std::string(kChannel),
+          dump({{"type", type}, {"nick", nick}, {"users", users}, {"time", now_ms()}}));
+    });
   } catch (const tornado::pubsub::PubSubError& e) {
     log_failure(fmt::format("The {} of {} was not announced", type, nick), e);
   }
@@ -308,8 +309,8 @@ tornado::Task<> ChatRoom::announce(std::string type, std::string nick) {
 // server died, Redis came back), tells this loop's clients the new count.
 tornado::Task<> ChatRoom::heartbeat() {
   try {
-    auto count = store_.count_users(server_id_, local_clients_);
-    std::int64_t users = co_await count;
+    std::int64_t users = co_await lesson5::separately(
+        [&] { return store_.count_users(server_id_, local_clients_); });
     if (users != users_ && local_clients_ > 0) {
       users_ = users;
       // Clients still joining get the count with their join notice.
