@@ -12,6 +12,8 @@
 
 #include "lesson5_process.h"
 #include "tornado/httpclient.h"
+#include "tornado/ioloop.h"
+#include "tornado/websocket.h"
 
 using json = nlohmann::json;
 using lesson5_testing::kLesson5;
@@ -136,6 +138,40 @@ TEST_F(Lesson5LocaleTest, ChatPageUsesCzechPluralForms) {
   json english_users = strings(english.body, "page-strings")["users"];
   EXPECT_EQ(english_users["one"], "%(count)d user online");
   EXPECT_EQ(english_users["other"], "%(count)d users online");
+}
+
+// What the chat server tells one client alone is in that client's language,
+// taken from its socket's handshake as for a page: here the room's Redis is
+// unreachable, so each newcomer first hears that the history is unavailable.
+TEST(Lesson5ChatLocaleTest, ErrorsReachEachClientInItsLanguage) {
+  struct stat info {};
+  if (::stat(kLesson5.c_str(), &info) != 0) GTEST_SKIP() << kLesson5 << " is not built";
+  std::string nowhere = "redis://127.0.0.1:" + std::to_string(tornado::testing::free_port()) + "/0";
+  Lesson5 server("locale_redis_down", {"--redis", nowhere});
+  ASSERT_TRUE(server.wait_listening()) << server.log();
+  const std::vector<std::pair<std::pair<std::string, std::string>, std::string>> cases = {
+      {{"Accept-Language", "en-GB"}, "The chat history is unavailable at the moment."},
+      {{"Accept-Language", "cs"}, "Historie chatu je momentálně nedostupná."},
+      {{"Cookie", "lang=cs"}, "Historie chatu je momentálně nedostupná."},
+      {{"Cookie", "lang=en"}, "The chat history is unavailable at the moment."},
+  };
+  tornado::ioloop::IOLoop loop;
+  loop.run_sync(
+      [&]() -> tornado::Task<> {
+        for (const auto& [header, expected] : cases) {
+          tornado::websocket::ConnectOptions options;
+          options.headers.add(header.first, header.second);
+          auto connecting = tornado::websocket::websocket_connect(
+              "ws://127.0.0.1:" + std::to_string(server.port()) + "/chatsocket?nick=Eva", options);
+          auto ws = co_await connecting;
+          auto first = co_await ws->read_message();
+          json frame = json::parse(first.value_or(""), nullptr, false);
+          EXPECT_EQ(frame.value("type", ""), "error") << header.first << ": " << header.second;
+          EXPECT_EQ(frame.value("message", ""), expected) << header.first << ": " << header.second;
+          ws->close(1000);
+        }
+      },
+      std::chrono::seconds(20));
 }
 
 }  // namespace
