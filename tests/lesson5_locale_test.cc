@@ -7,6 +7,9 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <regex>
 
@@ -138,6 +141,28 @@ TEST_F(Lesson5LocaleTest, ChatPageUsesCzechPluralForms) {
   json english_users = strings(english.body, "page-strings")["users"];
   EXPECT_EQ(english_users["one"], "%(count)d user online");
   EXPECT_EQ(english_users["other"], "%(count)d users online");
+}
+
+// A --locale-path that is not a folder of catalogues is a bad value: one
+// line on stderr naming it, exit status 2 (the contract's rule for flags).
+TEST(Lesson5ChatLocaleTest, BadLocalePathIsOneClearLineAndExit2) {
+  struct stat info {};
+  if (::stat(kLesson5.c_str(), &info) != 0) GTEST_SKIP() << kLesson5 << " is not built";
+  std::string log_path = std::string(TORNADO_BINARY_DIR) + "/lesson5_locale_bad_path.log";
+  pid_t pid = tornado::testing::spawn_process(
+      {kLesson5, "--port", std::to_string(tornado::testing::free_port()), "--locale-path",
+       "/nonexistent/lesson5-locale"},
+      log_path);
+  ASSERT_GT(pid, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 2);
+  std::ifstream in(log_path);
+  std::string output((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(output.rfind("lesson5: ", 0), 0u) << output;
+  EXPECT_NE(output.find("/nonexistent/lesson5-locale"), std::string::npos) << output;
+  EXPECT_EQ(std::count(output.begin(), output.end(), '\n'), 1) << output;
 }
 
 // What the chat server tells one client alone is in that client's language,

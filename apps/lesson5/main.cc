@@ -498,7 +498,11 @@ int main(int argc, char** argv) {
   // templates are written in English: "en" rather than Tornado's default
   // "en_US", so that every English (en-GB, en) matches it; with "en_US" a
   // browser asking for "en, cs;q=0.5" would get Czech, its second choice.
-  tornado::locale::load_gettext_translations(options::get<std::string>("locale_path"), "lesson5");
+  try {
+    tornado::locale::load_gettext_translations(options::get<std::string>("locale_path"), "lesson5");
+  } catch (const tornado::locale::TranslationError& e) {
+    return fail(e.what());
+  }
   tornado::locale::set_default_locale("en");
 
   Shared shared{.redis_url = redis_url,

@@ -258,13 +258,21 @@ def compile_translations():
         lang = os.path.splitext(os.path.basename(po))[0]
         folder = os.path.join(target, lang, "LC_MESSAGES")
         os.makedirs(folder)
-        subprocess.run(["msgfmt", "--check", "-o", os.path.join(folder, "lesson5.mo"), po],
-                       check=True)
+        try:
+            subprocess.run(["msgfmt", "--check", "-o", os.path.join(folder, "lesson5.mo"), po],
+                           check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            print("lesson5: cannot compile %s with gettext's msgfmt (tools/bootstrap "
+                  "installs it): %s" % (po, e), file=sys.stderr)
+            sys.exit(2)
     return target
 
 
 def main():
     parse_args(sys.argv)
+    if options.locale_path and not os.path.isdir(options.locale_path):
+        print("lesson5: --locale-path %s is not a folder" % options.locale_path, file=sys.stderr)
+        sys.exit(2)
     tornado.locale.load_gettext_translations(
         options.locale_path or compile_translations(), "lesson5")
     # The templates are written in English: "en" rather than Tornado's default
