@@ -214,7 +214,7 @@ Task<bool> WebSocketHandler::accept_upgrade() {
   }
   protocol_ = std::make_shared<detail::ServerConnection>(*this, std::move(stream),
                                                          max_message_size(), deflate, compression);
-  protocol_->subprotocol_ = std::move(subprotocol);
+  protocol_->set_subprotocol(std::move(subprotocol));
   co_return true;
 }
 
@@ -290,10 +290,10 @@ std::optional<std::uint16_t> WebSocketHandler::close_code() const {
   return protocol_ ? protocol_->close_code_ : std::nullopt;
 }
 std::string WebSocketHandler::close_reason() const {
-  return protocol_ ? protocol_->close_reason_ : std::string();
+  return protocol_ ? protocol_->close_reason() : std::string();
 }
 std::string WebSocketHandler::selected_subprotocol() const {
-  return protocol_ ? protocol_->subprotocol_ : std::string();
+  return protocol_ ? protocol_->subprotocol() : std::string();
 }
 bool WebSocketHandler::is_open() const noexcept {
   return protocol_ && protocol_->open();

@@ -194,7 +194,7 @@ Task<std::unique_ptr<WebSocketClientConnection>> ClientConnector::connect(std::s
       std::make_shared<ClientProtocol>(stream, options.max_message_size, deflate,
                                        options.compression_options.value_or(CompressionOptions{}),
                                        std::move(options.on_message_callback));
-  protocol->subprotocol_ = std::string(headers.get("Sec-WebSocket-Protocol"));
+  protocol->set_subprotocol(std::string(headers.get("Sec-WebSocket-Protocol")));
   connection->protocol_ = protocol;
   connection->state_ = std::shared_ptr<ClientState>(protocol, &protocol->state);
   // Messages are queued (or handed to the callback) as they are read; the
@@ -231,10 +231,10 @@ std::optional<std::uint16_t> WebSocketClientConnection::close_code() const {
   return protocol_->close_code_;
 }
 std::string WebSocketClientConnection::close_reason() const {
-  return protocol_->close_reason_;
+  return protocol_->close_reason();
 }
 std::string WebSocketClientConnection::selected_subprotocol() const {
-  return protocol_->subprotocol_;
+  return protocol_->subprotocol();
 }
 std::optional<tornado::detail::ws::DeflateParams> WebSocketClientConnection::compression() const {
   return protocol_->deflate_params_;

@@ -35,10 +35,11 @@ IOStream::WriteAwaitable Protocol::send_frame(ws::Opcode opcode, std::string_vie
   ws::FrameOptions options{.fin = true, .rsv1 = rsv1};
   if (role_ == ws::Role::client) {
     options.mask = ws::generate_masking_key();
-    // A compressed payload is already in scratch_ and is masked there.
-    if (payload.data() != scratch_.data()) scratch_.assign(payload);
-    ws::mask_payload(scratch_, *options.mask);
-    payload = scratch_;
+    // A compressed payload is already in scratch() and is masked there.
+    std::string& scratch = this->scratch();
+    if (payload.data() != scratch.data()) scratch.assign(payload);
+    ws::mask_payload(scratch, *options.mask);
+    payload = scratch;
   }
   std::size_t n = ws::encode_frame_header(header, opcode, payload.size(), options);
   std::string_view parts[] = {std::string_view(header.data(), n), payload};
@@ -56,9 +57,10 @@ IOStream::WriteAwaitable Protocol::write_message(std::string_view message, bool 
   if (!open()) throw WebSocketClosedError();
   auto opcode = binary ? ws::Opcode::binary : ws::Opcode::text;
   if (deflater_) {
-    scratch_.clear();
-    deflater_->compress(message, scratch_);
-    return send_frame(opcode, scratch_, true);
+    std::string& scratch = this->scratch();
+    scratch.clear();
+    deflater_->compress(message, scratch);
+    return send_frame(opcode, scratch, true);
   }
   return send_frame(opcode, message, false);
 }
@@ -78,9 +80,10 @@ std::shared_ptr<const std::string> Protocol::make_server_frame(ws::Opcode opcode
 
 std::shared_ptr<const std::string> Protocol::compressed_frame(ws::Opcode opcode,
                                                               std::string_view message) {
-  scratch_.clear();
-  deflater_->compress(message, scratch_);
-  return make_server_frame(opcode, scratch_, true);
+  std::string& scratch = this->scratch();
+  scratch.clear();
+  deflater_->compress(message, scratch);
+  return make_server_frame(opcode, scratch, true);
 }
 
 void Protocol::ping(std::string_view data) {
@@ -201,7 +204,7 @@ void Protocol::handle_buffered() {
         close_code_ = m.close_code == ws::close_code::no_status
                           ? std::nullopt
                           : std::optional<std::uint16_t>(m.close_code);
-        close_reason_ = std::string(m.payload);
+        if (!m.payload.empty() || rare_) rare().close_reason = std::string(m.payload);
         // Echo the peer's code, as RFC 6455 5.5.1 suggests.
         close(close_code_, {});
         stop = true;

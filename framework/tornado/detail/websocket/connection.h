@@ -86,13 +86,18 @@ class Protocol : public iostream::IOStream::ReadListener,
   int deflate_level_;
   int deflate_mem_level_;
   ioloop::IOLoop* loop_;  // the loop whose thread may write
-  // The masked copy of a client's payload, or the compressed payload.
-  std::string scratch_;
   bool close_sent_ = false;
   bool close_received_ = false;
   std::optional<std::uint16_t> close_code_;
-  std::string close_reason_;
-  std::string subprotocol_;
+  /// The masked copy of a client's payload, or the compressed payload.
+  std::string& scratch() { return rare().scratch; }
+  /// The reason the peer closed with.
+  std::string close_reason() const { return rare_ ? rare_->close_reason : std::string(); }
+  /// The subprotocol chosen in the handshake.
+  std::string subprotocol() const { return rare_ ? rare_->subprotocol : std::string(); }
+  void set_subprotocol(std::string subprotocol) {
+    if (!subprotocol.empty()) rare().subprotocol = std::move(subprotocol);
+  }
 
  protected:
   /// A whole text or binary message; a returned Task is awaited before
@@ -108,6 +113,19 @@ class Protocol : public iostream::IOStream::ReadListener,
   virtual void on_end(bool teardown) noexcept = 0;
 
  private:
+  // What most connections never need, made on first use (an idle server
+  // connection without compression or subprotocol holds none of it).
+  struct Rare {
+    std::string scratch;
+    std::string close_reason;
+    std::string subprotocol;
+  };
+  Rare& rare() {
+    if (!rare_) rare_ = std::make_unique<Rare>();
+    return *rare_;
+  }
+  std::unique_ptr<Rare> rare_;
+
   void on_readable() noexcept override;
   // Handles what is buffered until it runs out, an on_data coroutine has to
   // finish first, or the connection ends.
