@@ -488,6 +488,7 @@ struct HandlerRunner {
     }
     if (state->streaming) state->streaming->prepared.set();
     state->handler = nullptr;
+    h.adopt_after_run(handler);  // last: the handler may be gone when it returns
   }
 };
 
