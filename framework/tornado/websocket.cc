@@ -53,7 +53,7 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
         loop_(ioloop::IOLoop::current_or_null()) {
     std::unique_ptr<ws::Inflater> inflater;
     if (deflate) {
-      inflater = ws::make_inflater(role, *deflate);
+      inflater = ws::make_inflater(role, *deflate, deflate_options);
       deflater_.emplace(ws::make_deflater(role, *deflate, deflate_options));
     }
     reader_ = ws::MessageReader({.role = role, .max_message_size = max_message_size},
