@@ -1,16 +1,23 @@
 #!/usr/bin/env node
 // The "Node ws" column of tools/bench/run: a WebSocket echo server on Node's
 // `ws` package, answering at /echo as apps/echo does (text as text, binary as
-// binary). Compression is off, as it is in the other targets by default.
+// binary). Compression is off, as it is in the other targets by default;
+// --deflate turns on ws's permessage-deflate with its defaults (context
+// takeover, 15-bit windows, zlib level 6 as Node's zlib has it, messages under
+// 1 KiB sent uncompressed) for the bench's compressed cases.
 //
-//   node tools/bench/node_ws_echo.js --port 9000 [--address 127.0.0.1]
+//   node tools/bench/node_ws_echo.js --port 9000 [--address 127.0.0.1] [--deflate]
 'use strict';
 
 const { WebSocketServer } = require('ws');
 
 function parseArgs(argv) {
-  const opts = { port: 8888, address: '127.0.0.1' };
+  const opts = { port: 8888, address: '127.0.0.1', deflate: false };
   for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--deflate') {
+      opts.deflate = true;
+      continue;
+    }
     let [flag, value] = argv[i].split('=', 2);
     if (flag !== '--port' && flag !== '--address') {
       process.stderr.write(`node_ws_echo: unknown flag ${argv[i]}\n`);
@@ -38,7 +45,7 @@ const server = new WebSocketServer({
   path: '/echo',
   backlog: 4096,
   maxPayload: 64 * 1024 * 1024,
-  perMessageDeflate: false,
+  perMessageDeflate: opts.deflate,
 });
 
 server.on('connection', (ws) => {
