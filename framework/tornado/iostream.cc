@@ -794,6 +794,10 @@ void SSLIOStream::write_plain(std::span<const std::string_view> parts, std::uint
   if (!handshake_done_) {
     for (auto part : parts) pending_plaintext_.append(part);
     pending_seq_ = seq;
+    // A server's handshake advances only as the peer's records are read: one
+    // that writes before it reads would otherwise leave the ClientHello
+    // unread, and both sides would wait for ever.
+    start_reading();
     return;
   }
   for (auto part : parts) {
