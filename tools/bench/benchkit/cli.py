@@ -16,6 +16,7 @@ from .scaling import scaling, scaling_table, write_scaling
 from .measure import bench, summarise
 from .render import plot, print_table, update_performance_md
 from .compare import compare
+from . import tls
 
 
 # ---------------------------------------------------------------------------
@@ -104,6 +105,7 @@ def main(argv):
 
     raise_fd_limit()
     build_notes = {} if args.no_build else build(args)
+    tls.ensure_certificate(args)
     if args.scaling:
         if PROJECT in build_notes:
             sys.exit(f"bench: {build_notes[PROJECT]}")

@@ -24,7 +24,10 @@
 // is only what OpenSSL costs.
 //
 //   bench_ceiling --port 9000 [--address 127.0.0.1] [--backlog 4096]
-//                 [--certfile cert.pem --keyfile key.pem]
+//                 [--certfile cert.pem --keyfile key.pem [--tls-port 9443]]
+//
+// With --tls-port, --port stays plain and only the TLS port's connections
+// are TLS.
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -70,6 +73,7 @@ struct Options {
   int backlog = 4096;
   std::string certfile;
   std::string keyfile;
+  int tls_port = 0;  // with a certificate: TLS here only, --port plain
 };
 
 class Server;
@@ -192,18 +196,9 @@ class Server {
       }
       plain_.resize(kReadBufferSize);
     }
-    sockaddr_in addr{};
-    if (int rc = uv_ip4_addr(options_.address.c_str(), options_.port, &addr); rc != 0) return rc;
-    listener_ = UvHandle<uv_tcp_t>(std::make_unique<uv_tcp_t>());
-    uv_tcp_init(loop_, listener_.get());
-    listener_->data = this;
-    if (int rc = uv_tcp_bind(listener_.get(), reinterpret_cast<const sockaddr*>(&addr), 0)) {
-      return rc;
-    }
-    if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_.get()), options_.backlog,
-                           on_connection);
-        rc != 0) {
-      return rc;
+    if (int rc = listen_on(listener_, options_.port); rc != 0) return rc;
+    if (tls_context_ && options_.tls_port != 0) {
+      if (int rc = listen_on(tls_listener_, options_.tls_port); rc != 0) return rc;
     }
 
     date_timer_ = UvHandle<uv_timer_t>(std::make_unique<uv_timer_t>());
@@ -228,9 +223,23 @@ class Server {
     return 0;
   }
 
+  int listen_on(UvHandle<uv_tcp_t>& listener, int port) {
+    sockaddr_in addr{};
+    if (int rc = uv_ip4_addr(options_.address.c_str(), port, &addr); rc != 0) return rc;
+    listener = UvHandle<uv_tcp_t>(std::make_unique<uv_tcp_t>());
+    uv_tcp_init(loop_, listener.get());
+    listener->data = this;
+    if (int rc = uv_tcp_bind(listener.get(), reinterpret_cast<const sockaddr*>(&addr), 0)) {
+      return rc;
+    }
+    return uv_listen(reinterpret_cast<uv_stream_t*>(listener.get()), options_.backlog,
+                     on_connection);
+  }
+
   // Stops listening and closes every connection; the loop then runs dry.
   void stop() noexcept {
     listener_.close();
+    tls_listener_.close();
     date_timer_.close();
     signals_.clear();
     check_.close();
@@ -258,7 +267,10 @@ class Server {
       return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
-    if (self->tls_context_ && !c->tls.start(self->tls_context_.get())) {
+    bool tls = self->tls_context_ &&
+               (self->options_.tls_port == 0 ||
+                listener == reinterpret_cast<uv_stream_t*>(self->tls_listener_.get()));
+    if (tls && !c->tls.start(self->tls_context_.get())) {
       close_connection(c);
       return;
     }
@@ -617,6 +629,7 @@ class Server {
   uv_loop_t* loop_;
   Options options_;
   UvHandle<uv_tcp_t> listener_;
+  UvHandle<uv_tcp_t> tls_listener_;
   UvHandle<uv_timer_t> date_timer_;
   std::vector<UvHandle<uv_signal_t>> signals_;
   std::vector<char> read_buffer_;
@@ -652,7 +665,7 @@ int parse_options(int argc, char** argv, Options& options) {
     if (arg == "--help" || arg == "-h") {
       std::printf(
           "usage: bench_ceiling [--port N (8888)] [--address A (127.0.0.1)] "
-          "[--backlog N (4096)] [--certfile PEM --keyfile PEM]\n");
+          "[--backlog N (4096)] [--certfile PEM --keyfile PEM [--tls-port N]]\n");
       return 0;
     }
     std::string_view name = arg;
@@ -664,7 +677,8 @@ int parse_options(int argc, char** argv, Options& options) {
       has_value = true;
     }
     if (name != "--port" && name != "--address" && name != "--backlog" && name != "--logging" &&
-        name != "--workers" && name != "--certfile" && name != "--keyfile") {
+        name != "--workers" && name != "--certfile" && name != "--keyfile" &&
+        name != "--tls-port") {
       std::fprintf(stderr, "bench_ceiling: unknown flag %s\n", argv[i]);
       return 2;
     }
@@ -677,6 +691,7 @@ int parse_options(int argc, char** argv, Options& options) {
     }
     bool ok = true;
     if (name == "--port") ok = parse_int(value, 0, 65535, options.port);
+    if (name == "--tls-port") ok = parse_int(value, 0, 65535, options.tls_port);
     if (name == "--backlog") ok = parse_int(value, 1, 1 << 20, options.backlog);
     if (name == "--address") options.address = std::string(value);
     if (name == "--certfile") options.certfile = std::string(value);
