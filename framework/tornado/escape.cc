@@ -9,7 +9,7 @@
 #include <optional>
 #include <utility>
 
-#include "tornado/detail/template_text.h"
+#include "tornado/detail/template/text.h"
 #include "tornado/detail/utf8.h"
 
 namespace tornado::escape {

@@ -7,8 +7,8 @@
 #include <sstream>
 #include <unordered_map>
 
-#include "tornado/detail/template_expr.h"
-#include "tornado/detail/template_text.h"
+#include "tornado/detail/template/expr.h"
+#include "tornado/detail/template/text.h"
 #include "tornado/escape.h"
 
 namespace tornado::template_ {

@@ -216,9 +216,7 @@ class WebSocketHandler : public web::RequestHandler {
     /// Runs the subclass's `open` with the route's groups.
     std::function<Task<>(WebSocketHandler&, const std::vector<std::string>&)> open;
     /// Runs the subclass's `on_message`.
-    std::function<Task<>(WebSocketHandler&, std::string_view, bool binary, bool copy)> message;
-    /// True when `on_message` returns a Task.
-    bool message_is_coroutine = false;
+    std::function<Task<>(WebSocketHandler&, std::string_view, bool binary)> message;
     /// Runs the subclass's `on_close`, if it has one.
     std::function<Task<>(WebSocketHandler&)> close;
     /// Runs the subclass's `on_ping`, if it has one.
@@ -367,14 +365,6 @@ namespace tornado::web::detail {
       }                                                                                           \
     }                                                                                             \
     template <class H>                                                                            \
-    static constexpr bool is_coroutine() {                                                        \
-      if constexpr (exists<H>()) {                                                                \
-        return std::is_same_v<typename decltype(result<H>())::type, Task<>>;                      \
-      } else {                                                                                    \
-        return false;                                                                             \
-      }                                                                                           \
-    }                                                                                             \
-    template <class H>                                                                            \
     static Task<> call(websocket::WebSocketHandler& base, std::string_view text) {                \
       H& h = static_cast<H&>(base);                                                               \
       using R = typename decltype(result<H>())::type;                                             \
@@ -418,9 +408,8 @@ struct WebSocketSpec<H, std::enable_if_t<std::is_base_of_v<websocket::WebSocketH
       e.open = [](websocket::WebSocketHandler& base, const std::vector<std::string>& args) {
         return tornado::detail::invoke<HookOpen, H>(static_cast<H&>(base), args);
       };
-      e.message_is_coroutine = MessageHook::template is_coroutine<H>();
-      e.message = [](websocket::WebSocketHandler& base, std::string_view message, bool binary,
-                     bool) -> Task<> {
+      e.message = [](websocket::WebSocketHandler& base, std::string_view message,
+                     bool binary) -> Task<> {
         if constexpr (BinaryMessageHook::template exists<H>()) {
           if (binary) return BinaryMessageHook::template call<H>(base, message);
         }

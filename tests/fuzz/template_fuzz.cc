@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <string>
 
-#include "tornado/detail/template_expr.h"
+#include "tornado/detail/template/expr.h"
 #include "tornado/template.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {

@@ -5,8 +5,8 @@
 #include <cstdio>
 #include <ctime>
 
-#include "tornado/detail/template_expr.h"
-#include "tornado/detail/template_text.h"
+#include "tornado/detail/template/expr.h"
+#include "tornado/detail/template/text.h"
 #include "tornado/template.h"
 
 namespace tornado::template_ {

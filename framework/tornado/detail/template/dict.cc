@@ -1,5 +1,5 @@
-// Python's dict for templates (see template_dict.h).
-#include "tornado/detail/template_dict.h"
+// Python's dict for templates (see dict.h).
+#include "tornado/detail/template/dict.h"
 
 #include <algorithm>
 #include <memory>

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdlib>
 
-#include "tornado/detail/template_expr.h"
-#include "tornado/detail/template_text.h"
+#include "tornado/detail/template/expr.h"
+#include "tornado/detail/template/text.h"
 
 namespace tornado::detail {
 

@@ -8,9 +8,9 @@
 #include <limits>
 
 #include "tornado/detail/ascii.h"
-#include "tornado/detail/template_dict.h"
-#include "tornado/detail/template_semantics.h"
-#include "tornado/detail/template_text.h"
+#include "tornado/detail/template/dict.h"
+#include "tornado/detail/template/semantics.h"
+#include "tornado/detail/template/text.h"
 #include "tornado/escape.h"
 
 namespace tornado::detail {

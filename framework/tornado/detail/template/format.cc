@@ -1,11 +1,11 @@
-#include "tornado/detail/template_format.h"
+#include "tornado/detail/template/format.h"
 
 #include <charconv>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 
-#include "tornado/detail/template_text.h"
+#include "tornado/detail/template/text.h"
 
 namespace tornado::detail {
 

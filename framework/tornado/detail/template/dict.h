@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "tornado/detail/template_expr.h"
+#include "tornado/detail/template/expr.h"
 #include "tornado/template.h"
 
 namespace tornado::detail {

@@ -1,4 +1,4 @@
-#include "tornado/detail/template_text.h"
+#include "tornado/detail/template/text.h"
 
 #include <array>
 #include <charconv>

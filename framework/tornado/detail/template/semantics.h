@@ -1,9 +1,9 @@
 // Python's semantics shared by the four parts of the template expression
-// evaluator: template_values.cc (the value model: budget and size limit,
+// evaluator: values.cc (the value model: budget and size limit,
 // types, truthiness, str()/repr(), iteration, items and attributes),
-// template_operators.cc (arithmetic, equality and ordering),
-// template_builtins.cc (calls, the built-in functions, methods of str, dict
-// and list) and template_eval.cc (the tree walk). Internal to them.
+// operators.cc (arithmetic, equality and ordering),
+// builtins.cc (calls, the built-in functions, methods of str, dict
+// and list) and eval.cc (the tree walk). Internal to them.
 #pragma once
 
 #include <algorithm>
@@ -15,8 +15,8 @@
 #include <utility>
 #include <vector>
 
-#include "tornado/detail/template_expr.h"
-#include "tornado/detail/template_format.h"
+#include "tornado/detail/template/expr.h"
+#include "tornado/detail/template/format.h"
 
 namespace tornado::detail {
 
@@ -56,7 +56,7 @@ auto user_code(F&& f) -> decltype(f()) {
   }
 }
 
-// template_values.cc
+// values.cc
 std::int64_t range_length(const RangeValue& r);
 /// What a list of `items` weighs against max_value_size.
 std::size_t items_size(const std::vector<Value>& items);
@@ -66,19 +66,19 @@ Value make_number(const Number& n);
 std::int64_t length_of(const Value& value);
 Value get_slice(const Value& container, const Value* start, const Value* stop, const Value* step);
 
-// template_operators.cc
+// operators.cc
 const std::string* as_string(const Value& value);
 [[noreturn]] void overflow();
 std::int64_t checked_sub(std::int64_t a, std::int64_t b);
 std::int64_t checked_mul(std::int64_t a, std::int64_t b);
 std::int64_t floor_div(std::int64_t a, std::int64_t b);
-/// 1 for lists, 2 for tuples, 0 otherwise (see template_operators.cc).
+/// 1 for lists, 2 for tuples, 0 otherwise (see operators.cc).
 int sequence_kind(const Value& value);
 /// The items of an iterable, materialised (a long range is a MemoryError).
 std::vector<Value> collect(const Value& iterable);
 bool python_equal(const Value& left, const Value& right);
 
-// template_builtins.cc
+// builtins.cc
 /// The arguments of a call as the evaluator passes them to built-ins.
 struct Args {
   std::string_view function;

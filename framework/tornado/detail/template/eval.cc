@@ -1,7 +1,7 @@
 // The evaluator of template expressions: walks the syntax tree, following
 // name/attribute/subscript paths straight to the JSON they denote, and
 // assigns loop and `{% set %}` targets. Python's semantics live in
-// template_values.cc, template_operators.cc and template_builtins.cc.
+// values.cc, operators.cc and builtins.cc.
 #include <algorithm>
 #include <charconv>
 #include <cmath>
@@ -9,9 +9,9 @@
 #include <limits>
 
 #include "tornado/detail/ascii.h"
-#include "tornado/detail/template_dict.h"
-#include "tornado/detail/template_semantics.h"
-#include "tornado/detail/template_text.h"
+#include "tornado/detail/template/dict.h"
+#include "tornado/detail/template/semantics.h"
+#include "tornado/detail/template/text.h"
 #include "tornado/escape.h"
 
 namespace tornado::detail {

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "tornado/detail/template_expr.h"
+#include "tornado/detail/template/expr.h"
 
 namespace tornado::detail {
 
