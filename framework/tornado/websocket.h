@@ -124,7 +124,8 @@ struct PublishOptions {
 
 namespace detail {
 class Protocol;
-}
+class ServerConnection;
+}  // namespace detail
 
 /// A WebSocket endpoint, as `tornado.websocket.WebSocketHandler`: define `open` and
 /// `on_message` (found by name, either may be a coroutine) and override `on_close`; one
@@ -216,9 +217,7 @@ class WebSocketHandler : public web::RequestHandler {
     /// Runs the subclass's `open` with the route's groups.
     std::function<Task<>(WebSocketHandler&, const std::vector<std::string>&)> open;
     /// Runs the subclass's `on_message`.
-    std::function<Task<>(WebSocketHandler&, std::string_view, bool binary, bool copy)> message;
-    /// True when `on_message` returns a Task.
-    bool message_is_coroutine = false;
+    std::function<Task<>(WebSocketHandler&, std::string_view, bool binary)> message;
     /// Runs the subclass's `on_close`, if it has one.
     std::function<Task<>(WebSocketHandler&)> close;
     /// Runs the subclass's `on_ping`, if it has one.
@@ -226,15 +225,18 @@ class WebSocketHandler : public web::RequestHandler {
     /// Runs the subclass's `on_pong`, if it has one.
     std::function<Task<>(WebSocketHandler&, std::string_view)> pong;
   };
-  /// Does the handshake, then reads frames until the connection closes.
+  /// Does the handshake and runs `open`; the frames that follow are read by
+  /// the connection's read callback (no coroutine waits while it idles).
   Task<> run_websocket(const Events& events);
 
  private:
+  void adopt_after_run(std::unique_ptr<RequestHandler>& self) noexcept override;
   // Not inlined: the compiler would otherwise place this coroutine's frame
   // (the handshake's strings and options) inside run_websocket's, which
   // lives as long as the connection.
   [[gnu::noinline]] Task<bool> accept_upgrade();
   friend class detail::Protocol;
+  friend class detail::ServerConnection;
   std::shared_ptr<detail::Protocol> protocol_;
   bool last_binary_ = false;
 
@@ -367,14 +369,6 @@ namespace tornado::web::detail {
       }                                                                                           \
     }                                                                                             \
     template <class H>                                                                            \
-    static constexpr bool is_coroutine() {                                                        \
-      if constexpr (exists<H>()) {                                                                \
-        return std::is_same_v<typename decltype(result<H>())::type, Task<>>;                      \
-      } else {                                                                                    \
-        return false;                                                                             \
-      }                                                                                           \
-    }                                                                                             \
-    template <class H>                                                                            \
     static Task<> call(websocket::WebSocketHandler& base, std::string_view text) {                \
       H& h = static_cast<H&>(base);                                                               \
       using R = typename decltype(result<H>())::type;                                             \
@@ -418,9 +412,8 @@ struct WebSocketSpec<H, std::enable_if_t<std::is_base_of_v<websocket::WebSocketH
       e.open = [](websocket::WebSocketHandler& base, const std::vector<std::string>& args) {
         return tornado::detail::invoke<HookOpen, H>(static_cast<H&>(base), args);
       };
-      e.message_is_coroutine = MessageHook::template is_coroutine<H>();
-      e.message = [](websocket::WebSocketHandler& base, std::string_view message, bool binary,
-                     bool) -> Task<> {
+      e.message = [](websocket::WebSocketHandler& base, std::string_view message,
+                     bool binary) -> Task<> {
         if constexpr (BinaryMessageHook::template exists<H>()) {
           if (binary) return BinaryMessageHook::template call<H>(base, message);
         }

@@ -7,7 +7,10 @@ APP is chat, websocket or blog. Each twin is a small Tornado (Debian's
 python3-tornado) application that serves the GET pages of the C++ app from
 the same templates, static files and data, so that the test can compare the
 pages byte for byte: the C++ template engine and handler namespace must
-render what Tornado renders.
+render what Tornado renders. The templates are either the apps' own
+(templates/<app>/) or the Python demos' own, from Debian's python-tornado-doc.
+The chat twins also serve /twin/message/N: message.html rendered for message
+N, to compare with the html the app sent with it.
 
 The data comes from the C++ app itself: the chat twins read the messages
 (with their ids and html) from a JSON file, the blog twin reads the SQLite
@@ -32,7 +35,17 @@ def chat_app(args, settings):
         def get(self):
             self.render("index.html", messages=messages)
 
-    return tornado.web.Application([(r"/", MainHandler)], xsrf_cookies=True, **settings)
+    class MessageHandler(tornado.web.RequestHandler):
+        # The html the app sends with message N (chat's POST answer, the
+        # websocket broadcast), rendered as the Python demos render it.
+        def get(self, index):
+            self.write(self.render_string("message.html", message=messages[int(index)]))
+
+    return tornado.web.Application(
+        [(r"/", MainHandler), (r"/twin/message/(\d+)", MessageHandler)],
+        xsrf_cookies=True,
+        **settings,
+    )
 
 
 def blog_app(args, settings):
