@@ -13,6 +13,7 @@
 
 #include "tornado/detail/ascii.h"
 #include "tornado/detail/base64.h"
+#include "tornado/detail/crypto.h"
 #include "tornado/escape.h"
 #include "tornado/httputil.h"
 
@@ -23,39 +24,11 @@ namespace {
 constexpr std::string_view kStateCookie = "_oauth2_state";
 constexpr std::string_view kRequestTokenCookie = "_oauth_request_token";
 
-std::string random_hex(std::size_t bytes) {
-  std::string raw(bytes, '\0');
-  if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1) {
-    throw std::runtime_error("RAND_bytes failed");
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned char c : raw) {
-    out += kHex[c >> 4];
-    out += kHex[c & 15];
-  }
-  return out;
-}
-
 using tornado::detail::base64_decode;
 using tornado::detail::base64_encode;
 
-std::string hmac_hex(std::string_view key, std::string_view message, const EVP_MD* md) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(md, key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(message.data()), message.size(), digest, &len);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) {
-    out += kHex[digest[i] >> 4];
-    out += kHex[digest[i] & 15];
-  }
-  return out;
-}
-
-bool equal_constant_time(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+std::string random_hex(std::size_t bytes) {
+  return tornado::detail::hex_encode(tornado::detail::random_bytes(bytes));
 }
 
 std::string urlencode(const Params& params) {
@@ -267,7 +240,7 @@ void OAuth2Mixin::check_oauth2_state() {
   auto expected = get_cookie(kStateCookie);
   std::string got = get_argument("state", "");
   clear_cookie(kStateCookie);
-  if (!expected || expected->empty() || !equal_constant_time(*expected, got)) {
+  if (!expected || expected->empty() || !tornado::detail::constant_time_equal(*expected, got)) {
     throw AuthError("OAuth2 state does not match this browser's (forged or replayed callback)",
                     403);
   }
@@ -371,7 +344,7 @@ Task<nlohmann::json> FacebookGraphMixin::get_authenticated_user(
   for (const auto& f : fields) field_list += (field_list.empty() ? "" : ",") + f;
   nlohmann::json user = co_await facebook_request(
       "/me", access_token, std::nullopt,
-      {{"appsecret_proof", hmac_hex(client_secret, access_token, EVP_sha256())},
+      {{"appsecret_proof", tornado::detail::hmac_hex(EVP_sha256(), client_secret, access_token)},
        {"fields", field_list}});
   if (user.is_null()) co_return nullptr;
   nlohmann::json result = nlohmann::json::object();
@@ -497,7 +470,7 @@ Task<nlohmann::json> OAuthMixin::get_authenticated_user() {
     secret = base64_decode(std::string_view(*cookie).substr(bar + 1));
   }
   if (!key || !secret) throw AuthError("Malformed OAuth request token cookie", 403);
-  if (!equal_constant_time(*key, request_key)) {
+  if (!tornado::detail::constant_time_equal(*key, request_key)) {
     throw AuthError("Request token does not match cookie", 403);
   }
   OAuthToken token{*key, *secret, {}};

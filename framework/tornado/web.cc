@@ -19,6 +19,7 @@
 
 #include "tornado/autoreload.h"
 #include "tornado/detail/base64.h"
+#include "tornado/detail/crypto.h"
 #include "tornado/detail/web/template.h"
 #include "tornado/detail/zlib.h"
 #include "tornado/escape.h"
@@ -30,34 +31,13 @@ namespace tornado::web {
 
 namespace {
 
-std::string hex(const unsigned char* data, std::size_t size) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    out.push_back(digits[data[i] >> 4]);
-    out.push_back(digits[data[i] & 15]);
-  }
-  return out;
-}
-
-std::string digest_hex(const EVP_MD* md, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), out, &len, md, nullptr);
-  return hex(out, len);
-}
+using tornado::detail::constant_time_equal;
+using tornado::detail::digest_hex;
+using tornado::detail::hex_decode;
+using tornado::detail::hex_encode;
 
 std::string hmac_sha256_hex(std::string_view key, std::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out, &len);
-  return hex(out, len);
-}
-
-bool constant_time_equal(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+  return tornado::detail::hmac_hex(EVP_sha256(), key, data);
 }
 
 std::string_view strip(std::string_view s) {
@@ -1381,34 +1361,21 @@ std::optional<std::string> decode_xsrf(std::string_view cookie) {
   bar = rest.find('|');
   std::string_view masked_hex = rest.substr(0, bar);
   if (mask_hex.size() != 8 || masked_hex.size() % 2 != 0 || masked_hex.empty()) return std::nullopt;
-  auto unhex = [](std::string_view h) -> std::optional<std::string> {
-    std::string out;
-    for (std::size_t i = 0; i + 1 < h.size(); i += 2) {
-      unsigned value = 0;
-      auto [p, ec] = std::from_chars(h.data() + i, h.data() + i + 2, value, 16);
-      if (ec != std::errc() || p != h.data() + i + 2) return std::nullopt;
-      out.push_back(static_cast<char>(value));
-    }
-    return out;
-  };
-  auto mask = unhex(mask_hex);
-  auto masked = unhex(masked_hex);
+  auto mask = hex_decode(mask_hex);
+  auto masked = hex_decode(masked_hex);
   if (!mask || !masked) return std::nullopt;
   for (std::size_t i = 0; i < masked->size(); ++i) (*masked)[i] ^= (*mask)[i % 4];
   return masked;
 }
 
 std::string encode_xsrf(std::string_view token) {
-  unsigned char mask[4];
-  RAND_bytes(mask, sizeof mask);
+  const std::string mask = tornado::detail::random_bytes(4);
   std::string masked(token);
-  for (std::size_t i = 0; i < masked.size(); ++i) masked[i] ^= static_cast<char>(mask[i % 4]);
+  for (std::size_t i = 0; i < masked.size(); ++i) masked[i] ^= mask[i % 4];
   auto now = std::chrono::duration_cast<std::chrono::seconds>(
                  std::chrono::system_clock::now().time_since_epoch())
                  .count();
-  return fmt::format("2|{}|{}|{}", hex(mask, 4),
-                     hex(reinterpret_cast<const unsigned char*>(masked.data()), masked.size()),
-                     now);
+  return fmt::format("2|{}|{}|{}", hex_encode(mask), hex_encode(masked), now);
 }
 }  // namespace
 
@@ -1417,9 +1384,7 @@ std::string RequestHandler::xsrf_token() {
   std::optional<std::string> token;
   if (auto cookie = get_cookie("_xsrf")) token = decode_xsrf(*cookie);
   if (!token) {
-    unsigned char raw[16];
-    RAND_bytes(raw, sizeof raw);
-    token = std::string(reinterpret_cast<const char*>(raw), sizeof raw);
+    token = tornado::detail::random_bytes(16);
     CookieOptions options;
     options.samesite = "Lax";
     set_cookie("_xsrf", encode_xsrf(*token), options);
@@ -1645,7 +1610,7 @@ std::string StaticFileHandler::get_content_version(const std::string& abspath) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
   EVP_DigestFinal_ex(ctx.get(), out, &len);
-  return hex(out, len);
+  return hex_encode({reinterpret_cast<const char*>(out), len});
 }
 
 std::uint64_t StaticFileHandler::get_content_size() {
