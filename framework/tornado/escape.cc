@@ -220,30 +220,10 @@ void append_json(std::string& out, const BasicJson& value) {
     case Type::string:
       append_json_string(out, value.template get_ref<const std::string&>());
       break;
-    case Type::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& item : value) {
-        if (!first) out += ", ";
-        first = false;
-        append_json(out, item);
-      }
-      out += ']';
+    case Type::array:
+    case Type::object:
+      detail::append_list_or_dict(out, value, append_json_string, append_json<BasicJson>);
       break;
-    }
-    case Type::object: {
-      out += '{';
-      bool first = true;
-      for (const auto& [key, item] : value.items()) {
-        if (!first) out += ", ";
-        first = false;
-        append_json_string(out, key);
-        out += ": ";
-        append_json(out, item);
-      }
-      out += '}';
-      break;
-    }
   }
 }
 

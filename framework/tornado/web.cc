@@ -1045,6 +1045,17 @@ bool is_absolute_url(std::string_view path) {
   return path.starts_with("/") || path.starts_with("http:") || path.starts_with("https:");
 }
 
+// The URLs of `files` (local ones through static_url), each once, in order.
+std::vector<std::string> unique_static_urls(RequestHandler& handler,
+                                            const std::vector<std::string>& files) {
+  std::vector<std::string> paths;
+  for (const std::string& file : files) {
+    std::string path = is_absolute_url(file) ? file : handler.static_url(file);
+    if (std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(path);
+  }
+  return paths;
+}
+
 // Inserts `part` and a newline before the last (`last`) or first `tag`.
 void insert_before(std::string& html, std::string_view tag, bool last, const std::string& part) {
   const std::size_t at = last ? html.rfind(tag) : html.find(tag);
@@ -1058,13 +1069,8 @@ void insert_before(std::string& html, std::string_view tag, bool last, const std
 }  // namespace
 
 std::string RequestHandler::render_linked_js(const std::vector<std::string>& js_files) {
-  std::vector<std::string> paths;
-  for (const std::string& file : js_files) {
-    std::string path = is_absolute_url(file) ? file : static_url(file);
-    if (std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(path);
-  }
   std::string out;
-  for (const auto& p : paths) {
+  for (const auto& p : unique_static_urls(*this, js_files)) {
     out += "<script src=\"" + escape::xhtml_escape(p) + "\" type=\"text/javascript\"></script>";
   }
   return out;
@@ -1077,13 +1083,8 @@ std::string RequestHandler::render_embed_js(const std::vector<std::string>& js_e
 }
 
 std::string RequestHandler::render_linked_css(const std::vector<std::string>& css_files) {
-  std::vector<std::string> paths;
-  for (const std::string& file : css_files) {
-    std::string path = is_absolute_url(file) ? file : static_url(file);
-    if (std::find(paths.begin(), paths.end(), path) == paths.end()) paths.push_back(path);
-  }
   std::string out;
-  for (const auto& p : paths) {
+  for (const auto& p : unique_static_urls(*this, css_files)) {
     out += "<link href=\"" + escape::xhtml_escape(p) + "\" type=\"text/css\" rel=\"stylesheet\"/>";
   }
   return out;

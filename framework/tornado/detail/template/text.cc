@@ -171,30 +171,10 @@ void append_python_repr(std::string& out, const nlohmann::json& value) {
     case Type::string:
       append_python_string_repr(out, value.get_ref<const std::string&>());
       break;
-    case Type::array: {
-      out += '[';
-      bool first = true;
-      for (const auto& item : value) {
-        if (!first) out += ", ";
-        first = false;
-        append_python_repr(out, item);
-      }
-      out += ']';
+    case Type::array:
+    case Type::object:
+      append_list_or_dict(out, value, append_python_string_repr, append_python_repr);
       break;
-    }
-    case Type::object: {
-      out += '{';
-      bool first = true;
-      for (const auto& [key, item] : value.items()) {
-        if (!first) out += ", ";
-        first = false;
-        append_python_string_repr(out, key);
-        out += ": ";
-        append_python_repr(out, item);
-      }
-      out += '}';
-      break;
-    }
     case Type::binary:
       out += "b''";
       break;
