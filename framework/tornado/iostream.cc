@@ -115,6 +115,12 @@ constexpr std::size_t kCoalesceLimit = 2048;
 // together with what was gathered before it.
 constexpr std::size_t kCorkLimit = 16 * 1024;
 
+// The loop keeps the buffers corked streams gave back, for the next ones:
+// with a thousand WebSockets each answering within one poll, a buffer per
+// stream was allocated and freed for every message. Bounded, so that a burst
+// of large writes does not leave memory behind.
+constexpr std::size_t kCorkPoolBytes = 1024 * 1024;
+
 // Buffers for the bytes a write leaves to libuv are recycled by the loop: a
 // large block freed after every large write makes malloc give the heap top
 // back to the kernel and take it again (brk, page faults) each time.
@@ -428,9 +434,16 @@ void IOStream::write_raw(std::span<const std::string_view> parts, std::uint64_t 
   for (auto part : parts) total += part.size();
   if (cork_depth_ > 0 && corked_.size() + total <= kCorkLimit) {
     if (!holds_heap(corked_)) {
-      // Borrow the loop's buffer (an idle stream holds none); a stream
-      // corked while another holds it gets its own.
-      if (auto* buffers = buffers_of(tcp_)) corked_.swap(buffers->cork_buffer);
+      // Borrow one of the loop's buffers (an idle stream holds none); when
+      // every one is lent, the stream gets its own.
+      auto* buffers = buffers_of(tcp_);
+      if (buffers && !buffers->cork_buffers.empty()) {
+        std::string& pooled = buffers->cork_buffers.back();
+        buffers->cork_pool_bytes -= pooled.capacity();
+        pooled.assign(corked_);  // what fit in the string itself so far
+        corked_ = std::move(pooled);
+        buffers->cork_buffers.pop_back();
+      }
     }
     for (auto part : parts) corked_.append(part);
     if (seq) corked_seq_ = seq;
@@ -469,8 +482,11 @@ void IOStream::flush_corked() {
 void IOStream::release_corked() noexcept {
   corked_.clear();
   auto* buffers = buffers_of(tcp_);
-  if (buffers && !holds_heap(buffers->cork_buffer)) {
-    buffers->cork_buffer.swap(corked_);
+  if (buffers && holds_heap(corked_) &&
+      buffers->cork_pool_bytes + corked_.capacity() <= kCorkPoolBytes) {
+    buffers->cork_pool_bytes += corked_.capacity();
+    buffers->cork_buffers.push_back(std::move(corked_));
+    corked_.clear();  // moved from: empty in practice, now by contract
   } else {
     std::string().swap(corked_);
   }
