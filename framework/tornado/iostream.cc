@@ -314,7 +314,8 @@ void IOStream::on_transport_data(char* data, std::size_t size) {
 }
 
 void IOStream::append_plain(char* data, std::size_t size) {
-  if (read_waiter_ && !lending_ && read_start_ == read_buffer_.size() && size >= read_waiter_min_) {
+  if ((read_waiter_ ? size >= read_waiter_min_ : read_listener_ != nullptr) && !lending_ &&
+      read_start_ == read_buffer_.size()) {
     // The reader parses the bytes where they are; no copy and, for a
     // connection that consumes all it gets (a WebSocket), no buffer at all.
     read_buffer_.clear();
@@ -336,7 +337,10 @@ void IOStream::append_plain(char* data, std::size_t size) {
 }
 
 void IOStream::wake_reader() noexcept {
-  if (!read_waiter_) return;
+  if (!read_waiter_) {
+    if (read_listener_ && (closed_ || !buffered().empty())) read_listener_->on_readable();
+    return;
+  }
   if (!closed_ && buffered().size() < read_waiter_min_) return;
   auto waiter = std::exchange(read_waiter_, {});
   waiter.resume();
@@ -356,6 +360,11 @@ void IOStream::consume(std::size_t n) noexcept {
       read_buffer_.clear();
     }
   }
+}
+
+void IOStream::set_read_listener(ReadListener* listener) {
+  read_listener_ = listener;
+  if (listener) start_reading();
 }
 
 bool IOStream::BufferedAwaitable::await_ready() const noexcept {
@@ -697,7 +706,12 @@ void IOStream::on_handle_closed() noexcept {
   tcp_ = nullptr;
   auto keep = std::move(self_);  // released when this function returns
   auto* loop = ioloop::IOLoop::current_or_null();
-  if (loop && loop->closing()) return;  // nothing may be resumed in teardown
+  if (loop && loop->closing()) {
+    // Nothing may be resumed in teardown; a listener is told, so that it
+    // can release what it owns.
+    if (auto* listener = std::exchange(read_listener_, nullptr)) listener->on_readable();
+    return;
+  }
   wake_reader();
   wake_writers();
   if (auto callback = std::move(close_callback_)) callback();

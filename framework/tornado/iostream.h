@@ -143,6 +143,22 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   BufferedAwaitable wait_for_bytes(std::size_t min_bytes = 1) noexcept {
     return BufferedAwaitable(this, min_bytes);
   }
+  /// Told when a stream has bytes to read or has closed; see `set_read_listener`.
+  class ReadListener {
+   public:
+    /// Bytes are buffered, or the stream has closed (`closed()`), or the
+    /// loop is being torn down (`IOLoop::closing()`).
+    virtual void on_readable() noexcept = 0;
+
+   protected:
+    ~ReadListener() = default;
+  };
+  /// Low level, for a protocol that reads for the stream's whole life (a
+  /// WebSocket): instead of a coroutine parked in `wait_for_bytes` (whose
+  /// frame an idle connection would keep), `listener` is called on every
+  /// read, on close, and once when the loop is torn down with the stream
+  /// open. Starts reading; nullptr stops the calls. Not with `wait_for_bytes`.
+  void set_read_listener(ReadListener* listener);
   /// The bytes read but not consumed yet.
   std::string_view buffered() const noexcept {
     if (lending_) return {lent_.data(), lent_.size()};
@@ -264,6 +280,7 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   bool lending_ = false;
   std::coroutine_handle<> read_waiter_;
   std::size_t read_waiter_min_ = 0;
+  ReadListener* read_listener_ = nullptr;
   std::vector<std::pair<std::uint64_t, std::coroutine_handle<>>> write_waiters_;
   std::uint64_t write_seq_ = 0;
   std::uint64_t flushed_seq_ = 0;

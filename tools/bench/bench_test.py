@@ -137,6 +137,26 @@ async def websocket_round_trips(url):
         return checks, ws.close_code
 
 
+async def compressed_round_trips(url):
+    """1 KiB of JSON-like text, compressed both ways; returns the negotiated
+    extensions' names and whether every echo matched."""
+    async with websockets.connect(url, compression="deflate") as ws:
+        ok = True
+        for i in range(5):
+            message = ('{"id":%d,"event":"price_update","bid":%d.25},' % (i, i * 7)) * 24
+            await ws.send(message)
+            ok = ok and await ws.recv() == message
+        return [type(e).__name__ for e in ws.extensions], ok
+
+
+def wsload_deflate(port):
+    """wsload --deflate for half a second: its exit status and output."""
+    out = subprocess.run([WSLOAD, "--url", f"ws://127.0.0.1:{port}/echo", "--deflate",
+                          "--connections", "4", "--size", "1024", "--duration", "0.5"],
+                         capture_output=True, text=True, timeout=60)
+    return out.returncode, out.stdout + out.stderr
+
+
 class CeilingTest(unittest.TestCase):
     def test_fixed_responses(self):
         with Process([CEILING]) as p:
@@ -332,6 +352,14 @@ class TornadoEchoTest(unittest.TestCase):
         with Process(self.CMD) as p:
             self.assertEqual(asyncio.run(held()), 1001)
 
+    def test_compression_flag_offers_permessage_deflate(self):
+        with Process([*self.CMD, "--compression"]) as p:
+            names, ok = asyncio.run(compressed_round_trips(f"ws://127.0.0.1:{p.port}/echo"))
+            self.assertEqual(names, ["PerMessageDeflate"])
+            self.assertTrue(ok)
+            rc, out = wsload_deflate(p.port)
+            self.assertEqual(rc, 0, out)
+
     def test_bad_flag_is_one_line_and_status_2(self):
         out = subprocess.run([*self.CMD, "--port", "x"], capture_output=True, text=True,
                              timeout=30)
@@ -346,6 +374,18 @@ class NodeWsEchoTest(unittest.TestCase):
         with Process(["node", os.path.join(HERE, "node_ws_echo.js")]) as p:
             checks, code = asyncio.run(websocket_round_trips(f"ws://127.0.0.1:{p.port}/echo"))
         self.assertEqual(checks, [True] * 5)
+
+    def test_deflate_flag_turns_on_permessage_deflate(self):
+        with Process(["node", os.path.join(HERE, "node_ws_echo.js"), "--deflate"]) as p:
+            names, ok = asyncio.run(compressed_round_trips(f"ws://127.0.0.1:{p.port}/echo"))
+            self.assertEqual(names, ["PerMessageDeflate"])
+            self.assertTrue(ok)
+            rc, out = wsload_deflate(p.port)
+            self.assertEqual(rc, 0, out)
+        # Without the flag: no compression, as in the other cases.
+        with Process(["node", os.path.join(HERE, "node_ws_echo.js")]) as p:
+            names, ok = asyncio.run(compressed_round_trips(f"ws://127.0.0.1:{p.port}/echo"))
+            self.assertEqual(names, [])
 
 
 class CompareTest(unittest.TestCase):
@@ -397,6 +437,38 @@ class CompareTest(unittest.TestCase):
         out = self.compare(self.results(100000, 120000), self.results(100000, 120000, 2.2))
         self.assertEqual(out.returncode, 1, out.stdout)
         self.assertIn("memory", out.stdout)
+
+
+class DeflateTableTest(unittest.TestCase):
+    """docs/performance.md's compression table, from hand-made results."""
+
+    def test_rows_per_target_and_setting(self):
+        sys.path.insert(0, HERE)
+        from benchkit.deflate import deflate_table
+        report = {
+            "date": "2026-01-01", "commit": "abc", "runs": 3,
+            "cases": {"mem_idle_ws_deflate": {"connections": 1000}},
+            "results": {
+                "tornado-cpp": {
+                    "ws_deflate_1k_c100": {"value": 20000, "server_cpu": 0.5, "per_cpu_s": 40000,
+                                           "wire_bytes_per_message": 244},
+                    "mem_idle_ws_deflate": {"value": 101.5},
+                    "mem_idle_ws_deflate_low": {"value": 4.2},
+                },
+                "Tornado": {"ws_deflate_1k_c100": {"value": 5000, "server_cpu": 1.0,
+                                                   "per_cpu_s": 5000}},
+                "ceiling": {},
+                "Node ws": {"skipped": "not selected"},
+            },
+        }
+        lines = deflate_table(report).splitlines()
+        self.assertIn("| tornado-cpp, defaults (context takeover, 15-bit windows, mem_level 8) "
+                      "| 101.50 | 20,000 | 50% | 40,000 | 244 |", lines)
+        self.assertIn("| Tornado, defaults (context takeover, 15-bit windows, mem_level 8) "
+                      "| n/a | 5,000 | 100% | 5,000 | n/a |", lines)
+        self.assertIn("| tornado-cpp, no context takeover, 9-bit windows, mem_level 1, state "
+                      "released | 4.20 | n/a | n/a | n/a | n/a |", lines)
+        self.assertFalse(any(line.startswith("| Node ws") for line in lines))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,16 @@
 #!/usr/bin/env node
 // The "Node ws" column of tools/bench/run: a WebSocket echo server on Node's
 // `ws` package, answering at /echo as apps/echo does (text as text, binary as
-// binary). Compression is off, as it is in the other targets by default.
+// binary). Compression is off, as it is in the other targets by default;
+// --deflate turns on ws's permessage-deflate with its defaults (context
+// takeover, 15-bit windows, zlib level 6 as Node's zlib has it, messages under
+// 1 KiB sent uncompressed) for the bench's compressed cases.
 //
 // With --tls-port, --certfile and --keyfile it also serves Node's https on
 // that port: GET /plaintext and /json answered as apps/echo does, and the same
 // echo over wss at /echo.
 //
-//   node tools/bench/node_ws_echo.js --port 9000 [--address 127.0.0.1]
+//   node tools/bench/node_ws_echo.js --port 9000 [--address 127.0.0.1] [--deflate]
 //        [--tls-port 9443 --certfile cert.pem --keyfile key.pem]
 'use strict';
 
@@ -16,8 +19,14 @@ const https = require('https');
 const { WebSocketServer } = require('ws');
 
 function parseArgs(argv) {
-  const opts = { port: 8888, address: '127.0.0.1', 'tls-port': 0, certfile: '', keyfile: '' };
+  const opts = {
+    port: 8888, address: '127.0.0.1', deflate: false, 'tls-port': 0, certfile: '', keyfile: '',
+  };
   for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--deflate') {
+      opts.deflate = true;
+      continue;
+    }
     let [flag, value] = argv[i].split('=', 2);
     if (!['--port', '--address', '--tls-port', '--certfile', '--keyfile'].includes(flag)) {
       process.stderr.write(`node_ws_echo: unknown flag ${argv[i]}\n`);
@@ -45,7 +54,7 @@ const server = new WebSocketServer({
   path: '/echo',
   backlog: 4096,
   maxPayload: 64 * 1024 * 1024,
-  perMessageDeflate: false,
+  perMessageDeflate: opts.deflate,
 });
 
 server.on('connection', (ws) => {
