@@ -28,8 +28,6 @@ constexpr std::size_t kReadChunk = 256 * 1024;
 // burst is released once drained if it grew beyond this.
 constexpr std::size_t kKeepCapacity = 16 * 1024;
 
-// Whether a string owns heap memory: an empty std::string still reports the
-// capacity of its inline buffer (15 bytes), never 0.
 // A memory BIO keeps the largest buffer it ever held: without this the
 // handshake's flight (the certificate chain, a large ClientHello) would stay
 // with every idle TLS connection. Buffers up to this size (small messages)
@@ -53,6 +51,8 @@ void release_large_bio(SSL* ssl, bool input) noexcept {
   }
 }
 
+// Whether a string owns heap memory: an empty std::string still reports the
+// capacity of its inline buffer (15 bytes), never 0.
 bool holds_heap(const std::string& s) noexcept {
   return s.capacity() > std::string().capacity();
 }
