@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -26,6 +27,29 @@ constexpr std::size_t kReadChunk = 256 * 1024;
 // An idle connection should cost little memory: a read buffer grown by a
 // burst is released once drained if it grew beyond this.
 constexpr std::size_t kKeepCapacity = 16 * 1024;
+
+// A memory BIO keeps the largest buffer it ever held: without this the
+// handshake's flight (the certificate chain, a large ClientHello) would stay
+// with every idle TLS connection. Buffers up to this size (small messages)
+// are kept and reused.
+constexpr std::size_t kKeepBioBuffer = 1024;
+
+// Swaps the BIO for a fresh one when it is empty and holds a large buffer.
+void release_large_bio(SSL* ssl, bool input) noexcept {
+  BIO* bio = input ? SSL_get_rbio(ssl) : SSL_get_wbio(ssl);
+  BUF_MEM* mem = nullptr;
+  if (BIO_ctrl_pending(bio) != 0 || BIO_get_mem_ptr(bio, &mem) != 1 || !mem ||
+      mem->max <= kKeepBioBuffer) {
+    return;
+  }
+  BIO* fresh = BIO_new(BIO_s_mem());
+  if (!fresh) return;
+  if (input) {
+    SSL_set0_rbio(ssl, fresh);
+  } else {
+    SSL_set0_wbio(ssl, fresh);
+  }
+}
 
 // Whether a string owns heap memory: an empty std::string still reports the
 // capacity of its inline buffer (15 bytes), never 0.
@@ -821,6 +845,7 @@ void SSLIOStream::read_plaintext() {
     fail("read");
     break;
   }
+  if (!closed()) release_large_bio(ssl_.get(), true);
   flush_ciphertext();  // TLS 1.3 may answer post-handshake messages
 }
 
@@ -883,6 +908,7 @@ void SSLIOStream::flush_ciphertext(std::uint64_t seq) {
     std::string_view part(data, static_cast<std::size_t>(size));
     write_now(std::span<const std::string_view>(&part, 1), seq);
     (void)BIO_reset(out);
+    release_large_bio(ssl_.get(), false);
   } else if (seq) {
     mark_flushed(seq);
   }
