@@ -6,7 +6,8 @@ app and the Node ws server are checked with independent clients (raw sockets
 and python3-websockets), then with wsload; `run --compare` is checked on
 hand-made result files.
 
-    bench_test.py build/tools/bench/ceiling/bench_ceiling build/tools/wsload/wsload
+    bench_test.py build/tools/bench/ceiling/bench_ceiling build/tools/wsload/wsload \
+        build/tools/bench/tlsload
 """
 
 import asyncio
@@ -15,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -27,6 +29,7 @@ import websockets
 HERE = os.path.dirname(os.path.abspath(__file__))
 CEILING = None
 WSLOAD = None
+TLSLOAD = None
 
 
 def free_port():
@@ -230,6 +233,79 @@ class CeilingTest(unittest.TestCase):
         self.assertEqual(out.returncode, 2)
 
 
+class TlsCeilingTest(unittest.TestCase):
+    """bench_ceiling with a certificate: TLS on --tls-port, checked with
+    Python's ssl module and python3-websockets, then with tlsload."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory()
+        cls.cert = os.path.join(cls.dir.name, "cert.pem")
+        cls.key = os.path.join(cls.dir.name, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", cls.key, "-out", cls.cert,
+                        "-days", "2", "-subj", "/CN=localhost"], check=True, capture_output=True)
+        cls.client = ssl.create_default_context(cafile=cls.cert)
+        cls.client.check_hostname = False
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dir.cleanup()
+
+    def ceiling(self):
+        self.tls_port = free_port()
+        return Process([CEILING, "--certfile", self.cert, "--keyfile", self.key,
+                        "--tls-port", str(self.tls_port)])
+
+    def test_https_and_wss_with_independent_clients(self):
+        with self.ceiling() as p:
+            # The plain port stays plain.
+            self.assertIn(b"Hello, World!", raw_exchange(
+                p.port, [b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"], 1))
+            with socket.create_connection(("127.0.0.1", self.tls_port), timeout=5) as raw:
+                with self.client.wrap_socket(raw, server_hostname="localhost") as s:
+                    s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"
+                              b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n")
+                    data = b""
+                    while not data.endswith(b'"Hello, World!"}'):
+                        more = s.recv(65536)
+                        if not more:
+                            break
+                        data += more
+            self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 2)
+            self.assertIn(b"\r\n\r\nHello, World!HTTP/1.1", data)
+
+            async def round_trips():
+                async with websockets.connect(f"wss://127.0.0.1:{self.tls_port}/echo",
+                                              ssl=self.client, server_hostname="localhost",
+                                              max_size=None, compression=None) as ws:
+                    echoes = []
+                    for message in ("hi", os.urandom(100000)):
+                        await ws.send(message)
+                        echoes.append(await ws.recv() == message)
+                    return echoes
+            self.assertEqual(asyncio.run(round_trips()), [True, True])
+
+    def test_tlsload_against_the_ceiling(self):
+        with self.ceiling():
+            for mode in (["--mode", "wss", "--connections", "20"],
+                         ["--mode", "handshake", "--connections", "5"],
+                         ["--mode", "handshake", "--resume", "--connections", "5"]):
+                with tempfile.NamedTemporaryFile(suffix=".json") as out:
+                    r = subprocess.run([TLSLOAD, "--port", str(self.tls_port), *mode,
+                                        "--duration", "0.5", "--warmup", "0.2", "--json",
+                                        out.name], capture_output=True, text=True, timeout=60)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    with open(out.name) as f:
+                        result = json.load(f)
+                self.assertEqual(result["errors"], 0, result)
+                self.assertGreater(result["completed"], 0, result)
+                if "--resume" in mode:
+                    self.assertEqual(result["resumed"], result["completed"], result)
+                else:
+                    self.assertEqual(result["resumed"], 0, result)
+
+
 class TornadoEchoTest(unittest.TestCase):
     CMD = ["/usr/bin/python3", os.path.join(HERE, "tornado_echo.py"), "--logging", "warning"]
 
@@ -398,4 +474,5 @@ class DeflateTableTest(unittest.TestCase):
 if __name__ == "__main__":
     CEILING = os.path.abspath(sys.argv.pop(1))
     WSLOAD = os.path.abspath(sys.argv.pop(1))
+    TLSLOAD = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)

@@ -17,6 +17,7 @@ from .measure import bench, summarise
 from .render import plot, print_table, update_performance_md
 from .compare import compare
 from .deflate import deflate_cases
+from . import tls
 
 
 # ---------------------------------------------------------------------------
@@ -105,6 +106,7 @@ def main(argv):
 
     raise_fd_limit()
     build_notes = {} if args.no_build else build(args)
+    tls.ensure_certificate(args)
     if args.scaling:
         if PROJECT in build_notes:
             sys.exit(f"bench: {build_notes[PROJECT]}")

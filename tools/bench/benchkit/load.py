@@ -27,11 +27,11 @@ def check_http(port):
                 raise RuntimeError(f"GET {path} answered {r.status} {got[:60]!r}")
 
 
-def wrk(args, port, path, connections, duration):
+def wrk(args, port, path, connections, duration, scheme="http"):
     duration = max(1, round(duration))  # wrk takes whole seconds
     cmd = ["taskset", "-c", str(args.client_cpu), "wrk", "-t1", f"-c{connections}",
            f"-d{duration}s", "--timeout", "5s", "-s", os.path.join(BENCH, "wrk_report.lua"),
-           f"http://{HOST}:{port}{path}"]
+           f"{scheme}://{HOST}:{port}{path}"]
     out = run_command(cmd, duration + 60)
     m = re.search(r"^WRKJSON (.*)$", out.stdout, re.M)
     if not m:
@@ -166,7 +166,10 @@ def run_case(args, server, case):
     wall, server_cpu, client_cpu = time.monotonic(), cpu_seconds(server.proc.pid), \
         children_cpu_seconds()
     client_sleeps = children_sleeps()
-    if case.kind == "http":
+    if case.kind in ("https", "wss", "handshake"):
+        from . import tls
+        r = tls.run(args, server, case)
+    elif case.kind == "http":
         r = wrk(args, server.port, case.extra["path"], case.connections, args.duration)
     elif case.kind == "ws":
         r = wsload(args, server.port, case.connections, case.extra["size"], args.duration,
@@ -188,3 +191,6 @@ def warm_up(args, server):
         wrk(args, server.port, "/plaintext", 100, max(1, int(args.warmup)))
     if server.target.ws:
         wsload(args, server.port, 100, 20, args.warmup, 0)
+    if server.tls_port is not None:
+        from . import tls
+        tls.warm_up(args, server)

@@ -9,6 +9,7 @@ from .common import BUILD, CEILING, REFERENCE, log, median
 from .targets import Server
 from .load import measure_memory, run_case, warm_up
 from .deflate import add_wire_bytes, is_deflate, run_deflate
+from . import tls
 
 
 # ---------------------------------------------------------------------------
@@ -71,8 +72,11 @@ def bench(args, targets, cases):
                     continue
                 try:
                     with Server(target, args, logdir) as server:
-                        r = measure_memory(args, server, case.connections,
-                                           total=case.extra.get("total", False))
+                        if case.extra.get("tls"):
+                            r = tls.measure_memory(args, server, case.connections)
+                        else:
+                            r = measure_memory(args, server, case.connections,
+                                               total=case.extra.get("total", False))
                     r["run"] = run
                     raw[target.name][case.id].append(r)
                     log(f"  {target.name:12} {case.label:34} {r['value']:8.2f} {case.unit} "
