@@ -10,6 +10,7 @@
 
 #include "tornado/ioloop.h"
 #include "tornado/locks.h"
+#include "tornado/log.h"
 #include "tornado/tcpclient.h"
 #include "tornado/testing.h"
 
@@ -561,4 +562,128 @@ TEST_F(HookRuleTest, CloseAndControlHooksAreFoundByName) {
       },
       10s);
   EXPECT_EQ(log_, "closed 4001");
+}
+
+// ---------------------------------------------------------------------------
+// The read loop is the stream's read callback (issue 20: an idle connection
+// keeps no coroutine frame); a coroutine on_message still holds the reads.
+
+namespace {
+
+// Its coroutine on_message throws after suspending once.
+class ThrowingSocket : public WebSocketHandler {
+ public:
+  void initialize(tornado::locks::Event* closed) { closed_ = closed; }
+  Task<> on_message(std::string message) {
+    co_await tornado::moment();
+    if (message == "throw") throw std::runtime_error("on_message failed");
+    write_message("ok " + message);
+  }
+  void on_close() { closed_->set(); }
+
+ private:
+  tornado::locks::Event* closed_ = nullptr;
+};
+
+// A coroutine on_message that never suspends: thousands of messages from
+// one read are handled one after the other, not by recursion.
+class CountingSocket : public WebSocketHandler {
+ public:
+  Task<> on_message(std::string_view message) {
+    ++count_;
+    if (message == "last") write_message(std::to_string(count_));
+    co_return;
+  }
+
+ private:
+  int count_ = 0;
+};
+
+class ReadCallbackTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    app_ = std::make_unique<tornado::web::Application>(std::vector<tornado::web::URLSpec>{
+        {"/throwing", tornado::web::handler<ThrowingSocket>(&closed_)},
+        {"/counting", tornado::web::handler<CountingSocket>()},
+    });
+    port_ = app_->listen(0, "127.0.0.1").port();
+  }
+  std::string url(std::string_view path) const {
+    return fmt::format("ws://127.0.0.1:{}{}", port_, path);
+  }
+  IOLoop loop_;
+  tornado::locks::Event closed_;
+  std::unique_ptr<tornado::web::Application> app_;
+  int port_ = 0;
+};
+
+// The settings docs/websocket.md gives for idle compressed connections.
+class LowMemoryEcho : public WebSocketHandler {
+ public:
+  void on_message(std::string_view message) { write_message(message); }
+  std::optional<tornado::websocket::CompressionOptions> get_compression_options() override {
+    return tornado::websocket::CompressionOptions{.mem_level = 1,
+                                                  .server_no_context_takeover = true,
+                                                  .client_no_context_takeover = true,
+                                                  .server_max_window_bits = 9,
+                                                  .client_max_window_bits = 9,
+                                                  .release_state_between_messages = true};
+  }
+};
+
+}  // namespace
+
+TEST_F(ReadCallbackTest, CoroutineOnMessageThatThrowsClosesWith1011AndRunsOnClose) {
+  tornado::testing::ExpectLog logged(tornado::log::app, "Uncaught exception");
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/throwing"));
+        co_await ws->write_message("a");
+        EXPECT_EQ(co_await ws->read_message(), "ok a");
+        co_await ws->write_message("throw");
+        EXPECT_EQ(co_await ws->read_message(), std::nullopt);
+        EXPECT_EQ(ws->close_code(), 1011);
+        co_await closed_.wait();
+      },
+      10s);
+}
+
+TEST_F(ReadCallbackTest, ManyMessagesOfOneReadGoThroughACoroutineOnMessage) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto ws = co_await tornado::websocket::websocket_connect(url("/counting"));
+        constexpr int kMessages = 50000;
+        for (int i = 1; i < kMessages; ++i) (void)ws->write_message("m");
+        co_await ws->write_message("last");
+        EXPECT_EQ(co_await ws->read_message(), std::to_string(kMessages));
+      },
+      30s);
+}
+
+TEST(WebSocketCompressionTest, ReleasedStateAnswersTheOfferAndRoundTrips) {
+  IOLoop loop;
+  tornado::web::Application app({{"/echo", tornado::web::handler<LowMemoryEcho>()}});
+  int port = app.listen(0, "127.0.0.1").port();
+  loop.run_sync(
+      [&]() -> Task<> {
+        // The server frees its streams between messages; the client too in
+        // the second round. The server asked for no context takeover both ways.
+        for (bool client_releases : {false, true}) {
+          tornado::websocket::ConnectOptions options;
+          options.compression_options = tornado::websocket::CompressionOptions{
+              .release_state_between_messages = client_releases};
+          auto ws = co_await tornado::websocket::websocket_connect(
+              fmt::format("ws://127.0.0.1:{}/echo", port), std::move(options));
+          EXPECT_EQ(ws->compression(), (tornado::detail::ws::DeflateParams{true, true, 9, 9}));
+          for (int i = 0; i < 20; ++i) {
+            std::string message = fmt::format(
+                "{{\"id\": {}, \"user\": \"user{}\", \"tags\": [\"a\", \"b\"], \"pad\": \"{}\"}}",
+                i, i * 7, std::string(static_cast<std::size_t>(i * 97 % 1500), 'x'));
+            co_await ws->write_message(message);
+            EXPECT_EQ(co_await ws->read_message(), message);
+          }
+          ws->close();
+        }
+      },
+      10s);
 }

@@ -143,6 +143,22 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   BufferedAwaitable wait_for_bytes(std::size_t min_bytes = 1) noexcept {
     return BufferedAwaitable(this, min_bytes);
   }
+  /// Told when a stream has bytes to read or has closed; see `set_read_listener`.
+  class ReadListener {
+   public:
+    /// Bytes are buffered, or the stream has closed (`closed()`), or the
+    /// loop is being torn down (`IOLoop::closing()`).
+    virtual void on_readable() noexcept = 0;
+
+   protected:
+    ~ReadListener() = default;
+  };
+  /// Low level, for a protocol that reads for the stream's whole life (a
+  /// WebSocket): instead of a coroutine parked in `wait_for_bytes` (whose
+  /// frame an idle connection would keep), `listener` is called on every
+  /// read, on close, and once when the loop is torn down with the stream
+  /// open. Starts reading; nullptr stops the calls. Not with `wait_for_bytes`.
+  void set_read_listener(ReadListener* listener);
   /// The bytes read but not consumed yet.
   std::string_view buffered() const noexcept {
     if (lending_) return {lent_.data(), lent_.size()};
@@ -223,6 +239,12 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   void write_raw(std::span<const std::string_view> parts, std::uint64_t seq);
   /// Sends what cork() held back.
   void flush_corked();
+  /// Where written bytes leave the stream once nothing holds them: the plain
+  /// stream sends them; a TLS stream encrypts them first, so that all it
+  /// held in one poll becomes one record.
+  virtual void write_out(std::span<const std::string_view> parts, std::uint64_t seq);
+  /// Sends bytes to the socket now (what the kernel does not take is queued).
+  void write_now(std::span<const std::string_view> parts, std::uint64_t seq);
   /// Adds decoded bytes to the read buffer and wakes a waiting reader.
   /// `data` is the caller's scratch memory: a reader waiting on an empty
   /// buffer parses it in place, and only what it leaves is copied.
@@ -233,7 +255,6 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
  private:
   struct WriteRequest;
   void on_read(ssize_t nread, const uv_buf_t* buf) noexcept;
-  void write_now(std::span<const std::string_view> parts, std::uint64_t seq);
   void write_now_shared(std::shared_ptr<const std::string> data, std::uint64_t seq);
   void release_corked() noexcept;
   void on_write_done(WriteRequest* request, int status) noexcept;
@@ -259,6 +280,7 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   bool lending_ = false;
   std::coroutine_handle<> read_waiter_;
   std::size_t read_waiter_min_ = 0;
+  ReadListener* read_listener_ = nullptr;
   std::vector<std::pair<std::uint64_t, std::coroutine_handle<>>> write_waiters_;
   std::uint64_t write_seq_ = 0;
   std::uint64_t flushed_seq_ = 0;
@@ -308,10 +330,12 @@ class SSLIOStream final : public IOStream {
               std::string server_hostname, StreamOptions options);
   void on_transport_data(char* data, std::size_t size) override;
   void write_plain(std::span<const std::string_view> parts, std::uint64_t seq) override;
+  void write_out(std::span<const std::string_view> parts, std::uint64_t seq) override;
   void before_close() override;
   void drive_handshake();
   void read_plaintext();
   void flush_ciphertext(std::uint64_t seq = 0);
+  bool encrypt(std::string_view plain);
   void fail(const char* where);
 
   std::shared_ptr<SSL_CTX> context_;

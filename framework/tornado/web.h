@@ -574,6 +574,10 @@ class RequestHandler {
                                           bool strip) const;
 
   void unpack_request() const;
+  // The runner's last call, with the handler's owner: a handler that lives
+  // on after its verb has returned (an upgraded WebSocket, driven by its
+  // stream's reads from then on, with no coroutine frame kept) takes it.
+  virtual void adopt_after_run(std::unique_ptr<RequestHandler>& self) noexcept { (void)self; }
 
   Application* application_ = nullptr;
   // Null while packed (pack_request); request() unpacks it on first use.

@@ -7,6 +7,7 @@
 #include "tornado/detail/websocket/connection.h"
 #include "tornado/escape.h"
 #include "tornado/ioloop.h"
+#include "tornado/log.h"
 
 namespace tornado::websocket {
 
@@ -32,6 +33,93 @@ bool header_has_token(std::string_view value, std::string_view token) {
 }
 
 }  // namespace
+
+namespace detail {
+
+// The server's connection: messages go straight to the handler's hooks, and
+// once the runner has handed the handler over (adopt_after_run) the
+// connection owns it until on_end, which runs on_close and frees it.
+class ServerConnection final : public Protocol {
+ public:
+  ServerConnection(WebSocketHandler& handler, std::shared_ptr<iostream::IOStream> stream,
+                   std::size_t max_message_size, std::optional<ws::DeflateParams> deflate,
+                   const ws::DeflateOptions& deflate_options)
+      : Protocol(std::move(stream), ws::Role::server, max_message_size, deflate, deflate_options),
+        handler_(&handler) {}
+
+  // Set once open() has run: the hooks, and whether messages go to them
+  // (after a failed open() only the closing handshake is left to read).
+  const WebSocketHandler::Events* events_ = nullptr;
+  bool deliver_ = false;
+  std::unique_ptr<WebSocketHandler> owner_;
+
+ protected:
+  Task<> on_data(std::string_view message, bool binary) override {
+    if (!deliver_) return Task<>();
+    handler_->last_binary_ = binary;
+    try {
+      return events_->message(*handler_, message, binary);
+    } catch (...) {
+      handler_->log_exception(std::current_exception());
+      handler_->protocol_->close(1011, "internal error");
+      return Task<>();
+    }
+  }
+
+  void on_control(ws::Opcode opcode, std::string_view data) override {
+    if (!deliver_) return;
+    const auto* hook = opcode == ws::Opcode::ping   ? &events_->ping
+                       : opcode == ws::Opcode::pong ? &events_->pong
+                                                    : nullptr;
+    if (!hook || !*hook) return;
+    try {
+      // Control frames are handled inline: a coroutine hook runs on the
+      // loop on its own, errors logged, without holding up the messages.
+      if (auto work = (*hook)(*handler_, data)) spawn(std::move(work));
+    } catch (...) {
+      handler_->log_exception(std::current_exception());
+    }
+  }
+
+  void on_data_failed(std::exception_ptr error) noexcept override {
+    handler_->log_exception(error);
+    try {
+      close(1011, "internal error");
+    } catch (...) {
+    }
+  }
+
+  void on_end(bool teardown) noexcept override;
+
+ private:
+  static Task<> finish_close(std::unique_ptr<WebSocketHandler> owner, Task<> work) {
+    try {
+      co_await work;
+    } catch (...) {
+      owner->log_exception(std::current_exception());
+    }
+  }
+
+  WebSocketHandler* handler_;
+};
+
+}  // namespace detail
+
+void detail::ServerConnection::on_end(bool teardown) noexcept {
+  // The handler (and with it, maybe, this object) goes when this returns,
+  // or when a coroutine on_close has finished.
+  auto owner = std::move(owner_);
+  if (teardown || !owner) return;
+  open_handlers.erase(handler_);
+  handler_->unsubscribe_all();
+  if (!events_->close) return;
+  try {
+    if (auto work = events_->close(*handler_))
+      spawn(finish_close(std::move(owner), std::move(work)));
+  } catch (...) {
+    handler_->log_exception(std::current_exception());
+  }
+}
 
 WebSocketHandler::WebSocketHandler() = default;
 WebSocketHandler::~WebSocketHandler() {
@@ -124,9 +212,9 @@ Task<bool> WebSocketHandler::accept_upgrade() {
   } catch (const StreamClosedError&) {
     co_return false;
   }
-  protocol_ = std::make_shared<detail::Protocol>(std::move(stream), ws::Role::server,
-                                                 max_message_size(), deflate, compression);
-  protocol_->subprotocol_ = std::move(subprotocol);
+  protocol_ = std::make_shared<detail::ServerConnection>(*this, std::move(stream),
+                                                         max_message_size(), deflate, compression);
+  protocol_->set_subprotocol(std::move(subprotocol));
   co_return true;
 }
 
@@ -146,55 +234,23 @@ Task<> WebSocketHandler::run_websocket(const Events& events) {
     protocol_->close(1011, "internal error");
   }
 
-  // Messages go straight to the handler's on_message.
-  struct HandlerSink final : detail::Protocol::Sink {
-    WebSocketHandler* handler;
-    const Events* events;
-    HandlerSink(WebSocketHandler* h, const Events* e) : handler(h), events(e) {}
-    Task<> on_data(std::string_view message, bool binary) override {
-      handler->last_binary_ = binary;
-      try {
-        return events->message(*handler, message, binary);
-      } catch (...) {
-        handler->log_exception(std::current_exception());
-        handler->protocol_->close(1011, "internal error");
-        return Task<>();
-      }
-    }
-    void on_control(ws::Opcode opcode, std::string_view data) override {
-      const auto* hook = opcode == ws::Opcode::ping   ? &events->ping
-                         : opcode == ws::Opcode::pong ? &events->pong
-                                                      : nullptr;
-      if (!hook || !*hook) return;
-      try {
-        // Control frames are handled inline: a coroutine hook runs on the
-        // loop on its own, errors logged, without holding up the messages.
-        if (auto work = (*hook)(*handler, data)) spawn(std::move(work));
-      } catch (...) {
-        handler->log_exception(std::current_exception());
-      }
-    }
-  };
-  // After a failed open(): only the closing handshake is left to read.
-  struct ClosingSink final : detail::Protocol::Sink {
-    Task<> on_data(std::string_view, bool) override { return Task<>(); }
-    void on_control(ws::Opcode, std::string_view) override {}
-  };
-  // One call site: the compiler places the read loop's frame inside this
-  // one (it lives as long as the connection), once rather than per branch.
-  HandlerSink handler_sink(this, &events);
-  ClosingSink closing_sink;
-  detail::Protocol::Sink* sink = &closing_sink;
-  if (protocol_->open()) sink = &handler_sink;
-  co_await protocol_->run(*sink);
-  open_handlers.erase(this);
-  unsubscribe_all();
-  if (events.close) {
-    try {
-      if (auto work = events.close(*this)) co_await work;
-    } catch (...) {
-      log_exception(std::current_exception());
-    }
+  // From here on the connection's read callback delivers the messages,
+  // once the runner has handed this handler over (adopt_after_run).
+  auto& connection = static_cast<detail::ServerConnection&>(*protocol_);
+  connection.events_ = &events;
+  connection.deliver_ = protocol_->open();
+}
+
+void WebSocketHandler::adopt_after_run(std::unique_ptr<RequestHandler>& self) noexcept {
+  if (!protocol_) return;  // no upgrade
+  auto& connection = static_cast<detail::ServerConnection&>(*protocol_);
+  if (!connection.events_) return;  // the upgrade failed before reading began
+  connection.owner_.reset(static_cast<WebSocketHandler*>(self.release()));
+  auto keep = protocol_;  // start_reading may end the connection and free this handler
+  try {
+    keep->start_reading();
+  } catch (const std::exception& e) {
+    log::general.error("WebSocket: reading could not start: {}", e.what());
   }
 }
 
@@ -234,10 +290,10 @@ std::optional<std::uint16_t> WebSocketHandler::close_code() const {
   return protocol_ ? protocol_->close_code_ : std::nullopt;
 }
 std::string WebSocketHandler::close_reason() const {
-  return protocol_ ? protocol_->close_reason_ : std::string();
+  return protocol_ ? protocol_->close_reason() : std::string();
 }
 std::string WebSocketHandler::selected_subprotocol() const {
-  return protocol_ ? protocol_->subprotocol_ : std::string();
+  return protocol_ ? protocol_->subprotocol() : std::string();
 }
 bool WebSocketHandler::is_open() const noexcept {
   return protocol_ && protocol_->open();

@@ -124,7 +124,8 @@ struct PublishOptions {
 
 namespace detail {
 class Protocol;
-}
+class ServerConnection;
+}  // namespace detail
 
 /// A WebSocket endpoint, as `tornado.websocket.WebSocketHandler`: define `open` and
 /// `on_message` (found by name, either may be a coroutine) and override `on_close`; one
@@ -224,15 +225,18 @@ class WebSocketHandler : public web::RequestHandler {
     /// Runs the subclass's `on_pong`, if it has one.
     std::function<Task<>(WebSocketHandler&, std::string_view)> pong;
   };
-  /// Does the handshake, then reads frames until the connection closes.
+  /// Does the handshake and runs `open`; the frames that follow are read by
+  /// the connection's read callback (no coroutine waits while it idles).
   Task<> run_websocket(const Events& events);
 
  private:
+  void adopt_after_run(std::unique_ptr<RequestHandler>& self) noexcept override;
   // Not inlined: the compiler would otherwise place this coroutine's frame
   // (the handshake's strings and options) inside run_websocket's, which
   // lives as long as the connection.
   [[gnu::noinline]] Task<bool> accept_upgrade();
   friend class detail::Protocol;
+  friend class detail::ServerConnection;
   std::shared_ptr<detail::Protocol> protocol_;
   bool last_binary_ = false;
 

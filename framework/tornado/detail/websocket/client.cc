@@ -6,6 +6,7 @@
 
 #include "tornado/detail/http1_strict.h"
 #include "tornado/detail/websocket/connection.h"
+#include "tornado/log.h"
 #include "tornado/tcpclient.h"
 #include "tornado/websocket.h"
 
@@ -23,6 +24,47 @@ struct ClientState {
   std::vector<std::pair<std::string, bool>> queue;
   bool closed = false;
   std::coroutine_handle<> waiter;
+};
+
+// The client's connection: what is read is queued for read_message(), or
+// handed to the on_message callback.
+class ClientProtocol final : public detail::Protocol {
+ public:
+  using Callback = std::function<void(std::optional<std::string_view>)>;
+  ClientProtocol(std::shared_ptr<iostream::IOStream> stream, std::size_t max_message_size,
+                 std::optional<ws::DeflateParams> deflate,
+                 const ws::DeflateOptions& deflate_options, Callback callback)
+      : Protocol(std::move(stream), ws::Role::client, max_message_size, deflate, deflate_options),
+        callback_(std::move(callback)) {}
+
+  ClientState state;
+  std::shared_ptr<Protocol> keep_;  // this, while reading
+
+ protected:
+  Task<> on_data(std::string_view message, bool binary) override {
+    if (callback_) {
+      callback_(message);
+    } else {
+      state.queue.emplace_back(std::string(message), binary);
+      if (auto w = std::exchange(state.waiter, {})) w.resume();
+    }
+    return Task<>();
+  }
+  void on_control(ws::Opcode, std::string_view) override {}
+  void on_end(bool teardown) noexcept override {
+    auto keep = std::move(keep_);  // this may go when the function returns
+    state.closed = true;
+    if (teardown) return;
+    try {
+      if (callback_) callback_(std::nullopt);
+    } catch (const std::exception& e) {
+      log::general.error("WebSocket client callback failed: {}", e.what());
+    }
+    if (auto w = std::exchange(state.waiter, {})) w.resume();
+  }
+
+ private:
+  Callback callback_;
 };
 
 // Cancellable: a cancelled read leaves no waiter for the next message.
@@ -148,39 +190,17 @@ Task<std::unique_ptr<WebSocketClientConnection>> ClientConnector::connect(std::s
   }
 
   std::unique_ptr<WebSocketClientConnection> connection(new WebSocketClientConnection());
-  auto protocol = std::make_shared<detail::Protocol>(
-      stream, ws::Role::client, options.max_message_size, deflate,
-      options.compression_options.value_or(CompressionOptions{}));
-  protocol->subprotocol_ = std::string(headers.get("Sec-WebSocket-Protocol"));
+  auto protocol =
+      std::make_shared<ClientProtocol>(stream, options.max_message_size, deflate,
+                                       options.compression_options.value_or(CompressionOptions{}),
+                                       std::move(options.on_message_callback));
+  protocol->set_subprotocol(std::string(headers.get("Sec-WebSocket-Protocol")));
   connection->protocol_ = protocol;
-  auto state = std::make_shared<ClientState>();
-  auto callback = options.on_message_callback;
-  // Messages are queued (or handed to the callback) by a background reader.
-  spawn([](std::shared_ptr<detail::Protocol> protocol, std::shared_ptr<ClientState> state,
-           std::function<void(std::optional<std::string_view>)> callback) -> Task<> {
-    struct ClientSink final : detail::Protocol::Sink {
-      ClientState* state;
-      const std::function<void(std::optional<std::string_view>)>* callback;
-      ClientSink(ClientState* s, const std::function<void(std::optional<std::string_view>)>* c)
-          : state(s), callback(c) {}
-      Task<> on_data(std::string_view message, bool binary) override {
-        if (*callback) {
-          (*callback)(message);
-        } else {
-          state->queue.emplace_back(std::string(message), binary);
-          if (auto w = std::exchange(state->waiter, {})) w.resume();
-        }
-        return Task<>();
-      }
-      void on_control(ws::Opcode, std::string_view) override {}
-    };
-    ClientSink sink(state.get(), &callback);
-    co_await protocol->run(sink);
-    state->closed = true;
-    if (callback) callback(std::nullopt);
-    if (auto w = std::exchange(state->waiter, {})) w.resume();
-  }(protocol, state, callback));
-  connection->state_ = state;
+  connection->state_ = std::shared_ptr<ClientState>(protocol, &protocol->state);
+  // Messages are queued (or handed to the callback) as they are read; the
+  // connection keeps itself until it ends, even without its owner.
+  protocol->keep_ = protocol;
+  protocol->start_reading();
   co_return connection;
 }
 
@@ -211,10 +231,10 @@ std::optional<std::uint16_t> WebSocketClientConnection::close_code() const {
   return protocol_->close_code_;
 }
 std::string WebSocketClientConnection::close_reason() const {
-  return protocol_->close_reason_;
+  return protocol_->close_reason();
 }
 std::string WebSocketClientConnection::selected_subprotocol() const {
-  return protocol_->subprotocol_;
+  return protocol_->subprotocol();
 }
 std::optional<tornado::detail::ws::DeflateParams> WebSocketClientConnection::compression() const {
   return protocol_->deflate_params_;

@@ -22,7 +22,7 @@ Protocol::Protocol(std::shared_ptr<IOStream> stream, ws::Role role, std::size_t 
       loop_(ioloop::IOLoop::current_or_null()) {
   std::unique_ptr<ws::Inflater> inflater;
   if (deflate) {
-    inflater = ws::make_inflater(role, *deflate);
+    inflater = ws::make_inflater(role, *deflate, deflate_options);
     deflater_.emplace(ws::make_deflater(role, *deflate, deflate_options));
   }
   reader_ =
@@ -35,10 +35,11 @@ IOStream::WriteAwaitable Protocol::send_frame(ws::Opcode opcode, std::string_vie
   ws::FrameOptions options{.fin = true, .rsv1 = rsv1};
   if (role_ == ws::Role::client) {
     options.mask = ws::generate_masking_key();
-    // A compressed payload is already in scratch_ and is masked there.
-    if (payload.data() != scratch_.data()) scratch_.assign(payload);
-    ws::mask_payload(scratch_, *options.mask);
-    payload = scratch_;
+    // A compressed payload is already in scratch() and is masked there.
+    std::string& scratch = this->scratch();
+    if (payload.data() != scratch.data()) scratch.assign(payload);
+    ws::mask_payload(scratch, *options.mask);
+    payload = scratch;
   }
   std::size_t n = ws::encode_frame_header(header, opcode, payload.size(), options);
   std::string_view parts[] = {std::string_view(header.data(), n), payload};
@@ -56,9 +57,10 @@ IOStream::WriteAwaitable Protocol::write_message(std::string_view message, bool 
   if (!open()) throw WebSocketClosedError();
   auto opcode = binary ? ws::Opcode::binary : ws::Opcode::text;
   if (deflater_) {
-    scratch_.clear();
-    deflater_->compress(message, scratch_);
-    return send_frame(opcode, scratch_, true);
+    std::string& scratch = this->scratch();
+    scratch.clear();
+    deflater_->compress(message, scratch);
+    return send_frame(opcode, scratch, true);
   }
   return send_frame(opcode, message, false);
 }
@@ -78,9 +80,10 @@ std::shared_ptr<const std::string> Protocol::make_server_frame(ws::Opcode opcode
 
 std::shared_ptr<const std::string> Protocol::compressed_frame(ws::Opcode opcode,
                                                               std::string_view message) {
-  scratch_.clear();
-  deflater_->compress(message, scratch_);
-  return make_server_frame(opcode, scratch_, true);
+  std::string& scratch = this->scratch();
+  scratch.clear();
+  deflater_->compress(message, scratch);
+  return make_server_frame(opcode, scratch, true);
 }
 
 void Protocol::ping(std::string_view data) {
@@ -117,74 +120,138 @@ void Protocol::start_pings(std::chrono::milliseconds interval, std::chrono::mill
   schedule_ping();
 }
 
-Task<> Protocol::run(Sink& sink) {
-  auto self = shared_from_this();
-  try {
-    while (!stream_->closed()) {
-      co_await stream_->wait_for_bytes();
-      // Every answer to this read (echoes, pongs) goes out in one write.
-      stream_->cork();
-      std::span<char> input = stream_->buffered_mutable();
-      std::size_t offset = 0;
-      bool stop = false;
-      while (!stop) {
-        ws::ReadResult r = reader_.read(input.subspan(offset));
-        offset += r.consumed;
-        if (r.status == ws::ReadStatus::need_more) break;
-        if (r.status == ws::ReadStatus::error) {
-          log::general.info("WebSocket protocol error from {}: {}", stream_->remote_ip(),
-                            r.error_reason);
-          close(r.error_code, r.error_reason);
-          stream_->consume(offset);
-          stream_->close();
-          co_return;
-        }
-        const ws::Message& m = r.message;
-        switch (m.opcode) {
-          case ws::Opcode::text:
-          case ws::Opcode::binary: {
-            if (close_sent_) break;  // no more messages after we closed
-            Task<> handled = sink.on_data(m.payload, m.opcode == ws::Opcode::binary);
-            if (handled) {
-              // The payload was copied; free the buffer before awaiting.
-              stream_->consume(offset);
-              offset = 0;
-              stream_->uncork();
-              co_await handled;
-              stream_->cork();
-              input = stream_->buffered_mutable();
-            }
-            break;
-          }
-          case ws::Opcode::ping:
-            if (!close_sent_) (void)send_frame(ws::Opcode::pong, m.payload, false);
-            sink.on_control(m.opcode, m.payload);
-            break;
-          case ws::Opcode::pong:
-            last_pong_ = ioloop::Clock::now();
-            sink.on_control(m.opcode, m.payload);
-            break;
-          case ws::Opcode::close:
-            close_received_ = true;
-            close_code_ = m.close_code == ws::close_code::no_status
-                              ? std::nullopt
-                              : std::optional<std::uint16_t>(m.close_code);
-            close_reason_ = std::string(m.payload);
-            // Echo the peer's code, as RFC 6455 5.5.1 suggests.
-            close(close_code_, {});
-            stop = true;
-            break;
-          default:
-            break;
-        }
-        if (stream_->closed()) stop = true;
-      }
-      if (!stream_->closed()) stream_->consume(offset);
-      stream_->uncork();
-    }
-  } catch (const StreamClosedError&) {
+void Protocol::start_reading() {
+  stream_->set_read_listener(this);
+  if (!stream_->buffered().empty() || stream_->closed()) on_readable();
+}
+
+void Protocol::on_readable() noexcept {
+  auto* loop = ioloop::IOLoop::current_or_null();
+  if (!loop || loop->closing()) {
+    end(true);  // nothing may run in teardown; what the subclass owns goes
+    return;
   }
+  if (awaiting_ || ended_ || handling_) return;
+  try {
+    handle_buffered();
+  } catch (const StreamClosedError&) {
+    end(false);
+  } catch (const std::exception& e) {
+    log::general.error("WebSocket from {}: {}", stream_->remote_ip(), e.what());
+    stream_->close();
+    end(false);
+  }
+}
+
+void Protocol::handle_buffered() {
+  auto self = shared_from_this();  // on_end may release the last other reference
+  struct Handling {
+    bool& flag;
+    explicit Handling(bool& f) : flag(f) { flag = true; }
+    ~Handling() { flag = false; }
+    Handling(const Handling&) = delete;
+    Handling& operator=(const Handling&) = delete;
+  } handling(handling_);
+  // Every answer to this read (echoes, pongs) goes out in one write.
+  stream_->cork();
+  std::span<char> input = stream_->buffered_mutable();
+  std::size_t offset = 0;
+  bool stop = false;
+  while (!stop) {
+    ws::ReadResult r = reader_.read(input.subspan(offset));
+    offset += r.consumed;
+    if (r.status == ws::ReadStatus::need_more) break;
+    if (r.status == ws::ReadStatus::error) {
+      log::general.info("WebSocket protocol error from {}: {}", stream_->remote_ip(),
+                        r.error_reason);
+      close(r.error_code, r.error_reason);
+      stream_->consume(offset);
+      stream_->close();
+      end(false);
+      return;
+    }
+    const ws::Message& m = r.message;
+    switch (m.opcode) {
+      case ws::Opcode::text:
+      case ws::Opcode::binary: {
+        if (close_sent_) break;  // no more messages after we closed
+        Task<> handled = on_data(m.payload, m.opcode == ws::Opcode::binary);
+        if (handled) {
+          // The payload was copied; free the buffer before awaiting.
+          stream_->consume(offset);
+          offset = 0;
+          stream_->uncork();
+          awaiting_ = true;
+          spawn(finish_data(self, std::move(handled)));
+          // Still awaiting: finish_data carries on once it is done. Done
+          // already: carry on here (no recursion per message).
+          if (awaiting_) return;
+          stream_->cork();
+          input = stream_->buffered_mutable();
+        }
+        break;
+      }
+      case ws::Opcode::ping:
+        if (!close_sent_) (void)send_frame(ws::Opcode::pong, m.payload, false);
+        on_control(m.opcode, m.payload);
+        break;
+      case ws::Opcode::pong:
+        last_pong_ = ioloop::Clock::now();
+        on_control(m.opcode, m.payload);
+        break;
+      case ws::Opcode::close:
+        close_received_ = true;
+        close_code_ = m.close_code == ws::close_code::no_status
+                          ? std::nullopt
+                          : std::optional<std::uint16_t>(m.close_code);
+        if (!m.payload.empty() || rare_) rare().close_reason = std::string(m.payload);
+        // Echo the peer's code, as RFC 6455 5.5.1 suggests.
+        close(close_code_, {});
+        stop = true;
+        break;
+      default:
+        break;
+    }
+    if (stream_->closed()) stop = true;
+  }
+  if (!stream_->closed()) stream_->consume(offset);
+  stream_->uncork();
+  if (stream_->closed()) end(false);
+}
+
+Task<> Protocol::finish_data(std::shared_ptr<Protocol> self, Task<> handled) {
+  try {
+    co_await handled;
+  } catch (const StreamClosedError&) {
+  } catch (...) {
+    self->on_data_failed(std::current_exception());
+  }
+  self->awaiting_ = false;
+  // Finished while handle_buffered was still on the stack: it carries on.
+  if (self->handling_) co_return;
+  self->on_readable();
+}
+
+void Protocol::on_data_failed(std::exception_ptr error) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    log::general.error("WebSocket message handler failed: {}", e.what());
+  } catch (...) {
+    log::general.error("WebSocket message handler failed");
+  }
+  try {
+    close(1011, "internal error");
+  } catch (...) {
+  }
+}
+
+void Protocol::end(bool teardown) noexcept {
+  if (ended_) return;
+  ended_ = true;
   stop_timers();
+  stream_->set_read_listener(nullptr);
+  on_end(teardown);
 }
 
 void Protocol::schedule_ping() {

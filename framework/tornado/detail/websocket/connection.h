@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,27 +25,21 @@ namespace tornado::websocket::detail {
 
 // One WebSocket connection's protocol state, shared by the server handler
 // and the client: framing, compression, the closing handshake and pings.
-class Protocol : public std::enable_shared_from_this<Protocol> {
+//
+// Reading is driven by the stream's read callback (IOStream::ReadListener),
+// not by a coroutine: an idle connection holds no coroutine frame. The
+// subclass (the server's in websocket.cc, the client's in client.cc) gets
+// what is read through on_data, on_control and, once, on_end.
+class Protocol : public iostream::IOStream::ReadListener,
+                 public std::enable_shared_from_this<Protocol> {
  public:
-  /// Where run() delivers what it reads. An interface rather than two
-  /// std::function parameters: the read loop's frame lives as long as the
-  /// connection, so it should be small, and a message costs one call.
-  class Sink {
-   public:
-    /// A whole text or binary message; a returned Task is awaited before
-    /// the next message is read (a coroutine `on_message`).
-    virtual Task<> on_data(std::string_view message, bool binary) = 0;
-    virtual void on_control(tornado::detail::ws::Opcode opcode, std::string_view data) = 0;
-
-   protected:
-    ~Sink() = default;
-  };
-
   Protocol(std::shared_ptr<iostream::IOStream> stream, tornado::detail::ws::Role role,
            std::size_t max_message_size, std::optional<tornado::detail::ws::DeflateParams> deflate,
            const tornado::detail::ws::DeflateOptions& deflate_options);
 
-  ~Protocol() { stop_timers(); }
+  virtual ~Protocol() { stop_timers(); }
+  Protocol(const Protocol&) = delete;
+  Protocol& operator=(const Protocol&) = delete;
 
   bool open() const noexcept { return !close_sent_ && !stream_->closed(); }
 
@@ -79,8 +74,9 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
 
   void start_pings(std::chrono::milliseconds interval, std::chrono::milliseconds timeout);
 
-  /// Reads until the connection ends; data messages go to `on_data`.
-  Task<> run(Sink& sink);
+  /// Starts reading: what is buffered already is handled now, the rest as
+  /// it arrives, until the connection ends (then `on_end`).
+  void start_reading();
 
   std::shared_ptr<iostream::IOStream> stream_;
   tornado::detail::ws::Role role_;
@@ -90,17 +86,58 @@ class Protocol : public std::enable_shared_from_this<Protocol> {
   int deflate_level_;
   int deflate_mem_level_;
   ioloop::IOLoop* loop_;  // the loop whose thread may write
-  // The masked copy of a client's payload, or the compressed payload.
-  std::string scratch_;
   bool close_sent_ = false;
   bool close_received_ = false;
   std::optional<std::uint16_t> close_code_;
-  std::string close_reason_;
-  std::string subprotocol_;
+  /// The masked copy of a client's payload, or the compressed payload.
+  std::string& scratch() { return rare().scratch; }
+  /// The reason the peer closed with.
+  std::string close_reason() const { return rare_ ? rare_->close_reason : std::string(); }
+  /// The subprotocol chosen in the handshake.
+  std::string subprotocol() const { return rare_ ? rare_->subprotocol : std::string(); }
+  void set_subprotocol(std::string subprotocol) {
+    if (!subprotocol.empty()) rare().subprotocol = std::move(subprotocol);
+  }
+
+ protected:
+  /// A whole text or binary message; a returned Task is awaited before
+  /// the next message is handled (a coroutine `on_message`).
+  virtual Task<> on_data(std::string_view message, bool binary) = 0;
+  /// A ping or a pong (the pong to a ping is sent already).
+  virtual void on_control(tornado::detail::ws::Opcode opcode, std::string_view data) = 0;
+  /// An on_data coroutine threw: logged, and the connection closed with 1011.
+  virtual void on_data_failed(std::exception_ptr error) noexcept;
+  /// Once, when the connection has ended and nothing more will be read;
+  /// `teardown` when the loop is being destroyed (no hook may run then).
+  /// May release the last reference to this object.
+  virtual void on_end(bool teardown) noexcept = 0;
 
  private:
+  // What most connections never need, made on first use (an idle server
+  // connection without compression or subprotocol holds none of it).
+  struct Rare {
+    std::string scratch;
+    std::string close_reason;
+    std::string subprotocol;
+  };
+  Rare& rare() {
+    if (!rare_) rare_ = std::make_unique<Rare>();
+    return *rare_;
+  }
+  std::unique_ptr<Rare> rare_;
+
+  void on_readable() noexcept override;
+  // Handles what is buffered until it runs out, an on_data coroutine has to
+  // finish first, or the connection ends.
+  void handle_buffered();
+  static Task<> finish_data(std::shared_ptr<Protocol> self, Task<> handled);
+  void end(bool teardown) noexcept;
   void schedule_ping();
   void stop_timers();
+
+  bool awaiting_ = false;  // an on_data coroutine runs: reads wait for it
+  bool handling_ = false;  // handle_buffered is on the stack
+  bool ended_ = false;
 
   ioloop::TimeoutHandle close_timer_;
   ioloop::TimeoutHandle ping_timer_;
