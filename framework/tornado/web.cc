@@ -1,5 +1,6 @@
 #include "tornado/web.h"
 
+#include <cxxabi.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -9,6 +10,7 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -1171,6 +1173,19 @@ void RequestHandler::send_error(int status_code, std::exception_ptr error,
   if (!finished_) finish();
 }
 
+namespace {
+
+// The type as the source spells it ("std::runtime_error"), not its mangled
+// name: the serve_traceback page's counterpart of Tornado's "ValueError".
+std::string readable_type_name(const std::type_info& type) {
+  int status = 0;
+  std::unique_ptr<char, decltype(&std::free)> name(
+      abi::__cxa_demangle(type.name(), nullptr, nullptr, &status), &std::free);
+  return status == 0 && name ? std::string(name.get()) : std::string(type.name());
+}
+
+}  // namespace
+
 void RequestHandler::write_error(int status_code, std::exception_ptr error) {
   std::string reason =
       reason_.empty() ? std::string(httputil::reason_phrase(status_code)) : reason_;
@@ -1179,7 +1194,7 @@ void RequestHandler::write_error(int status_code, std::exception_ptr error) {
     try {
       std::rethrow_exception(error);
     } catch (const std::exception& e) {
-      write(fmt::format("{}: {}\n", typeid(e).name(), e.what()));
+      write(fmt::format("{}: {}\n", readable_type_name(typeid(e)), e.what()));
     } catch (...) {
       write("unknown exception\n");
     }
