@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "lesson5_process.h"
 #include "redis_support.h"
 #include "tornado/httpclient.h"
 #include "tornado/ioloop.h"
@@ -18,13 +19,13 @@
 
 using namespace std::chrono_literals;
 using json = nlohmann::json;
+using lesson5_testing::kLesson5;
+using lesson5_testing::Lesson5;
 using tornado::Task;
 using tornado::ioloop::IOLoop;
 using tornado::testing::RedisServer;
 
 namespace {
-
-const std::string kLesson5 = std::string(TORNADO_BINARY_DIR) + "/apps/lesson5/lesson5";
 
 template <class Condition>
 Task<bool> eventually(Condition condition, std::chrono::milliseconds timeout = 8s) {
@@ -35,67 +36,6 @@ Task<bool> eventually(Condition condition, std::chrono::milliseconds timeout = 8
   }
   co_return true;
 }
-
-// One lesson5 process on a free port, its output kept in a log file.
-class Lesson5 {
- public:
-  Lesson5(std::string name, std::vector<std::string> flags)
-      : port_(tornado::testing::free_port()),
-        log_path_(std::string(TORNADO_BINARY_DIR) + "/lesson5_scaleout_" + name + ".log") {
-    std::vector<std::string> argv{kLesson5, "--port", std::to_string(port_)};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    pid_ = tornado::testing::spawn_process(argv, log_path_);
-  }
-  ~Lesson5() {
-    tornado::testing::stop_process(pid_);
-    // A failing test shows what the server said.
-    if (::testing::Test::HasFailure()) {
-      std::fprintf(stderr, "--- %s:\n%s", log_path_.c_str(), log().c_str());
-    }
-  }
-
-  /// Waits until this process (not some other) listens on its port.
-  bool wait_listening() const {
-    auto deadline = std::chrono::steady_clock::now() + 10s;
-    while (std::chrono::steady_clock::now() < deadline) {
-      if (pid_ <= 0 || ::waitpid(pid_, nullptr, WNOHANG) != 0) return false;  // it exited
-      if (log().find("Serving the lesson") != std::string::npos &&
-          tornado::testing::port_open(port_)) {
-        return true;
-      }
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
-  int port() const { return port_; }
-  std::string url(std::string_view path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + std::string(path);
-  }
-  std::string log() const {
-    std::ifstream in(log_path_);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
-  /// True if the process is still running.
-  bool alive() const {
-    return pid_ > 0 && ::kill(pid_, 0) == 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0;
-  }
-  /// SIGTERM; returns the exit status (or -1 if killed by a signal).
-  int terminate() {
-    ::kill(pid_, SIGTERM);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  }
-  void kill() { tornado::testing::stop_process(pid_, SIGKILL); }
-
- private:
-  int port_;
-  std::string log_path_;
-  pid_t pid_ = -1;
-};
 
 // A chat client; a background reader collects every frame it receives.
 struct ChatClient {
@@ -177,8 +117,8 @@ TEST_F(Lesson5RedisTest, TwoProcessesShareOneRoom) {
   // A runs two loops, each with its own Redis connections: three servers in all.
   auto a_flags = flags();
   a_flags.insert(a_flags.end(), {"--workers", "2"});
-  Lesson5 a("a", a_flags);
-  Lesson5 b("b", flags());
+  Lesson5 a("scaleout_a", a_flags);
+  Lesson5 b("scaleout_b", flags());
   ASSERT_TRUE(a.wait_listening() && b.wait_listening());
   loop_.run_sync(
       [&]() -> Task<> {
@@ -240,8 +180,8 @@ TEST_F(Lesson5RedisTest, TwoProcessesShareOneRoom) {
 }
 
 TEST_F(Lesson5RedisTest, DeadProcessLeavesTheCount) {
-  Lesson5 a("dead_a", flags());
-  Lesson5 b("dead_b", flags());
+  Lesson5 a("scaleout_dead_a", flags());
+  Lesson5 b("scaleout_dead_b", flags());
   ASSERT_TRUE(a.wait_listening() && b.wait_listening());
   loop_.run_sync(
       [&]() -> Task<> {
@@ -258,8 +198,8 @@ TEST_F(Lesson5RedisTest, DeadProcessLeavesTheCount) {
 }
 
 TEST_F(Lesson5RedisTest, RedisRestartMidChat) {
-  Lesson5 a("restart_a", flags());
-  Lesson5 b("restart_b", flags());
+  Lesson5 a("scaleout_restart_a", flags());
+  Lesson5 b("scaleout_restart_b", flags());
   ASSERT_TRUE(a.wait_listening() && b.wait_listening());
   loop_.run_sync(
       [&]() -> Task<> {
@@ -321,7 +261,7 @@ TEST_F(Lesson5RedisTest, RedisRestartMidChat) {
 }
 
 TEST_F(Lesson5ScaleOutTest, WorkersShareOneRoomWithoutRedis) {
-  Lesson5 server("workers", {"--workers", "2", "--logging", "debug"});
+  Lesson5 server("scaleout_workers", {"--workers", "2", "--logging", "debug"});
   ASSERT_TRUE(server.wait_listening());
   constexpr int kClients = 12;
   loop_.run_sync(

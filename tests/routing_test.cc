@@ -180,6 +180,35 @@ TEST(PathMatches, PlainPathsAreComparedAsText) {
   EXPECT_TRUE(PathMatches("/a.b").match(make_request("a", "/axb")));
 }
 
+// A pattern is tried only on paths within the byte range it can match
+// (a shortcut for speed): the range must never leave out a path it matches.
+TEST(PathMatches, ByteRangeShortcutKeepsEveryMatch) {
+  auto matches = [](const std::string& pattern, const std::string& path) {
+    return PathMatches(pattern).match(make_request("a", path)).has_value();
+  };
+  EXPECT_TRUE(matches("/static/(.*)", "/static/"));
+  EXPECT_TRUE(matches("/static/(.*)", "/static/\xc3\xa9"));
+  EXPECT_FALSE(matches("/static/(.*)", "/stati"));
+  EXPECT_FALSE(matches("/static/(.*)", "/static0"));
+  EXPECT_TRUE(matches("(?i)/Static/(.*)", "/sTATIC/x"));
+  EXPECT_TRUE(matches("/(favicon\\.ico)", "/favicon.ico"));
+  EXPECT_FALSE(matches("/(favicon\\.ico)", "/favicon.icon"));
+  EXPECT_TRUE(matches("/(a|zz+)", "/zzzzzz"));
+  EXPECT_TRUE(matches("/x+(y)", "/xxxxxxxxy"));
+  EXPECT_TRUE(matches("(.*)/end", "/anything/end"));
+  EXPECT_TRUE(matches("/caf\xc3\xa9/(.*)", "/caf\xc3\xa9/x"));
+  // A prefix longer than the range keeps (64 bytes).
+  std::string long_prefix = "/" + std::string(100, 'p');
+  EXPECT_TRUE(matches(long_prefix + "/(.*)", long_prefix + "/q"));
+  EXPECT_FALSE(matches(long_prefix + "/(.*)", long_prefix.substr(0, 80) + "q/q"));
+  // More groups than the matcher keeps on the stack.
+  PathMatches many("/(a)(b)(c)(d)(e)(f)(g)(h)(i)(j)");
+  auto r = many.match(make_request("a", "/abcdefghij"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->path_args.size(), 10u);
+  EXPECT_EQ(r->path_args.back(), "j");
+}
+
 TEST(RuleRouter, RuleNeedsMatcherAndTarget) {
   EXPECT_THROW(RuleRouter({Rule(std::shared_ptr<const Matcher>(), app("x"))}),
                std::invalid_argument);

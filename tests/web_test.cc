@@ -788,6 +788,15 @@ TEST_F(DepthTest, HTTPErrorWarningNamesMethodAndPath) {
   EXPECT_EQ(fetch("/forbidden?x=1").code, 403);
 }
 
+// Tornado's ErrorHandler skips the XSRF check, so a POST to a wrong URL gets
+// its 404 rather than a 403.
+TEST_F(DepthTest, PostToAnUnknownPathIs404EvenWithXsrfCookies) {
+  tornado::httpclient::HTTPRequest post;
+  post.method = "POST";
+  post.body = "";
+  EXPECT_EQ(fetch("/no/such/page", post).code, 404);
+}
+
 TEST(WebSettingsTest, DebugImpliesWhatItImpliesInTornado) {
   tornado::web::Settings settings;
   settings.debug = true;
@@ -1111,4 +1120,615 @@ TEST_F(WebFeaturesTest, CoroutineHandlerAwaitsATimerAndAFetch) {
   auto response = fetch("/proxy");
   EXPECT_EQ(response.code, 200);
   EXPECT_EQ(response.body, "proxied 0123456789abcdefghij");
+}
+
+// ---------------------------------------------------------------------------
+// The rest of RequestHandler, each answer as Tornado 6.2 gives it (issue 19):
+// authenticated(), clear_cookie, write_error, on_connection_close, the
+// log_function and serve_traceback settings, redirects, RedirectHandler,
+// HEAD and the default error pages.
+
+namespace {
+
+using tornado::web::HTTPError;
+using tornado::web::RequestHandler;
+
+// Signed in when the request names a user in X-User; X-Login replaces the
+// login_url setting (as an overridden get_login_url would).
+class AuthHandler : public RequestHandler {
+ public:
+  std::optional<nlohmann::json> get_current_user() override {
+    std::string_view user = request().headers.get("X-User");
+    if (user.empty()) return std::nullopt;
+    return nlohmann::json(std::string(user));
+  }
+  std::string get_login_url() override {
+    std::string_view login = request().headers.get("X-Login");
+    return login.empty() ? RequestHandler::get_login_url() : std::string(login);
+  }
+  void get() {
+    if (!authenticated()) return;
+    write("in " + current_user()->get<std::string>());
+  }
+  void head() {
+    if (!authenticated()) return;
+  }
+  void post() {
+    if (!authenticated()) return;
+    write("posted");
+  }
+};
+
+class ClearCookieHandler : public RequestHandler {
+ public:
+  void get() {
+    std::string how = get_argument("how");
+    if (how == "one") clear_cookie("a");
+    if (how == "scoped") clear_cookie("a", "/p", "example.com");
+    if (how == "all") clear_all_cookies();
+    if (how == "all_scoped") clear_all_cookies("/p", "example.com");
+  }
+};
+
+// Fails as ?how= says; with ?custom=1 its write_error says what it was given.
+class ErrorPagesHandler : public RequestHandler {
+ public:
+  void get() {
+    std::string how = get_argument("how");
+    if (how == "reason") throw HTTPError(418, "kettle log", "Short and stout");
+    if (how == "plain") throw HTTPError(403);
+    if (how == "bug") throw std::runtime_error("bad value");
+    if (how == "send") send_error(503);
+    if (how == "send_reason") send_error(503, nullptr, "Down for now");
+    if (how == "unknown") throw HTTPError(599);
+    if (how == "unknown_status") set_status(599);
+  }
+  void write_error(int status_code, std::exception_ptr error) override {
+    std::string custom = get_argument("custom", "");
+    if (custom.empty()) return RequestHandler::write_error(status_code, error);
+    if (custom == "throw") throw std::runtime_error("the page broke");
+    std::string given = "nothing";
+    if (error) {
+      try {
+        std::rethrow_exception(error);
+      } catch (const HTTPError& e) {
+        given = fmt::format("HTTPError {} '{}'", e.status_code, e.reason);
+      } catch (const std::exception& e) {
+        given = e.what();
+      }
+    }
+    finish(fmt::format("custom {}: {}", status_code, given));
+  }
+};
+
+// Counts on_connection_close calls and cancels the request's pending work there.
+struct CloseProbe {
+  tornado::locks::Event started;
+  int hooks = 0;
+  int cancelled = 0;
+};
+
+class LongRequestHandler : public RequestHandler {
+ public:
+  void initialize(CloseProbe* probe) { probe_ = probe; }
+  Task<> get() {
+    if (get_argument("quick", std::nullopt)) co_return;
+    probe_->started.set();
+    try {
+      co_await pending_;
+    } catch (const tornado::CancelledError&) {
+      ++probe_->cancelled;
+      throw;
+    }
+    write("never");
+  }
+  void on_connection_close() override {
+    ++probe_->hooks;
+    pending_.cancel();
+  }
+
+ private:
+  CloseProbe* probe_ = nullptr;
+  tornado::Future<bool> pending_;  // never resolved: only the hook ends it
+};
+
+class RedirectingHandler : public RequestHandler {
+ public:
+  void get() {
+    std::string how = get_argument("how");
+    if (how == "temporary") redirect("/there");
+    if (how == "permanent") redirect("/there", true);
+    if (how == "see_other") redirect("/there", false, 303);
+    if (how == "relative") redirect("there?x=1");
+    if (how == "not_3xx") redirect("/there", false, 200);
+  }
+};
+
+class HeadHandler : public RequestHandler {
+ public:
+  void get() { write("hello body"); }
+  void head() {
+    // A HEAD that knows the length without the body (a file's size, say).
+    if (auto length = get_argument("length", std::nullopt)) {
+      set_header("Content-Length", *length);
+      return;
+    }
+    write("hello body");
+  }
+};
+
+// Counts get_current_user calls; current_user() asks once per request.
+class CountingUserHandler : public RequestHandler {
+ public:
+  void initialize(int* calls) { calls_ = calls; }
+  std::optional<nlohmann::json> get_current_user() override {
+    ++*calls_;
+    return nlohmann::json("ada");
+  }
+  void get() {
+    current_user();
+    if (!authenticated()) return;
+    write(current_user()->get<std::string>());
+  }
+
+ private:
+  int* calls_ = nullptr;
+};
+
+// Streams its body; the verb runs only once the whole body came.
+class StreamedUploadHandler : public RequestHandler {
+ public:
+  void initialize(CloseProbe* probe) { probe_ = probe; }
+  void data_received(std::string_view chunk) {
+    received_ += chunk.size();
+    if (received_ >= 10) probe_->started.set();
+  }
+  void post() { ++probe_->cancelled; }  // counted as "ran": must not
+  void on_connection_close() override { ++probe_->hooks; }
+
+ private:
+  CloseProbe* probe_ = nullptr;
+  std::size_t received_ = 0;
+};
+
+class GetOnlyHandler : public RequestHandler {
+ public:
+  void get() { write("x"); }
+};
+
+struct Logged {
+  int status;
+  std::string request;
+  double seconds;
+};
+
+class HandlerBehaviourTest : public tornado::testing::AsyncHTTPTestCase {
+ protected:
+  virtual void configure(tornado::web::Settings&) {}
+
+  std::unique_ptr<tornado::web::Application> get_app() override {
+    using tornado::web::handler;
+    tornado::web::Settings settings;
+    settings.login_url = "/login";
+    settings.log_function = [this](RequestHandler& h) {
+      logged_.push_back(
+          {h.get_status(), h.request().method + " " + h.request().uri, h.request().request_time()});
+    };
+    configure(settings);
+    return std::make_unique<tornado::web::Application>(
+        std::vector<tornado::web::URLSpec>{
+            {"/auth", handler<AuthHandler>()},
+            {"/clear", handler<ClearCookieHandler>()},
+            {"/errors", handler<ErrorPagesHandler>()},
+            {"/long", handler<LongRequestHandler>(&probe_)},
+            {"/redirect", handler<RedirectingHandler>()},
+            {"/swap/(\\w+)/(\\w+)",
+             handler<tornado::web::RedirectHandler>(std::string("/to/{1}/{0}"))},
+            {"/named/(?P<name>\\w+)",
+             handler<tornado::web::RedirectHandler>(std::string("/to/{name}"), false)},
+            {"/fixed", handler<tornado::web::RedirectHandler>(std::string("/to?z=9"))},
+            {"/auto/(\\w+)", handler<tornado::web::RedirectHandler>(std::string("/to/{}/{{x}}"))},
+            {"/missing/(\\w+)", handler<tornado::web::RedirectHandler>(std::string("/to/{1}"))},
+            {"/head", handler<HeadHandler>()},
+            {"/gone", handler<tornado::web::ErrorHandler>(410)},
+            {"/counting-user", handler<CountingUserHandler>(&user_calls_)},
+            {"/upload", handler<StreamedUploadHandler>(&probe_)},
+            {"/get-only", handler<GetOnlyHandler>()},
+        },
+        settings);
+  }
+
+  tornado::httpclient::HTTPResponse fetch_no_follow(std::string_view path,
+                                                    tornado::httputil::HTTPHeaders headers = {},
+                                                    std::string method = "GET") {
+    tornado::httpclient::HTTPRequest request;
+    request.method = std::move(method);
+    request.follow_redirects = false;
+    request.headers = std::move(headers);
+    if (request.method == "POST") request.body = "";
+    return fetch(path, request);
+  }
+
+  // One request as raw bytes, the raw response back (for HEAD and PATCH).
+  std::string raw(std::string request) {
+    return run_sync([&] { return raw_request(port_, request); });
+  }
+
+  CloseProbe probe_;
+  int user_calls_ = 0;
+  std::vector<Logged> logged_;
+};
+
+class TracebackTest : public HandlerBehaviourTest {
+ protected:
+  void configure(tornado::web::Settings& settings) override { settings.serve_traceback = true; }
+};
+
+std::string header_of(const std::string& response, std::string_view name) {
+  std::string key = "\r\n" + std::string(name) + ": ";
+  auto pos = response.find(key);
+  if (pos == std::string::npos) return "(absent)";
+  pos += key.size();
+  return response.substr(pos, response.find("\r\n", pos) - pos);
+}
+
+tornado::httputil::HTTPHeaders headers_with(std::string_view name, std::string_view value) {
+  tornado::httputil::HTTPHeaders headers;
+  headers.add(name, value);
+  return headers;
+}
+
+}  // namespace
+
+TEST_F(HandlerBehaviourTest, AuthenticatedSendsGetAndHeadToLoginWithNext) {
+  auto plain = fetch_no_follow("/auth");
+  EXPECT_EQ(plain.code, 302);
+  EXPECT_EQ(plain.headers.get("Location"), "/login?next=%2Fauth");
+  auto query = fetch_no_follow("/auth?x=%2F&y=a+b");
+  EXPECT_EQ(query.headers.get("Location"), "/login?next=%2Fauth%3Fx%3D%252F%26y%3Da%2Bb");
+  auto head = raw("HEAD /auth HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_line(head), "HTTP/1.1 302 Found");
+  EXPECT_EQ(header_of(head, "Location"), "/login?next=%2Fauth");
+  auto signed_in = fetch_no_follow("/auth", headers_with("X-User", "ada"));
+  EXPECT_EQ(signed_in.code, 200);
+  EXPECT_EQ(signed_in.body, "in ada");
+}
+
+TEST_F(HandlerBehaviourTest, AuthenticatedRefusesOtherMethodsWith403) {
+  auto post = fetch_no_follow("/auth", {}, "POST");
+  EXPECT_EQ(post.code, 403);
+  EXPECT_EQ(post.body, "<html><title>403: Forbidden</title><body>403: Forbidden</body></html>");
+  EXPECT_EQ(fetch_no_follow("/auth", headers_with("X-User", "ada"), "POST").body, "posted");
+}
+
+// Tornado adds `next` only to a login URL without a query, and makes it the
+// full URL when the login URL is absolute (another host must come back here).
+TEST_F(HandlerBehaviourTest, AuthenticatedNextFollowsTheLoginUrlsForm) {
+  auto with_query = fetch_no_follow("/auth", headers_with("X-Login", "/login?from=app"));
+  EXPECT_EQ(with_query.code, 302);
+  EXPECT_EQ(with_query.headers.get("Location"), "/login?from=app");
+  auto absolute =
+      fetch_no_follow("/auth?a=1", headers_with("X-Login", "https://auth.example/login"));
+  EXPECT_EQ(absolute.headers.get("Location"),
+            "https://auth.example/login?next=" + tornado::escape::url_escape(get_url("/auth?a=1")));
+}
+
+namespace {
+
+// The attributes of one Set-Cookie value, split at "; ".
+std::vector<std::string> cookie_parts(std::string_view cookie) {
+  std::vector<std::string> parts;
+  while (true) {
+    auto end = cookie.find("; ");
+    parts.emplace_back(cookie.substr(0, end));
+    if (end == std::string_view::npos) return parts;
+    cookie.remove_prefix(end + 2);
+  }
+}
+
+// Checks that `cookie` deletes `name` at `path` (and `domain`, if any).
+void expect_deletes(std::string_view cookie, std::string_view name, std::string_view path,
+                    std::string_view domain) {
+  SCOPED_TRACE(std::string(cookie));
+  auto parts = cookie_parts(cookie);
+  EXPECT_EQ(parts[0], std::string(name) + "=");
+  auto has = [&](const std::string& part) {
+    return std::find(parts.begin(), parts.end(), part) != parts.end();
+  };
+  EXPECT_TRUE(has("Path=" + std::string(path)));
+  EXPECT_TRUE(has("Max-Age=0"));
+  EXPECT_EQ(has("Domain=" + std::string(domain)), !domain.empty());
+  if (domain.empty()) {
+    EXPECT_TRUE(std::none_of(parts.begin(), parts.end(),
+                             [](const std::string& p) { return p.starts_with("Domain="); }));
+  }
+  auto expires = std::find_if(parts.begin(), parts.end(),
+                              [](const std::string& p) { return p.starts_with("expires="); });
+  ASSERT_NE(expires, parts.end());
+  auto when = tornado::httputil::parse_http_date(expires->substr(8));
+  ASSERT_TRUE(when);
+  EXPECT_LT(*when, std::chrono::system_clock::now() - std::chrono::hours(24 * 364));
+}
+
+}  // namespace
+
+TEST_F(HandlerBehaviourTest, ClearCookieSendsItExpiredAtItsPathAndDomain) {
+  auto one = fetch("/clear?how=one");
+  auto cookies = one.headers.get_list("Set-Cookie");
+  ASSERT_EQ(cookies.size(), 1u);
+  expect_deletes(cookies[0], "a", "/", "");
+  auto scoped = fetch("/clear?how=scoped");
+  cookies = scoped.headers.get_list("Set-Cookie");
+  ASSERT_EQ(cookies.size(), 1u);
+  expect_deletes(cookies[0], "a", "/p", "example.com");
+}
+
+TEST_F(HandlerBehaviourTest, ClearAllCookiesClearsEachCookieTheRequestSent) {
+  tornado::httpclient::HTTPRequest request;
+  request.headers.add("Cookie", "a=1; b=2");
+  auto all = fetch("/clear?how=all", request);
+  auto cookies = all.headers.get_list("Set-Cookie");
+  ASSERT_EQ(cookies.size(), 2u);
+  expect_deletes(cookies[0], "a", "/", "");
+  expect_deletes(cookies[1], "b", "/", "");
+  auto scoped = fetch("/clear?how=all_scoped", request);
+  cookies = scoped.headers.get_list("Set-Cookie");
+  ASSERT_EQ(cookies.size(), 2u);
+  expect_deletes(cookies[0], "a", "/p", "example.com");
+  expect_deletes(cookies[1], "b", "/p", "example.com");
+  EXPECT_TRUE(fetch("/clear?how=all").headers.get_list("Set-Cookie").empty());
+}
+
+TEST_F(HandlerBehaviourTest, WriteErrorReceivesStatusAndTheException) {
+  {
+    tornado::testing::ExpectLog warning(tornado::log::general, "kettle log");
+    auto reason = fetch("/errors?how=reason&custom=1");
+    EXPECT_EQ(reason.code, 418);
+    EXPECT_EQ(reason.reason, "Short and stout");
+    EXPECT_EQ(reason.body, "custom 418: HTTPError 418 'Short and stout'");
+  }
+  EXPECT_EQ(fetch("/errors?how=plain&custom=1").body, "custom 403: HTTPError 403 ''");
+  {
+    tornado::testing::ExpectLog error(tornado::log::app, "Uncaught exception GET /errors");
+    auto bug = fetch("/errors?how=bug&custom=1");
+    EXPECT_EQ(bug.code, 500);
+    EXPECT_EQ(bug.body, "custom 500: bad value");
+  }
+  auto sent = fetch("/errors?how=send&custom=1");
+  EXPECT_EQ(sent.code, 503);
+  EXPECT_EQ(sent.body, "custom 503: nothing");
+}
+
+// A write_error that throws is logged, and the error goes out with an empty body.
+TEST_F(HandlerBehaviourTest, WriteErrorThatThrowsLeavesTheStatus) {
+  tornado::testing::ExpectLog error(tornado::log::app, "Uncaught exception GET /errors");
+  tornado::testing::ExpectLog page(tornado::log::app, "Uncaught exception in write_error");
+  auto response = fetch("/errors?how=bug&custom=throw");
+  EXPECT_EQ(response.code, 500);
+  EXPECT_EQ(response.body, "");
+}
+
+TEST_F(HandlerBehaviourTest, DefaultErrorPagesAreTornados) {
+  auto missing = fetch("/nothing/here");
+  EXPECT_EQ(missing.code, 404);
+  EXPECT_EQ(missing.headers.get("Content-Type"), "text/html; charset=UTF-8");
+  EXPECT_EQ(missing.body, "<html><title>404: Not Found</title><body>404: Not Found</body></html>");
+  {
+    tornado::testing::ExpectLog warning(tornado::log::general,
+                                        "418 GET /errors?how=reason (127.0.0.1): kettle log");
+    auto reason = fetch("/errors?how=reason");
+    EXPECT_EQ(reason.reason, "Short and stout");
+    EXPECT_EQ(reason.body,
+              "<html><title>418: Short and stout</title><body>418: Short and stout</body></html>");
+  }
+  auto sent = fetch("/errors?how=send_reason");
+  EXPECT_EQ(sent.code, 503);
+  EXPECT_EQ(sent.reason, "Down for now");
+  EXPECT_EQ(sent.body,
+            "<html><title>503: Down for now</title><body>503: Down for now</body></html>");
+  // An HTTPError without a log message gives no warning, only the access line.
+  tornado::testing::ExpectLog none(tornado::log::general, "", false);
+  EXPECT_EQ(fetch("/errors?how=plain").code, 403);
+  EXPECT_EQ(none.matched(), 0);
+}
+
+// Tornado 6 answers a status it has no phrase for with "Unknown".
+TEST_F(HandlerBehaviourTest, UnknownStatusIsSentWithTheReasonUnknown) {
+  auto thrown = raw("GET /errors?how=unknown HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_line(thrown), "HTTP/1.1 599 Unknown");
+  EXPECT_EQ(body_of(thrown), "<html><title>599: Unknown</title><body>599: Unknown</body></html>");
+  auto set = raw("GET /errors?how=unknown_status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_line(set), "HTTP/1.1 599 Unknown");
+  EXPECT_EQ(body_of(set), "");
+}
+
+TEST_F(HandlerBehaviourTest, MethodNotAllowedPageKeepsAllow) {
+  auto patch = raw("PATCH /get-only HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_line(patch), "HTTP/1.1 405 Method Not Allowed");
+  EXPECT_EQ(header_of(patch, "Allow"), "GET");
+  EXPECT_EQ(
+      body_of(patch),
+      "<html><title>405: Method Not Allowed</title><body>405: Method Not Allowed</body></html>");
+}
+
+TEST_F(HandlerBehaviourTest, HeadSendsHeadersAndContentLengthWithoutBody) {
+  auto get = raw("GET /head HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  auto head = raw("HEAD /head HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_line(head), "HTTP/1.1 200 OK");
+  EXPECT_EQ(header_of(head, "Content-Length"), "10");
+  EXPECT_EQ(header_of(head, "Etag"), header_of(get, "Etag"));
+  EXPECT_EQ(body_of(head), "");
+  EXPECT_EQ(body_of(get), "hello body");
+}
+
+// As Tornado, HEAD is a verb of its own: a handler without head() answers 405.
+TEST_F(HandlerBehaviourTest, HeadOfAGetOnlyHandlerIs405) {
+  auto head = raw("HEAD /get-only HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_line(head), "HTTP/1.1 405 Method Not Allowed");
+  EXPECT_EQ(header_of(head, "Allow"), "GET");
+  EXPECT_EQ(header_of(head, "Content-Length"), "87");
+  EXPECT_EQ(body_of(head), "");
+}
+
+TEST_F(HandlerBehaviourTest, RedirectStatusesAndLocation) {
+  auto temporary = fetch_no_follow("/redirect?how=temporary");
+  EXPECT_EQ(temporary.code, 302);
+  EXPECT_EQ(temporary.headers.get("Location"), "/there");
+  EXPECT_EQ(temporary.body, "");
+  auto permanent = fetch_no_follow("/redirect?how=permanent");
+  EXPECT_EQ(permanent.code, 301);
+  EXPECT_EQ(permanent.reason, "Moved Permanently");
+  auto see_other = fetch_no_follow("/redirect?how=see_other");
+  EXPECT_EQ(see_other.code, 303);
+  EXPECT_EQ(see_other.reason, "See Other");
+  // Sent as given: the client resolves a relative URL.
+  EXPECT_EQ(fetch_no_follow("/redirect?how=relative").headers.get("Location"), "there?x=1");
+}
+
+TEST_F(HandlerBehaviourTest, RedirectRefusesAStatusOutside3xx) {
+  tornado::testing::ExpectLog error(tornado::log::app, "Uncaught exception GET /redirect");
+  auto refused = fetch_no_follow("/redirect?how=not_3xx");
+  EXPECT_EQ(refused.code, 500);
+  EXPECT_FALSE(refused.headers.contains("Location"));
+}
+
+TEST_F(HandlerBehaviourTest, RedirectHandlerFillsGroupsAndKeepsTheQuery) {
+  auto swapped = fetch_no_follow("/swap/aa/bb");
+  EXPECT_EQ(swapped.code, 301);
+  EXPECT_EQ(swapped.headers.get("Location"), "/to/bb/aa");
+  EXPECT_EQ(fetch_no_follow("/swap/aa/bb?q=1").headers.get("Location"), "/to/bb/aa?q=1");
+  auto named = fetch_no_follow("/named/xy");
+  EXPECT_EQ(named.code, 302);
+  EXPECT_EQ(named.headers.get("Location"), "/to/xy");
+  EXPECT_EQ(fetch_no_follow("/fixed?k=v").headers.get("Location"), "/to?z=9&k=v");
+  EXPECT_EQ(fetch_no_follow("/auto/v").headers.get("Location"), "/to/v/{x}");
+  EXPECT_EQ(fetch_no_follow("/fixed", {}, "POST").code, 405);
+  // A group the route does not have is an error of the application's, as Tornado's IndexError.
+  tornado::testing::ExpectLog error(tornado::log::app, "no group 1");
+  EXPECT_EQ(fetch_no_follow("/missing/v").code, 500);
+}
+
+TEST_F(HandlerBehaviourTest, LogFunctionIsCalledOncePerRequestInsteadOfTheAccessLog) {
+  tornado::testing::ExpectLog access(tornado::log::access, "", false);
+  fetch("/auth", [] {
+    tornado::httpclient::HTTPRequest request;
+    request.headers.add("X-User", "ada");
+    return request;
+  }());
+  fetch("/nothing");
+  {
+    tornado::testing::ExpectLog error(tornado::log::app, "Uncaught exception GET /errors");
+    fetch("/errors?how=bug");
+  }
+  fetch_no_follow("/redirect?how=temporary");
+  EXPECT_EQ(access.matched(), 0);
+  ASSERT_EQ(logged_.size(), 4u);
+  const std::pair<int, std::string> expected[] = {{200, "GET /auth"},
+                                                  {404, "GET /nothing"},
+                                                  {500, "GET /errors?how=bug"},
+                                                  {302, "GET /redirect?how=temporary"}};
+  for (std::size_t i = 0; i < logged_.size(); ++i) {
+    EXPECT_EQ(logged_[i].status, expected[i].first);
+    EXPECT_EQ(logged_[i].request, expected[i].second);
+    EXPECT_GE(logged_[i].seconds, 0.0);
+    EXPECT_LT(logged_[i].seconds, 10.0);
+  }
+}
+
+TEST_F(HandlerBehaviourTest, ClientLeavingRunsOnConnectionCloseOnceAndCancelsTheWork) {
+  run_sync([&]() -> Task<> {
+    auto leaving = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port_);
+    co_await leaving->write("GET /long HTTP/1.1\r\nHost: x\r\n\r\n");
+    co_await probe_.started.wait();
+    leaving->close();
+    co_await until([&] { return probe_.cancelled == 1; });
+  });
+  // A whole request after it: the loop has moved on, and nothing more ran.
+  EXPECT_EQ(fetch("/long?quick=1").code, 200);
+  EXPECT_EQ(probe_.hooks, 1);
+  EXPECT_EQ(probe_.cancelled, 1);
+  // Nothing was served to the client that left, so nothing is logged for it.
+  ASSERT_EQ(logged_.size(), 1u);
+  EXPECT_EQ(logged_[0].request, "GET /long?quick=1");
+}
+
+TEST_F(HandlerBehaviourTest, ErrorPageHasNoExceptionTextWithoutServeTraceback) {
+  tornado::testing::ExpectLog error(tornado::log::app, "Uncaught exception GET /errors");
+  auto bug = fetch("/errors?how=bug");
+  EXPECT_EQ(bug.code, 500);
+  EXPECT_EQ(bug.body,
+            "<html><title>500: Internal Server Error</title>"
+            "<body>500: Internal Server Error</body></html>");
+}
+
+TEST_F(TracebackTest, ServeTracebackSendsTheExceptionAsText) {
+  {
+    tornado::testing::ExpectLog error(tornado::log::app, "Uncaught exception GET /errors");
+    auto bug = fetch("/errors?how=bug");
+    EXPECT_EQ(bug.code, 500);
+    EXPECT_TRUE(bug.headers.get("Content-Type").starts_with("text/plain"))
+        << bug.headers.get("Content-Type");
+    EXPECT_NE(bug.body.find("bad value"), std::string::npos) << bug.body;
+  }
+  // As Tornado: an HTTPError is an exception too, so its page is the text.
+  auto forbidden = fetch("/errors?how=plain");
+  EXPECT_EQ(forbidden.code, 403);
+  EXPECT_TRUE(forbidden.headers.get("Content-Type").starts_with("text/plain"));
+  EXPECT_NE(forbidden.body.find("HTTP 403: Forbidden"), std::string::npos) << forbidden.body;
+  // send_error without an exception still sends the HTML page.
+  EXPECT_EQ(fetch("/errors?how=send").body,
+            "<html><title>503: Service Unavailable</title>"
+            "<body>503: Service Unavailable</body></html>");
+}
+
+TEST_F(HandlerBehaviourTest, CurrentUserIsDeterminedOncePerRequest) {
+  EXPECT_EQ(fetch("/counting-user").body, "ada");
+  EXPECT_EQ(user_calls_, 1);
+  EXPECT_EQ(fetch("/counting-user").body, "ada");
+  EXPECT_EQ(user_calls_, 2);
+}
+
+// An explicit Content-Length is kept on a HEAD answer without a body, and the
+// connection stays usable: no body is expected after it.
+TEST_F(HandlerBehaviourTest, HeadKeepsAnExplicitContentLength) {
+  auto both =
+      raw("HEAD /head?length=1234 HTTP/1.1\r\nHost: x\r\n\r\n"
+          "GET /head HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(status_line(both), "HTTP/1.1 200 OK");
+  EXPECT_EQ(header_of(both, "Content-Length"), "1234");
+  auto second = both.find("\r\n\r\nHTTP/1.1 200 OK\r\n");
+  ASSERT_NE(second, std::string::npos) << both;
+  std::string get = both.substr(second + 4);
+  EXPECT_EQ(header_of(get, "Content-Length"), "10");
+  EXPECT_EQ(body_of(get), "hello body");
+}
+
+TEST_F(HandlerBehaviourTest, ClientLeavingMidBodyRunsTheHookOnceAndNotTheVerb) {
+  run_sync([&]() -> Task<> {
+    auto leaving = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port_);
+    co_await leaving->write(
+        "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n0123456789");
+    co_await probe_.started.wait();
+    leaving->close();
+    co_await until([&] { return probe_.hooks > 0; });
+  });
+  EXPECT_EQ(fetch("/long?quick=1").code, 200);
+  EXPECT_EQ(probe_.hooks, 1);
+  EXPECT_EQ(probe_.cancelled, 0) << "post() ran without its body";
+  ASSERT_EQ(logged_.size(), 1u);
+  EXPECT_EQ(logged_[0].request, "GET /long?quick=1");
+}
+
+// As Tornado's ErrorHandler (and so the 404 of an unmatched path): every
+// method Tornado knows gets the status, not a 405.
+TEST_F(HandlerBehaviourTest, ErrorHandlerAnswersEveryMethodWithItsStatus) {
+  for (const char* method : {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}) {
+    auto missing = raw(fmt::format(
+        "{} /nothing HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        method));
+    EXPECT_EQ(status_line(missing), "HTTP/1.1 404 Not Found") << method;
+    auto gone = raw(fmt::format(
+        "{} /gone HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", method));
+    EXPECT_EQ(status_line(gone), "HTTP/1.1 410 Gone") << method;
+  }
 }

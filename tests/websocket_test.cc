@@ -617,6 +617,20 @@ class ReadCallbackTest : public ::testing::Test {
   int port_ = 0;
 };
 
+// The settings docs/websocket.md gives for idle compressed connections.
+class LowMemoryEcho : public WebSocketHandler {
+ public:
+  void on_message(std::string_view message) { write_message(message); }
+  std::optional<tornado::websocket::CompressionOptions> get_compression_options() override {
+    return tornado::websocket::CompressionOptions{.mem_level = 1,
+                                                  .server_no_context_takeover = true,
+                                                  .client_no_context_takeover = true,
+                                                  .server_max_window_bits = 9,
+                                                  .client_max_window_bits = 9,
+                                                  .release_state_between_messages = true};
+  }
+};
+
 }  // namespace
 
 TEST_F(ReadCallbackTest, CoroutineOnMessageThatThrowsClosesWith1011AndRunsOnClose) {
@@ -666,6 +680,34 @@ TEST_F(ReadCallbackTest, CloseAllClosesEveryOpenConnectionOfTheLoop) {
         EXPECT_EQ(a->close_code(), 1001);
         EXPECT_EQ(b->close_code(), 1001);
         EXPECT_EQ(b->close_reason(), "going away");
+      },
+      10s);
+}
+
+TEST(WebSocketCompressionTest, ReleasedStateAnswersTheOfferAndRoundTrips) {
+  IOLoop loop;
+  tornado::web::Application app({{"/echo", tornado::web::handler<LowMemoryEcho>()}});
+  int port = app.listen(0, "127.0.0.1").port();
+  loop.run_sync(
+      [&]() -> Task<> {
+        // The server frees its streams between messages; the client too in
+        // the second round. The server asked for no context takeover both ways.
+        for (bool client_releases : {false, true}) {
+          tornado::websocket::ConnectOptions options;
+          options.compression_options = tornado::websocket::CompressionOptions{
+              .release_state_between_messages = client_releases};
+          auto ws = co_await tornado::websocket::websocket_connect(
+              fmt::format("ws://127.0.0.1:{}/echo", port), std::move(options));
+          EXPECT_EQ(ws->compression(), (tornado::detail::ws::DeflateParams{true, true, 9, 9}));
+          for (int i = 0; i < 20; ++i) {
+            std::string message = fmt::format(
+                "{{\"id\": {}, \"user\": \"user{}\", \"tags\": [\"a\", \"b\"], \"pad\": \"{}\"}}",
+                i, i * 7, std::string(static_cast<std::size_t>(i * 97 % 1500), 'x'));
+            co_await ws->write_message(message);
+            EXPECT_EQ(co_await ws->read_message(), message);
+          }
+          ws->close();
+        }
       },
       10s);
 }

@@ -53,7 +53,19 @@ class EchoSocket : public tornado::websocket::WebSocketHandler {
   bool check_origin(std::string_view) override { return true; }
   std::optional<tornado::websocket::CompressionOptions> get_compression_options() override {
     if (!options::get<bool>("compression")) return std::nullopt;
-    return tornado::websocket::CompressionOptions{};
+    auto window_bits = [](const char* name) -> std::optional<int> {
+      int bits = options::get<int>(name);
+      if (bits == 0) return std::nullopt;
+      return bits;
+    };
+    return tornado::websocket::CompressionOptions{
+        .compression_level = options::get<int>("compression_level"),
+        .mem_level = options::get<int>("mem_level"),
+        .server_no_context_takeover = options::get<bool>("server_no_context_takeover"),
+        .client_no_context_takeover = options::get<bool>("client_no_context_takeover"),
+        .server_max_window_bits = window_bits("server_max_window_bits"),
+        .client_max_window_bits = window_bits("client_max_window_bits"),
+        .release_state_between_messages = options::get<bool>("release_state_between_messages")};
   }
   std::size_t max_message_size() override {
     return static_cast<std::size_t>(options::get<std::int64_t>("max_message_size"));
@@ -152,6 +164,16 @@ int main(int argc, char** argv) {
                   "largest WebSocket message (bytes)");
   options::define("static_path", std::string(), "directory served under /static/");
   options::define("compression", false, "offer permessage-deflate on the WebSocket routes");
+  // With --compression: the permessage-deflate settings (docs/websocket.md,
+  // "Compression and memory"); 0 window bits leaves the window unlimited.
+  options::define("compression_level", -1, "zlib level, 0-9 (-1: zlib's default, 6)");
+  options::define("mem_level", 8, "zlib memory level, 1-9");
+  options::define("server_no_context_takeover", false, "ask for server_no_context_takeover");
+  options::define("client_no_context_takeover", false, "ask for client_no_context_takeover");
+  options::define("server_max_window_bits", 0, "limit the server's window, 8-15 (0: no limit)");
+  options::define("client_max_window_bits", 0, "limit the client's window, 8-15 (0: no limit)");
+  options::define("release_state_between_messages", false,
+                  "free the zlib streams after every message");
   options::parse_command_line(argc, argv);
 
   int workers = options::get<int>("workers");

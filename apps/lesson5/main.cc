@@ -5,6 +5,11 @@
 // GET /chat        the chat page; its script opens ws(s)://<host>/chatsocket
 // WS  /chatsocket  a chat room: JSON messages, broadcast, join/leave, history
 //
+// The pages speak Czech or English: the templates' strings are English and go
+// through _(); apps/lesson5/locale/cs.po, compiled by the build, makes them
+// Czech. Which language a request gets: ?lang=cs|en (remembered in a cookie),
+// else the browser's Accept-Language, else English (get_user_locale below).
+//
 // The same server in Python Tornado is docs/lessons/python/lesson5.py; the
 // lesson text (docs/lessons/05-websockets.*.md) shows the two side by side.
 //
@@ -20,6 +25,7 @@
 
 #include "tornado/escape.h"
 #include "tornado/ioloop.h"
+#include "tornado/locale.h"
 #include "tornado/log.h"
 #include "tornado/options.h"
 #include "tornado/process.h"
@@ -29,13 +35,13 @@
 
 #include "chat_text.h"
 #include "room_store.h"
+#include "separately.h"
 
 namespace {
 
 using json = nlohmann::json;
 using tornado::websocket::WebSocketHandler;
 
-constexpr std::string_view kTitle = "Lekce 5: Interakce skrze websockets v Tornadu";
 constexpr std::size_t kMaxNick = 32;
 constexpr std::size_t kMaxBody = 2000;
 
@@ -45,16 +51,45 @@ std::int64_t now_ms() {
       .count();
 }
 
-class MainHandler : public tornado::web::RequestHandler {
+// The language the visitor chose: `?lang=cs` or `?lang=en`, else the one
+// remembered in the `lang` cookie. None (nullptr) lets the framework ask the
+// browser: get_browser_locale() reads Accept-Language, and a language without
+// a catalogue gets the strings as written, in English.
+std::shared_ptr<const tornado::locale::Locale> chosen_locale(
+    tornado::web::RequestHandler& handler) {
+  std::string lang = handler.get_argument("lang", "");
+  if (lang.empty()) lang = handler.get_cookie("lang").value_or("");
+  if (lang != "cs" && lang != "en") return nullptr;
+  return tornado::locale::get({lang});
+}
+
+// A page of the lesson, in the visitor's language.
+class LessonPage : public tornado::web::RequestHandler {
  public:
-  void get() { render("index.html", {{"title", kTitle}}); }
+  std::shared_ptr<const tornado::locale::Locale> get_user_locale() override {
+    return chosen_locale(*this);
+  }
+
+ protected:
+  void render_page(std::string_view name, tornado::template_::Namespace values = {}) {
+    // A language picked with ?lang= stays for the next pages (and the
+    // chat's socket, whose messages to this visitor are translated too).
+    std::string lang = get_argument("lang", "");
+    if (lang == "cs" || lang == "en") set_cookie("lang", lang);
+    // The same URL answers in several languages: caches must keep them apart.
+    set_header("Vary", "Accept-Language, Cookie");
+    render(name, std::move(values));
+  }
 };
 
-class ChatPageHandler : public tornado::web::RequestHandler {
+class MainHandler : public LessonPage {
  public:
-  void get() {
-    render("chat.html", {{"title", kTitle}, {"history", tornado::options::get<int>("history")}});
-  }
+  void get() { render_page("index.html"); }
+};
+
+class ChatPageHandler : public LessonPage {
+ public:
+  void get() { render_page("chat.html", {{"history", tornado::options::get<int>("history")}}); }
 };
 
 // The classic: every message comes back as "You said: <message>".
@@ -121,6 +156,11 @@ class ChatSocket : public WebSocketHandler {
  public:
   void initialize(ChatRoom* room) { room_ = room; }
 
+  // What the room tells this client alone (an error) is in its language.
+  std::shared_ptr<const tornado::locale::Locale> get_user_locale() override {
+    return chosen_locale(*this);
+  }
+
   tornado::Task<> open() {
     nick_ = clean_nick(get_argument("nick", ""));
     co_await room_->join(*this);
@@ -138,7 +178,8 @@ class ChatSocket : public WebSocketHandler {
     }
     // Whitespace only is no message; the limit counts characters, as Python's.
     if (lesson5::is_blank(body)) co_return;
-    co_await room_->say(*this, lesson5::first_chars(body, kMaxBody));
+    co_await lesson5::separately(
+        [&] { return room_->say(*this, lesson5::first_chars(body, kMaxBody)); });
   }
 
   void on_close() { room_->leave(*this); }
@@ -187,11 +228,10 @@ tornado::Task<> ChatRoom::join(ChatSocket& client) {
   // 1. The newcomer first gets the recent history...
   std::vector<std::string> history;
   try {
-    auto recent = store_.history();
-    history = co_await recent;
+    history = co_await store_.history();
   } catch (const tornado::pubsub::PubSubError& e) {
     log_failure("Chat history unavailable", e);
-    tell_error(client, "Historie chatu je momentálně nedostupná.");
+    tell_error(client, client.locale().translate("The chat history is unavailable at the moment."));
   }
   json messages = json::array();
   std::set<std::int64_t> shown;
@@ -216,7 +256,7 @@ tornado::Task<> ChatRoom::join(ChatSocket& client) {
     if (!repeat) client.write_message(text);
   }
   // 2. Everyone hears that someone came, with the new head count.
-  co_await announce("join", client.nick());
+  co_await lesson5::separately([&] { return announce("join", client.nick()); });
 }
 
 void ChatRoom::leave(ChatSocket& client) {
@@ -229,22 +269,23 @@ void ChatRoom::leave(ChatSocket& client) {
 
 tornado::Task<> ChatRoom::say(ChatSocket& from, std::string body) {
   try {
-    auto id_task = store_.next_id();
-    std::int64_t id = co_await id_task;
+    std::int64_t id = co_await store_.next_id();
     std::string message = dump({{"type", "message"},
                                 {"id", id},
                                 {"nick", from.nick()},
                                 {"body", body},
                                 {"time", now_ms()}});
-    auto remember = store_.remember(message);
-    co_await remember;  // before publishing, so that a newcomer cannot miss it
-    auto publish = broker_.publish(std::string(kChannel), std::move(message));
-    co_await publish;
+    // Kept before it is published, so that a newcomer cannot miss it.
+    co_await lesson5::separately([&] { return store_.remember(message); });
+    co_await lesson5::separately(
+        [&] { return broker_.publish(std::string(kChannel), std::move(message)); });
   } catch (const tornado::pubsub::PubSubError& e) {
     log_failure(fmt::format("Message from {} not delivered", from.nick()), e);
     // The page puts the text back into its input, so nothing typed is lost.
     if (from.in_room) {
-      tell_error(from, "Zprávu se nepodařilo doručit, zkuste to znovu.", body);
+      tell_error(from,
+                 from.locale().translate("The message could not be delivered, please try again."),
+                 body);
     }
   }
 }
@@ -252,12 +293,13 @@ tornado::Task<> ChatRoom::say(ChatSocket& from, std::string body) {
 // Publishes a join or leave notice carrying the room's new total.
 tornado::Task<> ChatRoom::announce(std::string type, std::string nick) {
   try {
-    auto count = store_.count_users(server_id_, local_clients_);
-    std::int64_t users = co_await count;
-    auto publish = broker_.publish(
-        std::string(kChannel),
-        dump({{"type", type}, {"nick", nick}, {"users", users}, {"time", now_ms()}}));
-    co_await publish;
+    std::int64_t users = co_await lesson5::separately(
+        [&] { return store_.count_users(server_id_, local_clients_); });
+    co_await lesson5::separately([&] {
+      return broker_.publish(
+          std::string(kChannel),
+          dump({{"type", type}, {"nick", nick}, {"users", users}, {"time", now_ms()}}));
+    });
   } catch (const tornado::pubsub::PubSubError& e) {
     log_failure(fmt::format("The {} of {} was not announced", type, nick), e);
   }
@@ -267,8 +309,8 @@ tornado::Task<> ChatRoom::announce(std::string type, std::string nick) {
 // server died, Redis came back), tells this loop's clients the new count.
 tornado::Task<> ChatRoom::heartbeat() {
   try {
-    auto count = store_.count_users(server_id_, local_clients_);
-    std::int64_t users = co_await count;
+    std::int64_t users = co_await lesson5::separately(
+        [&] { return store_.count_users(server_id_, local_clients_); });
     if (users != users_ && local_clients_ > 0) {
       users_ = users;
       // Clients still joining get the count with their join notice.
@@ -425,6 +467,8 @@ int main(int argc, char** argv) {
                   "X-Forwarded-For and X-Scheme / X-Forwarded-Proto");
   options::define("presence_ttl", 15.0,
                   "seconds after which a silent server's users leave the count (with --redis)");
+  options::define("locale_path", std::string(LESSON5_LOCALE_DIR),
+                  "folder of the pages' translations (LANG/LC_MESSAGES/lesson5.mo)");
   options::parse_command_line(argc, argv);
 
   auto fail = [](std::string_view message) {
@@ -449,6 +493,17 @@ int main(int argc, char** argv) {
       return fail(e.what());
     }
   }
+
+  // Once, before the loops start: every loop reads the same tables. The
+  // templates are written in English: "en" rather than Tornado's default
+  // "en_US", so that every English (en-GB, en) matches it; with "en_US" a
+  // browser asking for "en, cs;q=0.5" would get Czech, its second choice.
+  try {
+    tornado::locale::load_gettext_translations(options::get<std::string>("locale_path"), "lesson5");
+  } catch (const tornado::locale::TranslationError& e) {
+    return fail(e.what());
+  }
+  tornado::locale::set_default_locale("en");
 
   Shared shared{.redis_url = redis_url,
                 .history = static_cast<std::size_t>(history),

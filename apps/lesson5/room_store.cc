@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "separately.h"
+
 namespace lesson5 {
 
 using tornado::Task;
@@ -59,12 +61,12 @@ return total
 )lua";
 }  // namespace
 
-// Each command's task is made in its own statement, and only then awaited:
-// GCC 12 mishandles temporaries that live across a co_await.
+// Each command is awaited through separately() (separately.h): its
+// arguments are temporaries, which GCC 12 mishandles across a co_await.
 
 Task<std::int64_t> RedisRoomStore::next_id() {
-  auto incr = redis_.command("INCR", kNextId);
-  co_return (co_await incr).integer;
+  auto reply = co_await separately([&] { return redis_.command("INCR", kNextId); });
+  co_return reply.integer;
 }
 
 Task<> RedisRoomStore::remember(std::string message) {
@@ -81,17 +83,20 @@ Task<> RedisRoomStore::remember(std::string message) {
 Task<std::vector<std::string>> RedisRoomStore::history() {
   std::vector<std::string> messages;
   if (history_limit_ == 0) co_return messages;
-  auto range = redis_.command({"LRANGE", kHistory, "0", std::to_string(history_limit_ - 1)});
-  auto reply = co_await range;
+  auto reply = co_await separately([&] {
+    return redis_.command({"LRANGE", kHistory, "0", std::to_string(history_limit_ - 1)});
+  });
   for (auto& element : reply.elements) messages.push_back(std::move(element.str));
   std::reverse(messages.begin(), messages.end());  // oldest first
   co_return messages;
 }
 
 Task<std::int64_t> RedisRoomStore::count_users(std::string server, std::int64_t local_users) {
-  auto eval = redis_.command({"EVAL", kCountUsers, "2", kDeadlines, kUsers, std::move(server),
-                              std::to_string(local_users), std::to_string(presence_ttl_.count())});
-  co_return (co_await eval).integer;
+  auto reply = co_await separately([&] {
+    return redis_.command({"EVAL", kCountUsers, "2", kDeadlines, kUsers, std::move(server),
+                           std::to_string(local_users), std::to_string(presence_ttl_.count())});
+  });
+  co_return reply.integer;
 }
 
 }  // namespace lesson5

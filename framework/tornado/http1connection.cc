@@ -559,13 +559,20 @@ iostream::IOStream::WriteAwaitable HTTP1ServerConnection::write_headers(
   }
   out_.clear();
   out_ += request_http10_ ? "HTTP/1.0 " : "HTTP/1.1 ";
-  fmt::format_to(std::back_inserter(out_), "{} {}\r\n", code, reason);
+  // Appended by hand: fmt's parsing of a format string cost more than the
+  // rest of the status line and the Content-Length together.
+  const char status[] = {static_cast<char>('0' + code / 100),
+                         static_cast<char>('0' + code / 10 % 10),
+                         static_cast<char>('0' + code % 10), ' '};
+  out_.append(status, sizeof status).append(reason).append("\r\n");
   for (const auto& [name, value] : headers) {
     if (name == "Connection") continue;
     detail::http1::append_field(out_, name, value);
   }
   if (finishing && !has_length && code != 204 && code != 304 && !(code >= 100 && code < 200)) {
-    fmt::format_to(std::back_inserter(out_), "Content-Length: {}\r\n", chunk.size());
+    char digits[24];
+    auto end = std::to_chars(std::begin(digits), std::end(digits), chunk.size()).ptr;
+    out_.append("Content-Length: ").append(digits, end).append("\r\n");
   }
   if (chunked_) out_ += "Transfer-Encoding: chunked\r\n";
   if (!keep_alive_) {

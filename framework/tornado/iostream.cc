@@ -430,15 +430,16 @@ void IOStream::write_raw(std::span<const std::string_view> parts, std::uint64_t 
     if (auto* buffers = buffers_of(tcp_); buffers && buffers->reading) hold_until_io_done();
   }
   if (cork_depth_ == 0 && corked_.empty()) {
-    write_now(parts, seq);
+    write_out(parts, seq);
     return;
   }
   std::size_t total = 0;
   for (auto part : parts) total += part.size();
   if (cork_depth_ > 0 && corked_.size() + total <= kCorkLimit) {
-    if (!holds_heap(corked_)) {
+    if (corked_.empty() && !holds_heap(corked_)) {
       // Borrow the loop's buffer (an idle stream holds none); a stream
-      // corked while another holds it gets its own.
+      // corked while another holds it gets its own. Only while nothing is
+      // held: a few bytes held in place would go with the swap.
       if (auto* buffers = buffers_of(tcp_)) corked_.swap(buffers->cork_buffer);
     }
     for (auto part : parts) corked_.append(part);
@@ -459,7 +460,7 @@ void IOStream::write_raw(std::span<const std::string_view> parts, std::uint64_t 
   std::copy(parts.begin(), parts.end(), all.begin() + 1);
   std::uint64_t last = seq ? seq : corked_seq_;
   corked_seq_ = 0;
-  write_now(all, last);
+  write_out(all, last);
   release_corked();
 }
 
@@ -471,7 +472,7 @@ void IOStream::flush_corked() {
   if (corked_.empty()) return;
   std::string_view part(corked_);
   std::uint64_t seq = std::exchange(corked_seq_, 0);
-  if (!closed_) write_now(std::span<const std::string_view>(&part, 1), seq);
+  if (!closed_) write_out(std::span<const std::string_view>(&part, 1), seq);
   release_corked();
 }
 
@@ -483,6 +484,10 @@ void IOStream::release_corked() noexcept {
   } else {
     std::string().swap(corked_);
   }
+}
+
+void IOStream::write_out(std::span<const std::string_view> parts, std::uint64_t seq) {
+  write_now(parts, seq);
 }
 
 void IOStream::write_now(std::span<const std::string_view> parts, std::uint64_t seq) {
@@ -808,28 +813,60 @@ void SSLIOStream::write_plain(std::span<const std::string_view> parts, std::uint
   if (!handshake_done_) {
     for (auto part : parts) pending_plaintext_.append(part);
     pending_seq_ = seq;
+    // A server's handshake advances only as the peer's records are read: one
+    // that writes before it reads would otherwise leave the ClientHello
+    // unread, and both sides would wait for ever.
+    start_reading();
     return;
   }
-  for (auto part : parts) {
-    while (!part.empty()) {
-      int n = SSL_write(ssl_.get(), part.data(), static_cast<int>(part.size()));
-      if (n <= 0) {
-        fail("write");
-        return;
-      }
-      part.remove_prefix(static_cast<std::size_t>(n));
+  // Held as plaintext (see write_out): the answers to one poll's reads are
+  // encrypted together.
+  write_raw(parts, seq);
+}
+
+void SSLIOStream::write_out(std::span<const std::string_view> parts, std::uint64_t seq) {
+  // Parts that fit one record are joined first: each SSL_write makes at
+  // least one record, and every record costs a seal here and an open at the
+  // peer (a response's head and body, a frame's header and payload).
+  constexpr std::size_t kRecord = 16 * 1024;
+  std::size_t total = 0;
+  for (auto part : parts) total += part.size();
+  if (parts.size() > 1 && total <= kRecord) {
+    std::array<char, kRecord> joined;
+    std::size_t at = 0;
+    for (auto part : parts) {
+      std::memcpy(joined.data() + at, part.data(), part.size());
+      at += part.size();
+    }
+    if (!encrypt(std::string_view(joined.data(), total))) return;
+  } else {
+    for (auto part : parts) {
+      if (!encrypt(part)) return;
     }
   }
   flush_ciphertext(seq);
 }
 
+bool SSLIOStream::encrypt(std::string_view plain) {
+  if (plain.empty()) return true;
+  std::size_t written = 0;
+  // Without partial writes, and into a memory BIO, SSL_write_ex takes all.
+  if (SSL_write_ex(ssl_.get(), plain.data(), plain.size(), &written) != 1) {
+    fail("write");
+    return false;
+  }
+  return true;
+}
+
 void SSLIOStream::flush_ciphertext(std::uint64_t seq) {
+  // Straight to the socket: plaintext is what waits to be held, and records
+  // must leave in the order they were sealed.
   BIO* out = SSL_get_wbio(ssl_.get());
   char* data = nullptr;
   long size = BIO_get_mem_data(out, &data);
   if (size > 0) {
     std::string_view part(data, static_cast<std::size_t>(size));
-    write_raw(std::span<const std::string_view>(&part, 1), seq);
+    write_now(std::span<const std::string_view>(&part, 1), seq);
     (void)BIO_reset(out);
   } else if (seq) {
     mark_flushed(seq);
@@ -837,6 +874,7 @@ void SSLIOStream::flush_ciphertext(std::uint64_t seq) {
 }
 
 void SSLIOStream::before_close() {
+  flush_corked();  // held plaintext is sealed before the close_notify
   if (handshake_done_) {
     SSL_shutdown(ssl_.get());
     flush_ciphertext();

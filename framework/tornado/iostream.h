@@ -239,6 +239,12 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   void write_raw(std::span<const std::string_view> parts, std::uint64_t seq);
   /// Sends what cork() held back.
   void flush_corked();
+  /// Where written bytes leave the stream once nothing holds them: the plain
+  /// stream sends them; a TLS stream encrypts them first, so that all it
+  /// held in one poll becomes one record.
+  virtual void write_out(std::span<const std::string_view> parts, std::uint64_t seq);
+  /// Sends bytes to the socket now (what the kernel does not take is queued).
+  void write_now(std::span<const std::string_view> parts, std::uint64_t seq);
   /// Adds decoded bytes to the read buffer and wakes a waiting reader.
   /// `data` is the caller's scratch memory: a reader waiting on an empty
   /// buffer parses it in place, and only what it leaves is copied.
@@ -249,7 +255,6 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
  private:
   struct WriteRequest;
   void on_read(ssize_t nread, const uv_buf_t* buf) noexcept;
-  void write_now(std::span<const std::string_view> parts, std::uint64_t seq);
   void write_now_shared(std::shared_ptr<const std::string> data, std::uint64_t seq);
   void release_corked() noexcept;
   void on_write_done(WriteRequest* request, int status) noexcept;
@@ -325,10 +330,12 @@ class SSLIOStream final : public IOStream {
               std::string server_hostname, StreamOptions options);
   void on_transport_data(char* data, std::size_t size) override;
   void write_plain(std::span<const std::string_view> parts, std::uint64_t seq) override;
+  void write_out(std::span<const std::string_view> parts, std::uint64_t seq) override;
   void before_close() override;
   void drive_handshake();
   void read_plaintext();
   void flush_ciphertext(std::uint64_t seq = 0);
+  bool encrypt(std::string_view plain);
   void fail(const char* where);
 
   std::shared_ptr<SSL_CTX> context_;

@@ -4,6 +4,7 @@
 #include <re2/re2.h>
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 
 #include "tornado/escape.h"
@@ -71,6 +72,11 @@ PathMatches::PathMatches(std::string path_pattern) : source_(std::move(path_patt
   for (const auto& [name, index] : regex_->NamedCapturingGroups()) {
     group_names_[static_cast<std::size_t>(index - 1)] = name;
   }
+  // An application checks its routes in order for every request, so a path
+  // is tried against each pattern before its own: a byte range rules most
+  // of them out without a regex match (for "/static/(.*)" every path below
+  // "/static/" or above "/static0").
+  has_range_ = regex_->PossibleMatchRange(&range_min_, &range_max_, 64);
 }
 PathMatches::~PathMatches() = default;
 
@@ -79,15 +85,35 @@ std::optional<MatchResult> PathMatches::match(const httputil::HTTPServerRequest&
     if (request.path == source_) return MatchResult{};
     return std::nullopt;
   }
+  if (has_range_ && (request.path < range_min_ || request.path > range_max_)) {
+    return std::nullopt;
+  }
   const std::size_t n = group_names_.size();
-  std::vector<std::string> groups(n);
-  std::vector<re2::RE2::Arg> storage(n);
-  std::vector<const re2::RE2::Arg*> pointers(n);
+  // Routes capture a few groups (handlers take at most kMaxPathArgs): no
+  // allocation for them unless the path matches.
+  constexpr std::size_t kInline = 8;
+  std::array<std::string, kInline> inline_groups;
+  std::array<re2::RE2::Arg, kInline> inline_storage;
+  std::array<const re2::RE2::Arg*, kInline> inline_pointers{};
+  std::vector<std::string> heap_groups;
+  std::vector<re2::RE2::Arg> heap_storage;
+  std::vector<const re2::RE2::Arg*> heap_pointers;
+  std::string* groups = inline_groups.data();
+  re2::RE2::Arg* storage = inline_storage.data();
+  const re2::RE2::Arg** pointers = inline_pointers.data();
+  if (n > kInline) {
+    heap_groups.resize(n);
+    heap_storage.resize(n);
+    heap_pointers.resize(n);
+    groups = heap_groups.data();
+    storage = heap_storage.data();
+    pointers = heap_pointers.data();
+  }
   for (std::size_t i = 0; i < n; ++i) {
     storage[i] = &groups[i];
     pointers[i] = &storage[i];
   }
-  if (!re2::RE2::FullMatchN(request.path, *regex_, pointers.data(), static_cast<int>(n))) {
+  if (!re2::RE2::FullMatchN(request.path, *regex_, pointers, static_cast<int>(n))) {
     return std::nullopt;
   }
   MatchResult result;

@@ -122,6 +122,11 @@ class PathMatches : public Matcher {
   bool literal_ = false;  // no regex syntax: compared as text, no regex_
   std::unique_ptr<re2::RE2> regex_;
   std::vector<std::string> group_names_;
+  // Every path the regex matches lies between these (RE2's
+  // PossibleMatchRange): most requests are told apart without running it.
+  bool has_range_ = false;
+  std::string range_min_;
+  std::string range_max_;
 };
 
 using Target = std::shared_ptr<http1connection::HTTPServerConnectionDelegate>;

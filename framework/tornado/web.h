@@ -406,7 +406,8 @@ class RequestHandler {
   std::vector<std::string> get_body_arguments(std::string_view name, bool strip = true) const;
 
   // ---- the response ----
-  /// Sets the status; an unknown code needs a `reason`.
+  /// Sets the status; the reason phrase is `reason`, else the standard one
+  /// ("Unknown" for a code without one, as Tornado 6).
   void set_status(int status_code, std::string_view reason = {});
   /// The response status set so far (200 by default).
   int get_status() const noexcept { return status_code_; }
@@ -439,7 +440,8 @@ class RequestHandler {
   void finish(std::string_view chunk = {});
   /// True once the response is finished.
   bool finished() const noexcept { return finished_; }
-  /// Redirects to `url` (302, or 301 when permanent).
+  /// Redirects to `url` (302, or 301 when permanent; `status`, a 3xx, overrides
+  /// both). The URL is sent as given: a relative one is resolved by the client.
   void redirect(std::string_view url, bool permanent = false,
                 std::optional<int> status = std::nullopt);
   /// Renders template `name` with `values` (plus the handler's namespace)
@@ -477,8 +479,11 @@ class RequestHandler {
   std::string render_ui_module(std::string_view name, const template_::Arguments& args);
   /// True if `name` is a UI module of the application (or a built-in one).
   bool has_ui_module(std::string_view name) const;
-  /// Sends an error page via write_error (status 500 by default).
-  void send_error(int status_code = 500, std::exception_ptr error = nullptr);
+  /// Sends an error page via write_error (status 500 by default). The
+  /// status line carries `reason` if given (Tornado's `reason=`), else the
+  /// reason of an HTTPError `error`, else the standard phrase.
+  void send_error(int status_code = 500, std::exception_ptr error = nullptr,
+                  std::string_view reason = {});
 
   // ---- cookies ----
   /// The value of the request's cookie `name`, if sent.
@@ -488,6 +493,8 @@ class RequestHandler {
   /// Deletes a cookie by sending it expired.
   void clear_cookie(std::string_view name, std::string_view path = "/",
                     std::string_view domain = {});
+  /// Deletes every cookie the request sent (by name order), at `path` and `domain`.
+  void clear_all_cookies(std::string_view path = "/", std::string_view domain = {});
   /// Signs and timestamps a cookie (Tornado's v2 format, HMAC-SHA256 with
   /// the cookie_secret setting) so it cannot be forged.
   void set_signed_cookie(std::string_view name, std::string_view value, double expires_days = 30,
@@ -652,19 +659,33 @@ class ErrorHandler : public RequestHandler {
  public:
   /// The status to answer with.
   void initialize(int status_code) { status_ = status_code; }
-  /// Answers with the status.
-  void get() { throw HTTPError(status_); }
-  /// Answers with the status.
-  void post() { throw HTTPError(status_); }
-  /// Answers with the status.
-  void head() { throw HTTPError(status_); }
+  /// Answers with the status before any verb runs, whatever the method.
+  void prepare() { throw HTTPError(status_); }
+  /// No XSRF check: a POST to a wrong URL gets its 404, not a 403 (as Tornado).
+  void check_xsrf_cookie() override {}
+  // Every verb Tornado knows, so that none is a 405; prepare() answers first.
+  /// Never runs (prepare() answers).
+  void get() {}
+  /// Never runs (prepare() answers).
+  void head() {}
+  /// Never runs (prepare() answers).
+  void post() {}
+  /// Never runs (prepare() answers).
+  void put() {}
+  /// Never runs (prepare() answers).
+  void patch() {}
+  /// Never runs (prepare() answers).
+  void delete_() {}
+  /// Never runs (prepare() answers).
+  void options() {}
 
  private:
   int status_ = 404;
 };
 
-/// Redirects to `url`, where "{0}", "{1}"... are the route's groups
-/// (Tornado's RedirectHandler).
+/// Redirects to `url`, where "{0}", "{1}"... (or "{}") are the route's
+/// groups and "{name}" its named groups (Python's str.format, as Tornado's
+/// RedirectHandler); the request's query is appended.
 class RedirectHandler : public RequestHandler {
  public:
   /// The target ("{0}" is the first group) and whether the redirect is 301 (else 302).

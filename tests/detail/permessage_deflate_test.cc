@@ -106,6 +106,56 @@ TEST(PermessageDeflateTest, ServerCannotLimitAClientThatDidNotOfferIt) {
   EXPECT_EQ(a->params.client_max_window_bits, 15);
 }
 
+// The options docs/websocket.md gives for an idle compressed connection
+// under 8 KiB, against the offers browsers, Node's ws and python websockets
+// send (RFC 7692 7.1.1: a server may ask for no context takeover in either
+// direction unasked; 7.1.2: it may limit its own window unasked, the
+// client's only when the offer names client_max_window_bits).
+TEST(PermessageDeflateTest, LowMemoryOptionsAnswerTheUsualOffers) {
+  const ws::DeflateOptions low{.mem_level = 1,
+                               .server_no_context_takeover = true,
+                               .client_no_context_takeover = true,
+                               .server_max_window_bits = 9,
+                               .client_max_window_bits = 9,
+                               .release_state_between_messages = true};
+  struct Case {
+    const char* offer;
+    const char* response;
+    ws::DeflateParams params;
+  };
+  const Case cases[] = {
+      {"permessage-deflate; client_max_window_bits",
+       "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+       "server_max_window_bits=9; client_max_window_bits=9",
+       {true, true, 9, 9}},
+      {"permessage-deflate",
+       "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+       "server_max_window_bits=9",
+       {true, true, 9, 15}},
+      {"permessage-deflate; server_max_window_bits=8; client_max_window_bits=12",
+       "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+       "server_max_window_bits=8; client_max_window_bits=9",
+       {true, true, 8, 9}},
+      {"permessage-deflate; client_no_context_takeover; client_max_window_bits=8",
+       "permessage-deflate; server_no_context_takeover; client_no_context_takeover; "
+       "server_max_window_bits=9; client_max_window_bits=8",
+       {true, true, 9, 8}},
+  };
+  for (const auto& c : cases) {
+    auto a = negotiate(c.offer, low);
+    ASSERT_TRUE(a) << c.offer;
+    EXPECT_EQ(a->response, c.response) << c.offer;
+    EXPECT_EQ(a->params, c.params) << c.offer;
+  }
+  // A tornado-cpp client with default options accepts that answer and agrees.
+  const std::string offer = ws::make_deflate_offer({});
+  auto a = negotiate(offer, low);
+  ASSERT_TRUE(a);
+  auto response = extensions(a->response);
+  ASSERT_EQ(response.size(), 1u);
+  EXPECT_EQ(ws::accept_deflate_response(response.front(), {}), a->params);
+}
+
 TEST(PermessageDeflateTest, ServerDeclinesMalformedOffersAndTakesTheNext) {
   const char* bad_offers[] = {
       "permessage-deflate; unknown_param",
@@ -332,6 +382,80 @@ TEST(PermessageDeflateTest, RoundTripEveryWindowWithoutContextTakeover) {
   for (int bits = 8; bits <= 15; ++bits) round_trip(bits, true, -1, 8);
 }
 
+// release_state_between_messages: no zlib stream is held between messages,
+// and the peer sees exactly what it would without the setting.
+TEST(PermessageDeflateTest, ReleasedStateWithoutContextTakeoverSendsTheSameBytes) {
+  for (int bits = 8; bits <= 15; ++bits) {
+    for (int mem_level : {1, 8}) {
+      ws::Deflater kept(bits, true, -1, mem_level);
+      ws::Deflater released(bits, true, -1, mem_level, /*release_state=*/true);
+      ws::Inflater inflater(bits, true, /*release_state=*/true);
+      for (unsigned i = 0; i < 12; ++i) {
+        const std::string message = sample_text(1 + (i * 3571) % 5000, i % 3);
+        std::string a, b;
+        kept.compress(message, a);
+        released.compress(message, b);
+        ASSERT_EQ(a, b) << bits << " message " << i;
+        EXPECT_FALSE(released.holds_stream());
+        EXPECT_EQ(released.saved_window(), 0u);
+        ASSERT_EQ(inflater.feed(b, 1 << 20), ws::InflateStatus::ok);
+        ASSERT_EQ(inflater.finish(1 << 20), ws::InflateStatus::ok);
+        ASSERT_TRUE(inflater.output() == message) << bits << " message " << i;
+        inflater.clear_output();
+        EXPECT_FALSE(inflater.holds_stream());
+        EXPECT_EQ(inflater.saved_window(), 0u);
+        EXPECT_EQ(inflater.output_capacity(), 0u);
+      }
+    }
+  }
+}
+
+TEST(PermessageDeflateTest, ReleasedStateWithContextTakeoverKeepsOnlyTheWindow) {
+  // The context survives the release: the second Hello still refers back.
+  ws::Deflater hello(15, false, -1, 8, /*release_state=*/true);
+  std::string out;
+  hello.compress("Hello", out);
+  EXPECT_EQ(to_hex(out), "f248cdc9c90700");
+  EXPECT_FALSE(hello.holds_stream());
+  out.clear();
+  hello.compress("Hello", out);
+  EXPECT_EQ(to_hex(out), "f200110000");
+
+  for (int bits = 8; bits <= 15; ++bits) {
+    ws::Deflater deflater(bits, false, -1, 8, /*release_state=*/true);
+    ws::Deflater kept(bits, false), fresh(bits, true);
+    ws::Inflater inflater(bits, false, /*release_state=*/true);
+    StrictInflater strict(bits);  // one stream across all messages
+    std::size_t compressed_total = 0, kept_total = 0, fresh_total = 0;
+    for (unsigned i = 0; i < 30; ++i) {
+      const std::string message = sample_text(1 + (i * 7919) % 3000, i % 2);
+      std::string compressed;
+      deflater.compress(message, compressed);
+      compressed_total += compressed.size();
+      std::string other;
+      kept.compress(message, other);
+      kept_total += other.size();
+      other.clear();
+      fresh.compress(message, other);
+      fresh_total += other.size();
+      EXPECT_FALSE(deflater.holds_stream());
+      EXPECT_LE(deflater.saved_window(), std::size_t{1} << std::max(bits, 9));
+      auto strict_out = strict.inflate_message(compressed);
+      ASSERT_TRUE(strict_out) << "window " << bits << " exceeded in message " << i;
+      ASSERT_TRUE(*strict_out == message) << bits << " message " << i;
+      ASSERT_EQ(inflater.feed(compressed, 1 << 20), ws::InflateStatus::ok);
+      ASSERT_EQ(inflater.finish(1 << 20), ws::InflateStatus::ok);
+      ASSERT_TRUE(inflater.output() == message) << bits << " message " << i;
+      inflater.clear_output();
+      EXPECT_FALSE(inflater.holds_stream());
+      EXPECT_LE(inflater.saved_window(), std::size_t{1} << std::max(bits, 9));
+    }
+    // As small as with the stream kept, smaller than without the context.
+    EXPECT_LE(compressed_total, kept_total + kept_total / 50) << bits;
+    if (bits > 8) EXPECT_LT(compressed_total, fresh_total) << bits;
+  }
+}
+
 TEST(PermessageDeflateTest, RoundTripLevelsAndMemoryLevels) {
   round_trip(15, false, 0, 1);
   round_trip(15, false, 1, 9);
@@ -477,11 +601,11 @@ struct Combination {
 // frames of `fragment` bytes, to a reader, in chops of `chop` bytes.
 void echo_through_reader(const ws::DeflateParams& params, ws::Role sender_role,
                          const std::vector<std::string>& messages, std::size_t fragment,
-                         std::size_t chop) {
+                         std::size_t chop, const ws::DeflateOptions& options = {}) {
   const ws::Role receiver = sender_role == ws::Role::server ? ws::Role::client : ws::Role::server;
-  ws::Deflater deflater = ws::make_deflater(sender_role, params, {});
+  ws::Deflater deflater = ws::make_deflater(sender_role, params, options);
   ws::MessageReader reader({.role = receiver, .max_message_size = 1 << 20},
-                           ws::make_inflater(receiver, params));
+                           ws::make_inflater(receiver, params, options));
   std::string wire;
   for (const auto& message : messages) {
     std::string compressed;
@@ -549,6 +673,32 @@ TEST(PermessageDeflateTest, AutobahnCompressionCombinations) {
       for (std::size_t fragment : {0, 256, 4096}) {
         SCOPED_TRACE(std::string(c.offer) + " fragment " + std::to_string(fragment));
         echo_through_reader(agreement->params, sender, messages, fragment, 1500);
+      }
+    }
+  }
+}
+
+TEST(PermessageDeflateTest, AutobahnCombinationsWithReleasedState) {
+  // The same agreements, both ends freeing their streams after each message.
+  const char* offers[] = {
+      "permessage-deflate",
+      "permessage-deflate; client_no_context_takeover; client_max_window_bits",
+      ("permessage-deflate; server_no_context_takeover; server_max_window_bits=8; "
+       "client_max_window_bits=8"),
+      "permessage-deflate; server_max_window_bits=9; client_max_window_bits=10",
+  };
+  std::vector<std::string> messages;
+  for (std::size_t size : {0, 16, 1024, 4096, 65536}) {
+    for (unsigned seed = 0; seed < 2; ++seed) messages.push_back(sample_text(size, seed));
+  }
+  const ws::DeflateOptions release{.release_state_between_messages = true};
+  for (const char* offer : offers) {
+    auto agreement = negotiate(offer, release);
+    ASSERT_TRUE(agreement) << offer;
+    for (ws::Role sender : {ws::Role::server, ws::Role::client}) {
+      for (std::size_t fragment : {0, 256}) {
+        SCOPED_TRACE(std::string(offer) + " fragment " + std::to_string(fragment));
+        echo_through_reader(agreement->params, sender, messages, fragment, 1500, release);
       }
     }
   }

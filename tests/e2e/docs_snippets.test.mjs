@@ -1,5 +1,6 @@
 // The lesson's code blocks stay true: every C++ block in docs/lessons/*.md is
-// a verbatim piece of a file in docs/examples/ (which the build compiles),
+// a verbatim piece of a file the build compiles (docs/examples/, or the
+// lesson's app in apps/lesson5/),
 // every Python block a piece of a file in docs/lessons/python/, and every HTML
 // block a piece of a page the lesson's servers serve (apps/lesson5/static/,
 // templates/lesson5/). Local links and images in the lessons point at files
@@ -36,7 +37,7 @@ test("there are lessons to check", () => {
 });
 
 for (const [language, dir, extension] of [
-  ["cpp", path.join(ROOT, "docs", "examples"), ".cc"],
+  ["cpp", [path.join(ROOT, "docs", "examples"), path.join(ROOT, "apps", "lesson5")], ".cc"],
   ["python", path.join(LESSONS, "python"), ".py"],
   ["html", [path.join(ROOT, "apps", "lesson5", "static"), path.join(ROOT, "templates", "lesson5")], ".html"],
 ]) {

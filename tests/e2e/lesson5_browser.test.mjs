@@ -35,9 +35,18 @@ after(async () => {
   await server?.stop();
 });
 
-// A page in a fresh context (its own storage) whose chat nick is `nick`.
-async function openPage(pathname, { nick, viewport, target = server, contextOptions = {}, random } = {}) {
-  const context = await browser.newContext({ viewport: viewport || { width: 1024, height: 800 }, ...contextOptions });
+// A page in a fresh context (its own storage) whose chat nick is `nick`. The
+// browser speaks Czech (Accept-Language: cs-CZ), as the course's students'
+// do, unless `locale` says otherwise.
+async function openPage(
+  pathname,
+  { nick, viewport, target = server, contextOptions = {}, random, locale = "cs-CZ" } = {},
+) {
+  const context = await browser.newContext({
+    viewport: viewport || { width: 1024, height: 800 },
+    locale,
+    ...contextOptions,
+  });
   if (random !== undefined) {
     await context.addInitScript((value) => {
       Math.random = () => value;
@@ -243,6 +252,106 @@ describe("chat page", () => {
       );
       assert.ok(overflow <= 0, `page is ${overflow}px wider than the screen`);
       assert.ok(await page.locator("#send").isVisible());
+      assert.deepEqual(errors, []);
+    } finally {
+      await context.close();
+    }
+  });
+});
+
+describe("the page's language", () => {
+  // The texts the echo page shows, in each language: the page's own and the
+  // ones its script gets from the server (status, log tags).
+  const ECHO = {
+    "en-US": { lang: "en", title: "Lesson 5: Interaction through WebSockets in Tornado", send: "Send",
+               connected: "Connected", sent: "sent", received: "received", opened: "Connection opened" },
+    "cs-CZ": { lang: "cs", title: "Lekce 5: Interakce skrze websockets v Tornadu", send: "Odeslat",
+               connected: "Připojeno", sent: "odesláno", received: "přijato", opened: "Spojení otevřeno" },
+  };
+
+  for (const [locale, text] of Object.entries(ECHO)) {
+    test(`a browser set to ${locale} gets the echo page in its language, and the echo works`, async () => {
+      const { context, page, errors, sockets } = await openPage("/", { locale });
+      try {
+        await waitForLog(page, ".in .text", "You said: Hello, world");
+        await waitForState(page, "open");
+        assert.equal(await page.getAttribute("html", "lang"), text.lang);
+        assert.equal(await page.title(), text.title);
+        assert.equal((await page.locator("#send").textContent()).trim(), text.send);
+        assert.equal((await page.locator("#status .status-text").textContent()).trim(), text.connected);
+        assert.deepEqual(await logTexts(page, ".event .text"), [text.opened]);
+        assert.deepEqual(await logTexts(page, ".out .tag"), [text.sent]);
+        assert.deepEqual(await logTexts(page, ".in .tag"), [text.received]);
+        await page.fill("#message", CZECH);
+        await page.click("#send");
+        await waitForLog(page, ".in .text", `You said: ${CZECH}`);
+        assert.deepEqual(sockets[0].sent, ["Hello, world", CZECH]);
+        assert.deepEqual(errors, []);
+        // The lesson's appendix F shows the English page; the Czech one is lesson5-echo.
+        if (text.lang === "en") {
+          await page.locator("#message").blur();
+          await saveScreenshot(page, "lesson5-echo-en");
+        }
+      } finally {
+        await context.close();
+      }
+    });
+  }
+
+  test("one chat room, each reader in their own language: notices, counts and plurals", async () => {
+    const room = await Server.start();
+    const eva = await openPage("/chat", { nick: "Eva", target: room, locale: "cs-CZ" });
+    const adam = await openPage("/chat", { nick: "Adam", target: room, locale: "en-GB" });
+    let cyril;
+    try {
+      // The same join frame, shown in Czech to Eva and in English to Adam.
+      await waitForLog(eva.page, ".notice.join", "Adam přichází · online: 2");
+      await waitForLog(adam.page, ".notice.join", "Adam joins · online: 2");
+      assert.equal((await eva.page.locator("#users").textContent()).trim(), "2 uživatelé online");
+      assert.equal((await adam.page.locator("#users").textContent()).trim(), "2 users online");
+      assert.deepEqual(await logTexts(adam.page, ".notice.info"), ["Nobody has written anything here yet."]);
+      assert.equal(await adam.page.getAttribute("#message", "placeholder"), "Write a message…");
+
+      for (const n of [1, 2, 3, 4, 5]) {
+        await eva.page.fill("#message", `zpráva ${n}`);
+        await eva.page.click("#send");
+        await waitForLog(adam.page, ".message .body", `zpráva ${n}`);
+      }
+      // Czech has three plural forms: 1, 2-4, 0 and 5+ ("zpráv", "uživatelů").
+      cyril = await openPage("/chat", { nick: "Cyril", target: room, locale: "cs-CZ" });
+      await waitForLog(cyril.page, ".notice.join", "Cyril přichází · online: 3");
+      assert.deepEqual(await logTexts(cyril.page, ".notice.info"), ["Výše je 5 zpráv z historie."]);
+      await waitForLog(adam.page, ".notice.join", "Cyril joins · online: 3");
+      await adam.context.close();
+      await waitForLog(eva.page, ".notice.leave", "Adam odchází · online: 2");
+      await eva.context.close();
+      await waitForLog(cyril.page, ".notice.leave", "Eva odchází · online: 1");
+      assert.equal((await cyril.page.locator("#users").textContent()).trim(), "1 uživatel online");
+      for (const person of [eva, adam, cyril]) assert.deepEqual(person.errors, []);
+    } finally {
+      await eva.context.close();
+      await adam.context.close();
+      await cyril?.context.close();
+      await room.stop();
+    }
+  });
+
+  test("?lang=en beats a Czech browser, and the choice stays on the next page", async () => {
+    const { context, page, errors } = await openPage("/?lang=en", { locale: "cs-CZ" });
+    try {
+      await waitForLog(page, ".in .text", "You said: Hello, world");
+      assert.equal(await page.getAttribute("html", "lang"), "en");
+      assert.equal(await page.locator('.languages a[aria-current="true"]').textContent(), "English");
+      await page.click(".nav-chat");
+      await waitForState(page, "open");
+      assert.equal(new URL(page.url()).pathname, "/chat");
+      assert.equal(await page.getAttribute("html", "lang"), "en");
+      assert.equal((await page.locator("#send").textContent()).trim(), "Send");
+      // And back to Czech with the switcher.
+      await page.click('.languages a[hreflang="cs"]');
+      await waitForState(page, "open");
+      assert.equal(await page.getAttribute("html", "lang"), "cs");
+      assert.equal((await page.locator("#send").textContent()).trim(), "Odeslat");
       assert.deepEqual(errors, []);
     } finally {
       await context.close();

@@ -77,7 +77,8 @@ describe("two lesson5 processes, one room through Redis", { skip: why ?? false }
   });
 
   async function openChat(server, nick) {
-    const context = await browser.newContext({ viewport: { width: 1024, height: 800 } });
+    // A Czech browser: the texts checked below are the Czech ones.
+    const context = await browser.newContext({ viewport: { width: 1024, height: 800 }, locale: "cs-CZ" });
     await context.addInitScript((value) => localStorage.setItem("lesson5.nick", value), nick);
     const page = await context.newPage();
     const errors = watchForErrors(page);

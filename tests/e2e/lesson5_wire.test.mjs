@@ -185,7 +185,7 @@ describe("chat socket", () => {
 
   test("the chat page says how many messages a newcomer sees, in Czech plural", async () => {
     // --history 3: "poslední 3 zprávy" (2-4), never "posledních 3 zpráv".
-    const html = await (await fetch(room.url("/chat"))).text();
+    const html = await (await fetch(room.url("/chat"), { headers: { "Accept-Language": "cs" } })).text();
     assert.match(html, /uvidí\s+poslední 3 zprávy\./);
   });
 

@@ -6,7 +6,8 @@ app and the Node ws server are checked with independent clients (raw sockets
 and python3-websockets), then with wsload; `run --compare` is checked on
 hand-made result files.
 
-    bench_test.py build/tools/bench/ceiling/bench_ceiling build/tools/wsload/wsload
+    bench_test.py build/tools/bench/ceiling/bench_ceiling build/tools/wsload/wsload \
+        build/tools/bench/tlsload
 """
 
 import asyncio
@@ -15,6 +16,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -27,6 +29,7 @@ import websockets
 HERE = os.path.dirname(os.path.abspath(__file__))
 CEILING = None
 WSLOAD = None
+TLSLOAD = None
 
 
 def free_port():
@@ -134,6 +137,26 @@ async def websocket_round_trips(url):
         return checks, ws.close_code
 
 
+async def compressed_round_trips(url):
+    """1 KiB of JSON-like text, compressed both ways; returns the negotiated
+    extensions' names and whether every echo matched."""
+    async with websockets.connect(url, compression="deflate") as ws:
+        ok = True
+        for i in range(5):
+            message = ('{"id":%d,"event":"price_update","bid":%d.25},' % (i, i * 7)) * 24
+            await ws.send(message)
+            ok = ok and await ws.recv() == message
+        return [type(e).__name__ for e in ws.extensions], ok
+
+
+def wsload_deflate(port):
+    """wsload --deflate for half a second: its exit status and output."""
+    out = subprocess.run([WSLOAD, "--url", f"ws://127.0.0.1:{port}/echo", "--deflate",
+                          "--connections", "4", "--size", "1024", "--duration", "0.5"],
+                         capture_output=True, text=True, timeout=60)
+    return out.returncode, out.stdout + out.stderr
+
+
 class CeilingTest(unittest.TestCase):
     def test_fixed_responses(self):
         with Process([CEILING]) as p:
@@ -210,6 +233,79 @@ class CeilingTest(unittest.TestCase):
         self.assertEqual(out.returncode, 2)
 
 
+class TlsCeilingTest(unittest.TestCase):
+    """bench_ceiling with a certificate: TLS on --tls-port, checked with
+    Python's ssl module and python3-websockets, then with tlsload."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.TemporaryDirectory()
+        cls.cert = os.path.join(cls.dir.name, "cert.pem")
+        cls.key = os.path.join(cls.dir.name, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", cls.key, "-out", cls.cert,
+                        "-days", "2", "-subj", "/CN=localhost"], check=True, capture_output=True)
+        cls.client = ssl.create_default_context(cafile=cls.cert)
+        cls.client.check_hostname = False
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.dir.cleanup()
+
+    def ceiling(self):
+        self.tls_port = free_port()
+        return Process([CEILING, "--certfile", self.cert, "--keyfile", self.key,
+                        "--tls-port", str(self.tls_port)])
+
+    def test_https_and_wss_with_independent_clients(self):
+        with self.ceiling() as p:
+            # The plain port stays plain.
+            self.assertIn(b"Hello, World!", raw_exchange(
+                p.port, [b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"], 1))
+            with socket.create_connection(("127.0.0.1", self.tls_port), timeout=5) as raw:
+                with self.client.wrap_socket(raw, server_hostname="localhost") as s:
+                    s.sendall(b"GET /plaintext HTTP/1.1\r\nHost: x\r\n\r\n"
+                              b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n")
+                    data = b""
+                    while not data.endswith(b'"Hello, World!"}'):
+                        more = s.recv(65536)
+                        if not more:
+                            break
+                        data += more
+            self.assertEqual(data.count(b"HTTP/1.1 200 OK"), 2)
+            self.assertIn(b"\r\n\r\nHello, World!HTTP/1.1", data)
+
+            async def round_trips():
+                async with websockets.connect(f"wss://127.0.0.1:{self.tls_port}/echo",
+                                              ssl=self.client, server_hostname="localhost",
+                                              max_size=None, compression=None) as ws:
+                    echoes = []
+                    for message in ("hi", os.urandom(100000)):
+                        await ws.send(message)
+                        echoes.append(await ws.recv() == message)
+                    return echoes
+            self.assertEqual(asyncio.run(round_trips()), [True, True])
+
+    def test_tlsload_against_the_ceiling(self):
+        with self.ceiling():
+            for mode in (["--mode", "wss", "--connections", "20"],
+                         ["--mode", "handshake", "--connections", "5"],
+                         ["--mode", "handshake", "--resume", "--connections", "5"]):
+                with tempfile.NamedTemporaryFile(suffix=".json") as out:
+                    r = subprocess.run([TLSLOAD, "--port", str(self.tls_port), *mode,
+                                        "--duration", "0.5", "--warmup", "0.2", "--json",
+                                        out.name], capture_output=True, text=True, timeout=60)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    with open(out.name) as f:
+                        result = json.load(f)
+                self.assertEqual(result["errors"], 0, result)
+                self.assertGreater(result["completed"], 0, result)
+                if "--resume" in mode:
+                    self.assertEqual(result["resumed"], result["completed"], result)
+                else:
+                    self.assertEqual(result["resumed"], 0, result)
+
+
 class TornadoEchoTest(unittest.TestCase):
     CMD = ["/usr/bin/python3", os.path.join(HERE, "tornado_echo.py"), "--logging", "warning"]
 
@@ -256,6 +352,14 @@ class TornadoEchoTest(unittest.TestCase):
         with Process(self.CMD) as p:
             self.assertEqual(asyncio.run(held()), 1001)
 
+    def test_compression_flag_offers_permessage_deflate(self):
+        with Process([*self.CMD, "--compression"]) as p:
+            names, ok = asyncio.run(compressed_round_trips(f"ws://127.0.0.1:{p.port}/echo"))
+            self.assertEqual(names, ["PerMessageDeflate"])
+            self.assertTrue(ok)
+            rc, out = wsload_deflate(p.port)
+            self.assertEqual(rc, 0, out)
+
     def test_bad_flag_is_one_line_and_status_2(self):
         out = subprocess.run([*self.CMD, "--port", "x"], capture_output=True, text=True,
                              timeout=30)
@@ -270,6 +374,18 @@ class NodeWsEchoTest(unittest.TestCase):
         with Process(["node", os.path.join(HERE, "node_ws_echo.js")]) as p:
             checks, code = asyncio.run(websocket_round_trips(f"ws://127.0.0.1:{p.port}/echo"))
         self.assertEqual(checks, [True] * 5)
+
+    def test_deflate_flag_turns_on_permessage_deflate(self):
+        with Process(["node", os.path.join(HERE, "node_ws_echo.js"), "--deflate"]) as p:
+            names, ok = asyncio.run(compressed_round_trips(f"ws://127.0.0.1:{p.port}/echo"))
+            self.assertEqual(names, ["PerMessageDeflate"])
+            self.assertTrue(ok)
+            rc, out = wsload_deflate(p.port)
+            self.assertEqual(rc, 0, out)
+        # Without the flag: no compression, as in the other cases.
+        with Process(["node", os.path.join(HERE, "node_ws_echo.js")]) as p:
+            names, ok = asyncio.run(compressed_round_trips(f"ws://127.0.0.1:{p.port}/echo"))
+            self.assertEqual(names, [])
 
 
 class CompareTest(unittest.TestCase):
@@ -323,7 +439,40 @@ class CompareTest(unittest.TestCase):
         self.assertIn("memory", out.stdout)
 
 
+class DeflateTableTest(unittest.TestCase):
+    """docs/performance.md's compression table, from hand-made results."""
+
+    def test_rows_per_target_and_setting(self):
+        sys.path.insert(0, HERE)
+        from benchkit.deflate import deflate_table
+        report = {
+            "date": "2026-01-01", "commit": "abc", "runs": 3,
+            "cases": {"mem_idle_ws_deflate": {"connections": 1000}},
+            "results": {
+                "tornado-cpp": {
+                    "ws_deflate_1k_c100": {"value": 20000, "server_cpu": 0.5, "per_cpu_s": 40000,
+                                           "wire_bytes_per_message": 244},
+                    "mem_idle_ws_deflate": {"value": 101.5},
+                    "mem_idle_ws_deflate_low": {"value": 4.2},
+                },
+                "Tornado": {"ws_deflate_1k_c100": {"value": 5000, "server_cpu": 1.0,
+                                                   "per_cpu_s": 5000}},
+                "ceiling": {},
+                "Node ws": {"skipped": "not selected"},
+            },
+        }
+        lines = deflate_table(report).splitlines()
+        self.assertIn("| tornado-cpp, defaults (context takeover, 15-bit windows, mem_level 8) "
+                      "| 101.50 | 20,000 | 50% | 40,000 | 244 |", lines)
+        self.assertIn("| Tornado, defaults (context takeover, 15-bit windows, mem_level 8) "
+                      "| n/a | 5,000 | 100% | 5,000 | n/a |", lines)
+        self.assertIn("| tornado-cpp, no context takeover, 9-bit windows, mem_level 1, state "
+                      "released | 4.20 | n/a | n/a | n/a | n/a |", lines)
+        self.assertFalse(any(line.startswith("| Node ws") for line in lines))
+
+
 if __name__ == "__main__":
     CEILING = os.path.abspath(sys.argv.pop(1))
     WSLOAD = os.path.abspath(sys.argv.pop(1))
+    TLSLOAD = os.path.abspath(sys.argv.pop(1))
     unittest.main(verbosity=2)

@@ -36,6 +36,10 @@ VARIANTS = [
     # name, tls, server flags, client compression
     ("ws", False, [], None),
     ("ws + permessage-deflate", False, ["--compression=true"], "deflate"),
+    # The setting of docs/websocket.md that keeps no zlib state while idle.
+    ("ws + permessage-deflate, released", False,
+     ["--compression=true", "--server_no_context_takeover=true",
+      "--client_no_context_takeover=true", "--release_state_between_messages=true"], "deflate"),
     ("wss (TLS)", True, [], None),
 ]
 

@@ -13,7 +13,15 @@
 //
 // With --idle the connections are only opened and held (for a server's memory
 // per connection) until SIGINT or --duration; "wsload: ready ..." is printed on
-// stdout once they are all open. Targets and source addresses must be loopback
+// stdout once they are all open.
+//
+// With --deflate every connection offers permessage-deflate (RFC 7692, as
+// browsers do: "permessage-deflate; client_max_window_bits"), sends JSON-like
+// text compressed (zlib level 1, context taken over unless the server said
+// client_no_context_takeover) and inflates compressed echoes before checking
+// them. With --idle too, each connection sends one message and "ready" waits
+// for every echo, so the server's compression state exists; the client then
+// frees its own. Targets and source addresses must be loopback
 // (127.0.0.0/8). Exit status: 0 clean, 1 any error (a wrong echo byte, a
 // failed connection or handshake, a connection lost), 2 bad usage.
 
@@ -25,6 +33,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <uv.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <array>
@@ -54,6 +63,9 @@ using tornado::detail::UvHandle;
 
 constexpr std::size_t kReadBufferSize = 256 * 1024;
 constexpr std::size_t kPatternSpan = 4096;
+// --deflate: far more text than a 32 KiB window, so that an echo cannot be
+// compressed as a reference to an earlier message of the same text.
+constexpr std::size_t kDeflatePatternSpan = 4u << 20;
 constexpr std::string_view kWebSocketGuid = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 // ---------------------------------------------------------------------------
@@ -74,6 +86,7 @@ struct Options {
   std::vector<sockaddr_in> sources;
   bool idle = false;
   bool binary = false;
+  bool deflate = false;
   int concurrent_connects = 100;
   double connect_timeout = 60;
 };
@@ -82,7 +95,7 @@ void usage(std::FILE* out) {
   std::fprintf(out,
                "usage: wsload --url ws://127.0.0.1:PORT/PATH [--connections N (1)]\n"
                "              [--size BYTES (20)] [--depth D (1)] [--duration S (10)]\n"
-               "              [--warmup S (0)] [--binary] [--json FILE] [--idle]\n"
+               "              [--warmup S (0)] [--binary] [--deflate] [--json FILE] [--idle]\n"
                "              [--source-addresses A,B,...] [--concurrent-connects N (100)]\n"
                "              [--connect-timeout S (60)]\n");
 }
@@ -142,6 +155,10 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
       o.binary = true;
       continue;
     }
+    if (arg == "--deflate") {
+      o.deflate = true;
+      continue;
+    }
     std::string_view name = arg;
     std::string_view value;
     if (auto eq = arg.find('='); eq != std::string_view::npos) {
@@ -191,6 +208,7 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
     if (!ok) return fail("bad value for " + std::string(name) + ": " + std::string(value));
   }
   if (o.url.empty()) return fail("--url is required");
+  if (o.deflate && o.binary) return fail("--deflate sends JSON-like text: no --binary");
   if (!parse_url(o)) return fail("bad --url (want ws://IPV4:PORT/PATH): " + o.url);
   if (!is_loopback(o.target)) return fail("the target must be loopback (127.0.0.0/8)");
   return std::nullopt;
@@ -345,6 +363,71 @@ std::optional<std::string_view> header_value(std::string_view head, std::string_
 }
 
 // ---------------------------------------------------------------------------
+// permessage-deflate (--deflate)
+
+struct DeflateEnd {
+  void operator()(z_stream* z) const noexcept {
+    deflateEnd(z);
+    std::default_delete<z_stream>()(z);
+  }
+};
+struct InflateEnd {
+  void operator()(z_stream* z) const noexcept {
+    inflateEnd(z);
+    std::default_delete<z_stream>()(z);
+  }
+};
+using DeflateStream = std::unique_ptr<z_stream, DeflateEnd>;
+using InflateStream = std::unique_ptr<z_stream, InflateEnd>;
+
+constexpr std::string_view kDeflateTail("\x00\x00\xff\xff", 4);
+
+// The agreed parameters the client needs from the server's
+// Sec-WebSocket-Extensions answer, or nothing if it did not accept.
+struct DeflateAnswer {
+  bool client_no_context_takeover = false;
+  int client_max_window_bits = 15;
+};
+std::optional<DeflateAnswer> parse_deflate_answer(std::string_view value) {
+  if (!value.starts_with("permessage-deflate")) return std::nullopt;
+  DeflateAnswer answer;
+  if (value.find("client_no_context_takeover") != std::string_view::npos) {
+    answer.client_no_context_takeover = true;
+  }
+  constexpr std::string_view kBits = "client_max_window_bits=";
+  if (auto at = value.find(kBits); at != std::string_view::npos) {
+    std::string_view digits = value.substr(at + kBits.size());
+    if (!digits.empty() && digits.front() == '"') digits.remove_prefix(1);
+    if (digits.empty()) return std::nullopt;
+    digits = digits.substr(0, digits[0] == '1' ? 2 : 1);
+    if (!parse_number(digits, 8, 15, answer.client_max_window_bits)) return std::nullopt;
+  }
+  return answer;
+}
+
+// Text like a JSON event stream: repeated keys, varying values.
+std::string json_like_pattern(std::size_t size) {
+  constexpr std::array<std::string_view, 6> kEvents = {"price_update", "order_filled", "login",
+                                                       "heartbeat",    "chat_message", "logout"};
+  constexpr std::array<std::string_view, 5> kSymbols = {"ACME", "GLOBEX", "INITECH", "UMBRELLA",
+                                                        "HOOLI"};
+  FastRandom rng(0x7f4a7c15u);
+  std::string out;
+  out.reserve(size + 256);
+  while (out.size() < size) {
+    auto pick = [&](std::uint64_t n) { return static_cast<std::size_t>(rng.next() % n); };
+    out += "{\"id\":" + std::to_string(100000 + pick(900000)) + ",\"user\":\"user" +
+           std::to_string(pick(10000)) + "\",\"event\":\"" + std::string(kEvents[pick(6)]) +
+           "\",\"symbol\":\"" + std::string(kSymbols[pick(5)]) +
+           "\",\"bid\":" + std::to_string(pick(100000)) + "." + std::to_string(10 + pick(90)) +
+           ",\"size\":" + std::to_string(pick(5000)) +
+           ",\"ts\":" + std::to_string(1765000000000u + pick(100000000)) + "},";
+  }
+  out.resize(size);
+  return out;
+}
+
+// ---------------------------------------------------------------------------
 // The load
 
 enum class Phase { Connecting, Warmup, Measuring, Idle, Done };
@@ -376,6 +459,13 @@ struct Connection {
   bool in_message = false;
   std::uint64_t message_offset = 0;
   std::string control;  // a control frame's payload (<= 125 bytes)
+  // permessage-deflate, once the server agreed (--deflate).
+  bool deflate = false;
+  bool client_no_context_takeover = false;
+  DeflateStream compressor;
+  InflateStream decompressor;
+  bool compressed = false;         // the message being read has RSV1 set
+  std::string compressed_payload;  // its payload so far
 };
 
 struct OwnedWrite {
@@ -398,6 +488,8 @@ class Load {
       std::uint64_t r = pattern_rng.next();
       ch = o_.binary ? static_cast<char>(r >> 56) : kText[(r >> 32) % kText.size()];
     }
+    // Random letters barely compress: compressed echoes carry JSON-like text.
+    if (o_.deflate) pattern_ = json_like_pattern(o_.size + kDeflatePatternSpan);
     opcode_ = o_.binary ? 2 : 1;
   }
 
@@ -451,6 +543,10 @@ class Load {
                   static_cast<unsigned long long>(messages_));
       std::printf("  messages/s  %.0f  (%.1f MiB/s each way)\n", rate,
                   rate * static_cast<double>(o_.size) / (1024.0 * 1024.0));
+      if (o_.deflate && messages_ > 0) {
+        std::printf("  compressed  %.0f B per echoed message\n",
+                    static_cast<double>(compressed_in_) / static_cast<double>(messages_));
+      }
       std::printf("  latency us  p50 %.0f  p90 %.0f  p99 %.0f  p999 %.0f  max %.0f  mean %.0f\n",
                   us(hist_.percentile(0.5)), us(hist_.percentile(0.9)), us(hist_.percentile(0.99)),
                   us(hist_.percentile(0.999)), us(hist_.max()), hist_.mean() / 1000.0);
@@ -486,6 +582,10 @@ class Load {
                      rate * static_cast<double>(o_.size), us(hist_.percentile(0.5)),
                      us(hist_.percentile(0.9)), us(hist_.percentile(0.99)),
                      us(hist_.percentile(0.999)), us(hist_.max()), hist_.mean() / 1000.0);
+      }
+      if (o_.deflate && messages_ > 0) {
+        std::fprintf(f, "  \"compressed_bytes_per_message\": %.1f,\n",
+                     static_cast<double>(compressed_in_) / static_cast<double>(messages_));
       }
       std::fprintf(f, "  \"errors\": %llu,\n  \"error_kinds\": {",
                    static_cast<unsigned long long>(errors));
@@ -574,17 +674,93 @@ class Load {
                           std::to_string(self->o_.port) +
                           "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                           "Sec-WebSocket-Key: " +
-                          key + "\r\nSec-WebSocket-Version: 13\r\n\r\n";
+                          key + "\r\nSec-WebSocket-Version: 13\r\n" +
+                          (self->o_.deflate ? "Sec-WebSocket-Extensions: permessage-deflate; "
+                                              "client_max_window_bits\r\n"
+                                            : "") +
+                          "\r\n";
     c->state = Connection::State::Handshaking;
     self->batch_ = std::move(request);
     if (!self->flush(c)) return;
     uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), on_alloc, on_read);
   }
 
+  // The client's zlib streams, as the server's answer allows.
+  bool start_deflate(Connection* c, std::optional<std::string_view> answer_header) {
+    auto answer = answer_header ? parse_deflate_answer(*answer_header) : std::nullopt;
+    if (!answer) {
+      note_error(kHandshake, c, "permessage-deflate was not accepted");
+      connection_failed(c, kErrorKinds);
+      return false;
+    }
+    c->deflate = true;
+    c->client_no_context_takeover = answer->client_no_context_takeover;
+    // zlib has no raw 8-bit window: 9 bits with distance-1 matches only.
+    int bits = answer->client_max_window_bits;
+    c->compressor.reset(std::make_unique<z_stream>().release());
+    c->decompressor.reset(std::make_unique<z_stream>().release());
+    if (deflateInit2(c->compressor.get(), 1, Z_DEFLATED, -std::max(bits, 9), 8,
+                     bits == 8 ? Z_RLE : Z_DEFAULT_STRATEGY) != Z_OK ||
+        inflateInit2(c->decompressor.get(), -15) != Z_OK) {
+      note_error(kHandshake, c, "zlib could not start");
+      connection_failed(c, kErrorKinds);
+      return false;
+    }
+    return true;
+  }
+
+  // Appends the compressed form of `message` (tail removed) to out.
+  bool compress(Connection* c, std::string_view message, std::string& out) {
+    z_stream* z = c->compressor.get();
+    std::size_t start = out.size();
+    out.resize(start + deflateBound(z, static_cast<uLong>(message.size())) + 16);
+    z->next_in = reinterpret_cast<Bytef*>(const_cast<char*>(message.data()));
+    z->avail_in = static_cast<uInt>(message.size());
+    z->next_out = reinterpret_cast<Bytef*>(out.data() + start);
+    z->avail_out = static_cast<uInt>(out.size() - start);
+    int rc = deflate(z, Z_SYNC_FLUSH);
+    if ((rc != Z_OK && rc != Z_BUF_ERROR) || z->avail_in != 0 || z->avail_out == 0) return false;
+    out.resize(out.size() - z->avail_out);
+    if (std::string_view(out).substr(start).ends_with(kDeflateTail)) out.resize(out.size() - 4);
+    if (out.size() == start) out.push_back('\0');  // an empty stored block's header
+    if (c->client_no_context_takeover) deflateReset(z);
+    return true;
+  }
+
+  // Inflates the compressed message just read into inflated_ (at most one
+  // byte more than was sent, so a longer echo is caught without growing).
+  bool inflate_message(Connection* c) {
+    if (phase_ == Phase::Measuring) compressed_in_ += c->compressed_payload.size();
+    c->compressed_payload.append(kDeflateTail);
+    z_stream* z = c->decompressor.get();
+    inflated_.resize(o_.size + 1);
+    z->next_in = reinterpret_cast<Bytef*>(c->compressed_payload.data());
+    z->avail_in = static_cast<uInt>(c->compressed_payload.size());
+    z->next_out = reinterpret_cast<Bytef*>(inflated_.data());
+    z->avail_out = static_cast<uInt>(inflated_.size());
+    while (z->avail_in > 0 && z->avail_out > 0) {
+      int rc = inflate(z, Z_SYNC_FLUSH);
+      if (rc == Z_STREAM_END) {
+        inflateReset(z);  // a final block: what follows is the tail
+        break;
+      }
+      if (rc == Z_BUF_ERROR) break;
+      if (rc != Z_OK) return false;
+    }
+    inflated_.resize(inflated_.size() - z->avail_out);
+    c->compressed_payload.clear();
+    return true;
+  }
+
   void connection_open(Connection* c) {
     c->state = Connection::State::Open;
     ++open_;
     max_open_ = std::max(max_open_, open_);
+    if (o_.idle && c->deflate) {
+      // One message, so that the server's compression state exists.
+      send_initial(c);
+      if (c->state != Connection::State::Open) return;
+    }
     if (phase_ == Phase::Connecting) {
       next_launch();
     } else if (phase_ == Phase::Warmup || phase_ == Phase::Measuring) {
@@ -606,6 +782,8 @@ class Load {
     close(c);
     if (was_open) {
       --open_;
+      if (c->deflate && c->received > 0) --idle_echoed_;
+      idle_ready();
     } else if (!closing) {
       ++failed_;
       if (phase_ == Phase::Connecting) next_launch();
@@ -647,10 +825,7 @@ class Load {
     }
     if (o_.idle) {
       phase_ = Phase::Idle;
-      std::printf("wsload: ready, %d connections open\n", open_);
-      std::fflush(stdout);
-      measure_start_ns_ = uv_hrtime();
-      start_phase_timer(o_.duration, [](Load* self) { self->finish(); });
+      idle_ready();
       return;
     }
     phase_ = o_.warmup > 0 ? Phase::Warmup : Phase::Measuring;
@@ -667,6 +842,17 @@ class Load {
     } else {
       start_phase_timer(o_.duration, [](Load* self) { self->finish(); });
     }
+  }
+
+  // Idle connections are ready once open and, with --deflate, echoed once.
+  void idle_ready() {
+    if (phase_ != Phase::Idle || idle_announced_) return;
+    if (o_.deflate && idle_echoed_ < open_) return;
+    idle_announced_ = true;
+    std::printf("wsload: ready, %d connections open\n", open_);
+    std::fflush(stdout);
+    measure_start_ns_ = uv_hrtime();
+    start_phase_timer(o_.duration, [](Load* self) { self->finish(); });
   }
 
   void start_phase_timer(double seconds, void (*then)(Load*)) {
@@ -743,19 +929,38 @@ class Load {
 
   std::string_view expected(const Connection* c, std::uint64_t seq) const {
     std::size_t start = static_cast<std::size_t>((seq * 131 + c->id * 17) % kPatternSpan);
+    if (o_.deflate) {
+      // Scattered over the whole text: no two recent messages overlap.
+      std::uint64_t h = seq * 0x9e3779b97f4a7c15u + c->id * 0xc2b2ae3d27d4eb4fu;
+      start = static_cast<std::size_t>((h >> 16) % kDeflatePatternSpan);
+    }
     return std::string_view(pattern_.data() + start, o_.size);
   }
 
   void queue_message(Connection* c) {
     c->sent_at[c->sent % c->sent_at.size()] = now_;
-    append_frame(batch_, opcode_, expected(c, c->sent), rng_);
+    if (c->deflate) {
+      compressed_.clear();
+      if (!compress(c, expected(c, c->sent), compressed_)) {
+        note_error(kProtocol, c, "deflate failed");
+        connection_failed(c, kErrorKinds);
+        return;
+      }
+      append_frame(batch_, opcode_ | 0x40, compressed_, rng_);  // RSV1: compressed
+    } else {
+      append_frame(batch_, opcode_, expected(c, c->sent), rng_);
+    }
     ++c->sent;
   }
 
   void send_initial(Connection* c) {
     now_ = uv_hrtime();
     batch_.clear();
-    while (c->sent - c->received < static_cast<std::uint64_t>(o_.depth)) queue_message(c);
+    while (c->state == Connection::State::Open &&
+           c->sent - c->received < static_cast<std::uint64_t>(o_.depth)) {
+      queue_message(c);
+    }
+    if (c->state != Connection::State::Open) return;
     flush(c);
   }
 
@@ -767,6 +972,13 @@ class Load {
       hist_.record(now_ - sent_at);
     }
     if (phase_ == Phase::Warmup || phase_ == Phase::Measuring) queue_message(c);
+    if (o_.idle && c->deflate) {
+      // The client sends nothing more: its own zlib state can go.
+      c->compressor.reset();
+      c->decompressor.reset();
+      ++idle_echoed_;
+      idle_ready();
+    }
   }
 
   // Writes batch_ to c and empties it: what the socket takes now, the rest
@@ -860,6 +1072,9 @@ class Load {
       connection_failed(c, kErrorKinds);
       return {};
     }
+    if (o_.deflate && !start_deflate(c, header_value(head, "sec-websocket-extensions:"))) {
+      return {};
+    }
     std::size_t consumed = end + 4 - before;
     std::string().swap(c->head);
     connection_open(c);
@@ -892,6 +1107,8 @@ class Load {
       c->payload_left -= chunk;
       if (c->opcode >= 8) {
         c->control.append(bytes);
+      } else if (c->compressed) {
+        c->compressed_payload.append(bytes);
       } else {
         std::string_view want = expected(c, c->received);
         if (c->message_offset + chunk > want.size() ||
@@ -918,7 +1135,9 @@ class Load {
     }
     const char* problem = nullptr;
     if ((h[1] & 0x80) != 0) problem = "masked server frame";
-    if ((h[0] & 0x70) != 0) problem = "RSV bits set";
+    bool rsv1 = (h[0] & 0x40) != 0;
+    bool compressed_start = rsv1 && c->deflate && (c->opcode == 1 || c->opcode == 2);
+    if ((h[0] & 0x70) != 0 && !compressed_start) problem = "RSV bits set";
     if (c->opcode >= 8 && (len > 125 || !c->fin)) problem = "bad control frame";
     if (c->opcode == 0 && !c->in_message) problem = "continuation without a message";
     if ((c->opcode == 1 || c->opcode == 2) && c->in_message) problem = "new message inside one";
@@ -942,6 +1161,7 @@ class Load {
       }
       c->in_message = true;
       c->message_offset = 0;
+      c->compressed = compressed_start;
     }
     c->payload_left = len;
     c->header_len = 0;
@@ -961,6 +1181,20 @@ class Load {
       }
       return false;
     } else if (c->opcode <= 2 && c->fin) {
+      if (c->compressed) {
+        if (!inflate_message(c)) {
+          note_error(kProtocol, c, "corrupt compressed echo");
+          connection_failed(c, kErrorKinds);
+          return false;
+        }
+        std::string_view want = expected(c, c->received);
+        if (inflated_ != want) {
+          c->message_offset = 0;
+          return mismatch(c, inflated_);
+        }
+        c->message_offset = want.size();
+        c->compressed = false;
+      }
       if (c->message_offset != o_.size) {
         note_error(kMismatch, c,
                    "echo of " + std::to_string(c->message_offset) + " bytes, sent " +
@@ -1001,6 +1235,11 @@ class Load {
   std::vector<char> read_buffer_;
   std::string pattern_;
   std::string batch_;
+  std::string compressed_;           // --deflate: one outgoing message's payload
+  std::string inflated_;             // --deflate: one echo, inflated
+  int idle_echoed_ = 0;              // --idle --deflate: connections whose echo came
+  std::uint64_t compressed_in_ = 0;  // --deflate: compressed echo bytes measured
+  bool idle_announced_ = false;
   unsigned opcode_ = 1;
   std::uint64_t now_ = 0;
   std::uint64_t start_ns_ = 0;

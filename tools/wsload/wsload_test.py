@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import unittest
+import zlib
 
 WSLOAD = None
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -54,7 +55,7 @@ async def read_frame(reader):
     data = bytearray(await reader.readexactly(n))
     for i in range(n):
         data[i] ^= mask[i & 3]
-    return b0 & 0x80, b0 & 0x0F, bytes(data)
+    return b0 & 0xF0, b0 & 0x0F, bytes(data)
 
 
 class ScriptedServer:
@@ -65,6 +66,8 @@ class ScriptedServer:
         self.messages = 0
         self.pongs = 0
         self.connections = 0
+        self.uncompressed = 0  # deflate modes: client messages without RSV1
+        self.offers = []
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -110,9 +113,21 @@ class ScriptedServer:
                 await writer.drain()
                 writer.close()
                 return
+            extensions = b""
+            inflater = deflater = None
+            if self.mode.startswith("deflate"):
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"sec-websocket-extensions:"):
+                        self.offers.append(line.split(b":", 1)[1].strip().decode())
+                # The client's window limited to 10 bits: wsload must honour it.
+                extensions = (b"Sec-WebSocket-Extensions: permessage-deflate; "
+                              b"client_max_window_bits=10\r\n")
+                inflater = zlib.decompressobj(-10)
+                deflater = zlib.compressobj(6, zlib.DEFLATED, -15)
             self.connections += 1  # before the client can see the 101
             writer.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n")
+                         b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n" +
+                         extensions + b"\r\n")
             while True:
                 fin, opcode, data = await read_frame(reader)
                 if opcode == 8:
@@ -123,11 +138,26 @@ class ScriptedServer:
                     self.pongs += 1
                     continue
                 self.messages += 1
+                if inflater is not None:
+                    await self._deflate_echo(writer, opcode, data, fin, inflater, deflater)
+                    continue
                 await self._echo(writer, opcode, data)
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
             writer.close()
+
+    async def _deflate_echo(self, writer, opcode, data, bits, inflater, deflater):
+        if not bits & 0x40:
+            self.uncompressed += 1
+            message = data
+        else:
+            message = inflater.decompress(data + b"\x00\x00\xff\xff")
+        if self.mode == "deflate-corrupt" and self.messages == 50:
+            message = bytes([message[0] ^ 1]) + message[1:]
+        out = deflater.compress(message) + deflater.flush(zlib.Z_SYNC_FLUSH)
+        writer.write(bytes([0xC0 | opcode]) + frame(opcode, out[:-4])[1:])
+        await writer.drain()
 
     async def _echo(self, writer, opcode, data):
         n = self.messages
@@ -288,6 +318,48 @@ class WsloadTest(unittest.TestCase):
             rest, err = proc.communicate(timeout=10)
         self.assertEqual(proc.returncode, 0, err)
         self.assertLess(time.monotonic() - started, 5)
+        self.assertIn("errors      0", rest)
+
+    def test_deflate_echoes_are_inflated_and_verified(self):
+        with ScriptedServer("deflate") as server:
+            out, r = wsload(server.port, "--deflate", "--connections", "3", "--size", "1024",
+                            "--duration", "1")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(r["errors"], 0)
+        self.assertGreater(r["messages"], 20)
+        self.assertEqual(server.uncompressed, 0)
+        self.assertEqual(set(server.offers), {"permessage-deflate; client_max_window_bits"})
+        # JSON-like text, every message different: compressed, not to nothing.
+        self.assertLess(r["compressed_bytes_per_message"], 700)
+        self.assertGreater(r["compressed_bytes_per_message"], 100)
+
+    def test_deflate_wrong_byte_is_an_error(self):
+        with ScriptedServer("deflate-corrupt") as server:
+            out, r = wsload(server.port, "--deflate", "--size", "1024", "--duration", "2")
+        self.assertEqual(out.returncode, 1)
+        self.assertGreaterEqual(r["error_kinds"]["mismatch"], 1)
+        self.assertIn("differs at byte 0", out.stderr)
+
+    def test_deflate_not_accepted_fails_the_handshake(self):
+        with ScriptedServer() as server:
+            out, r = wsload(server.port, "--deflate", "--duration", "1")
+        self.assertEqual(out.returncode, 1)
+        self.assertGreaterEqual(r["error_kinds"]["handshake"], 1)
+        self.assertIn("permessage-deflate was not accepted", out.stderr)
+
+    def test_idle_deflate_is_ready_after_one_echo_each(self):
+        with ScriptedServer("deflate") as server:
+            proc = subprocess.Popen([WSLOAD, "--url", f"ws://127.0.0.1:{server.port}/echo",
+                                     "--idle", "--deflate", "--size", "1024", "--connections",
+                                     "20", "--duration", "30"],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            line = proc.stdout.readline()
+            self.assertEqual(line.strip(), "wsload: ready, 20 connections open")
+            self.assertEqual(server.messages, 20)
+            self.assertEqual(server.uncompressed, 0)
+            proc.send_signal(signal.SIGINT)
+            rest, err = proc.communicate(timeout=10)
+        self.assertEqual(proc.returncode, 0, err)
         self.assertIn("errors      0", rest)
 
     def test_only_loopback_targets(self):

@@ -39,6 +39,7 @@
   const input = document.getElementById("message");
   const sendButton = document.getElementById("send");
   const users = document.getElementById("users");
+  const TEXT = lesson.strings("page-strings");
 
   nickInput.value = loadNick();
   nickInput.addEventListener("change", () => {
@@ -53,7 +54,7 @@
     } catch (error) {
       // Storage may be switched off; a fresh nick will do.
     }
-    return "host-" + Math.floor(100 + Math.random() * 900);
+    return TEXT.guest + "-" + Math.floor(100 + Math.random() * 900);
   }
 
   function saveNick(nick) {
@@ -71,7 +72,7 @@
   function clock(time) {
     const date = new Date(time);
     if (Number.isNaN(date.getTime())) return "";
-    return date.toLocaleTimeString("cs-CZ", { hour: "2-digit", minute: "2-digit" });
+    return date.toLocaleTimeString(lesson.language, { hour: "2-digit", minute: "2-digit" });
   }
 
   // A stable colour per nick, so that a conversation is easy to follow.
@@ -82,7 +83,7 @@
   }
 
   function showUsers(count) {
-    users.textContent = `${count} ${lesson.czechPlural(count, "uživatel", "uživatelé", "uživatelů")} online`;
+    users.textContent = lesson.plural(TEXT.users, count);
   }
 
   function showMessage(message, extraClass) {
@@ -108,18 +109,9 @@
       const messages = Array.isArray(frame.messages) ? frame.messages : [];
       for (const message of messages) showMessage(message, "history");
       if (messages.length === 0) {
-        showNotice("info empty", "Zatím tu nikdo nic nenapsal.");
+        showNotice("info empty", TEXT.historyEmpty);
       } else {
-        const count = messages.length;
-        showNotice(
-          "info",
-          lesson.czechPlural(
-            count,
-            "Výše je 1 zpráva z historie.",
-            `Výše jsou ${count} zprávy z historie.`,
-            `Výše je ${count} zpráv z historie.`,
-          ),
-        );
+        showNotice("info", lesson.plural(TEXT.historyShown, messages.length));
       }
     },
     message(frame) {
@@ -128,11 +120,11 @@
     },
     join(frame) {
       showUsers(frame.users);
-      showNotice("join", `→ ${frame.nick} přichází · online: ${frame.users}`);
+      showNotice("join", lesson.fill(TEXT.joins, { nick: frame.nick, count: frame.users }));
     },
     leave(frame) {
       showUsers(frame.users);
-      showNotice("leave", `← ${frame.nick} odchází · online: ${frame.users}`);
+      showNotice("leave", lesson.fill(TEXT.leaves, { nick: frame.nick, count: frame.users }));
     },
     users(frame) {
       showUsers(frame.users);

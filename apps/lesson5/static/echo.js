@@ -13,25 +13,20 @@
   const form = document.getElementById("composer");
   const input = document.getElementById("message");
   const sendButton = document.getElementById("send");
+  const TEXT = lesson.strings("page-strings");
   const url = lesson.socketUrl("/websocket");
   document.getElementById("socket-url").textContent = url;
 
-  const said = (text) => lesson.appendEntry(log, "out", [["tag", "odesláno"], ["text", text]]);
-  const heard = (text) => lesson.appendEntry(log, "in", [["tag", "přijato"], ["text", text]]);
+  const said = (text) => lesson.appendEntry(log, "out", [["tag", TEXT.sent], ["text", text]]);
+  const heard = (text) => lesson.appendEntry(log, "in", [["tag", TEXT.received], ["text", text]]);
   const phase = (name, text) => lesson.appendEntry(log, "event", [["tag", name], ["text", text]]);
 
-  // The close codes a student meets (RFC 6455, section 7.4.1).
-  const CLOSE_CODES = {
-    1000: "normální konec",
-    1001: "server nebo stránka odchází",
-    1005: "zavřeno bez kódu",
-    1006: "spojení přerušeno bez rozloučení",
-  };
+  // The close codes a student meets (RFC 6455, section 7.4.1), explained in
+  // the page's language.
   const closeText = (event) => {
-    const meaning = CLOSE_CODES[event.code] ? `, ${CLOSE_CODES[event.code]}` : "";
-    return event.wasClean
-      ? `Spojení zavřeno (kód ${event.code}${meaning})`
-      : `Spojení se nepodařilo otevřít nebo bylo přerušeno (kód ${event.code}${meaning})`;
+    const known = TEXT.closeCodes[event.code];
+    const values = { code: event.code, meaning: known ? `, ${known}` : "" };
+    return lesson.fill(event.wasClean ? TEXT.closedCleanly : TEXT.closedBroken, values);
   };
 
   sendButton.disabled = true;
@@ -39,7 +34,7 @@
     url,
     status: document.getElementById("status"),
     onopen(ws) {
-      phase("otevřeno", "Spojení otevřeno");
+      phase(TEXT.opened, TEXT.connectionOpened);
       ws.send("Hello, world");
       said("Hello, world");
       sendButton.disabled = false;
@@ -49,7 +44,7 @@
     },
     onclose(event) {
       sendButton.disabled = true;
-      phase("zavřeno", closeText(event));
+      phase(TEXT.closed, closeText(event));
     },
   });
 

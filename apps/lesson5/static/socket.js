@@ -10,6 +10,12 @@
 //  - shows the state of the connection in the #status element:
 //    connecting / open / closed (next attempt in N s).
 //
+// It speaks the page's language: the server renders the texts, translated,
+// into JSON blocks (#socket-strings here, #page-strings for the page's own
+// script), so no script carries a sentence of its own; `strings(id)` reads
+// one, `fill` puts values into its %(name)s / %(name)d placeholders and
+// `plural` picks the form for a count by the language's plural rules.
+//
 // Text is always put into the page with textContent, never innerHTML: what
 // arrives over the socket is data, not markup.
 "use strict";
@@ -24,12 +30,33 @@
     return scheme + location.host + path;
   }
 
-  // Czech plural: 1 uživatel, 2-4 uživatelé, 0 and 5+ uživatelů.
-  function czechPlural(n, one, few, many) {
-    if (n === 1) return one;
-    if (n >= 2 && n <= 4) return few;
-    return many;
+  // The page's language, as the server set it on <html lang>: "cs", "en-US"...
+  const language = document.documentElement.lang || "en";
+
+  // The texts of the JSON block with this id ({} if there is none).
+  function strings(id) {
+    const element = document.getElementById(id);
+    return element ? JSON.parse(element.textContent || "{}") : {};
   }
+
+  // Python's named placeholders, as the catalogue has them:
+  // fill("%(nick)s joins", {nick: "Eva"}) -> "Eva joins".
+  function fill(text, values) {
+    return String(text).replace(/%\((\w+)\)[sd]|%%/g, (match, name) =>
+      name === undefined ? "%" : String(values[name]),
+    );
+  }
+
+  // One of a plural text's forms ({one, few, other}, rendered by the server)
+  // for `count`, chosen by the language's plural rules: in Czech 1 -> one,
+  // 2-4 -> few, 0 and 5+ -> other; in English 1 -> one, the rest other.
+  const pluralRules = new Intl.PluralRules(language);
+  function plural(forms, count) {
+    const form = forms[pluralRules.select(count)] ?? forms.other;
+    return fill(form, { count });
+  }
+
+  const TEXT = strings("socket-strings");
 
   // Shows `state` ("connecting", "open" or "closed") with `text` in #status.
   function showState(statusElement, state, text) {
@@ -78,11 +105,11 @@
     function open() {
       clearTimers();
       const url = typeof options.url === "function" ? options.url() : options.url;
-      showState(options.status, "connecting", "Připojuji…");
+      showState(options.status, "connecting", TEXT.connecting);
       ws = new WebSocket(url);
       ws.addEventListener("open", () => {
         delay = FIRST_DELAY_S;
-        showState(options.status, "open", "Připojeno");
+        showState(options.status, "open", TEXT.connected);
         if (options.onopen) options.onopen(ws);
       });
       ws.addEventListener("message", (event) => {
@@ -104,7 +131,7 @@
       const wait = delay * (0.5 + Math.random());
       let remaining = Math.max(1, Math.ceil(wait));
       const show = () =>
-        showState(options.status, "closed", `Odpojeno, další pokus za ${remaining} s`);
+        showState(options.status, "closed", fill(TEXT.retrying, { seconds: remaining }));
       show();
       countdownTimer = setInterval(() => {
         remaining = Math.max(remaining - 1, 1);
@@ -125,5 +152,5 @@
     };
   }
 
-  window.lesson = { socketUrl, connect, appendEntry, czechPlural };
+  window.lesson = { language, socketUrl, connect, appendEntry, strings, fill, plural };
 })();

@@ -15,28 +15,39 @@ Routes:
     GET /chat        the chat page; its script opens ws://<host>/chatsocket
     WS  /chatsocket  a chat room: JSON messages, broadcast, join/leave, history
 
+The pages speak Czech or English: the templates' strings are English and go
+through _(); apps/lesson5/locale/cs.po makes them Czech. A request gets
+?lang=cs|en (remembered in a cookie), else the browser's Accept-Language,
+else English. Python has no build step, so the script compiles the catalogue
+with gettext's msgfmt when it starts (the C++ build does it in CMake).
+
 The chat's wire format is described in docs/lessons/05-websockets.en.md and at
 the top of apps/lesson5/static/chat.js.
 """
 
 import asyncio
+import atexit
 import collections
+import glob
 import json
 import logging
 import os
+import shutil
 import signal
 import ssl
+import subprocess
 import sys
+import tempfile
 import time
 
 import tornado.ioloop
+import tornado.locale
 import tornado.options
 import tornado.web
 import tornado.websocket
 from tornado.options import define, options
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
-TITLE = "Lekce 5: Interakce skrze websockets v Tornadu"
 MAX_NICK = 32
 MAX_BODY = 2000
 
@@ -45,6 +56,9 @@ define("address", default="127.0.0.1", help="address to bind")
 define("certfile", default="", help="certificate (PEM): serve https and wss instead")
 define("keyfile", default="", help="private key (PEM) of --certfile")
 define("history", default=100, type=int, help="chat messages kept for newcomers")
+define("locale_path", default="",
+       help="folder of compiled translations (LANG/LC_MESSAGES/lesson5.mo); "
+            "default: apps/lesson5/locale/*.po, compiled at start")
 
 log = logging.getLogger("tornado.application")
 
@@ -52,14 +66,42 @@ log = logging.getLogger("tornado.application")
 open_sockets = set()
 
 
-class MainHandler(tornado.web.RequestHandler):
-    def get(self):
-        self.render("index.html", title=TITLE)
+def chosen_locale(handler):
+    """The language the visitor chose: ?lang=cs or ?lang=en, else the one
+    remembered in the lang cookie. None lets Tornado ask the browser:
+    get_browser_locale() reads Accept-Language, and a language without a
+    catalogue gets the strings as written, in English."""
+    lang = handler.get_argument("lang", "") or handler.get_cookie("lang", "")
+    if lang not in ("cs", "en"):
+        return None
+    return tornado.locale.get(lang)
 
 
-class ChatPageHandler(tornado.web.RequestHandler):
+class LessonPage(tornado.web.RequestHandler):
+    """A page of the lesson, in the visitor's language."""
+
+    def get_user_locale(self):
+        return chosen_locale(self)
+
+    def render_page(self, name, **values):
+        # A language picked with ?lang= stays for the next pages (and the
+        # chat's socket, whose messages to this visitor are translated too).
+        lang = self.get_argument("lang", "")
+        if lang in ("cs", "en"):
+            self.set_cookie("lang", lang)
+        # The same URL answers in several languages: caches must keep them apart.
+        self.set_header("Vary", "Accept-Language, Cookie")
+        self.render(name, **values)
+
+
+class MainHandler(LessonPage):
     def get(self):
-        self.render("chat.html", title=TITLE, history=options.history)
+        self.render_page("index.html")
+
+
+class ChatPageHandler(LessonPage):
+    def get(self):
+        self.render_page("chat.html", history=options.history)
 
 
 class EchoWebSocket(tornado.websocket.WebSocketHandler):
@@ -207,8 +249,36 @@ async def shutdown(server):
     tornado.ioloop.IOLoop.current().stop()
 
 
+def compile_translations():
+    """apps/lesson5/locale/LANG.po -> a temporary LANG/LC_MESSAGES/lesson5.mo
+    for each language, by gettext's msgfmt; returns the folder."""
+    target = tempfile.mkdtemp(prefix="lesson5-locale-")
+    atexit.register(shutil.rmtree, target, ignore_errors=True)
+    for po in glob.glob(os.path.join(ROOT, "apps", "lesson5", "locale", "*.po")):
+        lang = os.path.splitext(os.path.basename(po))[0]
+        folder = os.path.join(target, lang, "LC_MESSAGES")
+        os.makedirs(folder)
+        try:
+            subprocess.run(["msgfmt", "--check", "-o", os.path.join(folder, "lesson5.mo"), po],
+                           check=True)
+        except (OSError, subprocess.CalledProcessError) as e:
+            print("lesson5: cannot compile %s with gettext's msgfmt (tools/bootstrap "
+                  "installs it): %s" % (po, e), file=sys.stderr)
+            sys.exit(2)
+    return target
+
+
 def main():
     parse_args(sys.argv)
+    if options.locale_path and not os.path.isdir(options.locale_path):
+        print("lesson5: --locale-path %s is not a folder" % options.locale_path, file=sys.stderr)
+        sys.exit(2)
+    tornado.locale.load_gettext_translations(
+        options.locale_path or compile_translations(), "lesson5")
+    # The templates are written in English: "en" rather than Tornado's default
+    # "en_US", so that every English (en-GB, en) matches it; with "en_US" a
+    # browser asking for "en, cs;q=0.5" would get Czech, its second choice.
+    tornado.locale.set_default_locale("en")
     ssl_options = None
     if options.certfile:
         ssl_options = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -20,7 +20,7 @@ def build(args):
                     "-DTORNADO_BUILD_TESTS=OFF"], check=True, env=env,
                    stdout=subprocess.DEVNULL)
     subprocess.run(["cmake", "--build", BUILD, "-j", str(args.jobs), "--target", "wsload",
-                    "bench_ceiling"], check=True, env=env)
+                    "bench_ceiling", "tlsload"], check=True, env=env)
     notes = {}
     if os.path.exists(os.path.join(ROOT, "apps", "echo", "CMakeLists.txt")):
         r = subprocess.run(["cmake", "--build", BUILD, "-j", str(args.jobs), "--target",

@@ -16,6 +16,8 @@ from .scaling import scaling, scaling_table, write_scaling
 from .measure import bench, summarise
 from .render import plot, print_table, update_performance_md
 from .compare import compare
+from .deflate import deflate_cases
+from . import tls
 
 
 # ---------------------------------------------------------------------------
@@ -66,7 +68,7 @@ def main(argv):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    cases = make_cases(args.memory_connections, args.big_connections)
+    cases = make_cases(args.memory_connections, args.big_connections) + deflate_cases(args.quick)
     cases_by_id = {c.id: c for c in cases}
 
     old = None
@@ -83,7 +85,7 @@ def main(argv):
             report = json.load(f)
         memory = report.get("cases", {}).get("mem_idle_ws", {}).get("connections", 10000)
         big = report.get("cases", {}).get("mem_idle_ws_big", {}).get("connections", 100000)
-        cases = make_cases(memory, big)
+        cases = make_cases(memory, big) + deflate_cases(report.get("quick", False))
         print_table(report["results"], cases)
         plot(report, os.path.join(os.path.dirname(os.path.abspath(args.render)), "latest.png"))
         update_performance_md(report, cases)
@@ -104,6 +106,7 @@ def main(argv):
 
     raise_fd_limit()
     build_notes = {} if args.no_build else build(args)
+    tls.ensure_certificate(args)
     if args.scaling:
         if PROJECT in build_notes:
             sys.exit(f"bench: {build_notes[PROJECT]}")

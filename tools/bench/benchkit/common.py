@@ -60,6 +60,7 @@ def big_memory_connections(quick=False):
 
 
 def make_cases(memory_connections, big_connections=100000):
+    from .tls import tls_cases  # the TLS cases live beside their load (tls.py)
     return [
         Case("http_plaintext_c100", "http", "HTTP GET /plaintext, 100 conn", 100,
              "requests_per_s", "req/s", path="/plaintext"),
@@ -85,7 +86,7 @@ def make_cases(memory_connections, big_connections=100000):
              "requests_per_s", "req/s", main=False, path="/plaintext"),
         Case("ws_20b_c10", "ws", "WS echo 20 B, 10 conn", 10,
              "messages_per_s", "msg/s", main=False, size=20),
-    ]
+    ] + tls_cases()
 
 
 # ---------------------------------------------------------------------------

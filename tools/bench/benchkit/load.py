@@ -27,11 +27,11 @@ def check_http(port):
                 raise RuntimeError(f"GET {path} answered {r.status} {got[:60]!r}")
 
 
-def wrk(args, port, path, connections, duration):
+def wrk(args, port, path, connections, duration, scheme="http"):
     duration = max(1, round(duration))  # wrk takes whole seconds
     cmd = ["taskset", "-c", str(args.client_cpu), "wrk", "-t1", f"-c{connections}",
            f"-d{duration}s", "--timeout", "5s", "-s", os.path.join(BENCH, "wrk_report.lua"),
-           f"http://{HOST}:{port}{path}"]
+           f"{scheme}://{HOST}:{port}{path}"]
     out = run_command(cmd, duration + 60)
     m = re.search(r"^WRKJSON (.*)$", out.stdout, re.M)
     if not m:
@@ -48,14 +48,14 @@ def wrk(args, port, path, connections, duration):
     }
 
 
-def wsload(args, port, connections, size, duration, warmup):
+def wsload(args, port, connections, size, duration, warmup, flags=()):
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
         json_path = tmp.name
     try:
         cmd = ["taskset", "-c", str(args.client_cpu), args.wsload_bin, "--url",
                f"ws://{HOST}:{port}/echo", "--connections", str(connections), "--size", str(size),
                "--depth", "1", "--duration", str(duration), "--warmup", str(warmup),
-               "--connect-timeout", "60", "--json", json_path]
+               "--connect-timeout", "60", "--json", json_path, *flags]
         out = run_command(cmd, duration + warmup + 120)
         try:
             with open(json_path) as f:
@@ -70,6 +70,7 @@ def wsload(args, port, connections, size, duration, warmup):
             "p99_ms": r["latency_us"]["p99"] / 1000,
             "errors": r["errors"] + (r["connections"] - r["connected"]),
             "error_kinds": r["error_kinds"],
+            "wire_bytes_per_message": r.get("compressed_bytes_per_message"),
         }
     finally:
         os.unlink(json_path)
@@ -82,19 +83,20 @@ def source_addresses(connections):
     return ",".join(f"127.0.0.{i + 1}" for i in range(count))
 
 
-def measure_memory(args, server, connections, total=False):
+def measure_memory(args, server, connections, total=False, flags=()):
     """Server RSS settled before and with `connections` idle WebSocket connections
     (the figure: KiB per connection, or with `total` the whole RSS in MiB)."""
     port = server.port
     if server.target.http:
         check_http(port)
-    wsload(args, port, 1, 20, 0.3, 0)  # one echo: the WebSocket code is loaded and warm
+    # One echo: the WebSocket code is loaded and warm.
+    wsload(args, port, 1, 20, 0.3, 0, flags=flags)
     time.sleep(1)
     before = vm_rss_kib(server.proc.pid)
     cmd = ["taskset", "-c", str(args.client_cpu), args.wsload_bin, "--url",
            f"ws://{HOST}:{port}/echo", "--connections", str(connections), "--idle",
            "--duration", "300", "--connect-timeout", "180",
-           "--source-addresses", source_addresses(connections)]
+           "--source-addresses", source_addresses(connections), *flags]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
     try:
@@ -164,11 +166,14 @@ def run_case(args, server, case):
     wall, server_cpu, client_cpu = time.monotonic(), cpu_seconds(server.proc.pid), \
         children_cpu_seconds()
     client_sleeps = children_sleeps()
-    if case.kind == "http":
+    if case.kind in ("https", "wss", "handshake"):
+        from . import tls
+        r = tls.run(args, server, case)
+    elif case.kind == "http":
         r = wrk(args, server.port, case.extra["path"], case.connections, args.duration)
     elif case.kind == "ws":
         r = wsload(args, server.port, case.connections, case.extra["size"], args.duration,
-                   args.warmup)
+                   args.warmup, flags=("--deflate",) if "deflate" in case.extra else ())
     else:
         raise ValueError(case.kind)
     wall = time.monotonic() - wall
@@ -186,3 +191,6 @@ def warm_up(args, server):
         wrk(args, server.port, "/plaintext", 100, max(1, int(args.warmup)))
     if server.target.ws:
         wsload(args, server.port, 100, 20, args.warmup, 0)
+    if server.tls_port is not None:
+        from . import tls
+        tls.warm_up(args, server)

@@ -8,6 +8,8 @@ import time
 from .common import BUILD, CEILING, REFERENCE, log, median
 from .targets import Server
 from .load import measure_memory, run_case, warm_up
+from .deflate import add_wire_bytes, is_deflate, run_deflate
+from . import tls
 
 
 # ---------------------------------------------------------------------------
@@ -22,8 +24,9 @@ def bench(args, targets, cases):
         if t.note:
             log(f"{t.name}: skipped ({t.note})")
     raw = {t.name: {c.id: [] for c in cases if t.supports(c)} for t in active}
-    load_cases = [c for c in cases if c.kind != "memory"]
-    memory_cases = [c for c in cases if c.kind == "memory"]
+    load_cases = [c for c in cases if c.kind != "memory" and not is_deflate(c)]
+    memory_cases = [c for c in cases if c.kind == "memory" and not is_deflate(c)]
+    deflate_cases = [c for c in cases if is_deflate(c)]
     for run in range(args.runs):
         order = active[run % len(active):] + active[:run % len(active)]
         log(f"run {run + 1}/{args.runs}: {', '.join(t.name for t in order)}")
@@ -69,8 +72,11 @@ def bench(args, targets, cases):
                     continue
                 try:
                     with Server(target, args, logdir) as server:
-                        r = measure_memory(args, server, case.connections,
-                                           total=case.extra.get("total", False))
+                        if case.extra.get("tls"):
+                            r = tls.measure_memory(args, server, case.connections)
+                        else:
+                            r = measure_memory(args, server, case.connections,
+                                               total=case.extra.get("total", False))
                     r["run"] = run
                     raw[target.name][case.id].append(r)
                     log(f"  {target.name:12} {case.label:34} {r['value']:8.2f} {case.unit} "
@@ -78,6 +84,7 @@ def bench(args, targets, cases):
                         + (f"  ERRORS {r['errors']}" if r["errors"] else ""))
                 except (RuntimeError, OSError, subprocess.SubprocessError) as e:
                     log(f"  {target.name}: memory: {e}")
+        run_deflate(args, order, deflate_cases, raw, logdir, run)
     return raw
 
 
@@ -144,4 +151,5 @@ def summarise(targets, cases, raw):
             other = results.get(REFERENCE, {}).get(cid)
             if other and other.get("p99_ms") and entry.get("p99_ms"):
                 entry["p99_vs_tornado"] = entry["p99_ms"] / other["p99_ms"]
+    add_wire_bytes(results, raw)
     return results

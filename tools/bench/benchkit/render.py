@@ -157,7 +157,9 @@ def summary_table(report, cases):
 
 
 def update_performance_md(report, cases):
+    from .deflate import update_docs  # the compression cases' own table
     replace_between(PERFORMANCE_MD, "bench-table", markdown_table(report, cases))
+    update_docs(report, replace_between)
     replace_between(os.path.join(ROOT, "README.md"), "bench-summary", summary_table(report, cases))
 
 

@@ -18,7 +18,16 @@
 // handle), as tornado-cpp's streams hold them, so that a load generator
 // waiting on many connections is woken once per burst, not once per answer.
 //
+// With --certfile and --keyfile every connection is TLS (tls.h: OpenSSL on
+// memory BIOs): each read's ciphertext is decrypted and handled as above, and
+// each write is encrypted as one record, so what it adds to the plain ceiling
+// is only what OpenSSL costs.
+//
 //   bench_ceiling --port 9000 [--address 127.0.0.1] [--backlog 4096]
+//                 [--certfile cert.pem --keyfile key.pem [--tls-port 9443]]
+//
+// With --tls-port, --port stays plain and only the TLS port's connections
+// are TLS.
 
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -39,6 +48,7 @@
 #include <string_view>
 #include <vector>
 
+#include "tls.h"
 #include "tornado/detail/uv_handle.h"
 
 namespace {
@@ -61,6 +71,9 @@ struct Options {
   std::string address = "127.0.0.1";
   int port = 8888;
   int backlog = 4096;
+  std::string certfile;
+  std::string keyfile;
+  int tls_port = 0;  // with a certificate: TLS here only, --port plain
 };
 
 class Server;
@@ -85,6 +98,7 @@ struct Connection {
   // Answers held until the poll is handled, and whether it is queued for that.
   std::string held;
   bool queued = false;
+  bench::TlsConnection tls;  // with --certfile only
 };
 
 // A uv_write whose bytes the request owns.
@@ -173,18 +187,18 @@ class Server {
   }
 
   int start() {
-    sockaddr_in addr{};
-    if (int rc = uv_ip4_addr(options_.address.c_str(), options_.port, &addr); rc != 0) return rc;
-    listener_ = UvHandle<uv_tcp_t>(std::make_unique<uv_tcp_t>());
-    uv_tcp_init(loop_, listener_.get());
-    listener_->data = this;
-    if (int rc = uv_tcp_bind(listener_.get(), reinterpret_cast<const sockaddr*>(&addr), 0)) {
-      return rc;
+    if (!options_.certfile.empty()) {
+      std::string error;
+      tls_context_ = bench::make_server_context(options_.certfile, options_.keyfile, error);
+      if (!tls_context_) {
+        std::fprintf(stderr, "bench_ceiling: %s\n", error.c_str());
+        return UV_EINVAL;
+      }
+      plain_.resize(kReadBufferSize);
     }
-    if (int rc = uv_listen(reinterpret_cast<uv_stream_t*>(listener_.get()), options_.backlog,
-                           on_connection);
-        rc != 0) {
-      return rc;
+    if (int rc = listen_on(listener_, options_.port); rc != 0) return rc;
+    if (tls_context_ && options_.tls_port != 0) {
+      if (int rc = listen_on(tls_listener_, options_.tls_port); rc != 0) return rc;
     }
 
     date_timer_ = UvHandle<uv_timer_t>(std::make_unique<uv_timer_t>());
@@ -209,9 +223,23 @@ class Server {
     return 0;
   }
 
+  int listen_on(UvHandle<uv_tcp_t>& listener, int port) {
+    sockaddr_in addr{};
+    if (int rc = uv_ip4_addr(options_.address.c_str(), port, &addr); rc != 0) return rc;
+    listener = UvHandle<uv_tcp_t>(std::make_unique<uv_tcp_t>());
+    uv_tcp_init(loop_, listener.get());
+    listener->data = this;
+    if (int rc = uv_tcp_bind(listener.get(), reinterpret_cast<const sockaddr*>(&addr), 0)) {
+      return rc;
+    }
+    return uv_listen(reinterpret_cast<uv_stream_t*>(listener.get()), options_.backlog,
+                     on_connection);
+  }
+
   // Stops listening and closes every connection; the loop then runs dry.
   void stop() noexcept {
     listener_.close();
+    tls_listener_.close();
     date_timer_.close();
     signals_.clear();
     check_.close();
@@ -239,6 +267,13 @@ class Server {
       return;
     }
     uv_tcp_nodelay(&c->tcp, 1);
+    bool tls = self->tls_context_ &&
+               (self->options_.tls_port == 0 ||
+                listener == reinterpret_cast<uv_stream_t*>(self->tls_listener_.get()));
+    if (tls && !c->tls.start(self->tls_context_.get())) {
+      close_connection(c);
+      return;
+    }
     self->start_reading(c);
   }
 
@@ -264,12 +299,51 @@ class Server {
     std::string_view data(buf->base, static_cast<std::size_t>(nread));
     Server* self = c->server;
     self->in_read_ = true;
-    if (c->websocket) {
-      self->feed_websocket(c, data);
+    if (c->tls.ssl) {
+      self->feed_tls(c, data);
     } else {
-      self->feed_http(c, data);
+      self->feed_plain(c, data);
     }
     self->in_read_ = false;
+  }
+
+  void feed_plain(Connection* c, std::string_view data) {
+    if (c->websocket) {
+      feed_websocket(c, data);
+    } else {
+      feed_http(c, data);
+    }
+  }
+
+  // Ciphertext in: the handshake's answers go out as they are; plaintext is
+  // handled as a plain connection's bytes, up to a read buffer at a time.
+  void feed_tls(Connection* c, std::string_view cipher) {
+    bool was_done = c->tls.handshake_done;
+    if (!c->tls.feed(cipher)) {
+      close_connection(c);
+      return;
+    }
+    if (!was_done && !send_tls_output(c)) return;
+    if (!c->tls.handshake_done) return;
+    while (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&c->tcp))) {
+      long n = c->tls.read(plain_.data(), plain_.size());
+      if (n < 0) {
+        close_connection(c);
+        return;
+      }
+      if (n == 0) break;
+      feed_plain(c, std::string_view(plain_.data(), static_cast<std::size_t>(n)));
+    }
+  }
+
+  // Sends what OpenSSL has written to the output BIO.
+  bool send_tls_output(Connection* c) noexcept {
+    std::string_view out = c->tls.output();
+    if (out.empty()) return true;
+    uv_buf_t buf = uv_buf_init(const_cast<char*>(out.data()), static_cast<unsigned>(out.size()));
+    bool ok = send_raw(c, std::span<const uv_buf_t>(&buf, 1));
+    if (c->tls.ssl) c->tls.discard_output();
+    return ok;
   }
 
   // Writes bufs_, or holds it to the end of the poll when it is small.
@@ -440,8 +514,26 @@ class Server {
     if (c->close_after_flush) finish_close(c);
   }
 
-  // Writes bufs: as much as the socket takes now, the rest copied and queued.
+  // Writes bufs, encrypted as one record (up to 16 KiB) with TLS.
   bool send_bufs(Connection* c, std::span<const uv_buf_t> bufs) noexcept {
+    if (!c->tls.ssl) return send_raw(c, bufs);
+    bool ok = true;
+    if (bufs.size() == 1) {
+      ok = c->tls.write(std::string_view(bufs[0].base, bufs[0].len));
+    } else {
+      tls_scratch_.clear();
+      for (const uv_buf_t& b : bufs) tls_scratch_.append(b.base, b.len);
+      ok = c->tls.write(tls_scratch_);
+    }
+    if (!ok) {
+      close_connection(c);
+      return false;
+    }
+    return send_tls_output(c);
+  }
+
+  // Writes bufs: as much as the socket takes now, the rest copied and queued.
+  bool send_raw(Connection* c, std::span<const uv_buf_t> bufs) noexcept {
     auto* stream = reinterpret_cast<uv_stream_t*>(&c->tcp);
     int written = uv_try_write(stream, bufs.data(), static_cast<unsigned>(bufs.size()));
     if (written == UV_EAGAIN) written = 0;
@@ -537,6 +629,7 @@ class Server {
   uv_loop_t* loop_;
   Options options_;
   UvHandle<uv_tcp_t> listener_;
+  UvHandle<uv_tcp_t> tls_listener_;
   UvHandle<uv_timer_t> date_timer_;
   std::vector<UvHandle<uv_signal_t>> signals_;
   std::vector<char> read_buffer_;
@@ -549,6 +642,9 @@ class Server {
   UvHandle<uv_check_t> check_;
   std::vector<Connection*> queued_;
   bool in_read_ = false;
+  bench::SslContextPtr tls_context_{nullptr, SSL_CTX_free};
+  std::vector<char> plain_;  // decrypted bytes of the current read (TLS)
+  std::string tls_scratch_;  // several answers joined into one record
 };
 
 bool parse_int(std::string_view text, int low, int high, int& out) {
@@ -569,7 +665,7 @@ int parse_options(int argc, char** argv, Options& options) {
     if (arg == "--help" || arg == "-h") {
       std::printf(
           "usage: bench_ceiling [--port N (8888)] [--address A (127.0.0.1)] "
-          "[--backlog N (4096)]\n");
+          "[--backlog N (4096)] [--certfile PEM --keyfile PEM [--tls-port N]]\n");
       return 0;
     }
     std::string_view name = arg;
@@ -581,7 +677,8 @@ int parse_options(int argc, char** argv, Options& options) {
       has_value = true;
     }
     if (name != "--port" && name != "--address" && name != "--backlog" && name != "--logging" &&
-        name != "--workers") {
+        name != "--workers" && name != "--certfile" && name != "--keyfile" &&
+        name != "--tls-port") {
       std::fprintf(stderr, "bench_ceiling: unknown flag %s\n", argv[i]);
       return 2;
     }
@@ -594,8 +691,11 @@ int parse_options(int argc, char** argv, Options& options) {
     }
     bool ok = true;
     if (name == "--port") ok = parse_int(value, 0, 65535, options.port);
+    if (name == "--tls-port") ok = parse_int(value, 0, 65535, options.tls_port);
     if (name == "--backlog") ok = parse_int(value, 1, 1 << 20, options.backlog);
     if (name == "--address") options.address = std::string(value);
+    if (name == "--certfile") options.certfile = std::string(value);
+    if (name == "--keyfile") options.keyfile = std::string(value);
     if (!ok) {
       std::fprintf(stderr, "bench_ceiling: bad value for %.*s: %.*s\n",
                    static_cast<int>(name.size()), name.data(), static_cast<int>(value.size()),
@@ -611,6 +711,10 @@ int parse_options(int argc, char** argv, Options& options) {
 int main(int argc, char** argv) {
   Options options;
   if (int rc = parse_options(argc, argv, options); rc >= 0) return rc;
+  if (options.certfile.empty() != options.keyfile.empty()) {
+    std::fprintf(stderr, "bench_ceiling: --certfile and --keyfile go together\n");
+    return 2;
+  }
   std::signal(SIGPIPE, SIG_IGN);
   uv_loop_t loop;
   uv_loop_init(&loop);

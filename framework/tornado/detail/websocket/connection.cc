@@ -22,7 +22,7 @@ Protocol::Protocol(std::shared_ptr<IOStream> stream, ws::Role role, std::size_t 
       loop_(ioloop::IOLoop::current_or_null()) {
   std::unique_ptr<ws::Inflater> inflater;
   if (deflate) {
-    inflater = ws::make_inflater(role, *deflate);
+    inflater = ws::make_inflater(role, *deflate, deflate_options);
     deflater_.emplace(ws::make_deflater(role, *deflate, deflate_options));
   }
   reader_ =

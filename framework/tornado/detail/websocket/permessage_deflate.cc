@@ -181,29 +181,35 @@ std::optional<DeflateParams> accept_deflate_response(const Extension& response,
 Deflater make_deflater(Role role, const DeflateParams& params, const DeflateOptions& options) {
   if (role == Role::server) {
     return Deflater(params.server_max_window_bits, params.server_no_context_takeover,
-                    options.compression_level, options.mem_level);
+                    options.compression_level, options.mem_level,
+                    options.release_state_between_messages);
   }
   return Deflater(params.client_max_window_bits, params.client_no_context_takeover,
-                  options.compression_level, options.mem_level);
+                  options.compression_level, options.mem_level,
+                  options.release_state_between_messages);
 }
 
-std::unique_ptr<Inflater> make_inflater(Role role, const DeflateParams& params) {
+std::unique_ptr<Inflater> make_inflater(Role role, const DeflateParams& params,
+                                        const DeflateOptions& options) {
+  const bool release = options.release_state_between_messages;
   if (role == Role::server) {
     return std::make_unique<Inflater>(params.client_max_window_bits,
-                                      params.client_no_context_takeover);
+                                      params.client_no_context_takeover, release);
   }
   return std::make_unique<Inflater>(params.server_max_window_bits,
-                                    params.server_no_context_takeover);
+                                    params.server_no_context_takeover, release);
 }
 
 // ---------------------------------------------------------------------------
 // Deflater
 
-Deflater::Deflater(int window_bits, bool no_context_takeover, int level, int mem_level)
+Deflater::Deflater(int window_bits, bool no_context_takeover, int level, int mem_level,
+                   bool release_state)
     : window_bits_(window_bits),
       level_(level),
       mem_level_(mem_level),
-      no_context_takeover_(no_context_takeover) {
+      no_context_takeover_(no_context_takeover),
+      release_state_(release_state) {
   check_window_bits(window_bits, "window_bits");
   if (level < -1 || level > 9) throw std::invalid_argument("compression_level must be -1 to 9");
   if (mem_level < 1 || mem_level > 9) throw std::invalid_argument("mem_level must be 1 to 9");
@@ -222,7 +228,33 @@ void Deflater::init() {
   const int strategy = window_bits_ == 8 ? Z_RLE : Z_DEFAULT_STRATEGY;
   auto stream = zlib::deflate_stream(level_, -bits, mem_level_, strategy);
   if (!stream) throw std::runtime_error("deflateInit2 failed");
+  if (!window_.empty()) {
+    // The peer's decoder still holds these bytes: matches may reach them.
+    if (deflateSetDictionary(stream.get(), reinterpret_cast<const Bytef*>(window_.data()),
+                             static_cast<uInt>(window_.size())) != Z_OK) {
+      throw std::runtime_error("deflateSetDictionary failed");
+    }
+    std::string().swap(window_);
+  }
   stream_ = std::move(stream);
+}
+
+void Deflater::release() {
+  if (!no_context_takeover_) {
+    // What the next message may refer back to: the last window of input.
+    // After a sync flush zlib has no lookahead, so this is all of it.
+    const int bits = window_bits_ == 8 ? 9 : window_bits_;
+    std::string window(std::size_t{1} << bits, '\0');
+    uInt size = 0;
+    if (deflateGetDictionary(stream_.get(), reinterpret_cast<Bytef*>(window.data()), &size) !=
+        Z_OK) {
+      return;  // keep the stream: the context must not be lost
+    }
+    window.resize(size);
+    window.shrink_to_fit();
+    window_ = std::move(window);
+  }
+  stream_.reset();
 }
 
 void Deflater::compress(std::string_view message, std::string& out) {
@@ -265,14 +297,19 @@ void Deflater::compress(std::string_view message, std::string& out) {
   // the start of a stored block and corrupt its stream, so send the header
   // of an empty stored block instead (RFC 7692 7.2.3.6).
   if (out.size() == start) out.push_back('\0');
-  if (no_context_takeover_) deflateReset(&z);
+  if (release_state_)
+    release();
+  else if (no_context_takeover_)
+    deflateReset(&z);
 }
 
 // ---------------------------------------------------------------------------
 // Inflater
 
-Inflater::Inflater(int window_bits, bool no_context_takeover)
-    : window_bits_(window_bits), no_context_takeover_(no_context_takeover) {
+Inflater::Inflater(int window_bits, bool no_context_takeover, bool release_state)
+    : window_bits_(window_bits),
+      no_context_takeover_(no_context_takeover),
+      release_state_(release_state) {
   check_window_bits(window_bits, "window_bits");
 }
 
@@ -284,12 +321,36 @@ bool Inflater::init() {
   // At least 9 bits: see "Window bits 8" in the header.
   auto stream = zlib::inflate_stream(-std::max(window_bits_, 9));
   if (!stream) return false;
+  if (!window_.empty()) {
+    // Raw inflate takes a dictionary at any time before its first input.
+    if (inflateSetDictionary(stream.get(), reinterpret_cast<const Bytef*>(window_.data()),
+                             static_cast<uInt>(window_.size())) != Z_OK) {
+      return false;
+    }
+    std::string().swap(window_);
+  }
   stream_ = std::move(stream);
   return true;
 }
 
+void Inflater::release() {
+  if (!no_context_takeover_) {
+    std::string window(std::size_t{1} << std::max(window_bits_, 9), '\0');
+    uInt size = 0;
+    if (inflateGetDictionary(stream_.get(), reinterpret_cast<Bytef*>(window.data()), &size) !=
+        Z_OK) {
+      return;  // keep the stream: the context must not be lost
+    }
+    window.resize(size);
+    window.shrink_to_fit();
+    window_ = std::move(window);
+  }
+  stream_.reset();
+}
+
 void Inflater::clear_output() {
-  output_.clear(kRetainedOutput);
+  // Released state means no buffer kept for the next message either.
+  output_.clear(release_state_ ? 0 : kRetainedOutput);
 }
 
 void Inflater::restart_stream() {
@@ -386,8 +447,9 @@ InflateStatus Inflater::finish(std::size_t max_output) {
   }
   if (stream_ended_)
     restart_stream();
-  else if (no_context_takeover_)
+  else if (no_context_takeover_ && !release_state_)
     inflateReset(stream_.get());
+  if (release_state_) release();
   return InflateStatus::ok;
 }
 

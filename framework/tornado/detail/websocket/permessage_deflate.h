@@ -61,6 +61,13 @@ struct DeflateOptions {
   std::optional<int> server_max_window_bits;
   /// Upper bound (8 to 15) on the client's compression window.
   std::optional<int> client_max_window_bits;
+  /// Free the zlib streams after every message and make them again for the
+  /// next one, so that an idle connection holds no compression state: a
+  /// direction without context takeover keeps nothing, one with context
+  /// takeover keeps only its window (1 << window bits bytes) to prime the
+  /// next stream with. Costs a stream set-up per message (see
+  /// docs/websocket.md, "Compression and memory").
+  bool release_state_between_messages = false;
 };
 
 /// The agreed parameters of a connection.
@@ -101,8 +108,11 @@ std::optional<DeflateParams> accept_deflate_response(const Extension& response,
 class Deflater {
  public:
   /// `window_bits` 8 to 15 as agreed for this direction; throws
-  /// std::invalid_argument for values out of range.
-  Deflater(int window_bits, bool no_context_takeover, int level = -1, int mem_level = 8);
+  /// std::invalid_argument for values out of range. With `release_state`
+  /// the zlib stream is freed after each message (its window saved first
+  /// when the context is taken over).
+  Deflater(int window_bits, bool no_context_takeover, int level = -1, int mem_level = 8,
+           bool release_state = false);
   ~Deflater();
   Deflater(Deflater&&) noexcept;
   Deflater& operator=(Deflater&&) noexcept;
@@ -113,13 +123,22 @@ class Deflater {
   /// Throws std::runtime_error if zlib fails (it only can on memory).
   void compress(std::string_view message, std::string& out);
 
+  /// Whether a zlib stream is held now (between messages: false when the
+  /// state is released).
+  bool holds_stream() const noexcept { return stream_ != nullptr; }
+  /// Bytes of window kept between messages to prime the next stream.
+  std::size_t saved_window() const noexcept { return window_.size(); }
+
  private:
   void init();
+  void release();
   zlib::Stream stream_;  // created on first use
+  std::string window_;   // the last window while the stream is released
   int window_bits_;
   int level_;
   int mem_level_;
   bool no_context_takeover_;
+  bool release_state_;
 };
 
 enum class InflateStatus : std::uint8_t {
@@ -138,8 +157,10 @@ enum class InflateStatus : std::uint8_t {
 /// byte, so a compression bomb is refused without allocating more.
 class Inflater {
  public:
-  /// `window_bits` 8 to 15 as agreed for the peer's direction.
-  Inflater(int window_bits, bool no_context_takeover);
+  /// `window_bits` 8 to 15 as agreed for the peer's direction. With
+  /// `release_state` the zlib stream and the output buffer are freed after
+  /// each message (the window saved first when the context is taken over).
+  Inflater(int window_bits, bool no_context_takeover, bool release_state = false);
   ~Inflater();
   Inflater(Inflater&&) noexcept;
   Inflater& operator=(Inflater&&) noexcept;
@@ -156,15 +177,22 @@ class Inflater {
   void clear_output();
   /// Bytes allocated for output: bounded by the limit plus one.
   std::size_t output_capacity() const noexcept { return output_.capacity(); }
+  /// Whether a zlib stream is held now (see Deflater::holds_stream).
+  bool holds_stream() const noexcept { return stream_ != nullptr; }
+  /// Bytes of window kept between messages to prime the next stream.
+  std::size_t saved_window() const noexcept { return window_.size(); }
 
  private:
   bool init();
   InflateStatus run(std::size_t max_output);
   void restart_stream();
+  void release();
   zlib::Stream stream_;  // created on first use
+  std::string window_;   // the last window while the stream is released
   ByteBuffer output_;
   int window_bits_;
   bool no_context_takeover_;
+  bool release_state_;
   bool stream_ended_ = false;  // the peer sent a block with BFINAL set
   bool tail_ = false;          // run() is reading the 00 00 FF FF tail
   bool message_fed_ = false;   // the current message had compressed bytes
@@ -174,7 +202,8 @@ class Inflater {
 /// level and memory level of `options`.
 Deflater make_deflater(Role role, const DeflateParams& params, const DeflateOptions& options);
 /// The inflater for messages received by `role` under `params`, ready to
-/// hand to MessageReader.
-std::unique_ptr<Inflater> make_inflater(Role role, const DeflateParams& params);
+/// hand to MessageReader (`options` gives release_state_between_messages).
+std::unique_ptr<Inflater> make_inflater(Role role, const DeflateParams& params,
+                                        const DeflateOptions& options = {});
 
 }  // namespace tornado::detail::ws
