@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -26,6 +27,29 @@ constexpr std::size_t kReadChunk = 256 * 1024;
 // An idle connection should cost little memory: a read buffer grown by a
 // burst is released once drained if it grew beyond this.
 constexpr std::size_t kKeepCapacity = 16 * 1024;
+
+// A memory BIO keeps the largest buffer it ever held: without this the
+// handshake's flight (the certificate chain, a large ClientHello) would stay
+// with every idle TLS connection. Buffers up to this size (small messages)
+// are kept and reused.
+constexpr std::size_t kKeepBioBuffer = 1024;
+
+// Swaps the BIO for a fresh one when it is empty and holds a large buffer.
+void release_large_bio(SSL* ssl, bool input) noexcept {
+  BIO* bio = input ? SSL_get_rbio(ssl) : SSL_get_wbio(ssl);
+  BUF_MEM* mem = nullptr;
+  if (BIO_ctrl_pending(bio) != 0 || BIO_get_mem_ptr(bio, &mem) != 1 || !mem ||
+      mem->max <= kKeepBioBuffer) {
+    return;
+  }
+  BIO* fresh = BIO_new(BIO_s_mem());
+  if (!fresh) return;
+  if (input) {
+    SSL_set0_rbio(ssl, fresh);
+  } else {
+    SSL_set0_wbio(ssl, fresh);
+  }
+}
 
 // Whether a string owns heap memory: an empty std::string still reports the
 // capacity of its inline buffer (15 bytes), never 0.
@@ -114,6 +138,12 @@ constexpr std::size_t kCoalesceLimit = 2048;
 // Corked writes are gathered up to this size; a larger one is sent at once,
 // together with what was gathered before it.
 constexpr std::size_t kCorkLimit = 16 * 1024;
+
+// The loop keeps the buffers corked streams gave back, for the next ones:
+// with a thousand WebSockets each answering within one poll, a buffer per
+// stream was allocated and freed for every message. Bounded, so that a burst
+// of large writes does not leave memory behind.
+constexpr std::size_t kCorkPoolBytes = 1024 * 1024;
 
 // Buffers for the bytes a write leaves to libuv are recycled by the loop: a
 // large block freed after every large write makes malloc give the heap top
@@ -436,11 +466,17 @@ void IOStream::write_raw(std::span<const std::string_view> parts, std::uint64_t 
   std::size_t total = 0;
   for (auto part : parts) total += part.size();
   if (cork_depth_ > 0 && corked_.size() + total <= kCorkLimit) {
-    if (corked_.empty() && !holds_heap(corked_)) {
-      // Borrow the loop's buffer (an idle stream holds none); a stream
-      // corked while another holds it gets its own. Only while nothing is
-      // held: a few bytes held in place would go with the swap.
-      if (auto* buffers = buffers_of(tcp_)) corked_.swap(buffers->cork_buffer);
+    if (!holds_heap(corked_)) {
+      // Borrow one of the loop's buffers (an idle stream holds none); when
+      // every one is lent, the stream gets its own.
+      auto* buffers = buffers_of(tcp_);
+      if (buffers && !buffers->cork_buffers.empty()) {
+        std::string& pooled = buffers->cork_buffers.back();
+        buffers->cork_pool_bytes -= pooled.capacity();
+        pooled.assign(corked_);  // what fit in the string itself so far
+        corked_ = std::move(pooled);
+        buffers->cork_buffers.pop_back();
+      }
     }
     for (auto part : parts) corked_.append(part);
     if (seq) corked_seq_ = seq;
@@ -479,8 +515,11 @@ void IOStream::flush_corked() {
 void IOStream::release_corked() noexcept {
   corked_.clear();
   auto* buffers = buffers_of(tcp_);
-  if (buffers && !holds_heap(buffers->cork_buffer)) {
-    buffers->cork_buffer.swap(corked_);
+  if (buffers && holds_heap(corked_) &&
+      buffers->cork_pool_bytes + corked_.capacity() <= kCorkPoolBytes) {
+    buffers->cork_pool_bytes += corked_.capacity();
+    buffers->cork_buffers.push_back(std::move(corked_));
+    corked_.clear();  // moved from: empty in practice, now by contract
   } else {
     std::string().swap(corked_);
   }
@@ -806,6 +845,7 @@ void SSLIOStream::read_plaintext() {
     fail("read");
     break;
   }
+  if (!closed()) release_large_bio(ssl_.get(), true);
   flush_ciphertext();  // TLS 1.3 may answer post-handshake messages
 }
 
@@ -868,6 +908,7 @@ void SSLIOStream::flush_ciphertext(std::uint64_t seq) {
     std::string_view part(data, static_cast<std::size_t>(size));
     write_now(std::span<const std::string_view>(&part, 1), seq);
     (void)BIO_reset(out);
+    release_large_bio(ssl_.get(), false);
   } else if (seq) {
     mark_flushed(seq);
   }

@@ -21,8 +21,17 @@ Cases (the same requests as tools/bench/run's):
 The server is slowed some fifty-fold under callgrind, so every poll finds
 requests waiting on many connections, as in the saturated bench.
 
+With --cpu-seconds it also runs the same cases natively, side by side (server
+pinned to one core, wrk or wsload on the other, targets alternated over
+--rounds), and reports the server's CPU-seconds per request (user + system,
+from /proc/<pid>/stat): what the kernel's share of each request adds.
+
+--baseline DIR adds "tornado-cpp (before)", the echo_server of another build
+directory (a checkout of an older commit), to compare before and after.
+
   tools/bench/instructions.py [--requests 20000] [--targets ceiling,tornado-cpp]
-                              [--cases ...] [--json out.json] [--keep-dumps DIR]
+                              [--cases ...] [--baseline DIR] [--cpu-seconds]
+                              [--json out.json] [--keep-dumps DIR]
 """
 
 import argparse
@@ -39,14 +48,20 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from benchkit.common import BUILD, HOST, free_port, git, wait_for_port  # noqa: E402
+from benchkit.common import BUILD, HOST, free_port, git, median, wait_for_port  # noqa: E402
+
+
+def echo_server(build):
+    return lambda port: [os.path.join(build, "apps", "echo", "echo_server"), "--port", str(port),
+                         "--address", HOST, "--logging", "warning"]
+
 
 TARGETS = {
     "ceiling": lambda port: [os.path.join(BUILD, "tools", "bench", "ceiling", "bench_ceiling"),
                              "--port", str(port), "--address", HOST],
-    "tornado-cpp": lambda port: [os.path.join(BUILD, "apps", "echo", "echo_server"), "--port",
-                                 str(port), "--address", HOST, "--logging", "warning"],
+    "tornado-cpp": echo_server(BUILD),
 }
+BEFORE = "tornado-cpp (before)"
 
 CASES = {
     "http_plaintext_c100": ("http", "/plaintext", 100),
@@ -230,6 +245,45 @@ def measure(target, case, requests, warmup, dumps):
             "dump": os.path.join(dumps, files[0])}
 
 
+# ---------------------------------------------------------------------------
+# Native CPU-seconds per request
+
+
+class NativeTarget:
+    """What benchkit's Server and run_case need of a target."""
+
+    def __init__(self, name):
+        self.name = name
+        self.command = TARGETS[name]
+        self.http = True
+        self.ws = True
+
+
+def cpu_seconds_per_request(names, cases, rounds, duration):
+    from benchkit.load import run_case, warm_up
+    from benchkit.common import make_cases
+    from benchkit.targets import Server
+
+    bench_args = argparse.Namespace(server_cpu=0, client_cpu=1, duration=duration, warmup=1,
+                                    wsload_bin=os.path.join(BUILD, "tools", "wsload", "wsload"))
+    by_id = {c.id: c for c in make_cases(1000)}
+    logdir = tempfile.mkdtemp(prefix="instructions-logs.")
+    per = {case: {n: [] for n in names} for case in cases}
+    for rnd in range(rounds):
+        order = names[rnd % len(names):] + names[:rnd % len(names)]
+        for case in cases:
+            for name in order:
+                with Server(NativeTarget(name), bench_args, logdir) as server:
+                    warm_up(bench_args, server)
+                    r = run_case(bench_args, server, by_id[case])
+                per[case][name].append(r["server_cpu"] / r["value"] if r["value"] else None)
+                print(f"  round {rnd + 1} {case:22} {name:22} {r['value']:>10,.0f}/s "
+                      f"server cpu {r['server_cpu']:.0%} "
+                      f"{r['server_cpu'] / r['value'] * 1e6 if r['value'] else 0:.2f} us/req",
+                      flush=True)
+    return per
+
+
 def main(argv):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -237,36 +291,67 @@ def main(argv):
     p.add_argument("--warmup", type=int, default=2000, help="requests before counting starts")
     p.add_argument("--targets", default=",".join(TARGETS))
     p.add_argument("--cases", default=",".join(CASES))
+    p.add_argument("--baseline", metavar="BUILD_DIR",
+                   help=f"also measure this build's echo_server as \"{BEFORE}\"")
+    p.add_argument("--cpu-seconds", action="store_true",
+                   help="also measure server CPU-seconds per request natively, side by side")
+    p.add_argument("--rounds", type=int, default=3, help="--cpu-seconds rounds (3)")
+    p.add_argument("--duration", type=float, default=5, help="--cpu-seconds seconds per case (5)")
+    p.add_argument("--no-callgrind", action="store_true", help="only --cpu-seconds")
     p.add_argument("--json", help="write the figures here as well")
     p.add_argument("--keep-dumps", metavar="DIR",
                    help="keep callgrind's files here (for callgrind_annotate)")
     args = p.parse_args(argv)
+    names = args.targets.split(",")
+    if args.baseline:
+        TARGETS[BEFORE] = echo_server(os.path.abspath(args.baseline))
+        names.insert(names.index("tornado-cpp") if "tornado-cpp" in names else len(names), BEFORE)
+    cases = args.cases.split(",")
     dumps = args.keep_dumps or tempfile.mkdtemp(prefix="instructions.")
     os.makedirs(dumps, exist_ok=True)
-    results = {}
-    for case in args.cases.split(","):
-        for target in args.targets.split(","):
-            r = measure(target, case, args.requests, args.warmup, dumps)
-            results.setdefault(case, {})[target] = r
-            print(f"{case:22} {target:12} {r['instructions_per_request']:10,.0f} instr/req "
-                  f"{r['syscalls_per_request']:6.2f} syscalls/req", flush=True)
+    results = {case: {n: {} for n in names} for case in cases}
+    if not args.no_callgrind:
+        for case in cases:
+            for target in names:
+                r = measure(target, case, args.requests, args.warmup, dumps)
+                results[case][target].update(r)
+                print(f"{case:22} {target:22} {r['instructions_per_request']:10,.0f} instr/req "
+                      f"{r['syscalls_per_request']:6.2f} syscalls/req", flush=True)
+    if args.cpu_seconds:
+        cpu = cpu_seconds_per_request(names, cases, args.rounds, args.duration)
+        for case in cases:
+            for n in names:
+                runs = [v * 1e6 if v else None for v in cpu[case][n]]
+                results[case][n]["cpu_us_per_request"] = median(runs)
+                results[case][n]["cpu_us_runs"] = runs
     print()
-    names = args.targets.split(",")
-    print("| case | " + " | ".join(f"{n} instr/req" for n in names)
-          + (" | ratio to ceiling" if "ceiling" in names and len(names) > 1 else "")
-          + " | " + " | ".join(f"{n} syscalls/req" for n in names) + " |")
-    for case, per in results.items():
-        row = [case] + [f"{per[n]['instructions_per_request']:,.0f}" for n in names]
-        if "ceiling" in names and len(names) > 1:
-            others = [n for n in names if n != "ceiling"]
-            row.append(", ".join(f"{per[n]['instructions_per_request'] / per['ceiling']['instructions_per_request']:.2f}"
-                                 for n in others))
-        row += [f"{per[n]['syscalls_per_request']:.2f}" for n in names]
-        print("| " + " | ".join(row) + " |")
+    figures = [("instructions_per_request", "instr/req", "{:,.0f}"),
+               ("syscalls_per_request", "syscalls/req", "{:.2f}"),
+               ("cpu_us_per_request", "server CPU-us/req", "{:.2f}")]
+    for key, label, fmt in figures:
+        if not all(key in results[c][n] for c in cases for n in names):
+            continue
+        ratio = "ceiling" in names and len(names) > 1
+        print(f"| case ({label}) | " + " | ".join(names)
+              + (" | " + " | ".join(f"{n} / ceiling" for n in names if n != "ceiling")
+                 if ratio else "") + " |")
+        print("|---" * (1 + len(names) + (len(names) - 1 if ratio else 0)) + "|")
+        for case in cases:
+            per = results[case]
+            row = [case] + [fmt.format(per[n][key]) for n in names]
+            if ratio and key == "cpu_us_per_request":
+                # As the bench's: the median of the ratios within each round.
+                base = per["ceiling"]["cpu_us_runs"]
+                row += [f"{median(a / b for a, b in zip(per[n]['cpu_us_runs'], base) if a and b):.2f}"
+                        for n in names if n != "ceiling"]
+            elif ratio:
+                row += [f"{per[n][key] / per['ceiling'][key]:.2f}" for n in names if n != "ceiling"]
+            print("| " + " | ".join(row) + " |")
+        print()
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"commit": git("rev-parse", "--short", "HEAD"), "requests": args.requests,
-                       "results": results}, f, indent=1)
+                       "baseline": args.baseline, "results": results}, f, indent=1)
     if not args.keep_dumps:
         for f in os.listdir(dumps):
             os.unlink(os.path.join(dumps, f))

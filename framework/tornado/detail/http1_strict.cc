@@ -14,14 +14,31 @@ constexpr bool is_ctl(unsigned char c) noexcept {
   return c < 0x20 || c == 0x7f;
 }
 
+// The first byte at or after `i` that is a control byte (HTAB too unless
+// `tab_ok`): the bytes of a start line or a field value that need no state
+// change, skipped in a loop of their own rather than one trip through the
+// scanner's switch per byte.
+std::size_t skip_text(std::string_view m, std::size_t i, bool tab_ok) noexcept {
+  const std::size_t n = m.size();
+  while (i < n) {
+    auto b = static_cast<unsigned char>(m[i]);
+    if (is_ctl(b) && !(tab_ok && b == '\t')) break;
+    ++i;
+  }
+  return i;
+}
+
 }  // namespace
 
 bool is_safe_field_value(std::string_view value) noexcept {
+  // No early exit: every response header goes through here, and a loop
+  // without one is vectorised (unsafe values are rare and short anyway).
+  bool unsafe = false;
   for (char c : value) {
     auto u = static_cast<unsigned char>(c);
-    if (is_ctl(u) && u != '\t') return false;
+    unsafe |= (u < 0x20 && u != '\t') | (u == 0x7f);
   }
-  return true;
+  return !unsafe;
 }
 
 void append_field(std::string& out, std::string_view name, std::string_view value) {
@@ -65,6 +82,9 @@ HeadScanner::Result HeadScanner::scan(std::string_view message) noexcept {
         }
         break;
       case State::start_line:
+        pos_ = skip_text(message, pos_, response_);
+        if (pos_ == message.size()) continue;
+        c = static_cast<unsigned char>(message[pos_]);
         if (c == '\r') {
           after_cr_ = State::line_begin;
           state_ = State::cr;
@@ -90,6 +110,9 @@ HeadScanner::Result HeadScanner::scan(std::string_view message) noexcept {
         }
         break;
       case State::name:
+        while (pos_ < message.size() && is_tchar(message[pos_])) ++pos_;
+        if (pos_ == message.size()) continue;
+        c = static_cast<unsigned char>(message[pos_]);
         if (c == ':') {
           if (pos_ == name_start_) return fail("empty field name");
           state_ = State::value;
@@ -103,6 +126,9 @@ HeadScanner::Result HeadScanner::scan(std::string_view message) noexcept {
         ++pos_;
         break;
       case State::value:
+        pos_ = skip_text(message, pos_, true);
+        if (pos_ == message.size()) continue;
+        c = static_cast<unsigned char>(message[pos_]);
         if (c == '\r') {
           after_cr_ = State::line_begin;
           state_ = State::cr;

@@ -19,7 +19,8 @@ namespace tornado::detail {
 /// large writes do not churn the heap.
 struct StreamBuffers {
   std::vector<std::string> write_buffers;  // recycled unsent-write copies
-  std::string cork_buffer;                 // lent to one corked stream at a time
+  std::vector<std::string> cork_buffers;   // lent to corked streams, one each
+  std::size_t cork_pool_bytes = 0;         // capacity of those in cork_buffers
   std::unique_ptr<char[]> read_buffer;     // every socket read lands here first
   unsigned reading = 0;                    // inside a stream's read callback
 };

@@ -8,6 +8,7 @@
 // the same cryptography with the least work around it.
 #pragma once
 
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
@@ -60,7 +61,27 @@ struct TlsConnection {
     long size = BIO_get_mem_data(SSL_get_wbio(ssl.get()), &data);
     return size > 0 ? std::string_view(data, static_cast<std::size_t>(size)) : std::string_view();
   }
-  void discard_output() { (void)BIO_reset(SSL_get_wbio(ssl.get())); }
+  void discard_output() {
+    (void)BIO_reset(SSL_get_wbio(ssl.get()));
+    release_large_bio(false);
+  }
+
+  // A memory BIO keeps the largest buffer it ever held (the handshake's):
+  // an empty one above 1 KiB is swapped for a fresh one, as tornado-cpp does.
+  void release_large_bio(bool input) {
+    BIO* bio = input ? SSL_get_rbio(ssl.get()) : SSL_get_wbio(ssl.get());
+    BUF_MEM* mem = nullptr;
+    if (BIO_ctrl_pending(bio) != 0 || BIO_get_mem_ptr(bio, &mem) != 1 || !mem || mem->max <= 1024) {
+      return;
+    }
+    if (BIO* fresh = BIO_new(BIO_s_mem())) {
+      if (input) {
+        SSL_set0_rbio(ssl.get(), fresh);
+      } else {
+        SSL_set0_wbio(ssl.get(), fresh);
+      }
+    }
+  }
 
   // Feeds ciphertext in; drives the handshake. False on a TLS failure.
   bool feed(std::string_view cipher) {
@@ -86,7 +107,9 @@ struct TlsConnection {
     if (SSL_read_ex(ssl.get(), out, capacity, &got) == 1) return static_cast<long>(got);
     int error = SSL_get_error(ssl.get(), 0);
     ERR_clear_error();
-    return error == SSL_ERROR_WANT_READ ? 0 : -1;
+    if (error != SSL_ERROR_WANT_READ) return -1;
+    release_large_bio(true);
+    return 0;
   }
 
   // Encrypts `plain` into the output BIO. False on a TLS failure.
