@@ -660,6 +660,30 @@ TEST_F(ReadCallbackTest, ManyMessagesOfOneReadGoThroughACoroutineOnMessage) {
       30s);
 }
 
+TEST_F(ReadCallbackTest, CloseAllClosesEveryOpenConnectionOfTheLoop) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto a = co_await tornado::websocket::websocket_connect(url("/counting"));
+        auto b = co_await tornado::websocket::websocket_connect(url("/counting"));
+        auto c = co_await tornado::websocket::websocket_connect(url("/counting"));
+        // One that has closed already is no longer in the list.
+        c->close();
+        EXPECT_EQ(co_await c->read_message(), std::nullopt);
+        // Both are open on the server once a message has gone through.
+        co_await a->write_message("last");
+        EXPECT_EQ(co_await a->read_message(), "1");
+        co_await b->write_message("last");
+        EXPECT_EQ(co_await b->read_message(), "1");
+        tornado::websocket::close_all(1001, "going away");
+        EXPECT_EQ(co_await a->read_message(), std::nullopt);
+        EXPECT_EQ(co_await b->read_message(), std::nullopt);
+        EXPECT_EQ(a->close_code(), 1001);
+        EXPECT_EQ(b->close_code(), 1001);
+        EXPECT_EQ(b->close_reason(), "going away");
+      },
+      10s);
+}
+
 TEST(WebSocketCompressionTest, ReleasedStateAnswersTheOfferAndRoundTrips) {
   IOLoop loop;
   tornado::web::Application app({{"/echo", tornado::web::handler<LowMemoryEcho>()}});

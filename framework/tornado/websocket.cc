@@ -1,7 +1,5 @@
 #include "tornado/websocket.h"
 
-#include <unordered_set>
-
 #include "tornado/detail/ascii.h"
 #include "tornado/detail/http1_strict.h"
 #include "tornado/detail/websocket/connection.h"
@@ -17,7 +15,7 @@ using iostream::StreamClosedError;
 namespace {
 
 // Every open server-side handler on this thread, for close_all().
-thread_local std::unordered_set<WebSocketHandler*> open_handlers;
+thread_local WebSocketHandler* open_handlers = nullptr;
 
 bool header_has_token(std::string_view value, std::string_view token) {
   while (!value.empty()) {
@@ -110,7 +108,7 @@ void detail::ServerConnection::on_end(bool teardown) noexcept {
   // or when a coroutine on_close has finished.
   auto owner = std::move(owner_);
   if (teardown || !owner) return;
-  open_handlers.erase(handler_);
+  handler_->unlink_open();
   handler_->unsubscribe_all();
   if (!events_->close) return;
   try {
@@ -123,8 +121,36 @@ void detail::ServerConnection::on_end(bool teardown) noexcept {
 
 WebSocketHandler::WebSocketHandler() = default;
 WebSocketHandler::~WebSocketHandler() {
-  open_handlers.erase(this);
+  unlink_open();
   unsubscribe_all();
+}
+
+WebSocketHandler::Extras& WebSocketHandler::extras() {
+  if (!extras_) extras_ = std::make_unique<Extras>();
+  return *extras_;
+}
+
+const Backpressure& WebSocketHandler::backpressure() const noexcept {
+  static const Backpressure defaults;
+  return extras_ ? extras_->backpressure : defaults;
+}
+
+void WebSocketHandler::link_open() noexcept {
+  if (open_prev_ || open_handlers == this) return;
+  open_next_ = open_handlers;
+  if (open_next_) open_next_->open_prev_ = this;
+  open_handlers = this;
+}
+
+void WebSocketHandler::unlink_open() noexcept {
+  if (!open_prev_ && open_handlers != this) return;
+  if (open_prev_) {
+    open_prev_->open_next_ = open_next_;
+  } else {
+    open_handlers = open_next_;
+  }
+  if (open_next_) open_next_->open_prev_ = open_prev_;
+  open_prev_ = open_next_ = nullptr;
 }
 
 bool WebSocketHandler::check_origin(std::string_view origin) {
@@ -221,12 +247,16 @@ Task<bool> WebSocketHandler::accept_upgrade() {
 Task<> WebSocketHandler::run_websocket(const Events& events) {
   if (!co_await accept_upgrade()) co_return;
   application().log_request(*this);
-  backpressure_ = get_backpressure();
+  if (Backpressure bp = get_backpressure();
+      bp.high_water_mark != Backpressure{}.high_water_mark || bp.policy != Backpressure{}.policy ||
+      bp.deadline != Backpressure{}.deadline || bp.close_code != Backpressure{}.close_code) {
+    extras().backpressure = bp;
+  }
   // The request stays readable for the connection's life, but most
   // connections never read it again: packed until they do.
   pack_request();
   protocol_->start_pings(settings().websocket_ping_interval, settings().websocket_ping_timeout);
-  open_handlers.insert(this);
+  link_open();
   try {
     co_await events.open(*this, path_args());
   } catch (...) {
@@ -260,13 +290,14 @@ iostream::IOStream::WriteAwaitable WebSocketHandler::write_message(std::string_v
   // The same backpressure policy as topic messages; `wait` is awaiting the result.
   // (Off the loop's thread Protocol::write_message refuses; nothing is read here.)
   if (ioloop::IOLoop::current_or_null() == protocol_->loop_ && protocol_->open() &&
-      protocol_->stream_->pending_write_bytes() >= backpressure_.high_water_mark) {
-    if (backpressure_.policy == Overflow::drop) {
+      protocol_->stream_->pending_write_bytes() >= backpressure().high_water_mark) {
+    const Backpressure& bp = backpressure();
+    if (bp.policy == Overflow::drop) {
       note_dropped({});
       return protocol_->stream_->completed_write();
     }
-    if (backpressure_.policy == Overflow::close) {
-      close_slow(backpressure_, {});
+    if (bp.policy == Overflow::close) {
+      close_slow(bp, {});
       return protocol_->stream_->completed_write();
     }
   }
@@ -302,9 +333,19 @@ void WebSocketHandler::set_nodelay(bool value) {
   if (protocol_) protocol_->stream_->set_nodelay(value);
 }
 
+// The walk over this loop's open handlers (their links are private).
+struct OpenHandlers {
+  static void close_all(std::uint16_t code, std::string_view reason) {
+    // Closing never ends a connection at once (the stream closes on a later
+    // turn), so the list holds still while it is walked.
+    for (auto* handler = open_handlers; handler; handler = handler->open_next_) {
+      handler->close(code, reason);
+    }
+  }
+};
+
 void close_all(std::uint16_t code, std::string_view reason) {
-  auto handlers = open_handlers;
-  for (auto* handler : handlers) handler->close(code, reason);
+  OpenHandlers::close_all(code, reason);
 }
 
 void graceful_shutdown(web::Application& app, std::function<void()> done,

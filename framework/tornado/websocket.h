@@ -245,8 +245,21 @@ class WebSocketHandler : public web::RequestHandler {
   void unsubscribe_all() noexcept;
   void note_dropped(std::string_view topic) noexcept;
   void close_slow(const Backpressure& bp, std::string_view topic);
-  std::vector<std::string> topics_;
-  Backpressure backpressure_;
+  // Made only when the handler subscribes or has a backpressure policy of
+  // its own: most idle connections need neither.
+  struct Extras {
+    std::vector<std::string> topics;
+    Backpressure backpressure;
+  };
+  Extras& extras();
+  const Backpressure& backpressure() const noexcept;
+  std::unique_ptr<Extras> extras_;
+  // This loop's open handlers (close_all), without an allocation per connection.
+  friend struct OpenHandlers;
+  WebSocketHandler* open_prev_ = nullptr;
+  WebSocketHandler* open_next_ = nullptr;
+  void link_open() noexcept;
+  void unlink_open() noexcept;
   std::uint64_t dropped_messages_ = 0;
 };
 

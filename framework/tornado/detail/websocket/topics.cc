@@ -157,7 +157,7 @@ struct TopicRegistry {
       WebSocketHandler* h = receiver.handler;
       auto& protocol = h->protocol_;
       if (!protocol || !protocol->open()) continue;  // closed or closing: skipped silently
-      const Backpressure& bp = receiver.backpressure ? *receiver.backpressure : h->backpressure_;
+      const Backpressure& bp = receiver.backpressure ? *receiver.backpressure : h->backpressure();
       bool over = protocol->stream_->pending_write_bytes() >= bp.high_water_mark;
       if (over && bp.policy != Overflow::wait) {
         overflowing.push_back({h, bp});
@@ -270,31 +270,36 @@ Future<> WebSocketHandler::subscribe(std::string_view topic) {
     done.set_result();
     return done;
   }
-  topics_.emplace_back(topic);
+  extras().topics.emplace_back(topic);
   return TopicRegistry::current().add(this, topic, std::nullopt);
 }
 
 Future<> WebSocketHandler::subscribe(std::string_view topic, Backpressure backpressure) {
   unsubscribe(topic);  // a new policy replaces the old one
-  topics_.emplace_back(topic);
+  extras().topics.emplace_back(topic);
   return TopicRegistry::current().add(this, topic, backpressure);
 }
 
 void WebSocketHandler::unsubscribe(std::string_view topic) {
-  auto it = std::find(topics_.begin(), topics_.end(), topic);
-  if (it == topics_.end()) return;
+  if (!extras_) return;
+  auto& topics = extras_->topics;
+  auto it = std::find(topics.begin(), topics.end(), topic);
+  if (it == topics.end()) return;
   TopicRegistry::current().remove(this, topic);
-  topics_.erase(it);
+  topics.erase(it);
 }
 
 bool WebSocketHandler::subscribed(std::string_view topic) const noexcept {
-  return std::find(topics_.begin(), topics_.end(), topic) != topics_.end();
+  if (!extras_) return false;
+  const auto& topics = extras_->topics;
+  return std::find(topics.begin(), topics.end(), topic) != topics.end();
 }
 
 void WebSocketHandler::unsubscribe_all() noexcept {
+  if (!extras_) return;
   auto& registry = TopicRegistry::current();
-  for (const auto& topic : topics_) registry.remove(this, topic);
-  topics_.clear();
+  for (const auto& topic : extras_->topics) registry.remove(this, topic);
+  extras_->topics.clear();
 }
 
 Task<std::size_t> WebSocketHandler::publish(std::string_view topic, std::string_view message,
