@@ -144,6 +144,19 @@ TEST(LoadTranslations, MissingDirectoryIsAnError) {
   EXPECT_THROW(locale::load_translations(kData + "/csv", "latin-1"), std::invalid_argument);
 }
 
+// Tornado globs DIR/*/LC_MESSAGES/DOMAIN.mo: a missing folder loads nothing
+// and is no error (unlike load_translations, which lists the folder).
+TEST(LoadGettextTranslations, MissingDirectoryLeavesTheDefaultLocale) {
+  load_mode("gettext");
+  ASSERT_GT(locale::get_supported_locales().size(), 1u);
+  {
+    tornado::testing::ExpectLog warned(tornado::log::general, "cannot list");
+    locale::load_gettext_translations(kData + "/no-such-folder", "tornado_test");
+  }
+  EXPECT_EQ(locale::get_supported_locales(), std::vector<std::string>{"en_US"});
+  EXPECT_EQ(locale::get({"cs"})->code(), "en_US");
+}
+
 TEST(LocaleGet, UnsupportedCodeThrows) {
   load_mode("csv");
   EXPECT_THROW(locale::Locale::get("xx_YY"), std::invalid_argument);

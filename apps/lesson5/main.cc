@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
 #include <set>
 
 #include "tornado/escape.h"
@@ -498,11 +499,13 @@ int main(int argc, char** argv) {
   // templates are written in English: "en" rather than Tornado's default
   // "en_US", so that every English (en-GB, en) matches it; with "en_US" a
   // browser asking for "en, cs;q=0.5" would get Czech, its second choice.
-  try {
-    tornado::locale::load_gettext_translations(options::get<std::string>("locale_path"), "lesson5");
-  } catch (const tornado::locale::TranslationError& e) {
-    return fail(e.what());
+  // The locale module, as Tornado's, loads nothing from a missing folder; for
+  // this app that is a mistyped flag, so it says so.
+  const std::string locale_path = options::get<std::string>("locale_path");
+  if (std::error_code ec; !std::filesystem::is_directory(locale_path, ec)) {
+    return fail(fmt::format("--locale_path: {} is not a folder", locale_path));
   }
+  tornado::locale::load_gettext_translations(locale_path, "lesson5");
   tornado::locale::set_default_locale("en");
 
   Shared shared{.redis_url = redis_url,

@@ -997,11 +997,13 @@ void load_gettext_translations(const std::filesystem::path& directory, std::stri
   r->use_gettext = true;
   std::error_code ec;
   std::filesystem::directory_iterator it(directory, ec);
+  // Tornado globs DIR/*/LC_MESSAGES/DOMAIN.mo, so a folder that is missing
+  // or unreadable leaves only the default locale; the warning says why.
   if (ec) {
-    throw TranslationError(fmt::format("load_gettext_translations: cannot list {}: {}",
-                                       directory.string(), ec.message()));
+    log::general.warning("load_gettext_translations: cannot list {}: {}", directory.string(),
+                         ec.message());
   }
-  for (const auto& entry : it) {
+  for (const auto& entry : ec ? std::filesystem::directory_iterator() : it) {
     auto mo = entry.path() / "LC_MESSAGES" / (std::string(domain) + ".mo");
     if (!std::filesystem::is_regular_file(mo, ec)) continue;
     std::string lang = entry.path().filename().string();

@@ -190,7 +190,9 @@ void set_default_locale(std::string code);
 /// "utf-8" or "utf-16". Bad rows are logged and skipped, as Tornado does.
 void load_translations(const std::filesystem::path& directory, std::string_view encoding = {});
 /// Loads `directory/LANG/LC_MESSAGES/domain.mo` for every LANG, replacing
-/// earlier translations. A catalogue that cannot be read is logged and skipped.
+/// earlier translations. A catalogue that cannot be read is logged and skipped;
+/// so is a missing `directory`, which leaves only the default locale, as Tornado's
+/// glob does.
 void load_gettext_translations(const std::filesystem::path& directory, std::string_view domain);
 /// The supported codes (those loaded plus the default), sorted.
 std::vector<std::string> get_supported_locales();
