@@ -571,6 +571,20 @@ TEST(TemplateDicts, LiteralsKeepInsertionOrder) {
   EXPECT_EQ(render("{% raw json_encode(dict(b=1, a=2)) %}"), "{\"b\": 1, \"a\": 2}");
 }
 
+TEST(TemplateDicts, ComprehensionsAsPython) {
+  // Python: a repeated key keeps its first place and its last value.
+  EXPECT_EQ(render("{% raw json_encode({k: v * 2 for k, v in [('b', 1), ('a', 2)]}) %}"),
+            "{\"b\": 2, \"a\": 4}");
+  EXPECT_EQ(render("{% raw json_encode({('odd' if x % 2 else 'even'): x for x in range(5)}) %}"),
+            "{\"even\": 4, \"odd\": 3}");
+  EXPECT_EQ(render("{{ len({c: 1 for c in 'abca' if c != 'b'}) }}"), "2");
+  EXPECT_EQ(render("{% raw json_encode({a + b: 1 for a in 'xy' for b in 'z'}) %}"),
+            "{\"xz\": 1, \"yz\": 1}");
+  // The loop variable stays inside, as Python 3's comprehension scope.
+  EXPECT_EQ(render("{% set k = 'out' %}{{ len({k: 1 for k in 'ab'}) }} {{ k }}"), "2 out");
+  EXPECT_THROW(render("{{ {x: 1 for x in range(3)} }}"), TemplateError);  // int keys
+}
+
 TEST(TemplateDicts, OrderedJsonFromTheApplication) {
   nlohmann::ordered_json d = nlohmann::ordered_json::object();
   d["zeta"] = 1;
@@ -661,6 +675,7 @@ TEST(TemplateLimits, EveryWayOfBuildingAValueIsBounded) {
            "{% set a = 'x' * 600 %}{{ len({'k': a, 'l': a}) }}",
            "{% set a = 'x' * 600 %}{{ len(dict(k=a, l=a)) }}",
            "{% set a = 'x' * 600 %}{{ len([a for i in range(2)]) }}",
+           "{% set a = 'x' * 600 %}{{ len({str(i): a for i in range(2)}) }}",
            "{% set a = 'x' * 600 %}{{ len(f'{a}{a}') }}",
            "{% set a = 'x' * 600 %}{{ len('%s%s' % (a, a)) }}",
            "{% set a = 'x' * 600 %}{{ len('{}{}'.format(a, a)) }}",

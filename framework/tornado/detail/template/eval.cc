@@ -33,14 +33,11 @@ Args evaluate_args(const Expr& call, EvalContext& context) {
   return args;
 }
 
-// `size` adds up the items' weight as they come: a comprehension over a
-// long range is stopped at the limit, not when it is done.
-void comprehension(const Expr& e, std::size_t clause, EvalContext& context, std::vector<Value>& out,
-                   std::size_t& size) {
+// Runs `emit` once per item the clauses produce, in Python's order.
+template <typename Emit>
+void each_comprehension_item(const Expr& e, std::size_t clause, EvalContext& context, Emit& emit) {
   if (clause == e.clauses.size()) {
-    out.push_back(evaluate(*e.children[0], context).share());
-    size = size_add(size, size_add(kItemOverhead, value_size(out.back())));
-    check_value_size(size);
+    emit();
     return;
   }
   const ComprehensionClause& c = e.clauses[clause];
@@ -55,8 +52,52 @@ void comprehension(const Expr& e, std::size_t clause, EvalContext& context, std:
         break;
       }
     }
-    if (keep) comprehension(e, clause + 1, context, out, size);
+    if (keep) each_comprehension_item(e, clause + 1, context, emit);
   }
+}
+
+// Python 3 gives comprehensions their own scope. `size` adds up the items'
+// weight as they come: a comprehension over a long range is stopped at the
+// limit, not when it is done.
+template <typename Emit>
+void in_comprehension_scope(const Expr& e, EvalContext& context, Emit emit) {
+  Scope scope{context.scope, {}};
+  Scope* saved = context.scope;
+  context.scope = &scope;
+  try {
+    each_comprehension_item(e, 0, context, emit);
+  } catch (...) {
+    context.scope = saved;
+    throw;
+  }
+  context.scope = saved;
+}
+
+Value list_comprehension(const Expr& e, EvalContext& context) {
+  std::vector<Value> out;
+  std::size_t size = 0;
+  in_comprehension_scope(e, context, [&] {
+    out.push_back(evaluate(*e.children[0], context).share());
+    size = size_add(size, size_add(kItemOverhead, value_size(out.back())));
+    check_value_size(size);
+  });
+  return make_list(std::move(out));
+}
+
+// A repeated key keeps its first place and its last value, as in Python.
+Value dict_comprehension(const Expr& e, EvalContext& context) {
+  std::vector<std::pair<std::string, Value>> entries;
+  std::size_t size = 0;
+  in_comprehension_scope(e, context, [&] {
+    Value key = evaluate(*e.children[0], context);
+    const std::string* k = as_string(key);
+    if (!k) type_error("template dict keys must be strings, not " + type_name(key));
+    Value value = evaluate(*e.children[1], context).share();
+    size = size_add(size, size_add(kItemOverhead + k->size(), value_size(value)));
+    check_value_size(size);
+    entries.emplace_back(*k, std::move(value));
+  });
+  return make_dict(std::move(entries));
 }
 
 }  // namespace
@@ -250,22 +291,10 @@ Value evaluate(const Expr& e, EvalContext& context) {
       }
       return make_dict(std::move(entries));
     }
-    case ExprKind::comprehension: {
-      // Python 3 gives comprehensions their own scope.
-      Scope scope{context.scope, {}};
-      Scope* saved = context.scope;
-      context.scope = &scope;
-      std::vector<Value> out;
-      std::size_t size = 0;
-      try {
-        comprehension(e, 0, context, out, size);
-      } catch (...) {
-        context.scope = saved;
-        throw;
-      }
-      context.scope = saved;
-      return make_list(std::move(out));
-    }
+    case ExprKind::comprehension:
+      return list_comprehension(e, context);
+    case ExprKind::dict_comprehension:
+      return dict_comprehension(e, context);
     case ExprKind::fstring: {
       std::string out;
       for (const auto& child : e.children) {

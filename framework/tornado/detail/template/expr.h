@@ -27,27 +27,28 @@ using Json = nlohmann::json;
 // Syntax tree
 
 enum class ExprKind : std::uint8_t {
-  literal,        // literal
-  name,           // name
-  attribute,      // children[0].name
-  subscript,      // children[0][children[1]]
-  slice,          // children[0][c1:c2:c3], missing parts are null
-  call,           // children[0](children[1..], keywords for the trailing ones)
-  logical_not,    // not children[0]
-  negate,         // -children[0]
-  plus,           // +children[0]
-  invert,         // ~children[0]
-  binary,         // children[0] op children[1]
-  compare,        // children[0] compare_ops[i] children[i+1] ...
-  logical_and,    // children[0] and children[1] and ...
-  logical_or,     // children[0] or children[1] or ...
-  conditional,    // children[0] if children[1] else children[2]
-  list,           // [children...]
-  tuple,          // (children...)
-  dict,           // {children[0]: children[1], ...}
-  comprehension,  // [children[0] for ... in ... if ...] (clauses)
-  fstring,        // concatenation of children (literals and format_value)
-  format_value,   // format(children[0] converted by name, children[1] spec)
+  literal,             // literal
+  name,                // name
+  attribute,           // children[0].name
+  subscript,           // children[0][children[1]]
+  slice,               // children[0][c1:c2:c3], missing parts are null
+  call,                // children[0](children[1..], keywords for the trailing ones)
+  logical_not,         // not children[0]
+  negate,              // -children[0]
+  plus,                // +children[0]
+  invert,              // ~children[0]
+  binary,              // children[0] op children[1]
+  compare,             // children[0] compare_ops[i] children[i+1] ...
+  logical_and,         // children[0] and children[1] and ...
+  logical_or,          // children[0] or children[1] or ...
+  conditional,         // children[0] if children[1] else children[2]
+  list,                // [children...]
+  tuple,               // (children...)
+  dict,                // {children[0]: children[1], ...}
+  comprehension,       // [children[0] for ... in ... if ...] (clauses)
+  dict_comprehension,  // {children[0]: children[1] for ... in ... if ...} (clauses)
+  fstring,             // concatenation of children (literals and format_value)
+  format_value,        // format(children[0] converted by name, children[1] spec)
 };
 
 enum class BinaryOp : std::uint8_t { add, sub, mul, div, floordiv, mod, pow };

@@ -614,7 +614,7 @@ class Parser {
           throw SyntaxError("positional argument follows keyword argument");
         }
         ExprPtr arg = test();
-        if (peek_keyword("for")) arg = comprehension_tail(std::move(arg), ExprKind::list);
+        if (peek_keyword("for")) arg = comprehension_tail(std::move(arg));
         e->children.push_back(std::move(arg));
       }
       if (!accept_op(",")) {
@@ -654,8 +654,8 @@ class Parser {
     return e;
   }
 
-  ExprPtr comprehension_tail(ExprPtr element, ExprKind) {
-    auto e = make(ExprKind::comprehension);
+  ExprPtr comprehension_tail(ExprPtr element, ExprKind kind = ExprKind::comprehension) {
+    auto e = make(kind);
     e->children.push_back(std::move(element));
     while (accept_keyword("for")) {
       ComprehensionClause clause;
@@ -700,7 +700,7 @@ class Parser {
       ExprPtr first = test();
       if (peek_keyword("for")) {
         // A generator expression behaves like a list here.
-        ExprPtr e = comprehension_tail(std::move(first), ExprKind::list);
+        ExprPtr e = comprehension_tail(std::move(first));
         if (!accept_op(")")) fail_unexpected();
         return e;
       }
@@ -719,7 +719,7 @@ class Parser {
       if (accept_op("]")) return list;
       ExprPtr first = test();
       if (peek_keyword("for")) {
-        ExprPtr e = comprehension_tail(std::move(first), ExprKind::list);
+        ExprPtr e = comprehension_tail(std::move(first));
         if (!accept_op("]")) fail_unexpected();
         return e;
       }
@@ -737,6 +737,13 @@ class Parser {
         dict->children.push_back(test());
         if (!accept_op(":")) throw SyntaxError("set literals are not supported; expected ':'");
         dict->children.push_back(test());
+        if (dict->children.size() == 2 && peek_keyword("for")) {
+          ExprPtr e =
+              comprehension_tail(std::move(dict->children[0]), ExprKind::dict_comprehension);
+          e->children.push_back(std::move(dict->children[1]));
+          if (!accept_op("}")) fail_unexpected();
+          return e;
+        }
         if (!accept_op(",")) {
           if (!accept_op("}")) fail_unexpected();
           break;
