@@ -495,16 +495,16 @@ int main(int argc, char** argv) {
     }
   }
 
-  // Once, before the loops start: every loop reads the same tables. The
-  // templates are written in English: "en" rather than Tornado's default
-  // "en_US", so that every English (en-GB, en) matches it; with "en_US" a
-  // browser asking for "en, cs;q=0.5" would get Czech, its second choice.
   // The locale module, as Tornado's, loads nothing from a missing folder; for
   // this app that is a mistyped flag, so it says so.
   const std::string locale_path = options::get<std::string>("locale_path");
   if (std::error_code ec; !std::filesystem::is_directory(locale_path, ec)) {
     return fail(fmt::format("--locale_path: {} is not a folder", locale_path));
   }
+  // Once, before the loops start: every loop reads the same tables. The
+  // templates are written in English: "en" rather than Tornado's default
+  // "en_US", so that every English (en-GB, en) matches it; with "en_US" a
+  // browser asking for "en, cs;q=0.5" would get Czech, its second choice.
   tornado::locale::load_gettext_translations(locale_path, "lesson5");
   tornado::locale::set_default_locale("en");
 

@@ -876,6 +876,8 @@ void SSLIOStream::write_out(std::span<const std::string_view> parts, std::uint64
     std::array<char, kRecord> joined;
     std::size_t at = 0;
     for (auto part : parts) {
+      // An empty part may have no data pointer, which memcpy must not see.
+      if (part.empty()) continue;
       std::memcpy(joined.data() + at, part.data(), part.size());
       at += part.size();
     }

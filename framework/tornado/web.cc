@@ -348,11 +348,10 @@ void Application::reset_static_versions() {
 httpserver::HTTPServer& Application::listen(int port, std::string_view address,
                                             httpserver::HTTPServerSettings server_settings,
                                             netutil::BindOptions bind_options) {
-  // The Application owns its servers, so they refer to it without owning it
-  // (an owning pointer both ways would keep both alive forever).
-  std::shared_ptr<Application> self(std::shared_ptr<Application>(), this);
+  // The Application owns its servers and so outlives them: they serve it by
+  // reference, as Tornado's HTTPServer(app).
   start_autoreload();
-  auto server = std::make_unique<httpserver::HTTPServer>(self, std::move(server_settings));
+  auto server = std::make_unique<httpserver::HTTPServer>(*this, std::move(server_settings));
   server->listen(port, address, bind_options);
   servers_.push_back(std::move(server));
   return *servers_.back();
@@ -363,6 +362,10 @@ void Application::stop_listening() {
     server->stop();
     server->close_idle_connections();
   }
+}
+
+void Application::close_all_connections() {
+  for (auto& server : servers_) server->close_all_connections();
 }
 
 void Application::log_request(RequestHandler& handler) const {

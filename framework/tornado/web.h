@@ -915,8 +915,9 @@ class Application : public routing::Router {
   /// Stops every server this Application listens with; open connections
   /// are closed once idle (graceful shutdown).
   void stop_listening();
-  /// The servers `listen` started.
-  std::vector<std::unique_ptr<httpserver::HTTPServer>>& servers() { return servers_; }
+  /// Closes every connection of the servers `listen` started, at once (the
+  /// last step of a graceful shutdown, after `stop_listening`).
+  void close_all_connections();
 
   /// `find_handler`'s delegate.
   std::unique_ptr<http1connection::HTTPMessageDelegate> start_request(

@@ -354,7 +354,7 @@ void graceful_shutdown(web::Application& app, std::function<void()> done,
   close_all(1001, "server shutting down");
   auto& loop = ioloop::IOLoop::current();
   loop.call_later(grace, [&app, &loop, done = std::move(done)] {
-    for (auto& server : app.servers()) server->close_all_connections();
+    app.close_all_connections();
     // One more turn so that the closes are written before `done` stops the loop.
     loop.call_later(std::chrono::milliseconds(50), done);
   });
