@@ -83,6 +83,40 @@ def source_addresses(connections):
     return ",".join(f"127.0.0.{i + 1}" for i in range(count))
 
 
+def idle_rss_kib(cmd, pid, tool, what):
+    """Runs the load generator `cmd` holding idle connections until `tool` says
+    "ready, N connections open"; returns N and the server's RSS (KiB, the
+    highest of five samples once settled), then stops the generator."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 200
+        ready = None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            m = re.match(rf"{tool}: ready, (\d+) connections open", line)
+            if m:
+                ready = int(m.group(1))
+                break
+        if ready is None:
+            raise RuntimeError(f"{what} did not open: {proc.stderr.read()[-500:]}")
+        time.sleep(2)
+        samples = []
+        for _ in range(5):
+            samples.append(vm_rss_kib(pid))
+            time.sleep(0.2)
+        return ready, max(samples)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
 def measure_memory(args, server, connections, total=False, flags=()):
     """Server RSS settled before and with `connections` idle WebSocket connections
     (the figure: KiB per connection, or with `total` the whole RSS in MiB)."""
@@ -97,34 +131,7 @@ def measure_memory(args, server, connections, total=False, flags=()):
            f"ws://{HOST}:{port}/echo", "--connections", str(connections), "--idle",
            "--duration", "300", "--connect-timeout", "180",
            "--source-addresses", source_addresses(connections), *flags]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 200
-        ready = None
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            m = re.match(r"wsload: ready, (\d+) connections open", line)
-            if m:
-                ready = int(m.group(1))
-                break
-        if ready is None:
-            raise RuntimeError(f"idle connections did not open: {proc.stderr.read()[-500:]}")
-        time.sleep(2)
-        samples = []
-        for _ in range(5):
-            samples.append(vm_rss_kib(server.proc.pid))
-            time.sleep(0.2)
-        with_conns = max(samples)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+    ready, with_conns = idle_rss_kib(cmd, server.proc.pid, "wsload", "idle connections")
     errors = connections - ready
     if total:
         value = with_conns / 1024 if ready else None

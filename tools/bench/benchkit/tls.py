@@ -12,13 +12,11 @@ rest by tools/bench/tlsload.
 
 import json
 import os
-import re
-import signal
-import subprocess
 import tempfile
 import time
 
 from .common import BUILD, HOST, Case, run_command, vm_rss_kib
+from .load import idle_rss_kib
 
 IDLE_CONNECTIONS = 2000
 
@@ -120,29 +118,7 @@ def measure_memory(args, server, connections):
     cmd = ["taskset", "-c", str(args.client_cpu), tlsload_bin(), "--port", str(port),
            "--mode", "wss", "--idle", "--connections", str(connections),
            "--duration", "300", "--connect-timeout", "180"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        ready = None
-        line = proc.stdout.readline()
-        m = re.match(r"tlsload: ready, (\d+) connections open", line)
-        if m:
-            ready = int(m.group(1))
-        if ready is None:
-            raise RuntimeError(f"idle TLS connections did not open: {proc.stderr.read()[-500:]}")
-        time.sleep(2)
-        samples = []
-        for _ in range(5):
-            samples.append(vm_rss_kib(server.proc.pid))
-            time.sleep(0.2)
-        with_conns = max(samples)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
+    ready, with_conns = idle_rss_kib(cmd, server.proc.pid, "tlsload", "idle TLS connections")
     return {
         "value": (with_conns - before) / ready if ready else None,
         "rss_before_kib": before,
