@@ -26,8 +26,7 @@ using tornado::iostream::StreamClosedError;
 namespace {
 
 // Answers the first line of each connection with "hello <line>" and closes
-// it. It reads first: a TLS server stream starts its handshake on its first
-// read.
+// it.
 class HelloServer : public tornado::tcpserver::TCPServer {
  public:
   using TCPServer::TCPServer;
