@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <climits>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
+#include <string>
 #include <utility>
 
 namespace tornado::detail::ws {
@@ -103,6 +105,20 @@ std::string format_params(const DeflateParams& params, bool server_bits, bool cl
     if (client_bits_value) out += "=" + std::to_string(params.client_max_window_bits);
   }
   return out;
+}
+
+// The last `1 << bits` bytes a stream saw, which the next message may refer
+// back to; nullopt when zlib cannot give them (then the stream must be kept,
+// or the context would be lost). `get` is deflateGetDictionary or
+// inflateGetDictionary.
+std::optional<std::string> last_window(z_stream& stream, int bits,
+                                       int (*get)(z_streamp, Bytef*, uInt*)) {
+  std::string window(std::size_t{1} << bits, '\0');
+  uInt size = 0;
+  if (get(&stream, reinterpret_cast<Bytef*>(window.data()), &size) != Z_OK) return std::nullopt;
+  window.resize(size);
+  window.shrink_to_fit();
+  return window;
 }
 
 }  // namespace
@@ -243,16 +259,9 @@ void Deflater::release() {
   if (!no_context_takeover_) {
     // What the next message may refer back to: the last window of input.
     // After a sync flush zlib has no lookahead, so this is all of it.
-    const int bits = window_bits_ == 8 ? 9 : window_bits_;
-    std::string window(std::size_t{1} << bits, '\0');
-    uInt size = 0;
-    if (deflateGetDictionary(stream_.get(), reinterpret_cast<Bytef*>(window.data()), &size) !=
-        Z_OK) {
-      return;  // keep the stream: the context must not be lost
-    }
-    window.resize(size);
-    window.shrink_to_fit();
-    window_ = std::move(window);
+    auto window = last_window(*stream_, window_bits_ == 8 ? 9 : window_bits_, deflateGetDictionary);
+    if (!window) return;  // keep the stream: the context must not be lost
+    window_ = std::move(*window);
   }
   stream_.reset();
 }
@@ -335,15 +344,9 @@ bool Inflater::init() {
 
 void Inflater::release() {
   if (!no_context_takeover_) {
-    std::string window(std::size_t{1} << std::max(window_bits_, 9), '\0');
-    uInt size = 0;
-    if (inflateGetDictionary(stream_.get(), reinterpret_cast<Bytef*>(window.data()), &size) !=
-        Z_OK) {
-      return;  // keep the stream: the context must not be lost
-    }
-    window.resize(size);
-    window.shrink_to_fit();
-    window_ = std::move(window);
+    auto window = last_window(*stream_, std::max(window_bits_, 9), inflateGetDictionary);
+    if (!window) return;  // keep the stream: the context must not be lost
+    window_ = std::move(*window);
   }
   stream_.reset();
 }
