@@ -744,6 +744,11 @@ std::string host_name_of(std::string_view host) {
 
 }  // namespace
 
+const RequestHandler::State& RequestHandler::empty_state() noexcept {
+  static const State empty;
+  return empty;
+}
+
 RequestHandler::State& RequestHandler::make_state() const {
   state_ = std::make_unique<State>();
   return *state_;

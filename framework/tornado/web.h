@@ -349,10 +349,10 @@ class RequestHandler {
   /// The application's settings.
   const Settings& settings() const;
   /// The route's captured groups, URL-unescaped.
-  const std::vector<std::string>& path_args() const { return state().path_args; }
+  const std::vector<std::string>& path_args() const { return read_state().path_args; }
   /// The route's named groups, URL-unescaped.
   const std::map<std::string, std::string, std::less<>>& path_kwargs() const {
-    return state().path_kwargs;
+    return read_state().path_kwargs;
   }
 
   /// The last value of query or body argument `name` (stripped); throws
@@ -422,7 +422,7 @@ class RequestHandler {
   /// Resets headers and content to the defaults (status 200, HTML type).
   void clear();
   /// The response headers set so far.
-  const httputil::HTTPHeaders& response_headers() const { return state().headers; }
+  const httputil::HTTPHeaders& response_headers() const { return read_state().headers; }
 
   /// Adds to the response body. A JSON value is sent as JSON (with the
   /// application/json type), as Tornado's `write(dict)`.
@@ -541,7 +541,7 @@ class RequestHandler {
 
   /// The connection this request arrived on (a WebSocket takes it over).
   const std::shared_ptr<http1connection::HTTP1ServerConnection>& connection() const {
-    return state().connection;
+    return read_state().connection;
   }
 
  protected:
@@ -601,6 +601,10 @@ class RequestHandler {
   };
   State& state() const { return state_ ? *state_ : make_state(); }
   State& make_state() const;
+  // For readers: an empty state when the block was given back, without
+  // making it again.
+  const State& read_state() const noexcept { return state_ ? *state_ : empty_state(); }
+  static const State& empty_state() noexcept;
   // Frees the state block when nothing a detached handler may still read
   // (path groups, locale, user, XSRF token, modules) is in it.
   void release_state_if_unused() noexcept;
