@@ -612,7 +612,7 @@ class RequestHandler {
   Application* application_ = nullptr;
   // Null while packed (pack_request); request() unpacks it on first use.
   mutable std::shared_ptr<httputil::HTTPServerRequest> request_;
-  mutable std::string packed_request_;
+  mutable std::unique_ptr<char[]> packed_request_;
   mutable std::unique_ptr<State> state_;
   int status_code_ = 200;
   bool headers_written_ = false;
