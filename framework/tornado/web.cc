@@ -760,19 +760,19 @@ std::string host_name_of(std::string_view host) {
 
 }  // namespace
 
-const RequestHandler::State& RequestHandler::empty_state() noexcept {
-  static const State empty;
+const detail::HandlerState& RequestHandler::empty_state() noexcept {
+  static const detail::HandlerState empty;
   return empty;
 }
 
-RequestHandler::State& RequestHandler::make_state() const {
-  state_ = std::make_unique<State>();
+detail::HandlerState& RequestHandler::make_state() const {
+  state_ = std::make_unique<detail::HandlerState>();
   return *state_;
 }
 
 void RequestHandler::release_state_if_unused() noexcept {
   if (!state_) return;
-  const State& s = *state_;
+  const detail::HandlerState& s = *state_;
   if (s.connection || !s.path_args.empty() || !s.path_kwargs.empty() || s.locale ||
       s.current_user || s.xsrf_token || !s.active_modules.empty() || !s.headers.empty() ||
       !s.write_buffer.empty()) {
@@ -883,7 +883,7 @@ void RequestHandler::clear() {
 }
 
 void RequestHandler::reset_response() {
-  State& s = state();
+  detail::HandlerState& s = state();
   s.headers.clear();
   s.headers.set("Server", "TornadoServer/6.4 (tornado-cpp)");
   s.headers.set("Content-Type", "text/html; charset=UTF-8");
@@ -940,7 +940,7 @@ void RequestHandler::write(const nlohmann::json& value) {
 
 iostream::IOStream::WriteAwaitable RequestHandler::send_headers_and(std::string_view chunk,
                                                                     bool finishing) {
-  State& s = state();
+  detail::HandlerState& s = state();
   std::string_view reason =
       s.reason.empty() ? httputil::reason_phrase(status_code_) : std::string_view(s.reason);
   headers_written_ = true;
@@ -948,7 +948,7 @@ iostream::IOStream::WriteAwaitable RequestHandler::send_headers_and(std::string_
 }
 
 iostream::IOStream::WriteAwaitable RequestHandler::flush() {
-  State& s = state();
+  detail::HandlerState& s = state();
   if (!s.connection || s.connection->closed()) throw iostream::StreamClosedError();
   std::string chunk = std::move(s.write_buffer);
   s.write_buffer.clear();
@@ -982,7 +982,7 @@ std::optional<std::string> RequestHandler::compute_etag() {
 void RequestHandler::finish(std::string_view chunk) {
   if (finished_) throw std::logic_error("finish() called twice");
   if (!chunk.empty()) write(chunk);
-  State& s = state();
+  detail::HandlerState& s = state();
   if (!s.connection) {
     finished_ = true;
     return;

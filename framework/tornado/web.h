@@ -279,7 +279,27 @@ struct CookieOptions {
 
 namespace detail {
 struct HandlerRunner;
-}
+
+// What a RequestHandler needs to answer its request, in one block. An
+// upgraded WebSocket whose handler keeps nothing in it after open() frees it
+// (an idle connection may live for hours; the block is most of a handler's
+// size), and a later use makes it again, empty. Outside the class, so that
+// its name does not hide a handler's own `State`.
+struct HandlerState {
+  std::shared_ptr<http1connection::HTTP1ServerConnection> connection;
+  std::vector<std::string> path_args;
+  std::map<std::string, std::string, std::less<>> path_kwargs;
+  std::string reason;
+  httputil::HTTPHeaders headers;
+  std::string write_buffer;
+  std::shared_ptr<const locale::Locale> locale;
+  std::optional<std::optional<nlohmann::json>> current_user;
+  std::optional<std::string> xsrf_token;
+  // The UI modules this request rendered, in first-use order (Tornado's
+  // _active_modules); render() gathers their JavaScript and CSS.
+  std::vector<std::pair<std::string, std::unique_ptr<UIModule>>> active_modules;
+};
+}  // namespace detail
 
 /// A route: `{pattern, handler<H>(), name}`. Patterns are anchored at both
 /// ends, as Tornado's; one with no regex syntax is matched literally.
@@ -581,30 +601,14 @@ class RequestHandler {
   // stream's reads from then on, with no coroutine frame kept) takes it.
   virtual void adopt_after_run(std::unique_ptr<RequestHandler>& self) noexcept { (void)self; }
 
-  // What answering a request needs, in one block. An upgraded WebSocket whose
-  // handler keeps nothing in it after open() frees it (an idle connection may
-  // live for hours; the block is most of a handler's size), and a later use
-  // makes it again, empty.
-  struct State {
-    std::shared_ptr<http1connection::HTTP1ServerConnection> connection;
-    std::vector<std::string> path_args;
-    std::map<std::string, std::string, std::less<>> path_kwargs;
-    std::string reason;
-    httputil::HTTPHeaders headers;
-    std::string write_buffer;
-    std::shared_ptr<const locale::Locale> locale;
-    std::optional<std::optional<nlohmann::json>> current_user;
-    std::optional<std::string> xsrf_token;
-    // The UI modules this request rendered, in first-use order (Tornado's
-    // _active_modules); render() gathers their JavaScript and CSS.
-    std::vector<std::pair<std::string, std::unique_ptr<UIModule>>> active_modules;
-  };
-  State& state() const { return state_ ? *state_ : make_state(); }
-  State& make_state() const;
+  detail::HandlerState& state() const { return state_ ? *state_ : make_state(); }
+  detail::HandlerState& make_state() const;
   // For readers: an empty state when the block was given back, without
   // making it again.
-  const State& read_state() const noexcept { return state_ ? *state_ : empty_state(); }
-  static const State& empty_state() noexcept;
+  const detail::HandlerState& read_state() const noexcept {
+    return state_ ? *state_ : empty_state();
+  }
+  static const detail::HandlerState& empty_state() noexcept;
   // Frees the state block when nothing a detached handler may still read
   // (path groups, locale, user, XSRF token, modules) is in it.
   void release_state_if_unused() noexcept;
@@ -613,7 +617,7 @@ class RequestHandler {
   // Null while packed (pack_request); request() unpacks it on first use.
   mutable std::shared_ptr<httputil::HTTPServerRequest> request_;
   mutable std::unique_ptr<char[]> packed_request_;
-  mutable std::unique_ptr<State> state_;
+  mutable std::unique_ptr<detail::HandlerState> state_;
   int status_code_ = 200;
   bool headers_written_ = false;
   bool finished_ = false;
