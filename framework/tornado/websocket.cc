@@ -47,8 +47,9 @@ class ServerConnection final : public Protocol {
 
   // Set once open() has run: the hooks, and whether messages go to them
   // (after a failed open() only the closing handshake is left to read).
-  const WebSocketHandler::Events* events_ = nullptr;
+  // (deliver_ first: it fits in the tail padding of Protocol.)
   bool deliver_ = false;
+  const WebSocketHandler::Events* events_ = nullptr;
   std::unique_ptr<WebSocketHandler> owner_;
 
  protected:
