@@ -226,12 +226,17 @@ struct MessageReader::Partial {
 
   // A control frame that arrived in pieces.
   std::array<char, kMaxControlPayload> control;
+
+  // permessage-deflate's receiving side: the block is kept while it is set.
+  std::unique_ptr<Inflater> inflater;
+  // Repeated by read() once failed.
+  std::string_view error_reason;
 };
 
 MessageReader::MessageReader(ReaderOptions options, std::unique_ptr<Inflater> inflater)
-    : max_message_size_(options.max_message_size),
-      inflater_(std::move(inflater)),
-      role_(options.role) {}
+    : max_message_size_(options.max_message_size), role_(options.role) {
+  if (inflater) partial().inflater = std::move(inflater);
+}
 MessageReader::~MessageReader() = default;
 MessageReader::MessageReader(MessageReader&&) noexcept = default;
 MessageReader& MessageReader::operator=(MessageReader&&) noexcept = default;
@@ -254,7 +259,7 @@ MessageReader::Partial& MessageReader::partial() {
 
 void MessageReader::release_partial() noexcept {
   // A compressed connection reads every message through the block: kept.
-  if (!partial_ || in_message_ || inflater_) return;
+  if (!partial_ || in_message_ || partial_->inflater) return;
   partial_->message.clear(kRetainedBuffer);
   auto& spare = spare_partial();
   if (!spare) {
@@ -278,8 +283,7 @@ ReadResult MessageReader::fail(std::size_t consumed, std::uint16_t code, std::st
   state_ = State::failed;
   in_message_ = false;
   error_code_ = code;
-  error_reason_ = reason.data();
-  error_reason_size_ = static_cast<std::uint8_t>(std::min<std::size_t>(reason.size(), 255));
+  partial().error_reason = reason;
   ReadResult result;
   result.status = ReadStatus::error;
   result.consumed = consumed;
@@ -324,7 +328,7 @@ std::string_view MessageReader::check_first_bytes(std::uint8_t b0, std::uint8_t 
     if (rsv1) return "RSV1 set on a continuation frame";
   } else {
     if (in_message_) return "new data frame inside a fragmented message";
-    if (rsv1 && !inflater_) return "RSV1 set without permessage-deflate";
+    if (rsv1 && !(partial_ && partial_->inflater)) return "RSV1 set without permessage-deflate";
   }
   const bool masked = (b1 & 0x80) != 0;
   if (role_ == Role::server && !masked) return "unmasked frame from a client";
@@ -371,10 +375,10 @@ std::optional<ReadResult> MessageReader::take_payload(std::span<char> chunk, std
   }
   if (bytes.empty()) return std::nullopt;
   if (p.message_compressed) {
-    const InflateStatus status = inflater_->feed(bytes, max_message_size_);
+    const InflateStatus status = p.inflater->feed(bytes, max_message_size_);
     if (status != InflateStatus::ok) return fail_inflate(consumed, status);
     if (p.message_opcode == Opcode::text) {
-      const std::string_view out = inflater_->output();
+      const std::string_view out = p.inflater->output();
       if (!p.utf8.feed(out.substr(p.inflated_checked))) {
         return fail(consumed, close_code::invalid_payload, "invalid UTF-8 in a text message");
       }
@@ -431,13 +435,13 @@ ReadResult MessageReader::deliver_data(std::size_t consumed) {
   Partial& p = *partial_;
   std::string_view payload;
   if (p.message_compressed) {
-    const InflateStatus status = inflater_->finish(max_message_size_);
+    const InflateStatus status = p.inflater->finish(max_message_size_);
     if (status != InflateStatus::ok) return fail_inflate(consumed, status);
     if (p.message_opcode == Opcode::text &&
-        !p.utf8.feed(inflater_->output().substr(p.inflated_checked))) {
+        !p.utf8.feed(p.inflater->output().substr(p.inflated_checked))) {
       return fail(consumed, close_code::invalid_payload, "invalid UTF-8 in a text message");
     }
-    payload = inflater_->output();
+    payload = p.inflater->output();
   } else {
     payload = p.message.view();
   }
@@ -456,8 +460,10 @@ ReadResult MessageReader::deliver_data(std::size_t consumed) {
 
 ReadResult MessageReader::read(std::span<char> input) {
   if (release_buffers_) {
-    if (partial_) partial_->message.clear(kRetainedBuffer);
-    if (inflater_) inflater_->clear_output();
+    if (partial_) {
+      partial_->message.clear(kRetainedBuffer);
+      if (partial_->inflater) partial_->inflater->clear_output();
+    }
     release_buffers_ = false;
   }
   const std::size_t n = input.size();
@@ -467,7 +473,7 @@ ReadResult MessageReader::read(std::span<char> input) {
     result.status = ReadStatus::error;
     result.consumed = n;
     result.error_code = error_code_;
-    result.error_reason = std::string_view(error_reason_, error_reason_size_);
+    result.error_reason = partial_->error_reason;
     return result;
   }
   std::size_t pos = 0;

@@ -265,7 +265,7 @@ class MessageReader {
   /// True while the reader holds a frame or message in progress (a frame
   /// split across reads, a fragmented or compressed message). Whole frames
   /// read in one piece never need it; it is released at the next frame
-  /// boundary with nothing pending (kept while an Inflater is set).
+  /// boundary with nothing pending (always kept while there is an Inflater).
   bool holds_partial() const noexcept { return partial_ != nullptr; }
   ReaderOptions options() const noexcept { return {role_, max_message_size_}; }
   /// Changes the limit for messages that have not started yet.
@@ -291,15 +291,12 @@ class MessageReader {
   void release_partial() noexcept;
   static std::unique_ptr<Partial>& spare_partial() noexcept;
 
-  // An idle reader is these few words: everything about a frame or a
-  // message in progress is in `partial_`, made when one spans reads.
+  // An idle reader is these three words: everything about a frame or a
+  // message in progress, the Inflater and a failure's reason are in
+  // `partial_`, made when one spans reads (or there is an Inflater).
   std::uint64_t max_message_size_;
-  std::unique_ptr<Inflater> inflater_;
   std::unique_ptr<Partial> partial_;
-  // Repeated by read() once failed (reasons are string literals).
-  const char* error_reason_ = nullptr;
-  std::uint16_t error_code_ = 0;
-  std::uint8_t error_reason_size_ = 0;
+  std::uint16_t error_code_ = 0;  // repeated by read() once failed
   Role role_;
   State state_ = State::header;
   bool in_message_ = false;       // between the fragments of a data message
