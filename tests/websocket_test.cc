@@ -297,6 +297,37 @@ TEST_F(WebSocketTest, BadHandshakesAreRefused) {
       "HTTP/1.1 101 Switching Protocols");
 }
 
+// Pings keep a peer that answers them open and drop one that does not
+// (their timers and the last pong are kept in a block made by start_pings).
+TEST_F(WebSocketTest, PingTimeoutDropsOnlyThePeerThatNeverAnswers) {
+  tornado::web::Settings settings;
+  settings.websocket_ping_interval = 20ms;
+  settings.websocket_ping_timeout = 100ms;
+  tornado::web::Application app({{"/echo", tornado::web::handler<EchoWebSocket>()}}, settings);
+  const int port = app.listen(0, "127.0.0.1").port();
+  loop_.run_sync(
+      [&]() -> Task<> {
+        // The project's client answers every ping on its own.
+        auto ws = co_await tornado::websocket::websocket_connect(
+            fmt::format("ws://127.0.0.1:{}/echo", port));
+        EXPECT_EQ(co_await ws->read_message(), "hello");
+        // A raw peer that never answers: pinged, then dropped without a close frame.
+        auto stream = co_await tornado::tcpclient::TCPClient().connect("127.0.0.1", port);
+        co_await stream->write(
+            "GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+            "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n");
+        const std::string received = co_await stream->read_until_close();
+        EXPECT_EQ(received.rfind("HTTP/1.1 101", 0), 0u);
+        EXPECT_NE(received.find(std::string("\x89\x00", 2)), std::string::npos);
+        EXPECT_EQ(received.find('\x88'), std::string::npos);
+        // The answering client outlived the timeout and still echoes.
+        co_await ws->write_message("still here");
+        EXPECT_EQ(co_await ws->read_message(), "still here");
+      },
+      10s);
+}
+
 TEST_F(WebSocketTest, CrossOriginIsRefusedByDefault) {
   app_ = std::make_unique<tornado::web::Application>(
       std::vector<tornado::web::URLSpec>{{"/strict", tornado::web::handler<SlowEcho>()}});

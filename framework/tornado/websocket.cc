@@ -47,9 +47,24 @@ class ServerConnection final : public Protocol {
 
   // Set once open() has run: the hooks, and whether messages go to them
   // (after a failed open() only the closing handshake is left to read).
-  const WebSocketHandler::Events* events_ = nullptr;
+  // (The flags first: they fit in the tail padding of Protocol.)
   bool deliver_ = false;
-  std::unique_ptr<WebSocketHandler> owner_;
+  // Set by adopt_after_run: the connection owns handler_ until on_end
+  // (a flag rather than a second pointer to the same object).
+  bool owns_handler_ = false;
+  const WebSocketHandler::Events* events_ = nullptr;
+
+  ~ServerConnection() override {
+    // As a unique_ptr member would (while it owns the handler, the
+    // handler holds this object: on_end has always run first).
+    auto owned = take_handler();
+  }
+
+  std::unique_ptr<WebSocketHandler> take_handler() noexcept {
+    if (!owns_handler_) return nullptr;
+    owns_handler_ = false;
+    return std::unique_ptr<WebSocketHandler>(handler_);
+  }
 
  protected:
   Task<> on_data(std::string_view message, bool binary) override {
@@ -106,7 +121,7 @@ class ServerConnection final : public Protocol {
 void detail::ServerConnection::on_end(bool teardown) noexcept {
   // The handler (and with it, maybe, this object) goes when this returns,
   // or when a coroutine on_close has finished.
-  auto owner = std::move(owner_);
+  auto owner = take_handler();
   if (teardown || !owner) return;
   handler_->unlink_open();
   handler_->unsubscribe_all();
@@ -275,7 +290,9 @@ void WebSocketHandler::adopt_after_run(std::unique_ptr<RequestHandler>& self) no
   if (!protocol_) return;  // no upgrade
   auto& connection = static_cast<detail::ServerConnection&>(*protocol_);
   if (!connection.events_) return;  // the upgrade failed before reading began
-  connection.owner_.reset(static_cast<WebSocketHandler*>(self.release()));
+  if (self.get() != this) return;   // the runner owns this handler: always
+  (void)self.release();
+  connection.owns_handler_ = true;
   auto keep = protocol_;  // start_reading may end the connection and free this handler
   try {
     keep->start_reading();

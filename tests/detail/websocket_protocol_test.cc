@@ -463,6 +463,119 @@ TEST(WebSocketProtocolTest, InMessageBetweenFragments) {
   EXPECT_TRUE(reader.in_message());
 }
 
+// An idle reader holds no in-progress state: a block for it is made when a
+// frame arrives split or a fragmented message starts, and released once the
+// reader is back at a frame boundary with nothing pending. Every event must
+// be the same whether the block was just made, reused or released.
+TEST(WebSocketProtocolTest, InProgressBlockIsReleasedAndMadeAgain) {
+  ws::MessageReader reader;
+  // Reads `bytes` as one read of a stream: returns the events, then checks
+  // that the reader is back at a frame boundary.
+  auto feed = [&](std::string bytes) {
+    std::vector<std::string> events;
+    std::span<char> input(bytes);
+    while (true) {
+      ws::ReadResult r = reader.read(input);
+      EXPECT_NE(r.status, ws::ReadStatus::error) << r.error_reason;
+      if (r.status != ws::ReadStatus::message) break;
+      events.push_back(kind_name(r.message.opcode) + ":" + std::string(r.message.payload));
+      input = input.subspan(r.consumed);
+    }
+    return events;
+  };
+  using Events = std::vector<std::string>;
+
+  // Whole frames, one per read: nothing is made.
+  EXPECT_EQ(feed(masked_frame(ws::Opcode::text, "hello")), Events{"text:hello"});
+  EXPECT_FALSE(reader.holds_partial());
+
+  // A frame with a 16-bit length, split at every byte boundary.
+  const std::string payload(300, 'x');
+  const std::string frame = masked_frame(ws::Opcode::text, payload);
+  for (std::size_t cut = 1; cut < frame.size(); ++cut) {
+    EXPECT_EQ(feed(frame.substr(0, cut)), Events{}) << cut;
+    EXPECT_TRUE(reader.holds_partial()) << cut;
+    EXPECT_EQ(feed(frame.substr(cut)), Events{"text:" + payload}) << cut;
+    EXPECT_FALSE(reader.holds_partial()) << cut;
+  }
+
+  // A whole frame after that is zero-copy again.
+  std::string whole = masked_frame(ws::Opcode::binary, "abc");
+  auto r = reader.read(whole);
+  ASSERT_EQ(r.status, ws::ReadStatus::message);
+  EXPECT_EQ(r.message.payload, "abc");
+  EXPECT_GE(r.message.payload.data(), whole.data());
+  EXPECT_LT(r.message.payload.data(), whole.data() + whole.size());
+  EXPECT_FALSE(reader.holds_partial());
+
+  // A fragmented message spanning reads with a ping in between, cut at
+  // every position: the ping comes out in wire order, the message whole.
+  const std::string fragmented = masked_frame(ws::Opcode::text, "frag", false) +
+                                 masked_frame(ws::Opcode::ping, "p") +
+                                 masked_frame(ws::Opcode::continuation, "mented");
+  for (std::size_t cut = 1; cut < fragmented.size(); ++cut) {
+    Events events = feed(fragmented.substr(0, cut));
+    EXPECT_TRUE(reader.holds_partial()) << cut;
+    EXPECT_EQ(reader.in_message(), cut >= 6) << cut;  // 6: the first header
+    for (auto& e : feed(fragmented.substr(cut))) events.push_back(e);
+    EXPECT_EQ(events, (Events{"ping:p", "text:fragmented"})) << cut;
+    EXPECT_FALSE(reader.holds_partial()) << cut;
+    EXPECT_FALSE(reader.in_message()) << cut;
+  }
+
+  // A control frame split in two, then a close.
+  const std::string ping = masked_frame(ws::Opcode::ping, "split ping");
+  EXPECT_EQ(feed(ping.substr(0, 9)), Events{});
+  EXPECT_EQ(feed(ping.substr(9)), Events{"ping:split ping"});
+  EXPECT_FALSE(reader.holds_partial());
+  EXPECT_EQ(feed(masked_frame(ws::Opcode::close, std::string("\x03\xe8", 2) + "bye")),
+            Events{"close:bye"});
+  EXPECT_TRUE(reader.closed());
+}
+
+// With permessage-deflate the same sequence holds, compressed messages
+// between them (whole and split), each inflated with the context of the last.
+TEST(WebSocketProtocolTest, CompressedMessagesAroundSplitFrames) {
+  const ws::DeflateParams params;
+  ws::MessageReader reader({.role = ws::Role::server}, ws::make_inflater(ws::Role::server, params));
+  ws::Deflater deflater(15, false);
+  auto compressed = [&](std::string_view message) {
+    std::string body;
+    deflater.compress(message, body);
+    std::string out;
+    ws::append_frame(out, ws::Opcode::text, body,
+                     {.rsv1 = true, .mask = ws::MaskingKey{9, 8, 7, 6}});
+    return out;
+  };
+  auto feed = [&](std::string bytes) {
+    std::vector<std::string> events;
+    std::span<char> input(bytes);
+    while (true) {
+      ws::ReadResult r = reader.read(input);
+      EXPECT_NE(r.status, ws::ReadStatus::error) << r.error_reason;
+      if (r.status != ws::ReadStatus::message) break;
+      events.push_back(std::string(r.message.payload));
+      input = input.subspan(r.consumed);
+    }
+    return events;
+  };
+  using Events = std::vector<std::string>;
+  const std::string text = "hello hello hello compressed world";
+  // Each compressed frame is cut at a further position; every message goes
+  // through the same inflater, so a lost byte of context would show.
+  for (std::size_t cut = 1; cut < 40; ++cut) {
+    EXPECT_EQ(feed(compressed(text)), Events{text}) << cut;
+    const std::string split = compressed(text + " again");
+    const std::size_t at = 1 + cut % (split.size() - 1);  // later ones are short
+    EXPECT_EQ(feed(split.substr(0, at)), Events{}) << cut;
+    EXPECT_EQ(feed(split.substr(at)), Events{text + " again"}) << cut;
+    const std::string plain = masked_frame(ws::Opcode::binary, std::string(200, 'b'));
+    EXPECT_EQ(feed(plain.substr(0, cut)), Events{}) << cut;
+    EXPECT_EQ(feed(plain.substr(cut)), Events{std::string(200, 'b')}) << cut;
+    EXPECT_EQ(feed(masked_frame(ws::Opcode::text, "plain")), Events{"plain"}) << cut;
+  }
+}
+
 TEST(WebSocketProtocolTest, InvalidUtf8FailsBeforeTheFrameEnds) {
   // A 1000-byte text frame whose 11th byte breaks UTF-8 fails as soon as
   // that byte arrives, long before the frame is complete (Autobahn 6.4.3).

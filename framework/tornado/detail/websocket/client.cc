@@ -237,7 +237,7 @@ std::string WebSocketClientConnection::selected_subprotocol() const {
   return protocol_->subprotocol();
 }
 std::optional<tornado::detail::ws::DeflateParams> WebSocketClientConnection::compression() const {
-  return protocol_->deflate_params_;
+  return protocol_->deflate_params();
 }
 
 Task<std::unique_ptr<WebSocketClientConnection>> websocket_connect(std::string url,

@@ -15,18 +15,19 @@ Protocol::Protocol(std::shared_ptr<IOStream> stream, ws::Role role, std::size_t 
                    std::optional<ws::DeflateParams> deflate,
                    const ws::DeflateOptions& deflate_options)
     : stream_(std::move(stream)),
-      role_(role),
-      deflate_params_(deflate),
-      deflate_level_(deflate_options.compression_level),
-      deflate_mem_level_(deflate_options.mem_level),
-      loop_(ioloop::IOLoop::current_or_null()) {
-  std::unique_ptr<ws::Inflater> inflater;
+      reader_({.role = role, .max_message_size = max_message_size},
+              deflate ? ws::make_inflater(role, *deflate, deflate_options) : nullptr),
+      loop_(ioloop::IOLoop::current_or_null()),
+      role_(role) {
   if (deflate) {
-    inflater = ws::make_inflater(role, *deflate, deflate_options);
-    deflater_.emplace(ws::make_deflater(role, *deflate, deflate_options));
+    compression_ = std::make_unique<Compression>(
+        Compression{ws::make_deflater(role, *deflate, deflate_options), *deflate,
+                    deflate_options.compression_level, deflate_options.mem_level});
   }
-  reader_ =
-      ws::MessageReader({.role = role, .max_message_size = max_message_size}, std::move(inflater));
+}
+
+Protocol::~Protocol() {
+  stop_timers();
 }
 
 IOStream::WriteAwaitable Protocol::send_frame(ws::Opcode opcode, std::string_view payload,
@@ -56,10 +57,10 @@ IOStream::WriteAwaitable Protocol::write_message(std::string_view message, bool 
   }
   if (!open()) throw WebSocketClosedError();
   auto opcode = binary ? ws::Opcode::binary : ws::Opcode::text;
-  if (deflater_) {
+  if (compression_) {
     std::string& scratch = this->scratch();
     scratch.clear();
-    deflater_->compress(message, scratch);
+    compression_->deflater.compress(message, scratch);
     return send_frame(opcode, scratch, true);
   }
   return send_frame(opcode, message, false);
@@ -82,7 +83,7 @@ std::shared_ptr<const std::string> Protocol::compressed_frame(ws::Opcode opcode,
                                                               std::string_view message) {
   std::string& scratch = this->scratch();
   scratch.clear();
-  deflater_->compress(message, scratch);
+  compression_->deflater.compress(message, scratch);
   return make_server_frame(opcode, scratch, true);
 }
 
@@ -107,16 +108,17 @@ void Protocol::close(std::optional<std::uint16_t> code, std::string_view reason)
   }
   // Give the peer a moment to answer the close frame, then drop it.
   auto self = weak_from_this();
-  close_timer_ = ioloop::IOLoop::current().call_later(std::chrono::seconds(5), [self] {
+  rare().close_timer = ioloop::IOLoop::current().call_later(std::chrono::seconds(5), [self] {
     if (auto p = self.lock()) p->stream_->close();
   });
 }
 
 void Protocol::start_pings(std::chrono::milliseconds interval, std::chrono::milliseconds timeout) {
   if (interval.count() <= 0) return;
-  ping_interval_ = interval;
-  ping_timeout_ = timeout.count() > 0 ? timeout : interval * 3;
-  last_pong_ = ioloop::Clock::now();
+  Rare& rare = this->rare();
+  rare.ping_interval = interval;
+  rare.ping_timeout = timeout.count() > 0 ? timeout : interval * 3;
+  rare.last_pong = ioloop::Clock::now();
   schedule_ping();
 }
 
@@ -196,7 +198,7 @@ void Protocol::handle_buffered() {
         on_control(m.opcode, m.payload);
         break;
       case ws::Opcode::pong:
-        last_pong_ = ioloop::Clock::now();
+        if (rare_) rare_->last_pong = ioloop::Clock::now();  // read only when pinging
         on_control(m.opcode, m.payload);
         break;
       case ws::Opcode::close:
@@ -256,10 +258,11 @@ void Protocol::end(bool teardown) noexcept {
 
 void Protocol::schedule_ping() {
   auto self = weak_from_this();
-  ping_timer_ = ioloop::IOLoop::current().call_later(ping_interval_, [self] {
+  Rare& rare = this->rare();
+  rare.ping_timer = ioloop::IOLoop::current().call_later(rare.ping_interval, [self] {
     auto p = self.lock();
     if (!p || !p->open()) return;
-    if (ioloop::Clock::now() - p->last_pong_ > p->ping_timeout_) {
+    if (ioloop::Clock::now() - p->rare_->last_pong > p->rare_->ping_timeout) {
       log::general.info("WebSocket ping timeout from {}", p->stream_->remote_ip());
       p->stream_->close();
       return;
@@ -270,9 +273,10 @@ void Protocol::schedule_ping() {
 }
 
 void Protocol::stop_timers() {
+  if (!rare_) return;
   if (auto* loop = ioloop::IOLoop::current_or_null(); loop && !loop->closing()) {
-    loop->remove_timeout(close_timer_);
-    loop->remove_timeout(ping_timer_);
+    loop->remove_timeout(rare_->close_timer);
+    loop->remove_timeout(rare_->ping_timer);
   }
 }
 

@@ -37,7 +37,7 @@ class Protocol : public iostream::IOStream::ReadListener,
            std::size_t max_message_size, std::optional<tornado::detail::ws::DeflateParams> deflate,
            const tornado::detail::ws::DeflateOptions& deflate_options);
 
-  virtual ~Protocol() { stop_timers(); }
+  virtual ~Protocol();
   Protocol(const Protocol&) = delete;
   Protocol& operator=(const Protocol&) = delete;
 
@@ -59,13 +59,20 @@ class Protocol : public iostream::IOStream::ReadListener,
   std::shared_ptr<const std::string> compressed_frame(tornado::detail::ws::Opcode opcode,
                                                       std::string_view message);
   bool compression_shareable() const noexcept {
-    return deflate_params_ && deflate_params_->server_no_context_takeover;
+    return compression_ && compression_->params.server_no_context_takeover;
   }
   /// Receivers whose compressed frames are identical share this key.
   std::uint32_t compression_key() const noexcept {
-    return static_cast<std::uint32_t>(deflate_params_->server_max_window_bits) |
-           static_cast<std::uint32_t>(deflate_level_ + 1) << 8 |
-           static_cast<std::uint32_t>(deflate_mem_level_) << 16;
+    return static_cast<std::uint32_t>(compression_->params.server_max_window_bits) |
+           static_cast<std::uint32_t>(compression_->level + 1) << 8 |
+           static_cast<std::uint32_t>(compression_->mem_level) << 16;
+  }
+  /// Whether permessage-deflate was negotiated.
+  bool compressed() const noexcept { return compression_ != nullptr; }
+  /// The negotiated permessage-deflate parameters, if any.
+  std::optional<tornado::detail::ws::DeflateParams> deflate_params() const {
+    if (!compression_) return std::nullopt;
+    return compression_->params;
   }
 
   void ping(std::string_view data);
@@ -78,17 +85,42 @@ class Protocol : public iostream::IOStream::ReadListener,
   /// it arrives, until the connection ends (then `on_end`).
   void start_reading();
 
+  // An idle connection without compression or pings is these members and
+  // two null pointers; what is rarer is in blocks made on first use.
   std::shared_ptr<iostream::IOStream> stream_;
-  tornado::detail::ws::Role role_;
   tornado::detail::ws::MessageReader reader_;
-  std::optional<tornado::detail::ws::Deflater> deflater_;
-  std::optional<tornado::detail::ws::DeflateParams> deflate_params_;
-  int deflate_level_;
-  int deflate_mem_level_;
   ioloop::IOLoop* loop_;  // the loop whose thread may write
+
+ private:
+  // permessage-deflate's sending side, made when it was negotiated (the
+  // receiving side, the Inflater, is the reader's).
+  struct Compression {
+    tornado::detail::ws::Deflater deflater;
+    tornado::detail::ws::DeflateParams params;
+    int level;
+    int mem_level;
+  };
+  // What most connections never need, made on first use: an idle server
+  // connection without pings, subprotocol or a close begun holds none of it.
+  struct Rare {
+    std::string scratch;
+    std::string close_reason;
+    std::string subprotocol;
+    ioloop::TimeoutHandle close_timer;
+    ioloop::TimeoutHandle ping_timer;
+    std::chrono::milliseconds ping_interval{0};
+    std::chrono::milliseconds ping_timeout{0};
+    ioloop::Clock::time_point last_pong;
+  };
+  std::unique_ptr<Compression> compression_;
+  std::unique_ptr<Rare> rare_;
+
+ public:
+  std::optional<std::uint16_t> close_code_;
+  tornado::detail::ws::Role role_;
   bool close_sent_ = false;
   bool close_received_ = false;
-  std::optional<std::uint16_t> close_code_;
+
   /// The masked copy of a client's payload, or the compressed payload.
   std::string& scratch() { return rare().scratch; }
   /// The reason the peer closed with.
@@ -113,18 +145,10 @@ class Protocol : public iostream::IOStream::ReadListener,
   virtual void on_end(bool teardown) noexcept = 0;
 
  private:
-  // What most connections never need, made on first use (an idle server
-  // connection without compression or subprotocol holds none of it).
-  struct Rare {
-    std::string scratch;
-    std::string close_reason;
-    std::string subprotocol;
-  };
   Rare& rare() {
     if (!rare_) rare_ = std::make_unique<Rare>();
     return *rare_;
   }
-  std::unique_ptr<Rare> rare_;
 
   void on_readable() noexcept override;
   // Handles what is buffered until it runs out, an on_data coroutine has to
@@ -138,12 +162,6 @@ class Protocol : public iostream::IOStream::ReadListener,
   bool awaiting_ = false;  // an on_data coroutine runs: reads wait for it
   bool handling_ = false;  // handle_buffered is on the stack
   bool ended_ = false;
-
-  ioloop::TimeoutHandle close_timer_;
-  ioloop::TimeoutHandle ping_timer_;
-  std::chrono::milliseconds ping_interval_{0};
-  std::chrono::milliseconds ping_timeout_{0};
-  ioloop::Clock::time_point last_pong_;
 };
 
 }  // namespace tornado::websocket::detail

@@ -192,15 +192,86 @@ void ByteBuffer::clear(std::size_t keep) {
 // ---------------------------------------------------------------------------
 // MessageReader
 
+// The frame whose header was just read.
+struct MessageReader::Frame {
+  std::uint64_t length = 0;
+  MaskingKey mask{};
+  Opcode opcode = Opcode::text;
+  bool fin = false;
+  bool masked = false;
+  bool rsv1 = false;
+};
+
+// What the reader keeps between reads while a frame or message is in
+// progress: made when one spans reads, released at the next frame boundary.
+struct MessageReader::Partial {
+  // The frame being read.
+  std::uint64_t frame_remaining = 0;
+  std::uint64_t frame_offset = 0;
+  MaskingKey frame_mask{};
+  Opcode frame_opcode = Opcode::text;
+  bool frame_fin = false;
+  bool frame_masked = false;
+  std::uint8_t header_have = 0;  // bytes of a split header gathered so far
+  std::array<char, kMaxFrameHeaderSize> header{};
+
+  // The data message being assembled.
+  bool message_compressed = false;
+  Opcode message_opcode = Opcode::text;
+  Utf8Validator utf8;
+  std::uint8_t control_size = 0;
+  std::uint64_t message_wire_size = 0;
+  std::size_t inflated_checked = 0;  // inflated bytes already UTF-8 checked
+  ByteBuffer message;
+
+  // A control frame that arrived in pieces.
+  std::array<char, kMaxControlPayload> control;
+
+  // permessage-deflate's receiving side: the block is kept while it is set.
+  std::unique_ptr<Inflater> inflater;
+  // Repeated by read() once failed.
+  std::string_view error_reason;
+};
+
 MessageReader::MessageReader(ReaderOptions options, std::unique_ptr<Inflater> inflater)
-    : options_(options), inflater_(std::move(inflater)) {}
+    : max_message_size_(options.max_message_size), role_(options.role) {
+  if (inflater) partial().inflater = std::move(inflater);
+}
 MessageReader::~MessageReader() = default;
 MessageReader::MessageReader(MessageReader&&) noexcept = default;
 MessageReader& MessageReader::operator=(MessageReader&&) noexcept = default;
 
+std::unique_ptr<MessageReader::Partial>& MessageReader::spare_partial() noexcept {
+  // One released block per thread, taken by the next frame that spans
+  // reads: connections whose messages are all split (large ones) reuse it
+  // and its buffer instead of allocating both per message.
+  thread_local std::unique_ptr<Partial> spare;
+  return spare;
+}
+
+MessageReader::Partial& MessageReader::partial() {
+  if (!partial_) {
+    auto& spare = spare_partial();
+    partial_ = spare ? std::move(spare) : std::make_unique<Partial>();
+  }
+  return *partial_;
+}
+
+void MessageReader::release_partial() noexcept {
+  // A compressed connection reads every message through the block: kept.
+  if (!partial_ || in_message_ || partial_->inflater) return;
+  partial_->message.clear(kRetainedBuffer);
+  auto& spare = spare_partial();
+  if (!spare) {
+    spare = std::move(partial_);
+  } else {
+    partial_.reset();
+  }
+}
+
 std::uint64_t MessageReader::wire_limit() const noexcept {
-  const std::uint64_t max = options_.max_message_size;
-  if (!message_compressed_) return max;
+  const std::uint64_t max = max_message_size_;
+  if (!partial_->message_compressed) return max;
   // Compressed bytes are streamed into the inflater, never stored, so their
   // limit only stops a message that never ends; incompressible data grows a
   // little under DEFLATE, hence the slack.
@@ -212,7 +283,7 @@ ReadResult MessageReader::fail(std::size_t consumed, std::uint16_t code, std::st
   state_ = State::failed;
   in_message_ = false;
   error_code_ = code;
-  error_reason_ = reason;
+  partial().error_reason = reason;
   ReadResult result;
   result.status = ReadStatus::error;
   result.consumed = consumed;
@@ -257,99 +328,85 @@ std::string_view MessageReader::check_first_bytes(std::uint8_t b0, std::uint8_t 
     if (rsv1) return "RSV1 set on a continuation frame";
   } else {
     if (in_message_) return "new data frame inside a fragmented message";
-    if (rsv1 && !inflater_) return "RSV1 set without permessage-deflate";
+    if (rsv1 && !(partial_ && partial_->inflater)) return "RSV1 set without permessage-deflate";
   }
   const bool masked = (b1 & 0x80) != 0;
-  if (options_.role == Role::server && !masked) return "unmasked frame from a client";
-  if (options_.role == Role::client && masked) return "masked frame from a server";
+  if (role_ == Role::server && !masked) return "unmasked frame from a client";
+  if (role_ == Role::client && masked) return "masked frame from a server";
   return {};
 }
 
-std::optional<ReadResult> MessageReader::begin_frame(const char* header, std::size_t consumed) {
-  const auto b0 = static_cast<std::uint8_t>(header[0]);
-  const auto b1 = static_cast<std::uint8_t>(header[1]);
-  const std::uint8_t len7 = b1 & 0x7F;
-  const char* p = header + 2;
-  std::uint64_t length = len7;
-  if (len7 == 126) {
-    length = load_be16(p);
-    p += 2;
-  } else if (len7 == 127) {
-    length = load_be64(p);
-    p += 8;
-    if (length >> 63) {
-      return fail(consumed, close_code::protocol_error,
-                  "64-bit payload length with the top bit set");
-    }
-  }
-  frame_opcode_ = static_cast<Opcode>(b0 & 0x0F);
-  frame_fin_ = (b0 & 0x80) != 0;
-  frame_masked_ = (b1 & 0x80) != 0;
-  if (frame_masked_) std::memcpy(frame_mask_.data(), p, 4);
-  frame_remaining_ = length;
-  frame_offset_ = 0;
-  if (is_control(frame_opcode_)) {
-    control_size_ = 0;
+std::optional<ReadResult> MessageReader::begin_frame(const Frame& frame, std::size_t consumed) {
+  Partial& p = partial();
+  p.frame_opcode = frame.opcode;
+  p.frame_fin = frame.fin;
+  p.frame_masked = frame.masked;
+  p.frame_mask = frame.mask;
+  p.frame_remaining = frame.length;
+  p.frame_offset = 0;
+  if (is_control(frame.opcode)) {
+    p.control_size = 0;
   } else {
-    if (frame_opcode_ != Opcode::continuation) {
+    if (frame.opcode != Opcode::continuation) {
       in_message_ = true;
-      message_opcode_ = frame_opcode_;
-      message_compressed_ = (b0 & 0x40) != 0;
-      message_wire_size_ = 0;
-      inflated_checked_ = 0;
-      utf8_.reset();
+      p.message_opcode = frame.opcode;
+      p.message_compressed = frame.rsv1;
+      p.message_wire_size = 0;
+      p.inflated_checked = 0;
+      p.utf8.reset();
     }
-    if (length > wire_limit() - message_wire_size_) {
+    if (frame.length > wire_limit() - p.message_wire_size) {
       return fail(consumed, close_code::message_too_big, "message too big");
     }
-    message_wire_size_ += length;
+    p.message_wire_size += frame.length;
   }
   state_ = State::payload;
   return std::nullopt;
 }
 
 std::optional<ReadResult> MessageReader::take_payload(std::span<char> chunk, std::size_t consumed) {
+  Partial& p = *partial_;
   const std::string_view bytes(chunk.data(), chunk.size());
-  if (is_control(frame_opcode_)) {
+  if (is_control(p.frame_opcode)) {
     if (bytes.empty()) return std::nullopt;
-    if (!control_) control_ = std::make_unique_for_overwrite<char[]>(kMaxControlPayload);
-    std::memcpy(control_.get() + control_size_, bytes.data(), bytes.size());
-    control_size_ = static_cast<std::uint8_t>(control_size_ + bytes.size());
+    std::memcpy(p.control.data() + p.control_size, bytes.data(), bytes.size());
+    p.control_size = static_cast<std::uint8_t>(p.control_size + bytes.size());
     return std::nullopt;
   }
   if (bytes.empty()) return std::nullopt;
-  if (message_compressed_) {
-    const InflateStatus status = inflater_->feed(bytes, options_.max_message_size);
+  if (p.message_compressed) {
+    const InflateStatus status = p.inflater->feed(bytes, max_message_size_);
     if (status != InflateStatus::ok) return fail_inflate(consumed, status);
-    if (message_opcode_ == Opcode::text) {
-      const std::string_view out = inflater_->output();
-      if (!utf8_.feed(out.substr(inflated_checked_))) {
+    if (p.message_opcode == Opcode::text) {
+      const std::string_view out = p.inflater->output();
+      if (!p.utf8.feed(out.substr(p.inflated_checked))) {
         return fail(consumed, close_code::invalid_payload, "invalid UTF-8 in a text message");
       }
-      inflated_checked_ = out.size();
+      p.inflated_checked = out.size();
     }
     return std::nullopt;
   }
-  if (message_opcode_ == Opcode::text && !utf8_.feed(bytes)) {
+  if (p.message_opcode == Opcode::text && !p.utf8.feed(bytes)) {
     return fail(consumed, close_code::invalid_payload, "invalid UTF-8 in a text message");
   }
   // On a frame's first piece its length is known: size the buffer once when
   // the message stays within what is kept between messages, rather than
   // growing past it (a copy, then a large block freed after every message).
-  const std::uint64_t frame_size = frame_offset_ + frame_remaining_;
-  if (frame_offset_ == bytes.size() && message_.size() + frame_size <= kRetainedBuffer) {
-    message_.reserve_more(static_cast<std::size_t>(frame_size), options_.max_message_size);
+  const std::uint64_t frame_size = p.frame_offset + p.frame_remaining;
+  if (p.frame_offset == bytes.size() && p.message.size() + frame_size <= kRetainedBuffer) {
+    p.message.reserve_more(static_cast<std::size_t>(frame_size), max_message_size_);
   }
-  message_.append(bytes, options_.max_message_size);
+  p.message.append(bytes, max_message_size_);
   return std::nullopt;
 }
 
-ReadResult MessageReader::deliver_control(std::size_t consumed, std::string_view payload) {
+ReadResult MessageReader::deliver_control(std::size_t consumed, Opcode opcode,
+                                          std::string_view payload) {
   ReadResult result;
   result.status = ReadStatus::message;
   result.consumed = consumed;
-  result.message.opcode = frame_opcode_;
-  if (frame_opcode_ != Opcode::close) {
+  result.message.opcode = opcode;
+  if (opcode != Opcode::close) {
     result.message.payload = payload;
     return result;
   }
@@ -375,19 +432,20 @@ ReadResult MessageReader::deliver_control(std::size_t consumed, std::string_view
 }
 
 ReadResult MessageReader::deliver_data(std::size_t consumed) {
+  Partial& p = *partial_;
   std::string_view payload;
-  if (message_compressed_) {
-    const InflateStatus status = inflater_->finish(options_.max_message_size);
+  if (p.message_compressed) {
+    const InflateStatus status = p.inflater->finish(max_message_size_);
     if (status != InflateStatus::ok) return fail_inflate(consumed, status);
-    if (message_opcode_ == Opcode::text &&
-        !utf8_.feed(inflater_->output().substr(inflated_checked_))) {
+    if (p.message_opcode == Opcode::text &&
+        !p.utf8.feed(p.inflater->output().substr(p.inflated_checked))) {
       return fail(consumed, close_code::invalid_payload, "invalid UTF-8 in a text message");
     }
-    payload = inflater_->output();
+    payload = p.inflater->output();
   } else {
-    payload = message_.view();
+    payload = p.message.view();
   }
-  if (message_opcode_ == Opcode::text && !utf8_.complete()) {
+  if (p.message_opcode == Opcode::text && !p.utf8.complete()) {
     return fail(consumed, close_code::invalid_payload, "invalid UTF-8 in a text message");
   }
   in_message_ = false;
@@ -395,15 +453,17 @@ ReadResult MessageReader::deliver_data(std::size_t consumed) {
   ReadResult result;
   result.status = ReadStatus::message;
   result.consumed = consumed;
-  result.message.opcode = message_opcode_;
+  result.message.opcode = p.message_opcode;
   result.message.payload = payload;
   return result;
 }
 
 ReadResult MessageReader::read(std::span<char> input) {
   if (release_buffers_) {
-    message_.clear(kRetainedBuffer);
-    if (inflater_) inflater_->clear_output();
+    if (partial_) {
+      partial_->message.clear(kRetainedBuffer);
+      if (partial_->inflater) partial_->inflater->clear_output();
+    }
     release_buffers_ = false;
   }
   const std::size_t n = input.size();
@@ -413,14 +473,15 @@ ReadResult MessageReader::read(std::span<char> input) {
     result.status = ReadStatus::error;
     result.consumed = n;
     result.error_code = error_code_;
-    result.error_reason = error_reason_;
+    result.error_reason = partial_->error_reason;
     return result;
   }
   std::size_t pos = 0;
   for (;;) {
     if (state_ == State::header) {
       const char* header = nullptr;
-      if (header_have_ == 0 && n - pos >= 2) {
+      const bool gathering = partial_ && partial_->header_have > 0;
+      if (!gathering && n - pos >= 2) {
         const auto b0 = static_cast<std::uint8_t>(input[pos]);
         const auto b1 = static_cast<std::uint8_t>(input[pos + 1]);
         if (auto reason = check_first_bytes(b0, b1); !reason.empty()) {
@@ -433,73 +494,107 @@ ReadResult MessageReader::read(std::span<char> input) {
         }
       }
       if (!header) {
+        if (pos == n && !gathering) {
+          // At a frame boundary with nothing left: nothing is in progress.
+          release_partial();
+          return {ReadStatus::need_more, n};
+        }
         // The header is split across calls: gather it (at most 14 bytes).
-        std::size_t need = header_have_ < 2 ? 2 : header_size(header_[1]);
-        while (header_have_ < need) {
+        Partial& p = partial();
+        std::size_t need = p.header_have < 2 ? 2 : header_size(p.header[1]);
+        while (p.header_have < need) {
           if (pos == n) return {ReadStatus::need_more, n};
-          header_[header_have_++] = input[pos++];
-          if (header_have_ == 2) {
-            const auto b0 = static_cast<std::uint8_t>(header_[0]);
-            const auto b1 = static_cast<std::uint8_t>(header_[1]);
+          p.header[p.header_have++] = input[pos++];
+          if (p.header_have == 2) {
+            const auto b0 = static_cast<std::uint8_t>(p.header[0]);
+            const auto b1 = static_cast<std::uint8_t>(p.header[1]);
             if (auto reason = check_first_bytes(b0, b1); !reason.empty()) {
               return fail(pos, close_code::protocol_error, reason);
             }
             need = header_size(b1);
           }
         }
-        header = header_.data();
-        header_have_ = 0;
+        header = p.header.data();
+        p.header_have = 0;
       }
-      if (auto error = begin_frame(header, pos)) return *error;
+
+      const auto b0 = static_cast<std::uint8_t>(header[0]);
+      const auto b1 = static_cast<std::uint8_t>(header[1]);
+      Frame frame;
+      frame.opcode = static_cast<Opcode>(b0 & 0x0F);
+      frame.fin = (b0 & 0x80) != 0;
+      frame.rsv1 = (b0 & 0x40) != 0;
+      frame.masked = (b1 & 0x80) != 0;
+      const std::uint8_t len7 = b1 & 0x7F;
+      const char* p = header + 2;
+      frame.length = len7;
+      if (len7 == 126) {
+        frame.length = load_be16(p);
+        p += 2;
+      } else if (len7 == 127) {
+        frame.length = load_be64(p);
+        p += 8;
+        if (frame.length >> 63) {
+          return fail(pos, close_code::protocol_error,
+                      "64-bit payload length with the top bit set");
+        }
+      }
+      if (frame.masked) std::memcpy(frame.mask.data(), p, 4);
 
       // Zero-copy: a control frame, or a whole unfragmented uncompressed
-      // message, that is entirely in `input` is unmasked there and returned.
-      const bool whole_message = frame_fin_ && frame_opcode_ != Opcode::continuation &&
-                                 !is_control(frame_opcode_) && !message_compressed_;
-      if (frame_remaining_ <= n - pos && (whole_message || is_control(frame_opcode_))) {
-        const std::size_t length = static_cast<std::size_t>(frame_remaining_);
+      // message, that is entirely in `input` is unmasked there and returned,
+      // without touching the in-progress block.
+      const bool control = is_control(frame.opcode);
+      const bool whole_message =
+          frame.fin && frame.opcode != Opcode::continuation && !control && !frame.rsv1;
+      if (frame.length <= n - pos && (whole_message || control)) {
+        if (!control && frame.length > max_message_size_) {
+          return fail(pos, close_code::message_too_big, "message too big");
+        }
+        const std::size_t length = static_cast<std::size_t>(frame.length);
         std::span<char> payload = input.subspan(pos, length);
         pos += length;
-        frame_remaining_ = 0;
-        state_ = State::header;
         const std::string_view view(payload.data(), payload.size());
-        if (frame_opcode_ != Opcode::text) {
-          if (frame_masked_) mask_payload(payload, frame_mask_);
-          if (is_control(frame_opcode_)) return deliver_control(pos, view);
+        if (frame.opcode != Opcode::text) {
+          if (frame.masked) mask_payload(payload, frame.mask);
+          if (control) return deliver_control(pos, frame.opcode, view);
         } else {
           // Unmask and validate a block at a time, while it is in cache.
-          utf8_.reset();
+          Utf8Validator utf8;
           for (std::size_t done = 0; done < length; done += kCacheBlock) {
             const std::size_t size = std::min(kCacheBlock, length - done);
-            if (frame_masked_) mask_payload(payload.subspan(done, size), frame_mask_, done);
-            if (!utf8_.feed(view.substr(done, size))) break;
+            if (frame.masked) mask_payload(payload.subspan(done, size), frame.mask, done);
+            if (!utf8.feed(view.substr(done, size))) break;
           }
-          if (!utf8_.complete()) {
+          if (!utf8.complete()) {
             return fail(pos, close_code::invalid_payload, "invalid UTF-8 in a text message");
           }
         }
-        in_message_ = false;
         ReadResult result;
         result.status = ReadStatus::message;
         result.consumed = pos;
-        result.message.opcode = frame_opcode_;
+        result.message.opcode = frame.opcode;
         result.message.payload = view;
         return result;
       }
+      if (auto error = begin_frame(frame, pos)) return *error;
     }
 
     // Payload, possibly a piece of it.
-    const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(frame_remaining_, n - pos));
+    Partial& p = *partial_;
+    const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(p.frame_remaining, n - pos));
     std::span<char> chunk = input.subspan(pos, take);
-    if (frame_masked_) mask_payload(chunk, frame_mask_, frame_offset_);
-    frame_offset_ += take;
-    frame_remaining_ -= take;
+    if (p.frame_masked) mask_payload(chunk, p.frame_mask, p.frame_offset);
+    p.frame_offset += take;
+    p.frame_remaining -= take;
     pos += take;
     if (auto error = take_payload(chunk, pos)) return *error;
-    if (frame_remaining_ > 0) return {ReadStatus::need_more, pos};
+    if (p.frame_remaining > 0) return {ReadStatus::need_more, pos};
     state_ = State::header;
-    if (is_control(frame_opcode_)) return deliver_control(pos, {control_.get(), control_size_});
-    if (frame_fin_) return deliver_data(pos);
+    if (is_control(p.frame_opcode)) {
+      return deliver_control(pos, p.frame_opcode, {p.control.data(), p.control_size});
+    }
+    if (p.frame_fin) return deliver_data(pos);
     if (pos == n) return {ReadStatus::need_more, n};
   }
 }

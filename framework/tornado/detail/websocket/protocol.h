@@ -262,56 +262,45 @@ class MessageReader {
   bool failed() const noexcept { return state_ == State::failed; }
   /// True between the first and the last fragment of a data message.
   bool in_message() const noexcept { return in_message_; }
-  const ReaderOptions& options() const noexcept { return options_; }
+  /// True while the reader holds a frame or message in progress (a frame
+  /// split across reads, a fragmented or compressed message). Whole frames
+  /// read in one piece never need it; it is released at the next frame
+  /// boundary with nothing pending (always kept while there is an Inflater).
+  bool holds_partial() const noexcept { return partial_ != nullptr; }
+  ReaderOptions options() const noexcept { return {role_, max_message_size_}; }
   /// Changes the limit for messages that have not started yet.
-  void set_max_message_size(std::uint64_t size) noexcept { options_.max_message_size = size; }
+  void set_max_message_size(std::uint64_t size) noexcept { max_message_size_ = size; }
 
  private:
   enum class State : std::uint8_t { header, payload, closed, failed };
+  struct Frame;
+  struct Partial;
 
   ReadResult fail(std::size_t consumed, std::uint16_t code, std::string_view reason);
   ReadResult fail_inflate(std::size_t consumed, InflateStatus status);
-  ReadResult deliver_control(std::size_t consumed, std::string_view payload);
+  ReadResult deliver_control(std::size_t consumed, Opcode opcode, std::string_view payload);
   ReadResult deliver_data(std::size_t consumed);
   // Checks the first two header bytes; returns a reason on a protocol error.
   std::string_view check_first_bytes(std::uint8_t b0, std::uint8_t b1) const noexcept;
-  // Starts a frame from a complete header; returns an error result or nothing.
-  std::optional<ReadResult> begin_frame(const char* header, std::size_t consumed);
+  // Starts a frame that does not end in this read, or belongs to a
+  // fragmented or compressed message; returns an error result or nothing.
+  std::optional<ReadResult> begin_frame(const Frame& frame, std::size_t consumed);
   std::optional<ReadResult> take_payload(std::span<char> chunk, std::size_t consumed);
   std::uint64_t wire_limit() const noexcept;
+  Partial& partial();
+  void release_partial() noexcept;
+  static std::unique_ptr<Partial>& spare_partial() noexcept;
 
-  ReaderOptions options_;
-  std::unique_ptr<Inflater> inflater_;
+  // An idle reader is these three words: everything about a frame or a
+  // message in progress, the Inflater and a failure's reason are in
+  // `partial_`, made when one spans reads (or there is an Inflater).
+  std::uint64_t max_message_size_;
+  std::unique_ptr<Partial> partial_;
+  std::uint16_t error_code_ = 0;  // repeated by read() once failed
+  Role role_;
   State state_ = State::header;
-
-  // The frame being read.
-  std::array<char, kMaxFrameHeaderSize> header_{};
-  std::uint8_t header_have_ = 0;
-  Opcode frame_opcode_ = Opcode::text;
-  bool frame_fin_ = false;
-  bool frame_masked_ = false;
-  MaskingKey frame_mask_{};
-  std::uint64_t frame_remaining_ = 0;
-  std::uint64_t frame_offset_ = 0;
-
-  // The data message being assembled.
-  bool in_message_ = false;
-  bool message_compressed_ = false;
-  Opcode message_opcode_ = Opcode::text;
-  std::uint64_t message_wire_size_ = 0;
-  std::size_t inflated_checked_ = 0;  // inflated bytes already UTF-8 checked
-  Utf8Validator utf8_;
-  ByteBuffer message_;
+  bool in_message_ = false;       // between the fragments of a data message
   bool release_buffers_ = false;  // the last event pointed into our buffers
-
-  // A control frame that arrived in pieces (rare: allocated on first use,
-  // so an idle connection does not carry 125 bytes for it).
-  std::unique_ptr<char[]> control_;
-  std::uint8_t control_size_ = 0;
-
-  // Repeated by read() once failed.
-  std::uint16_t error_code_ = 0;
-  std::string_view error_reason_;
 };
 
 // ---------------------------------------------------------------------------

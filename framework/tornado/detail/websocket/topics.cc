@@ -165,7 +165,7 @@ struct TopicRegistry {
       }
       std::shared_ptr<const std::string> frame;
       try {
-        if (!protocol->deflater_) {
+        if (!protocol->compressed()) {
           if (!plain) plain = detail::Protocol::make_server_frame(opcode, message, false);
           frame = plain;
         } else if (protocol->compression_shareable()) {
