@@ -119,7 +119,7 @@ IOLoop::~IOLoop() {
   while (linked.next != &linked) {
     detail::CloserLink* link = linked.next;
     link->unlink();
-    link->close(link->owner);
+    link->close(link);
   }
   impl_->timers.clear();
   impl_->signals.clear();

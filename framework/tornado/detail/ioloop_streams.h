@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "tornado/iostream.h"  // StreamCork
+
 namespace tornado::ioloop {
 class IOLoop;
 }
@@ -18,11 +20,11 @@ namespace tornado::detail {
 /// Buffers a loop's streams share, so that an idle stream holds none and
 /// large writes do not churn the heap.
 struct StreamBuffers {
-  std::vector<std::string> write_buffers;  // recycled unsent-write copies
-  std::vector<std::string> cork_buffers;   // lent to corked streams, one each
-  std::size_t cork_pool_bytes = 0;         // capacity of those in cork_buffers
-  std::unique_ptr<char[]> read_buffer;     // every socket read lands here first
-  unsigned reading = 0;                    // inside a stream's read callback
+  std::vector<std::string> write_buffers;                 // recycled unsent-write copies
+  std::vector<std::unique_ptr<StreamCork>> cork_buffers;  // lent to corked streams
+  std::size_t cork_pool_bytes = 0;      // their size with the capacity of their strings
+  std::unique_ptr<char[]> read_buffer;  // every socket read lands here first
+  unsigned reading = 0;                 // inside a stream's read callback
 };
 
 /// A friend of IOLoop: the stream bookkeeping lives in the loop's private
