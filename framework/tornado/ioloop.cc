@@ -214,7 +214,7 @@ void IOLoop::drain_soon() {
 
 namespace tornado::detail {
 
-std::size_t IOLoopStreams::after_io(ioloop::IOLoop& loop, void (*fn)(void*), void* arg) {
+void IOLoopStreams::after_io(ioloop::IOLoop& loop, void (*fn)(void*), void* arg) {
   auto& impl = *loop.impl_;
   if (impl.after_io.empty()) {
     uv_check_start(impl.check.get(), [](uv_check_t* h) noexcept {
@@ -225,12 +225,16 @@ std::size_t IOLoopStreams::after_io(ioloop::IOLoop& loop, void (*fn)(void*), voi
     uv_idle_start(impl.after_io_idle.get(), [](uv_idle_t*) noexcept {});
   }
   impl.after_io.emplace_back(fn, arg);
-  return impl.after_io.size() - 1;
 }
 
-void IOLoopStreams::cancel_after_io(ioloop::IOLoop& loop, std::size_t ticket) noexcept {
+void IOLoopStreams::cancel_after_io(ioloop::IOLoop& loop, void (*fn)(void*), void* arg) noexcept {
   auto& calls = loop.impl_->after_io;
-  if (ticket < calls.size()) calls[ticket].first = nullptr;
+  for (auto it = calls.rbegin(); it != calls.rend(); ++it) {
+    if (it->first == fn && it->second == arg) {
+      it->first = nullptr;
+      return;
+    }
+  }
 }
 
 StreamBuffers& IOLoopStreams::buffers(ioloop::IOLoop& loop) noexcept {

@@ -347,8 +347,7 @@ void IOStream::hold_until_io_done() noexcept {
   auto* loop = loop_of(tcp_);
   if (!loop) return;
   try {
-    held_ticket_ = static_cast<std::uint32_t>(
-        tornado::detail::IOLoopStreams::after_io(*loop, &IOStream::release_hold, this));
+    tornado::detail::IOLoopStreams::after_io(*loop, &IOStream::release_hold, this);
   } catch (const std::bad_alloc&) {
     return;  // then the answers simply leave at once
   }
@@ -766,8 +765,8 @@ void IOStream::close(std::error_code error) {
   error_ = error;
   before_close();
   if (held_) {
-    tornado::detail::IOLoopStreams::cancel_after_io(*loop_of(tcp_),
-                                                    held_ticket_);  // held_: it had a loop
+    // held_: it had a loop
+    tornado::detail::IOLoopStreams::cancel_after_io(*loop_of(tcp_), &IOStream::release_hold, this);
     held_ = false;
     --cork_depth_;
   }

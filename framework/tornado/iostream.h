@@ -357,13 +357,11 @@ class IOStream : private tornado::detail::CloserLink {
   bool closing_ : 1 = false;
   bool handle_closed_ : 1 = false;
   // Corked by the loop from a read until the loop has handled the whole
-  // poll's events (detail::IOLoopStreams::after_io); the ticket cancels that.
+  // poll's events (detail::IOLoopStreams::after_io).
   bool held_ : 1 = false;
   // The limits of StreamOptions; kLargeLimit: see pending_.
   std::uint32_t max_buffer_size_;
   std::uint32_t max_write_buffer_size_;
-  // An index into the loop's list of calls for this poll: far below 2^32.
-  std::uint32_t held_ticket_ = 0;
   unsigned cork_depth_ = 0;
 };
 

@@ -34,9 +34,12 @@ struct IOLoopStreams {
   /// Calls `fn(arg)` once, as soon as every I/O event of the loop's current
   /// poll has been handled (a libuv check handle); registered outside a
   /// poll, at the end of the next iteration, without waiting for I/O.
-  /// Returns a ticket for `cancel_after_io`, valid until the call runs.
-  static std::size_t after_io(ioloop::IOLoop& loop, void (*fn)(void*), void* arg);
-  static void cancel_after_io(ioloop::IOLoop& loop, std::size_t ticket) noexcept;
+  static void after_io(ioloop::IOLoop& loop, void (*fn)(void*), void* arg);
+  /// Cancels the call of `fn(arg)` registered by `after_io` if it has not
+  /// run yet. Searched from the newest: a stream that closes while held
+  /// usually registered in the same read callback. (Not a ticket: it would
+  /// cost every stream 4 bytes more.)
+  static void cancel_after_io(ioloop::IOLoop& loop, void (*fn)(void*), void* arg) noexcept;
 };
 
 }  // namespace tornado::detail
