@@ -54,6 +54,26 @@ class PathSocket : public WebSocketHandler {
   void on_message(std::string_view) {}
 };
 
+// Reports, on each message, the handler state that outlives the upgrade:
+// the route's groups, the user set in prepare() or on a message, the locale,
+// the status. A handler that kept none of it gives its state block back at
+// open(); what it reads later must be as before.
+class StateSocket : public WebSocketHandler {
+ public:
+  void prepare() {
+    if (request().query_arguments.count("user")) set_current_user(nlohmann::json("ann"));
+  }
+  void open(std::string_view room = {}) { (void)room; }
+  void on_message(std::string_view message) {
+    if (message == "login") set_current_user(nlohmann::json("bob"));
+    const auto& user = current_user();
+    write_message(fmt::format("{} {} {} {} {} {}", path_args().size(),
+                              path_args().empty() ? "-" : path_args()[0],
+                              user ? user->get<std::string>() : "-", get_status(),
+                              locale().code(), response_headers().empty()));
+  }
+};
+
 // Reports the request as a handler reads it after the upgrade (when it is
 // kept packed until asked for) next to what prepare() read before it.
 class RequestSocket : public WebSocketHandler {
@@ -103,6 +123,8 @@ class WebSocketTest : public ::testing::Test {
         {"/slow", tornado::web::handler<SlowEcho>()},
         {"/room/([a-z]+)", tornado::web::handler<PathSocket>()},
         {"/request", tornado::web::handler<RequestSocket>()},
+        {"/state", tornado::web::handler<StateSocket>()},
+        {"/state/([a-z]+)", tornado::web::handler<StateSocket>()},
     });
     port_ = app_->listen(0, "127.0.0.1", std::move(settings)).port();
   }
@@ -231,6 +253,24 @@ TEST_F(WebSocketTest, RequestReadAfterTheUpgradeIsTheSame) {
         EXPECT_NE(before->find(" example.com:8080 127.0.0.1 /elsewhere modify=1 [kept]|"),
                   std::string::npos)
             << *before;
+      },
+      10s);
+}
+
+TEST_F(WebSocketTest, HandlerStateReadAfterTheUpgradeIsTheSame) {
+  loop_.run_sync(
+      [&]() -> Task<> {
+        auto bare = co_await tornado::websocket::websocket_connect(url("/state"));
+        co_await bare->write_message("look");
+        EXPECT_EQ(co_await bare->read_message(), "0 - - 101 en_US true");
+        co_await bare->write_message("login");
+        EXPECT_EQ(co_await bare->read_message(), "0 - bob 101 en_US true");
+        co_await bare->write_message("look");
+        EXPECT_EQ(co_await bare->read_message(), "0 - bob 101 en_US true");
+
+        auto kept = co_await tornado::websocket::websocket_connect(url("/state/kitchen?user=1"));
+        co_await kept->write_message("look");
+        EXPECT_EQ(co_await kept->read_message(), "1 kitchen ann 101 en_US true");
       },
       10s);
 }

@@ -349,10 +349,10 @@ class RequestHandler {
   /// The application's settings.
   const Settings& settings() const;
   /// The route's captured groups, URL-unescaped.
-  const std::vector<std::string>& path_args() const { return path_args_; }
+  const std::vector<std::string>& path_args() const { return read_state().path_args; }
   /// The route's named groups, URL-unescaped.
   const std::map<std::string, std::string, std::less<>>& path_kwargs() const {
-    return path_kwargs_;
+    return read_state().path_kwargs;
   }
 
   /// The last value of query or body argument `name` (stripped); throws
@@ -422,7 +422,7 @@ class RequestHandler {
   /// Resets headers and content to the defaults (status 200, HTML type).
   void clear();
   /// The response headers set so far.
-  const httputil::HTTPHeaders& response_headers() const { return headers_; }
+  const httputil::HTTPHeaders& response_headers() const { return read_state().headers; }
 
   /// Adds to the response body. A JSON value is sent as JSON (with the
   /// application/json type), as Tornado's `write(dict)`.
@@ -519,7 +519,7 @@ class RequestHandler {
   /// Sets the current user (Tornado's `self.current_user = ...`), typically
   /// in a (coroutine) `prepare()`; nothing means no user.
   void set_current_user(std::optional<nlohmann::json> user) {
-    current_user_.emplace(std::move(user));
+    state().current_user.emplace(std::move(user));
   }
   /// For verbs that need a user: redirects to login_url (GET/HEAD) or 403.
   /// Returns false when it did, so the verb can `if (!authenticated()) return;`.
@@ -528,7 +528,9 @@ class RequestHandler {
   /// `get_browser_locale()`; computed once per request.
   const locale::Locale& locale();
   /// Replaces the request's locale (Tornado's `locale` setter).
-  void set_locale(std::shared_ptr<const locale::Locale> value) { locale_ = std::move(value); }
+  void set_locale(std::shared_ptr<const locale::Locale> value) {
+    state().locale = std::move(value);
+  }
   /// The best supported locale for the Accept-Language header (q-values
   /// honoured), or `default_code`'s when the header is absent.
   std::shared_ptr<const locale::Locale> get_browser_locale(std::string_view default_code = "en_US");
@@ -539,7 +541,7 @@ class RequestHandler {
 
   /// The connection this request arrived on (a WebSocket takes it over).
   const std::shared_ptr<http1connection::HTTP1ServerConnection>& connection() const {
-    return connection_;
+    return read_state().connection;
   }
 
  protected:
@@ -547,8 +549,8 @@ class RequestHandler {
   /// the response state is released (an upgraded connection may live for hours).
   void mark_detached() noexcept {
     detached_ = true;
-    headers_ = httputil::HTTPHeaders();
-    std::string().swap(write_buffer_);
+    state().headers = httputil::HTTPHeaders();
+    std::string().swap(state().write_buffer);
   }
   /// True once a subclass took the connection over.
   bool detached() const noexcept { return detached_; }
@@ -579,26 +581,43 @@ class RequestHandler {
   // stream's reads from then on, with no coroutine frame kept) takes it.
   virtual void adopt_after_run(std::unique_ptr<RequestHandler>& self) noexcept { (void)self; }
 
+  // What answering a request needs, in one block. An upgraded WebSocket whose
+  // handler keeps nothing in it after open() frees it (an idle connection may
+  // live for hours; the block is most of a handler's size), and a later use
+  // makes it again, empty.
+  struct State {
+    std::shared_ptr<http1connection::HTTP1ServerConnection> connection;
+    std::vector<std::string> path_args;
+    std::map<std::string, std::string, std::less<>> path_kwargs;
+    std::string reason;
+    httputil::HTTPHeaders headers;
+    std::string write_buffer;
+    std::shared_ptr<const locale::Locale> locale;
+    std::optional<std::optional<nlohmann::json>> current_user;
+    std::optional<std::string> xsrf_token;
+    // The UI modules this request rendered, in first-use order (Tornado's
+    // _active_modules); render() gathers their JavaScript and CSS.
+    std::vector<std::pair<std::string, std::unique_ptr<UIModule>>> active_modules;
+  };
+  State& state() const { return state_ ? *state_ : make_state(); }
+  State& make_state() const;
+  // For readers: an empty state when the block was given back, without
+  // making it again.
+  const State& read_state() const noexcept { return state_ ? *state_ : empty_state(); }
+  static const State& empty_state() noexcept;
+  // Frees the state block when nothing a detached handler may still read
+  // (path groups, locale, user, XSRF token, modules) is in it.
+  void release_state_if_unused() noexcept;
+
   Application* application_ = nullptr;
   // Null while packed (pack_request); request() unpacks it on first use.
   mutable std::shared_ptr<httputil::HTTPServerRequest> request_;
-  mutable std::string packed_request_;
-  std::shared_ptr<http1connection::HTTP1ServerConnection> connection_;
-  std::vector<std::string> path_args_;
-  std::map<std::string, std::string, std::less<>> path_kwargs_;
+  mutable std::unique_ptr<char[]> packed_request_;
+  mutable std::unique_ptr<State> state_;
   int status_code_ = 200;
-  std::string reason_;
-  httputil::HTTPHeaders headers_;
-  std::string write_buffer_;
   bool headers_written_ = false;
   bool finished_ = false;
   bool detached_ = false;
-  std::shared_ptr<const locale::Locale> locale_;
-  std::optional<std::optional<nlohmann::json>> current_user_;
-  std::optional<std::string> xsrf_token_;
-  // The UI modules this request rendered, in first-use order (Tornado's
-  // _active_modules); render() gathers their JavaScript and CSS.
-  std::vector<std::pair<std::string, std::unique_ptr<UIModule>>> active_modules_;
 };
 
 /// A reusable piece of a page, Tornado's UIModule: `{% module Name(args) %}`

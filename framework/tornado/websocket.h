@@ -237,8 +237,9 @@ class WebSocketHandler : public web::RequestHandler {
   [[gnu::noinline]] Task<bool> accept_upgrade();
   friend class detail::Protocol;
   friend class detail::ServerConnection;
-  std::shared_ptr<detail::Protocol> protocol_;
+  // First: it fits in RequestHandler's tail padding.
   bool last_binary_ = false;
+  std::shared_ptr<detail::Protocol> protocol_;
 
   // Topics: what this handler is subscribed to, its policy, what it dropped.
   friend struct TopicRegistry;
