@@ -825,7 +825,7 @@ SSLIOStream::SSLIOStream(Token, std::unique_ptr<uv_tcp_t> tcp, std::shared_ptr<S
                          bool server_side, std::string server_hostname, StreamOptions options)
     : IOStream(std::move(tcp), options),
       context_(std::move(context)),
-      ssl_(SSL_new(context_.get()), SSL_free) {
+      ssl_(SSL_new(context_.get())) {
   if (!ssl_) throw std::runtime_error("SSL_new failed");
   // OpenSSL's record buffers (about 16 KiB each way) are freed whenever
   // they are empty instead of kept for the connection's life: an idle TLS
@@ -848,6 +848,10 @@ SSLIOStream::SSLIOStream(Token, std::unique_ptr<uv_tcp_t> tcp, std::shared_ptr<S
 }
 
 SSLIOStream::~SSLIOStream() = default;
+
+void SSLIOStream::SslFree::operator()(SSL* ssl) const noexcept {
+  SSL_free(ssl);
+}
 
 std::string SSLIOStream::version() const {
   return SSL_get_version(ssl_.get());

@@ -403,8 +403,11 @@ class SSLIOStream final : public IOStream {
   bool encrypt(std::string_view plain);
   void fail(const char* where);
 
+  struct SslFree {
+    void operator()(SSL* ssl) const noexcept;
+  };
   std::shared_ptr<SSL_CTX> context_;
-  std::unique_ptr<SSL, void (*)(SSL*)> ssl_;
+  std::unique_ptr<SSL, SslFree> ssl_;  // a stateless deleter: 8 bytes, not 16
   bool handshake_done_ = false;
   std::string pending_plaintext_;
   std::uint64_t pending_seq_ = 0;
