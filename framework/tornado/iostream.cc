@@ -236,13 +236,12 @@ IOStream::IOStream(std::unique_ptr<uv_tcp_t> tcp, StreamOptions options)
   }
   peer_address(tcp_, remote_address_, remote_family_, remote_port_);
   if (auto* loop = loop_of(tcp_)) {
-    CloserLink::close = [](CloserLink* link) noexcept {
+    loop->add_closer(*this, [](CloserLink* link) noexcept {
       try {
         static_cast<IOStream*>(link)->close();
       } catch (...) {
       }
-    };
-    loop->add_closer(*this);
+    });
   }
 }
 
@@ -366,8 +365,9 @@ void IOStream::on_transport_data(char* data, std::size_t size) {
 }
 
 void IOStream::append_plain(char* data, std::size_t size) {
-  if ((read_waiter_ ? size >= read_waiter_->min_bytes_ : read_listener_ != nullptr) && !lent_ &&
-      (!read_buffer_ || read_buffer_->start == read_buffer_->bytes.size())) {
+  if ((reader_waits_ ? size >= static_cast<BufferedAwaitable*>(reader_)->min_bytes_
+                     : reader_ != nullptr) &&
+      !lent_ && (!read_buffer_ || read_buffer_->start == read_buffer_->bytes.size())) {
     // The reader parses the bytes where they are; no copy and, for a
     // connection that consumes all it gets (a WebSocket), no buffer at all.
     if (read_buffer_) {
@@ -395,12 +395,16 @@ void IOStream::append_plain(char* data, std::size_t size) {
 }
 
 void IOStream::wake_reader() noexcept {
-  if (!read_waiter_) {
-    if (read_listener_ && (closed_ || !buffered().empty())) read_listener_->on_readable();
+  if (!reader_waits_) {
+    auto* listener = static_cast<ReadListener*>(reader_);
+    if (listener && (closed_ || !buffered().empty())) listener->on_readable();
     return;
   }
-  if (!closed_ && buffered().size() < read_waiter_->min_bytes_) return;
-  auto waiter = std::exchange(read_waiter_, nullptr)->waiter_;
+  auto* waiting = static_cast<BufferedAwaitable*>(reader_);
+  if (!closed_ && buffered().size() < waiting->min_bytes_) return;
+  auto waiter = waiting->waiter_;
+  reader_ = nullptr;
+  reader_waits_ = false;
   waiter.resume();
 }
 
@@ -423,7 +427,12 @@ void IOStream::consume(std::size_t n) noexcept {
 }
 
 void IOStream::set_read_listener(ReadListener* listener) {
-  read_listener_ = listener;
+  // One reader at a time: the stream keeps a single pointer for both kinds.
+  if (reader_waits_) {
+    if (listener) throw std::logic_error("Already reading");
+    return;
+  }
+  reader_ = listener;
   if (listener) start_reading();
 }
 
@@ -432,9 +441,10 @@ bool IOStream::BufferedAwaitable::await_ready() const noexcept {
 }
 
 void IOStream::BufferedAwaitable::await_suspend(std::coroutine_handle<> h) {
-  if (stream_->read_waiter_) throw std::logic_error("Already reading");
+  if (stream_->reader_) throw std::logic_error("Already reading");
   waiter_ = h;
-  stream_->read_waiter_ = this;
+  stream_->reader_ = this;
+  stream_->reader_waits_ = true;
   stream_->start_reading();
 }
 
@@ -790,7 +800,10 @@ void IOStream::on_handle_closed() noexcept {
   if (loop && loop->closing()) {
     // Nothing may be resumed in teardown; a listener is told, so that it
     // can release what it owns.
-    if (auto* listener = std::exchange(read_listener_, nullptr)) listener->on_readable();
+    if (!reader_waits_) {
+      auto* listener = static_cast<ReadListener*>(std::exchange(reader_, nullptr));
+      if (listener) listener->on_readable();
+    }
     return;
   }
   wake_reader();

@@ -170,7 +170,8 @@ class IOStream : private tornado::detail::CloserLink {
   /// WebSocket): instead of a coroutine parked in `wait_for_bytes` (whose
   /// frame an idle connection would keep), `listener` is called on every
   /// read, on close, and once when the loop is torn down with the stream
-  /// open. Starts reading; nullptr stops the calls. Not with `wait_for_bytes`.
+  /// open. Starts reading; nullptr stops the calls. Not with `wait_for_bytes`
+  /// (std::logic_error while a coroutine waits there, and the reverse).
   void set_read_listener(ReadListener* listener);
   /// The bytes read but not consumed yet.
   std::string_view buffered() const noexcept {
@@ -340,8 +341,9 @@ class IOStream : private tornado::detail::CloserLink {
   // (append_plain), buffered() is what this points to (on append_plain's
   // stack); what is left is copied after.
   std::span<char>* lent_ = nullptr;
-  BufferedAwaitable* read_waiter_ = nullptr;
-  ReadListener* read_listener_ = nullptr;
+  // The reader: a coroutine parked in wait_for_bytes (a BufferedAwaitable,
+  // when reader_waits_) or a ReadListener. One pointer: never both at once.
+  void* reader_ = nullptr;
   std::uint64_t write_seq_ = 0;
   std::uint64_t flushed_seq_ = 0;
   std::unique_ptr<Cork> corked_;
@@ -356,6 +358,7 @@ class IOStream : private tornado::detail::CloserLink {
   bool closed_ : 1 = false;
   bool closing_ : 1 = false;
   bool handle_closed_ : 1 = false;
+  bool reader_waits_ : 1 = false;
   // Corked by the loop from a read until the loop has handled the whole
   // poll's events (detail::IOLoopStreams::after_io).
   bool held_ : 1 = false;
