@@ -315,6 +315,36 @@ class DefaultArgumentHandler : public tornado::web::RequestHandler {
 };
 }  // namespace
 
+namespace {
+class RawArgumentHandler : public tornado::web::RequestHandler {
+ public:
+  void get() { write(fmt::format("[{}][{}]", get_argument("v"), get_arguments("v", false).at(0))); }
+};
+}  // namespace
+
+// As Tornado's _get_arguments: control characters (other than tab, line
+// feed, vertical tab, form feed, carriage return) become spaces, strip
+// removes what Python's str.strip() does (Unicode whitespace too), and a
+// value that is not UTF-8 is a 400.
+TEST(WebArgumentsTest, ValuesAreCleanedAsTornadoCleansThem) {
+  IOLoop loop;
+  tornado::web::Application app({{"/", tornado::web::handler<RawArgumentHandler>()}});
+  int port = app.listen(0, "127.0.0.1").port();
+  auto get = [&](std::string_view query) {
+    return loop.run_sync(
+        [&] {
+          return raw_request(port, fmt::format("GET /?{} HTTP/1.1\r\nHost: x\r\nConnection: "
+                                               "close\r\n\r\n",
+                                               query));
+        },
+        10s);
+  };
+  EXPECT_EQ(body_of(get("v=%01a%09b%0B%20%1F")), "[a\tb][ a\tb\x0b  ]");
+  EXPECT_EQ(body_of(get("v=%C2%A0x%E3%80%80")), "[x][\xc2\xa0x\xe3\x80\x80]");
+  std::string bad = get("v=%FFa");
+  EXPECT_TRUE(bad.starts_with("HTTP/1.1 400 ")) << bad;
+}
+
 // A string-literal default must not be taken for the `strip` flag.
 TEST(WebArgumentsTest, StringLiteralDefaultIsADefault) {
   IOLoop loop;

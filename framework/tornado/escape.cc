@@ -360,7 +360,7 @@ std::string url_escape(std::string_view value, bool plus) {
   return out;
 }
 
-std::string url_unescape(std::string_view value, bool plus) {
+std::string url_unescape_bytes(std::string_view value, bool plus) {
   auto hex = [](char c) -> int {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
@@ -381,7 +381,11 @@ std::string url_unescape(std::string_view value, bool plus) {
       bytes += c;
     }
   }
-  return detail::sanitize_utf8(bytes);
+  return bytes;
+}
+
+std::string url_unescape(std::string_view value, bool plus) {
+  return detail::sanitize_utf8(url_unescape_bytes(value, plus));
 }
 
 namespace {

@@ -45,6 +45,10 @@ std::string url_escape(std::string_view value, bool plus = true);
 /// as in query strings and form bodies. Invalid `%xx` sequences stay as they
 /// are; bytes that do not form UTF-8 become U+FFFD.
 std::string url_unescape(std::string_view value, bool plus = true);
+/// The bytes `value` encodes, without decoding them as UTF-8 (Tornado's
+/// `url_unescape(value, encoding=None)`): how query and form values arrive
+/// in `request.arguments`.
+std::string url_unescape_bytes(std::string_view value, bool plus = true);
 
 /// JSON-encodes `value` as Python's `json.dumps` does (", " and ": "
 /// separators, non-ASCII as `\uXXXX`), and writes `</` as `<\/` so the result

@@ -92,7 +92,9 @@ void for_each_query_field(std::string_view query, bool keep_blank_values, std::s
         eq == std::string_view::npos ? std::string_view{} : field.substr(eq + 1);
     if (eq == std::string_view::npos && !keep_blank_values) return true;
     if (value.empty() && !keep_blank_values) return true;
-    fn(escape::url_unescape(name, true), escape::url_unescape(value, true));
+    // Values stay bytes, as Tornado's parse_qs_bytes keeps them:
+    // get_argument decodes them and answers 400 when they are not UTF-8.
+    fn(escape::url_unescape(name, true), escape::url_unescape_bytes(value, true));
     return true;
   });
 }

@@ -24,6 +24,7 @@
 #include "tornado/detail/ascii.h"
 #include "tornado/detail/base64.h"
 #include "tornado/detail/crypto.h"
+#include "tornado/detail/utf8.h"
 #include "tornado/detail/web/template.h"
 #include "tornado/detail/zlib.h"
 #include "tornado/escape.h"
@@ -1324,7 +1325,18 @@ std::vector<std::string> RequestHandler::arguments_from(const httputil::Argument
   auto it = args.find(name);
   if (it == args.end()) return values;
   for (const auto& v : it->second) {
-    values.emplace_back(do_strip ? strip(v) : std::string_view(v));
+    if (!tornado::detail::is_valid_utf8(v)) {
+      throw HTTPError(
+          400, fmt::format("Invalid unicode in {}: {:?}", name, std::string_view(v).substr(0, 40)));
+    }
+    // As Tornado: control characters become spaces (bytes below 0x20 never
+    // occur inside a multi-byte UTF-8 sequence, so bytewise is enough).
+    std::string value = v;
+    for (char& c : value) {
+      if ((c >= '\x00' && c <= '\x08') || (c >= '\x0e' && c <= '\x1f')) c = ' ';
+    }
+    if (do_strip) value = std::string(tornado::detail::python_strip(value));
+    values.push_back(std::move(value));
   }
   return values;
 }

@@ -3,6 +3,7 @@
 
 #include <chrono>
 
+#include "tornado/detail/utf8.h"
 #include "tornado/escape.h"
 #include "tornado/locale.h"
 #include "tornado/web.h"
@@ -32,7 +33,12 @@ bool truthy_arg(const Value* v, bool fallback) {
 
 nlohmann::json arguments_json(const httputil::Arguments& arguments) {
   nlohmann::json out = nlohmann::json::object();
-  for (const auto& [name, values] : arguments) out[name] = values;
+  // Values are raw bytes (what the client sent); a template sees them as
+  // text, with U+FFFD for what is not UTF-8.
+  for (const auto& [name, values] : arguments) {
+    auto& list = out[name] = nlohmann::json::array();
+    for (const auto& value : values) list.push_back(tornado::detail::sanitize_utf8(value));
+  }
   return out;
 }
 
