@@ -540,11 +540,11 @@ struct DetachedLink {
 /// An object with its own close path (a stream), in its loop's intrusive list
 /// of what to close if the loop is destroyed first: two pointers in the
 /// object instead of a hash map entry and a std::function per connection.
+/// The object derives from the link; the loop keeps the one function that
+/// closes the objects of its list (a static_cast finds the object).
 struct CloserLink {
   CloserLink* prev = nullptr;
   CloserLink* next = nullptr;
-  void (*close)(void* owner) noexcept = nullptr;
-  void* owner = nullptr;
 
   /// Leaves the list; a no-op when not in one.
   void unlink() noexcept {

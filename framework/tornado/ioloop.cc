@@ -2,6 +2,7 @@
 
 #include <uv.h>
 
+#include <cassert>
 #include <csignal>
 #include <cstdlib>
 #include <mutex>
@@ -52,8 +53,9 @@ struct IOLoop::Impl {
   std::unordered_map<std::uint64_t, Timer> timers;
   std::uint64_t next_timer_id = 1;
   std::unordered_map<int, Signal> signals;
-  detail::DetachedLink detached;      // the list's head; never a frame
-  detail::CloserLink linked_closers;  // the list's head
+  detail::DetachedLink detached;                                 // the list's head; never a frame
+  detail::CloserLink linked_closers;                             // the list's head
+  void (*close_linked)(detail::CloserLink*) noexcept = nullptr;  // closes each of them
   std::unordered_map<void*, std::function<void()>> closers;
   detail::StreamBuffers stream_buffers;
   std::shared_ptr<Mailbox> mailbox;
@@ -119,7 +121,7 @@ IOLoop::~IOLoop() {
   while (linked.next != &linked) {
     detail::CloserLink* link = linked.next;
     link->unlink();
-    link->close(link->owner);
+    impl_->close_linked(link);
   }
   impl_->timers.clear();
   impl_->signals.clear();
@@ -214,7 +216,7 @@ void IOLoop::drain_soon() {
 
 namespace tornado::detail {
 
-std::size_t IOLoopStreams::after_io(ioloop::IOLoop& loop, void (*fn)(void*), void* arg) {
+void IOLoopStreams::after_io(ioloop::IOLoop& loop, void (*fn)(void*), void* arg) {
   auto& impl = *loop.impl_;
   if (impl.after_io.empty()) {
     uv_check_start(impl.check.get(), [](uv_check_t* h) noexcept {
@@ -225,12 +227,16 @@ std::size_t IOLoopStreams::after_io(ioloop::IOLoop& loop, void (*fn)(void*), voi
     uv_idle_start(impl.after_io_idle.get(), [](uv_idle_t*) noexcept {});
   }
   impl.after_io.emplace_back(fn, arg);
-  return impl.after_io.size() - 1;
 }
 
-void IOLoopStreams::cancel_after_io(ioloop::IOLoop& loop, std::size_t ticket) noexcept {
+void IOLoopStreams::cancel_after_io(ioloop::IOLoop& loop, void (*fn)(void*), void* arg) noexcept {
   auto& calls = loop.impl_->after_io;
-  if (ticket < calls.size()) calls[ticket].first = nullptr;
+  for (auto it = calls.rbegin(); it != calls.rend(); ++it) {
+    if (it->first == fn && it->second == arg) {
+      it->first = nullptr;
+      return;
+    }
+  }
 }
 
 StreamBuffers& IOLoopStreams::buffers(ioloop::IOLoop& loop) noexcept {
@@ -352,7 +358,12 @@ void IOLoop::remove_closer(void* owner) noexcept {
   if (!closing_) impl_->closers.erase(owner);
 }
 
-void IOLoop::add_closer(detail::CloserLink& link) noexcept {
+void IOLoop::add_closer(detail::CloserLink& link,
+                        void (*close)(detail::CloserLink*) noexcept) noexcept {
+  // One function for the whole list (only streams link themselves): a
+  // pointer in the loop instead of one in every stream.
+  assert(!impl_->close_linked || impl_->close_linked == close);
+  impl_->close_linked = close;
   auto& head = impl_->linked_closers;
   link.prev = &head;
   link.next = head.next;

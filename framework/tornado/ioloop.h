@@ -140,8 +140,9 @@ class IOLoop {
   void add_closer(void* owner, std::function<void()> close);
   /// Internal: forgets `owner`'s close path (it closed by itself).
   void remove_closer(void* owner) noexcept;
-  /// Internal: the same for an object carrying its own list link (a stream).
-  void add_closer(detail::CloserLink& link) noexcept;
+  /// Internal: the same for an object carrying its own list link (a stream);
+  /// every link of a loop is closed by the same `close`.
+  void add_closer(detail::CloserLink& link, void (*close)(detail::CloserLink*) noexcept) noexcept;
 
  private:
   // Stream bookkeeping (shared buffers, after-I/O calls): detail/ioloop_streams.h.

@@ -51,12 +51,6 @@ void release_large_bio(SSL* ssl, bool input) noexcept {
   }
 }
 
-// Whether a string owns heap memory: an empty std::string still reports the
-// capacity of its inline buffer (15 bytes), never 0.
-bool holds_heap(const std::string& s) noexcept {
-  return s.capacity() > std::string().capacity();
-}
-
 // Without a loop (never in practice) reads land in a small per-thread array.
 thread_local std::array<char, 4096> fallback_read_buffer;
 
@@ -81,21 +75,33 @@ const std::error_category& ssl_category() noexcept {
   return category;
 }
 
-void peer_address(uv_tcp_t* tcp, std::string& ip, int& port) {
+// An IPv4 peer is kept as its text, which fits the 16 bytes (with its NUL);
+// an IPv6 one as its address bytes, formatted when asked for.
+static_assert(INET_ADDRSTRLEN <= 16);
+
+void peer_address(uv_tcp_t* tcp, std::array<char, 16>& address, std::uint8_t& family,
+                  std::uint16_t& port) {
   sockaddr_storage addr{};
   int len = sizeof addr;
   if (uv_tcp_getpeername(tcp, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return;
-  char text[INET6_ADDRSTRLEN] = {};
   if (addr.ss_family == AF_INET) {
     auto* in = reinterpret_cast<sockaddr_in*>(&addr);
-    uv_ip4_name(in, text, sizeof text);
+    if (uv_ip4_name(in, address.data(), address.size()) != 0) address = {};
+    family = 4;
     port = ntohs(in->sin_port);
   } else if (addr.ss_family == AF_INET6) {
     auto* in6 = reinterpret_cast<sockaddr_in6*>(&addr);
-    uv_ip6_name(in6, text, sizeof text);
+    static_assert(sizeof in6->sin6_addr == 16);
+    std::memcpy(address.data(), &in6->sin6_addr, 16);
+    family = 6;
     port = ntohs(in6->sin6_port);
   }
-  ip = text;
+}
+
+// A limit as the stream keeps it: 32 bits, or a mark that the real one
+// (4 GiB or more) is in the stream's pending block.
+std::uint32_t small_limit(std::size_t limit, std::uint32_t large) noexcept {
+  return limit < large ? static_cast<std::uint32_t>(limit) : large;
 }
 
 // A write's buffers, on the stack for the usual few parts.
@@ -219,18 +225,23 @@ std::shared_ptr<IOStream> IOStream::create(std::unique_ptr<uv_tcp_t> tcp, Stream
 }
 
 IOStream::IOStream(std::unique_ptr<uv_tcp_t> tcp, StreamOptions options)
-    : tcp_(tcp.release()), options_(options) {
+    : tcp_(tcp.release()),
+      max_buffer_size_(small_limit(options.max_buffer_size, kLargeLimit)),
+      max_write_buffer_size_(small_limit(options.max_write_buffer_size, kLargeLimit)) {
   tcp_->data = this;
-  peer_address(tcp_, remote_ip_, remote_port_);
+  if (max_buffer_size_ == kLargeLimit || max_write_buffer_size_ == kLargeLimit) {
+    auto& large = pending();
+    large.large_options = options;
+    large.has_large_options = true;
+  }
+  peer_address(tcp_, remote_address_, remote_family_, remote_port_);
   if (auto* loop = loop_of(tcp_)) {
-    closer_.owner = this;
-    closer_.close = [](void* owner) noexcept {
+    loop->add_closer(*this, [](CloserLink* link) noexcept {
       try {
-        static_cast<IOStream*>(owner)->close();
+        static_cast<IOStream*>(link)->close();
       } catch (...) {
       }
-    };
-    loop->add_closer(closer_);
+    });
   }
 }
 
@@ -238,10 +249,44 @@ IOStream::~IOStream() {
   // Only reachable once the handle closed (self_ holds us until then), or
   // for a stream never handed out (a failed create).
   if (!handle_closed_ && tcp_) {
-    closer_.unlink();
+    unlink();
     tornado::detail::UvHandle<uv_tcp_t> closing(
         std::unique_ptr<uv_tcp_t>(std::exchange(tcp_, nullptr)));
   }
+}
+
+IOStream::Pending& IOStream::pending() {
+  if (!pending_) pending_ = std::make_unique<Pending>();
+  return *pending_;
+}
+
+void IOStream::release_pending_if_empty() noexcept {
+  if (pending_ && pending_->empty()) pending_.reset();
+}
+
+void IOStream::set_close_callback(std::function<void()> callback) {
+  if (callback) {
+    pending().close_callback = std::move(callback);
+  } else if (pending_) {
+    pending_->close_callback = nullptr;
+    release_pending_if_empty();
+  }
+}
+
+std::string IOStream::remote_ip() const {
+  if (remote_family_ == 4) {
+    return std::string(remote_address_.data(),
+                       strnlen(remote_address_.data(), remote_address_.size()));
+  }
+  if (remote_family_ == 6) {
+    sockaddr_in6 in6{};
+    in6.sin6_family = AF_INET6;
+    std::memcpy(&in6.sin6_addr, remote_address_.data(), 16);
+    char text[INET6_ADDRSTRLEN] = {};
+    uv_ip6_name(&in6, text, sizeof text);
+    return text;
+  }
+  return {};
 }
 
 void IOStream::set_nodelay(bool value) noexcept {
@@ -282,8 +327,8 @@ void IOStream::on_read(ssize_t nread, const uv_buf_t* buf) noexcept {
     if (buffers) ++buffers->reading;
     on_transport_data(buf->base, static_cast<std::size_t>(nread));
     if (buffers) --buffers->reading;
-    if (!closed_ && buffered().size() > options_.max_buffer_size) {
-      log::general.warning("Reached maximum read buffer size from {}", remote_ip_);
+    if (!closed_ && buffered().size() > max_buffer_size()) {
+      log::general.warning("Reached maximum read buffer size from {}", remote_ip());
       close(make_uv_error(UV_ENOBUFS));
     }
   } else if (nread == UV_EOF) {
@@ -301,7 +346,7 @@ void IOStream::hold_until_io_done() noexcept {
   auto* loop = loop_of(tcp_);
   if (!loop) return;
   try {
-    held_ticket_ = tornado::detail::IOLoopStreams::after_io(*loop, &IOStream::release_hold, this);
+    tornado::detail::IOLoopStreams::after_io(*loop, &IOStream::release_hold, this);
   } catch (const std::bad_alloc&) {
     return;  // then the answers simply leave at once
   }
@@ -320,56 +365,74 @@ void IOStream::on_transport_data(char* data, std::size_t size) {
 }
 
 void IOStream::append_plain(char* data, std::size_t size) {
-  if ((read_waiter_ ? size >= read_waiter_min_ : read_listener_ != nullptr) && !lending_ &&
-      read_start_ == read_buffer_.size()) {
+  if ((reader_waits_ ? size >= static_cast<BufferedAwaitable*>(reader_)->min_bytes_
+                     : reader_ != nullptr) &&
+      !lent_ && (!read_buffer_ || read_buffer_->start == read_buffer_->bytes.size())) {
     // The reader parses the bytes where they are; no copy and, for a
     // connection that consumes all it gets (a WebSocket), no buffer at all.
-    read_buffer_.clear();
-    read_start_ = 0;
-    lent_ = {data, size};
-    lending_ = true;
+    if (read_buffer_) {
+      read_buffer_->bytes.clear();
+      read_buffer_->start = 0;
+    }
+    std::span<char> lent(data, size);
+    lent_ = &lent;
     wake_reader();
-    lending_ = false;
-    if (!lent_.empty()) read_buffer_.assign(lent_.data(), lent_.size());
-    lent_ = {};
+    lent_ = nullptr;
+    if (!lent.empty()) {
+      if (!read_buffer_) read_buffer_ = std::make_unique<ReadBuffer>();
+      read_buffer_->bytes.assign(lent.data(), lent.size());
+    }
     return;
   }
-  if (read_start_ > 0 && read_start_ >= read_buffer_.size() / 2) {
-    read_buffer_.erase(0, read_start_);
-    read_start_ = 0;
+  if (!read_buffer_) read_buffer_ = std::make_unique<ReadBuffer>();
+  auto& buffer = *read_buffer_;
+  if (buffer.start > 0 && buffer.start >= buffer.bytes.size() / 2) {
+    buffer.bytes.erase(0, buffer.start);
+    buffer.start = 0;
   }
-  read_buffer_.append(data, size);
+  buffer.bytes.append(data, size);
   wake_reader();
 }
 
 void IOStream::wake_reader() noexcept {
-  if (!read_waiter_) {
-    if (read_listener_ && (closed_ || !buffered().empty())) read_listener_->on_readable();
+  if (!reader_waits_) {
+    auto* listener = static_cast<ReadListener*>(reader_);
+    if (listener && (closed_ || !buffered().empty())) listener->on_readable();
     return;
   }
-  if (!closed_ && buffered().size() < read_waiter_min_) return;
-  auto waiter = std::exchange(read_waiter_, {});
+  auto* waiting = static_cast<BufferedAwaitable*>(reader_);
+  if (!closed_ && buffered().size() < waiting->min_bytes_) return;
+  auto waiter = waiting->waiter_;
+  reader_ = nullptr;
+  reader_waits_ = false;
   waiter.resume();
 }
 
 void IOStream::consume(std::size_t n) noexcept {
-  if (lending_) {
-    lent_ = lent_.subspan(std::min(n, lent_.size()));
+  if (lent_) {
+    *lent_ = lent_->subspan(std::min(n, lent_->size()));
     return;
   }
-  read_start_ += std::min(n, read_buffer_.size() - read_start_);
-  if (read_start_ == read_buffer_.size()) {
-    read_start_ = 0;
-    if (read_buffer_.capacity() > kKeepCapacity) {
-      std::string().swap(read_buffer_);
+  if (!read_buffer_) return;
+  auto& buffer = *read_buffer_;
+  buffer.start += std::min(n, buffer.bytes.size() - buffer.start);
+  if (buffer.start == buffer.bytes.size()) {
+    buffer.start = 0;
+    if (buffer.bytes.capacity() > kKeepCapacity) {
+      read_buffer_.reset();
     } else {
-      read_buffer_.clear();
+      buffer.bytes.clear();
     }
   }
 }
 
 void IOStream::set_read_listener(ReadListener* listener) {
-  read_listener_ = listener;
+  // One reader at a time: the stream keeps a single pointer for both kinds.
+  if (reader_waits_) {
+    if (listener) throw std::logic_error("Already reading");
+    return;
+  }
+  reader_ = listener;
   if (listener) start_reading();
 }
 
@@ -378,9 +441,10 @@ bool IOStream::BufferedAwaitable::await_ready() const noexcept {
 }
 
 void IOStream::BufferedAwaitable::await_suspend(std::coroutine_handle<> h) {
-  if (stream_->read_waiter_) throw std::logic_error("Already reading");
-  stream_->read_waiter_ = h;
-  stream_->read_waiter_min_ = min_bytes_;
+  if (stream_->reader_) throw std::logic_error("Already reading");
+  waiter_ = h;
+  stream_->reader_ = this;
+  stream_->reader_waits_ = true;
   stream_->start_reading();
 }
 
@@ -439,8 +503,7 @@ IOStream::WriteAwaitable IOStream::write(std::span<const std::string_view> parts
   if (closed_) throw StreamClosedError(error_);
   std::size_t total = 0;
   for (auto part : parts) total += part.size();
-  if (options_.max_write_buffer_size &&
-      pending_write_bytes() + total > options_.max_write_buffer_size) {
+  if (std::size_t limit = max_write_buffer_size(); limit && pending_write_bytes() + total > limit) {
     throw StreamBufferFullError("Reached maximum write buffer size");
   }
   std::uint64_t seq = ++write_seq_;
@@ -459,27 +522,27 @@ void IOStream::write_raw(std::span<const std::string_view> parts, std::uint64_t 
     // streams): held until the whole poll is handled, see hold_until_io_done.
     if (auto* buffers = buffers_of(tcp_); buffers && buffers->reading) hold_until_io_done();
   }
-  if (cork_depth_ == 0 && corked_.empty()) {
+  if (cork_depth_ == 0 && (!corked_ || corked_->bytes.empty())) {
     write_out(parts, seq);
     return;
   }
   std::size_t total = 0;
   for (auto part : parts) total += part.size();
-  if (cork_depth_ > 0 && corked_.size() + total <= kCorkLimit) {
-    if (!holds_heap(corked_)) {
+  if (cork_depth_ > 0 && (corked_ ? corked_->bytes.size() : 0) + total <= kCorkLimit) {
+    if (!corked_) {
       // Borrow one of the loop's buffers (an idle stream holds none); when
       // every one is lent, the stream gets its own.
       auto* buffers = buffers_of(tcp_);
       if (buffers && !buffers->cork_buffers.empty()) {
-        std::string& pooled = buffers->cork_buffers.back();
-        buffers->cork_pool_bytes -= pooled.capacity();
-        pooled.assign(corked_);  // what fit in the string itself so far
-        corked_ = std::move(pooled);
+        corked_ = std::move(buffers->cork_buffers.back());
         buffers->cork_buffers.pop_back();
+        buffers->cork_pool_bytes -= sizeof(Cork) + corked_->bytes.capacity();
+      } else {
+        corked_ = std::make_unique<Cork>();
       }
     }
-    for (auto part : parts) corked_.append(part);
-    if (seq) corked_seq_ = seq;
+    for (auto part : parts) corked_->bytes.append(part);
+    if (seq) corked_->seq = seq;
     return;
   }
   // Too large to hold: what was gathered goes first, in the same call.
@@ -492,10 +555,10 @@ void IOStream::write_raw(std::span<const std::string_view> parts, std::uint64_t 
     large.resize(parts.size() + 1);
     all = large;
   }
-  all[0] = corked_;
+  all[0] = corked_ ? std::string_view(corked_->bytes) : std::string_view();
   std::copy(parts.begin(), parts.end(), all.begin() + 1);
-  std::uint64_t last = seq ? seq : corked_seq_;
-  corked_seq_ = 0;
+  std::uint64_t held_seq = corked_ ? std::exchange(corked_->seq, 0) : 0;
+  std::uint64_t last = seq ? seq : held_seq;
   write_out(all, last);
   release_corked();
 }
@@ -505,23 +568,26 @@ void IOStream::uncork() {
 }
 
 void IOStream::flush_corked() {
-  if (corked_.empty()) return;
-  std::string_view part(corked_);
-  std::uint64_t seq = std::exchange(corked_seq_, 0);
+  if (!corked_ || corked_->bytes.empty()) return;
+  std::string_view part(corked_->bytes);
+  std::uint64_t seq = std::exchange(corked_->seq, 0);
   if (!closed_) write_out(std::span<const std::string_view>(&part, 1), seq);
   release_corked();
 }
 
 void IOStream::release_corked() noexcept {
-  corked_.clear();
+  // Called with the write number already taken: the whole block goes back.
+  if (!corked_) return;
+  std::unique_ptr<Cork> cork = std::move(corked_);
+  cork->bytes.clear();
+  cork->seq = 0;
   auto* buffers = buffers_of(tcp_);
-  if (buffers && holds_heap(corked_) &&
-      buffers->cork_pool_bytes + corked_.capacity() <= kCorkPoolBytes) {
-    buffers->cork_pool_bytes += corked_.capacity();
-    buffers->cork_buffers.push_back(std::move(corked_));
-    corked_.clear();  // moved from: empty in practice, now by contract
-  } else {
-    std::string().swap(corked_);
+  std::size_t bytes = sizeof(Cork) + cork->bytes.capacity();
+  if (!buffers || buffers->cork_pool_bytes + bytes > kCorkPoolBytes) return;
+  try {
+    buffers->cork_buffers.push_back(std::move(cork));
+    buffers->cork_pool_bytes += bytes;
+  } catch (const std::bad_alloc&) {
   }
 }
 
@@ -533,7 +599,7 @@ void IOStream::write_now(std::span<const std::string_view> parts, std::uint64_t 
   UvBufs bufs(parts);
   const std::size_t total = bufs.total();
   std::size_t written = 0;
-  if (writes_in_flight_ == 0 && !bufs.empty()) {
+  if (!writes_in_flight() && !bufs.empty()) {
     int n;
     if (bufs.size() > 1 && total <= kCoalesceLimit) {
       std::array<char, kCoalesceLimit> joined;
@@ -574,6 +640,7 @@ void IOStream::write_now(std::span<const std::string_view> parts, std::uint64_t 
     skip = 0;
   }
   uv_buf_t buf = uv_buf_init(request->data.data(), request->data.size());
+  pending();  // before libuv owns the request: queued() cannot fail
   request->req.data = request.get();
   int status = uv_write(&request->req, reinterpret_cast<uv_stream_t*>(tcp_), &buf, 1,
                         [](uv_write_t* req, int status) noexcept {
@@ -585,23 +652,22 @@ void IOStream::write_now(std::span<const std::string_view> parts, std::uint64_t 
     return;
   }
   request->bytes = request->data.size();
-  pending_write_bytes_ += request->bytes;
-  ++writes_in_flight_;
+  queued(*request);
   request.release();  // owned by libuv until on_write_done
 }
 
 IOStream::WriteAwaitable IOStream::write_shared(std::shared_ptr<const std::string> data) {
   if (closed_) throw StreamClosedError(error_);
   if (is_ssl()) return write(*data);  // encrypted per stream anyway
-  if (options_.max_write_buffer_size &&
-      pending_write_bytes() + data->size() > options_.max_write_buffer_size) {
+  if (std::size_t limit = max_write_buffer_size();
+      limit && pending_write_bytes() + data->size() > limit) {
     throw StreamBufferFullError("Reached maximum write buffer size");
   }
   std::uint64_t seq = ++write_seq_;
   if (!held_) {
     if (auto* buffers = buffers_of(tcp_); buffers && buffers->reading) hold_until_io_done();
   }
-  if (cork_depth_ > 0 && corked_.size() + data->size() <= kCorkLimit) {
+  if (cork_depth_ > 0 && (corked_ ? corked_->bytes.size() : 0) + data->size() <= kCorkLimit) {
     std::string_view part(*data);
     write_raw(std::span<const std::string_view>(&part, 1), seq);
     return WriteAwaitable(this, seq);
@@ -613,7 +679,7 @@ IOStream::WriteAwaitable IOStream::write_shared(std::shared_ptr<const std::strin
 
 void IOStream::write_now_shared(std::shared_ptr<const std::string> data, std::uint64_t seq) {
   std::size_t written = 0;
-  if (writes_in_flight_ == 0 && !data->empty()) {
+  if (!writes_in_flight() && !data->empty()) {
     uv_buf_t one = uv_buf_init(const_cast<char*>(data->data()), data->size());
     int n = uv_try_write(reinterpret_cast<uv_stream_t*>(tcp_), &one, 1);
     if (n < 0 && n != UV_EAGAIN) {
@@ -632,6 +698,7 @@ void IOStream::write_now_shared(std::shared_ptr<const std::string> data, std::ui
   request->bytes = data->size() - written;
   uv_buf_t buf = uv_buf_init(const_cast<char*>(data->data()) + written, request->bytes);
   request->shared = std::move(data);
+  pending();  // before libuv owns the request: queued() cannot fail
   request->req.data = request.get();
   int status = uv_write(&request->req, reinterpret_cast<uv_stream_t*>(tcp_), &buf, 1,
                         [](uv_write_t* req, int status) noexcept {
@@ -642,21 +709,27 @@ void IOStream::write_now_shared(std::shared_ptr<const std::string> data, std::ui
     close(make_uv_error(status));
     return;
   }
-  pending_write_bytes_ += request->bytes;
-  ++writes_in_flight_;
+  queued(*request);
   request.release();  // owned by libuv until on_write_done
+}
+
+void IOStream::queued(const WriteRequest& request) noexcept {
+  // pending_ was made before the request was handed to libuv.
+  ++pending_->writes_in_flight;
+  pending_->write_bytes += request.bytes;
 }
 
 void IOStream::on_write_done(WriteRequest* raw, int status) noexcept {
   std::unique_ptr<WriteRequest> request(raw);
-  --writes_in_flight_;
-  pending_write_bytes_ -= request->bytes;
+  --pending_->writes_in_flight;
+  pending_->write_bytes -= request->bytes;
   if (!request->shared) give_back_write_buffer(tcp_, std::move(request->data));
   if (status < 0) {
     if (status != UV_ECANCELED) close(make_uv_error(status));
     return;
   }
   mark_flushed(request->seq);
+  release_pending_if_empty();
 }
 
 void IOStream::mark_flushed(std::uint64_t seq) noexcept {
@@ -665,16 +738,18 @@ void IOStream::mark_flushed(std::uint64_t seq) noexcept {
 }
 
 void IOStream::wake_writers() noexcept {
-  if (write_waiters_.empty()) return;
+  if (!pending_ || pending_->write_waiters.empty()) return;
+  auto& waiters = pending_->write_waiters;
   std::vector<std::coroutine_handle<>> ready;
-  auto it = std::remove_if(write_waiters_.begin(), write_waiters_.end(), [&](auto& waiter) {
+  auto it = std::remove_if(waiters.begin(), waiters.end(), [&](auto& waiter) {
     if (closed_ || waiter.first <= flushed_seq_) {
       ready.push_back(waiter.second);
       return true;
     }
     return false;
   });
-  write_waiters_.erase(it, write_waiters_.end());
+  waiters.erase(it, waiters.end());
+  release_pending_if_empty();
   for (auto h : ready) h.resume();
 }
 
@@ -684,9 +759,9 @@ bool IOStream::WriteAwaitable::await_ready() const noexcept {
 
 bool IOStream::WriteAwaitable::await_suspend(std::coroutine_handle<> h) {
   // Whoever waits for a write wants it sent, corked or not.
-  if (stream_->corked_seq_ >= seq_) stream_->flush_corked();
+  if (stream_->corked_ && stream_->corked_->seq >= seq_) stream_->flush_corked();
   if (await_ready()) return false;
-  stream_->write_waiters_.emplace_back(seq_, h);
+  stream_->pending().write_waiters.emplace_back(seq_, h);
   return true;
 }
 
@@ -700,8 +775,8 @@ void IOStream::close(std::error_code error) {
   error_ = error;
   before_close();
   if (held_) {
-    tornado::detail::IOLoopStreams::cancel_after_io(*loop_of(tcp_),
-                                                    held_ticket_);  // held_: it had a loop
+    // held_: it had a loop
+    tornado::detail::IOLoopStreams::cancel_after_io(*loop_of(tcp_), &IOStream::release_hold, this);
     held_ = false;
     --cork_depth_;
   }
@@ -718,19 +793,27 @@ void IOStream::close(std::error_code error) {
 
 void IOStream::on_handle_closed() noexcept {
   handle_closed_ = true;
-  closer_.unlink();
+  unlink();
   tcp_ = nullptr;
   auto keep = std::move(self_);  // released when this function returns
   auto* loop = ioloop::IOLoop::current_or_null();
   if (loop && loop->closing()) {
     // Nothing may be resumed in teardown; a listener is told, so that it
     // can release what it owns.
-    if (auto* listener = std::exchange(read_listener_, nullptr)) listener->on_readable();
+    if (!reader_waits_) {
+      auto* listener = static_cast<ReadListener*>(std::exchange(reader_, nullptr));
+      if (listener) listener->on_readable();
+    }
     return;
   }
   wake_reader();
   wake_writers();
-  if (auto callback = std::move(close_callback_)) callback();
+  if (pending_ && pending_->close_callback) {
+    auto callback = std::move(pending_->close_callback);
+    pending_->close_callback = nullptr;
+    release_pending_if_empty();
+    callback();
+  }
 }
 
 // ---------------------------------------------------------------------------
@@ -740,8 +823,9 @@ std::shared_ptr<SSLIOStream> SSLIOStream::create(std::unique_ptr<uv_tcp_t> tcp,
                                                  std::shared_ptr<SSL_CTX> context, bool server_side,
                                                  std::string server_hostname,
                                                  StreamOptions options) {
-  std::shared_ptr<SSLIOStream> stream(new SSLIOStream(
-      std::move(tcp), std::move(context), server_side, std::move(server_hostname), options));
+  // One allocation for the stream and its reference counts.
+  auto stream = std::make_shared<SSLIOStream>(Token{}, std::move(tcp), std::move(context),
+                                              server_side, std::move(server_hostname), options);
   stream->self_ = stream;
   if (!server_side) {
     stream->start_reading();
@@ -750,11 +834,11 @@ std::shared_ptr<SSLIOStream> SSLIOStream::create(std::unique_ptr<uv_tcp_t> tcp,
   return stream;
 }
 
-SSLIOStream::SSLIOStream(std::unique_ptr<uv_tcp_t> tcp, std::shared_ptr<SSL_CTX> context,
+SSLIOStream::SSLIOStream(Token, std::unique_ptr<uv_tcp_t> tcp, std::shared_ptr<SSL_CTX> context,
                          bool server_side, std::string server_hostname, StreamOptions options)
     : IOStream(std::move(tcp), options),
       context_(std::move(context)),
-      ssl_(SSL_new(context_.get()), SSL_free) {
+      ssl_(SSL_new(context_.get())) {
   if (!ssl_) throw std::runtime_error("SSL_new failed");
   // OpenSSL's record buffers (about 16 KiB each way) are freed whenever
   // they are empty instead of kept for the connection's life: an idle TLS
@@ -777,6 +861,10 @@ SSLIOStream::SSLIOStream(std::unique_ptr<uv_tcp_t> tcp, std::shared_ptr<SSL_CTX>
 }
 
 SSLIOStream::~SSLIOStream() = default;
+
+void SSLIOStream::SslFree::operator()(SSL* ssl) const noexcept {
+  SSL_free(ssl);
+}
 
 std::string SSLIOStream::version() const {
   return SSL_get_version(ssl_.get());

@@ -23,6 +23,7 @@
 
 #include <sys/types.h>  // ssize_t, of libuv's read callback
 
+#include <array>
 #include <coroutine>
 #include <cstdint>
 #include <functional>
@@ -44,6 +45,15 @@ struct uv_buf_t;
 using SSL = struct ssl_st;
 /// OpenSSL's context type, named so that this header needs no OpenSSL include.
 using SSL_CTX = struct ssl_ctx_st;
+
+namespace tornado::detail {
+/// Writes a stream holds back while corked: the bytes, and the last write
+/// number among them. The loop keeps a pool of these for its streams.
+struct StreamCork {
+  std::string bytes;
+  std::uint64_t seq = 0;
+};
+}  // namespace tornado::detail
 
 namespace tornado::iostream {
 
@@ -84,7 +94,7 @@ std::error_code make_uv_error(int status) noexcept;
 
 /// A non-blocking TCP connection with awaitable reads and writes, as
 /// `tornado.iostream.IOStream`. Owned through shared_ptr; loop thread only.
-class IOStream : public std::enable_shared_from_this<IOStream> {
+class IOStream : private tornado::detail::CloserLink {
  public:
   /// Wraps a connected TCP handle (initialised on the current loop).
   static std::shared_ptr<IOStream> create(std::unique_ptr<uv_tcp_t> tcp,
@@ -110,6 +120,9 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
         : stream_(stream), min_bytes_(min_bytes) {}
     IOStream* stream_;
     std::size_t min_bytes_;
+    // While suspended, the stream points at this awaitable (it lives in the
+    // waiting coroutine's frame) instead of keeping a copy of both fields.
+    std::coroutine_handle<> waiter_;
   };
 
   /// Awaitable returned by `write`; completes when the bytes are flushed to
@@ -157,17 +170,24 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   /// WebSocket): instead of a coroutine parked in `wait_for_bytes` (whose
   /// frame an idle connection would keep), `listener` is called on every
   /// read, on close, and once when the loop is torn down with the stream
-  /// open. Starts reading; nullptr stops the calls. Not with `wait_for_bytes`.
+  /// open. Starts reading; nullptr stops the calls. Not with `wait_for_bytes`
+  /// (std::logic_error while a coroutine waits there, and the reverse).
   void set_read_listener(ReadListener* listener);
   /// The bytes read but not consumed yet.
   std::string_view buffered() const noexcept {
-    if (lending_) return {lent_.data(), lent_.size()};
-    return {read_buffer_.data() + read_start_, read_buffer_.size() - read_start_};
+    if (lent_) return {lent_->data(), lent_->size()};
+    if (read_buffer_)
+      return {read_buffer_->bytes.data() + read_buffer_->start,
+              read_buffer_->bytes.size() - read_buffer_->start};
+    return {};
   }
   /// The same bytes, mutable (a WebSocket parser unmasks in place).
   std::span<char> buffered_mutable() noexcept {
-    if (lending_) return lent_;
-    return {read_buffer_.data() + read_start_, read_buffer_.size() - read_start_};
+    if (lent_) return *lent_;
+    if (read_buffer_)
+      return {read_buffer_->bytes.data() + read_buffer_->start,
+              read_buffer_->bytes.size() - read_buffer_->start};
+    return {};
   }
   /// Drops `n` bytes from the front of the read buffer.
   void consume(std::size_t n) noexcept;
@@ -187,7 +207,9 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   /// (a message dropped by a backpressure policy).
   WriteAwaitable completed_write() noexcept { return WriteAwaitable(this, 0); }
   /// Bytes accepted by `write` but not yet flushed to the kernel.
-  std::size_t pending_write_bytes() const noexcept { return pending_write_bytes_ + corked_.size(); }
+  std::size_t pending_write_bytes() const noexcept {
+    return (pending_ ? pending_->write_bytes : 0) + (corked_ ? corked_->bytes.size() : 0);
+  }
 
   /// Holds small writes back until the matching `uncork()`, which sends them
   /// in one system call: a parser answering every message of one read calls
@@ -198,7 +220,7 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   void uncork();
 
   /// Called once when the stream closes, for whatever reason.
-  void set_close_callback(std::function<void()> callback) { close_callback_ = std::move(callback); }
+  void set_close_callback(std::function<void()> callback);
   /// Closes the stream; pending reads and writes raise StreamClosedError.
   void close(std::error_code error = {});
   /// True once the stream is closed.
@@ -208,9 +230,9 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
 
   /// Disables Nagle's algorithm (TCP_NODELAY).
   void set_nodelay(bool value) noexcept;
-  /// The peer's address and port, as text ("127.0.0.1", 54321).
-  const std::string& remote_ip() const noexcept { return remote_ip_; }
-  /// The peer's port.
+  /// The peer's address, as text ("127.0.0.1"; empty if unknown).
+  std::string remote_ip() const;
+  /// The peer's port (0 if unknown).
   int remote_port() const noexcept { return remote_port_; }
   /// True for an SSLIOStream.
   virtual bool is_ssl() const noexcept { return false; }
@@ -258,11 +280,54 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   void write_now_shared(std::shared_ptr<const std::string> data, std::uint64_t seq);
   void release_corked() noexcept;
   void on_write_done(WriteRequest* request, int status) noexcept;
+  void queued(const WriteRequest& request) noexcept;
+  bool writes_in_flight() const noexcept { return pending_ && pending_->writes_in_flight != 0; }
   void on_handle_closed() noexcept;
   void wake_reader() noexcept;
   void wake_writers() noexcept;
   void hold_until_io_done() noexcept;
   static void release_hold(void* stream);
+
+  // An idle connection holds only what follows: what a read, a queued
+  // write or a cork needs lives in blocks made when first needed and
+  // released (or given back to the loop's pool) once empty again.
+
+  // Bytes read and not consumed, when the reader left some (most readers
+  // consume all they are lent, and then no buffer exists).
+  struct ReadBuffer {
+    std::string bytes;
+    std::size_t start = 0;
+  };
+  // Writes held back by cork(), in a block lent by the loop's pool while
+  // corked and given back once sent.
+  using Cork = tornado::detail::StreamCork;
+  // What only some streams need, some of the time: made on first use,
+  // released when everything in it is back to empty.
+  struct Pending {
+    // Writes handed to libuv and not completed yet.
+    std::size_t write_bytes = 0;
+    std::size_t writes_in_flight = 0;
+    std::vector<std::pair<std::uint64_t, std::coroutine_handle<>>> write_waiters;
+    std::function<void()> close_callback;
+    // The limits, when one does not fit the 32 bits kept in the stream.
+    StreamOptions large_options;
+    bool has_large_options = false;
+    bool empty() const noexcept {
+      return writes_in_flight == 0 && write_bytes == 0 && write_waiters.empty() &&
+             !close_callback && !has_large_options;
+    }
+  };
+  Pending& pending();
+  void release_pending_if_empty() noexcept;
+  std::size_t max_buffer_size() const noexcept {
+    return max_buffer_size_ != kLargeLimit ? max_buffer_size_
+                                           : pending_->large_options.max_buffer_size;
+  }
+  std::size_t max_write_buffer_size() const noexcept {
+    return max_write_buffer_size_ != kLargeLimit ? max_write_buffer_size_
+                                                 : pending_->large_options.max_write_buffer_size;
+  }
+  static constexpr std::uint32_t kLargeLimit = UINT32_MAX;  // the real one is in pending_
 
   uv_tcp_t* tcp_;
 
@@ -271,39 +336,36 @@ class IOStream : public std::enable_shared_from_this<IOStream> {
   std::shared_ptr<IOStream> self_;
 
  private:
-  StreamOptions options_;
-  std::string read_buffer_;
-  std::size_t read_start_ = 0;
+  std::unique_ptr<ReadBuffer> read_buffer_;
   // While a reader is resumed on bytes still in the caller's scratch buffer
-  // (append_plain), buffered() is `lent_`; what is left is copied after.
-  std::span<char> lent_;
-  bool lending_ = false;
-  std::coroutine_handle<> read_waiter_;
-  std::size_t read_waiter_min_ = 0;
-  ReadListener* read_listener_ = nullptr;
-  std::vector<std::pair<std::uint64_t, std::coroutine_handle<>>> write_waiters_;
+  // (append_plain), buffered() is what this points to (on append_plain's
+  // stack); what is left is copied after.
+  std::span<char>* lent_ = nullptr;
+  // The reader: a coroutine parked in wait_for_bytes (a BufferedAwaitable,
+  // when reader_waits_) or a ReadListener. One pointer: never both at once.
+  void* reader_ = nullptr;
   std::uint64_t write_seq_ = 0;
   std::uint64_t flushed_seq_ = 0;
-  std::size_t pending_write_bytes_ = 0;
-  std::size_t writes_in_flight_ = 0;
-  // Writes held back by cork(): the bytes, and the last write number among them.
-  std::string corked_;
-  std::uint64_t corked_seq_ = 0;
-  unsigned cork_depth_ = 0;
-  // Corked by the loop from a read until the loop has handled the whole
-  // poll's events (detail::IOLoopStreams::after_io); the ticket cancels that.
-  bool held_ = false;
-  std::size_t held_ticket_ = 0;
-  std::function<void()> close_callback_;
-  // In the loop's list of what to close if the loop goes first.
-  tornado::detail::CloserLink closer_;
+  std::unique_ptr<Cork> corked_;
+  std::unique_ptr<Pending> pending_;
   std::error_code error_;
-  std::string remote_ip_;
-  int remote_port_ = 0;
-  bool reading_ = false;
-  bool closed_ = false;
-  bool closing_ = false;
-  bool handle_closed_ = false;
+  // The peer: an IPv4 address as its text (15 characters at most), an IPv6
+  // address as its 16 bytes; formatted by remote_ip().
+  std::array<char, 16> remote_address_{};
+  std::uint16_t remote_port_ = 0;
+  std::uint8_t remote_family_ = 0;  // 0 (unknown), 4 or 6
+  bool reading_ : 1 = false;
+  bool closed_ : 1 = false;
+  bool closing_ : 1 = false;
+  bool handle_closed_ : 1 = false;
+  bool reader_waits_ : 1 = false;
+  // Corked by the loop from a read until the loop has handled the whole
+  // poll's events (detail::IOLoopStreams::after_io).
+  bool held_ : 1 = false;
+  // The limits of StreamOptions; kLargeLimit: see pending_.
+  std::uint32_t max_buffer_size_;
+  std::uint32_t max_write_buffer_size_;
+  unsigned cork_depth_ = 0;
 };
 
 /// A TLS stream over OpenSSL memory BIOs, with the IOStream interface.
@@ -317,6 +379,14 @@ class SSLIOStream final : public IOStream {
                                              StreamOptions options = {});
   ~SSLIOStream() override;
 
+ private:
+  struct Token {};
+
+ public:
+  /// Use `create`; public only for make_shared (Token is private).
+  SSLIOStream(Token, std::unique_ptr<uv_tcp_t> tcp, std::shared_ptr<SSL_CTX> context,
+              bool server_side, std::string server_hostname, StreamOptions options);
+
   /// Completes when the TLS handshake has finished; throws StreamClosedError
   /// (with the TLS failure) if it fails.
   Task<> wait_for_handshake();
@@ -326,8 +396,6 @@ class SSLIOStream final : public IOStream {
   std::string version() const;
 
  private:
-  SSLIOStream(std::unique_ptr<uv_tcp_t> tcp, std::shared_ptr<SSL_CTX> context, bool server_side,
-              std::string server_hostname, StreamOptions options);
   void on_transport_data(char* data, std::size_t size) override;
   void write_plain(std::span<const std::string_view> parts, std::uint64_t seq) override;
   void write_out(std::span<const std::string_view> parts, std::uint64_t seq) override;
@@ -338,8 +406,11 @@ class SSLIOStream final : public IOStream {
   bool encrypt(std::string_view plain);
   void fail(const char* where);
 
+  struct SslFree {
+    void operator()(SSL* ssl) const noexcept;
+  };
   std::shared_ptr<SSL_CTX> context_;
-  std::unique_ptr<SSL, void (*)(SSL*)> ssl_;
+  std::unique_ptr<SSL, SslFree> ssl_;  // a stateless deleter: 8 bytes, not 16
   bool handshake_done_ = false;
   std::string pending_plaintext_;
   std::uint64_t pending_seq_ = 0;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "tornado/iostream.h"  // StreamCork
+
 namespace tornado::ioloop {
 class IOLoop;
 }
@@ -18,11 +20,11 @@ namespace tornado::detail {
 /// Buffers a loop's streams share, so that an idle stream holds none and
 /// large writes do not churn the heap.
 struct StreamBuffers {
-  std::vector<std::string> write_buffers;  // recycled unsent-write copies
-  std::vector<std::string> cork_buffers;   // lent to corked streams, one each
-  std::size_t cork_pool_bytes = 0;         // capacity of those in cork_buffers
-  std::unique_ptr<char[]> read_buffer;     // every socket read lands here first
-  unsigned reading = 0;                    // inside a stream's read callback
+  std::vector<std::string> write_buffers;                 // recycled unsent-write copies
+  std::vector<std::unique_ptr<StreamCork>> cork_buffers;  // lent to corked streams
+  std::size_t cork_pool_bytes = 0;      // their size with the capacity of their strings
+  std::unique_ptr<char[]> read_buffer;  // every socket read lands here first
+  unsigned reading = 0;                 // inside a stream's read callback
 };
 
 /// A friend of IOLoop: the stream bookkeeping lives in the loop's private
@@ -32,9 +34,12 @@ struct IOLoopStreams {
   /// Calls `fn(arg)` once, as soon as every I/O event of the loop's current
   /// poll has been handled (a libuv check handle); registered outside a
   /// poll, at the end of the next iteration, without waiting for I/O.
-  /// Returns a ticket for `cancel_after_io`, valid until the call runs.
-  static std::size_t after_io(ioloop::IOLoop& loop, void (*fn)(void*), void* arg);
-  static void cancel_after_io(ioloop::IOLoop& loop, std::size_t ticket) noexcept;
+  static void after_io(ioloop::IOLoop& loop, void (*fn)(void*), void* arg);
+  /// Cancels the call of `fn(arg)` registered by `after_io` if it has not
+  /// run yet. Searched from the newest: a stream that closes while held
+  /// usually registered in the same read callback. (Not a ticket: it would
+  /// cost every stream 4 bytes more.)
+  static void cancel_after_io(ioloop::IOLoop& loop, void (*fn)(void*), void* arg) noexcept;
 };
 
 }  // namespace tornado::detail
