@@ -463,26 +463,29 @@ TEST(WebSocketProtocolTest, InMessageBetweenFragments) {
   EXPECT_TRUE(reader.in_message());
 }
 
+// Reads `bytes` as one read of a stream and returns the messages it
+// completed: their payloads, after their kind ("text:...") with `kinds`.
+std::vector<std::string> read_as_one(ws::MessageReader& reader, std::string bytes, bool kinds) {
+  std::vector<std::string> events;
+  std::span<char> input(bytes);
+  while (true) {
+    ws::ReadResult r = reader.read(input);
+    EXPECT_NE(r.status, ws::ReadStatus::error) << r.error_reason;
+    if (r.status != ws::ReadStatus::message) break;
+    std::string payload(r.message.payload);
+    events.push_back(kinds ? kind_name(r.message.opcode) + ":" + payload : payload);
+    input = input.subspan(r.consumed);
+  }
+  return events;
+}
+
 // An idle reader holds no in-progress state: a block for it is made when a
 // frame arrives split or a fragmented message starts, and released once the
 // reader is back at a frame boundary with nothing pending. Every event must
 // be the same whether the block was just made, reused or released.
 TEST(WebSocketProtocolTest, InProgressBlockIsReleasedAndMadeAgain) {
   ws::MessageReader reader;
-  // Reads `bytes` as one read of a stream: returns the events, then checks
-  // that the reader is back at a frame boundary.
-  auto feed = [&](std::string bytes) {
-    std::vector<std::string> events;
-    std::span<char> input(bytes);
-    while (true) {
-      ws::ReadResult r = reader.read(input);
-      EXPECT_NE(r.status, ws::ReadStatus::error) << r.error_reason;
-      if (r.status != ws::ReadStatus::message) break;
-      events.push_back(kind_name(r.message.opcode) + ":" + std::string(r.message.payload));
-      input = input.subspan(r.consumed);
-    }
-    return events;
-  };
+  auto feed = [&](std::string bytes) { return read_as_one(reader, std::move(bytes), true); };
   using Events = std::vector<std::string>;
 
   // Whole frames, one per read: nothing is made.
@@ -547,18 +550,7 @@ TEST(WebSocketProtocolTest, CompressedMessagesAroundSplitFrames) {
                      {.rsv1 = true, .mask = ws::MaskingKey{9, 8, 7, 6}});
     return out;
   };
-  auto feed = [&](std::string bytes) {
-    std::vector<std::string> events;
-    std::span<char> input(bytes);
-    while (true) {
-      ws::ReadResult r = reader.read(input);
-      EXPECT_NE(r.status, ws::ReadStatus::error) << r.error_reason;
-      if (r.status != ws::ReadStatus::message) break;
-      events.push_back(std::string(r.message.payload));
-      input = input.subspan(r.consumed);
-    }
-    return events;
-  };
+  auto feed = [&](std::string bytes) { return read_as_one(reader, std::move(bytes), false); };
   using Events = std::vector<std::string>;
   const std::string text = "hello hello hello compressed world";
   // Each compressed frame is cut at a further position; every message goes
