@@ -258,6 +258,41 @@ TEST(TCPServerTest, TlsSessionTicketsResumeTheSession) {
   }
 }
 
+// Two servers (two workers of one app) resume each other's sessions when
+// they share a session ticket key, and only then; a key of the wrong size is
+// refused when the context is made.
+TEST(TCPServerTest, ServersSharingATicketKeyResumeEachOthersSessions) {
+  tornado::testing::SelfSignedCertificate cert;
+  for (bool shared : {true, false}) {
+    SCOPED_TRACE(shared);
+    IOLoop loop;
+    auto options_a = cert.server_ssl_options();
+    auto options_b = cert.server_ssl_options();
+    if (shared) options_a.session_ticket_key = tornado::netutil::make_session_ticket_key();
+    options_b.session_ticket_key =
+        shared ? options_a.session_ticket_key : tornado::netutil::make_session_ticket_key();
+    LineServer a(options_a), b(options_b);
+    a.listen(0, "127.0.0.1");
+    b.listen(0, "127.0.0.1");
+    std::unique_ptr<SSL_CTX, void (*)(SSL_CTX*)> client(SSL_CTX_new(TLS_client_method()),
+                                                        SSL_CTX_free);
+    RawTlsResult first, second;
+    std::thread peer([&] {
+      first = raw_tls_exchange(client.get(), a.port(), nullptr);
+      if (first.session) second = raw_tls_exchange(client.get(), b.port(), first.session.get());
+      loop.add_callback([&] { loop.stop(); });
+    });
+    loop.start();
+    peer.join();
+    EXPECT_EQ(first.answer, "1 r\n");
+    EXPECT_EQ(second.answer, "1 r\n");
+    EXPECT_EQ(second.reused, shared);
+  }
+  auto bad = cert.server_ssl_options();
+  bad.session_ticket_key = "short";
+  EXPECT_THROW(tornado::netutil::ssl_options_to_context(bad, true), std::invalid_argument);
+}
+
 namespace {
 
 // Answers a line with a head and a body in one write, then a trailer in

@@ -109,7 +109,7 @@ std::shared_ptr<tornado::web::Application> make_app() {
       settings);
 }
 
-tornado::httpserver::HTTPServerSettings server_settings(bool tls) {
+tornado::httpserver::HTTPServerSettings server_settings(bool tls, const std::string& ticket_key) {
   tornado::httpserver::HTTPServerSettings s;
   s.max_body_size = static_cast<std::size_t>(options::get<std::int64_t>("max_body_size"));
   s.max_header_size = static_cast<std::size_t>(options::get<std::int64_t>("max_header_size"));
@@ -119,7 +119,8 @@ tornado::httpserver::HTTPServerSettings server_settings(bool tls) {
       static_cast<std::int64_t>(options::get<double>("body_timeout") * 1000));
   if (tls) {
     s.ssl_options = tornado::netutil::SSLOptions{.certfile = options::get<std::string>("certfile"),
-                                                 .keyfile = options::get<std::string>("keyfile")};
+                                                 .keyfile = options::get<std::string>("keyfile"),
+                                                 .session_ticket_key = ticket_key};
   }
   return s;
 }
@@ -127,15 +128,16 @@ tornado::httpserver::HTTPServerSettings server_settings(bool tls) {
 // One worker: its own IOLoop (current on this thread), Application and
 // listening sockets (SO_REUSEPORT when several workers share the port). Runs
 // until SIGINT/SIGTERM, which libuv delivers to every loop that asks for it.
-void run_worker(bool reuse_port) {
+void run_worker(bool reuse_port, const std::string& ticket_key) {
   auto& loop = tornado::ioloop::IOLoop::current();
   auto app = make_app();
   bool tls = !options::get<std::string>("certfile").empty();
   int tls_port = options::get<int>("tls_port");
   std::string address = options::get<std::string>("address");
   tornado::netutil::BindOptions bind{.reuse_port = reuse_port};
-  app->listen(options::get<int>("port"), address, server_settings(tls && tls_port == 0), bind);
-  if (tls && tls_port != 0) app->listen(tls_port, address, server_settings(true), bind);
+  app->listen(options::get<int>("port"), address, server_settings(tls && tls_port == 0, ticket_key),
+              bind);
+  if (tls && tls_port != 0) app->listen(tls_port, address, server_settings(true, ticket_key), bind);
   bool shutting_down = false;
   auto shutdown = [&] {
     if (std::exchange(shutting_down, true)) return;
@@ -188,14 +190,20 @@ int main(int argc, char** argv) {
   }
   bool fork = options::get<bool>("fork");
   try {
+    // One ticket key for every worker, so that a returning TLS client
+    // resumes its session whichever worker its connection reaches.
+    std::string ticket_key;
+    if (!options::get<std::string>("certfile").empty() && workers > 1) {
+      ticket_key = tornado::netutil::make_session_ticket_key();
+    }
     tornado::log::app.info("echo_server on {}:{} with {} {}", options::get<std::string>("address"),
                            options::get<int>("port"), workers,
                            fork ? "process(es)" : "worker thread(s)");
     if (fork && workers > 1) {
       tornado::process::fork_processes(workers);
-      run_worker(true);
+      run_worker(true, ticket_key);
     } else {
-      tornado::process::run_workers(workers, [&](int) { run_worker(workers > 1); });
+      tornado::process::run_workers(workers, [&](int) { run_worker(workers > 1, ticket_key); });
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "echo_server: %s\n", e.what());

@@ -363,6 +363,9 @@ struct Shared {
   std::chrono::milliseconds presence_ttl{15000};
   tornado::pubsub::InProcessBroker broker;
   lesson5::LocalRoomStore store{history};
+  // Seals TLS session tickets for every loop, so that a returning browser
+  // resumes its session whichever loop its connection reaches.
+  std::string ticket_key;
 };
 
 // Names this loop in the presence table: unique per machine, process and loop.
@@ -424,7 +427,8 @@ void run_loop(int task_id, Shared& shared, bool reuse_port) {
   if (!options::get<std::string>("certfile").empty()) {
     server_settings.ssl_options =
         tornado::netutil::SSLOptions{.certfile = options::get<std::string>("certfile"),
-                                     .keyfile = options::get<std::string>("keyfile")};
+                                     .keyfile = options::get<std::string>("keyfile"),
+                                     .session_ticket_key = shared.ticket_key};
   }
   app->listen(options::get<int>("port"), options::get<std::string>("address"),
               std::move(server_settings), {.reuse_port = reuse_port});
@@ -512,6 +516,9 @@ int main(int argc, char** argv) {
                 .history = static_cast<std::size_t>(history),
                 .presence_ttl = std::chrono::milliseconds(static_cast<std::int64_t>(ttl * 1000))};
   try {
+    if (!options::get<std::string>("certfile").empty() && workers > 1) {
+      shared.ticket_key = tornado::netutil::make_session_ticket_key();
+    }
     tornado::process::run_workers(workers,
                                   [&](int task_id) { run_loop(task_id, shared, workers > 1); });
   } catch (const std::exception& e) {

@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,6 +16,8 @@
 #include <string>
 #include <system_error>
 #include <utility>
+
+#include <fmt/format.h>
 
 namespace tornado::netutil {
 
@@ -96,6 +100,10 @@ std::vector<Socket> bind_sockets(int port, std::string_view address, BindOptions
 
 namespace {
 
+// A ticket key as OpenSSL takes it: 16 bytes of name, 32 of HMAC key, 32 of
+// AES key.
+constexpr std::size_t kSessionTicketKeySize = 80;
+
 [[noreturn]] void throw_ssl(const std::string& what) {
   unsigned long code = ERR_get_error();
   ERR_clear_error();
@@ -115,6 +123,14 @@ std::string alpn_wire_format(const std::vector<std::string>& protocols) {
 
 }  // namespace
 
+std::string make_session_ticket_key() {
+  std::string key(kSessionTicketKeySize, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(key.data()), static_cast<int>(key.size())) != 1) {
+    throw_ssl("RAND_bytes");
+  }
+  return key;
+}
+
 std::shared_ptr<SSL_CTX> ssl_options_to_context(const SSLOptions& options, bool server_side) {
   std::shared_ptr<SSL_CTX> context(
       SSL_CTX_new(server_side ? TLS_server_method() : TLS_client_method()), SSL_CTX_free);
@@ -132,6 +148,18 @@ std::shared_ptr<SSL_CTX> ssl_options_to_context(const SSLOptions& options, bool 
     if (SSL_CTX_check_private_key(context.get()) != 1) {
       throw_ssl("private key does not match " + options.certfile);
     }
+  }
+  if (server_side && !options.session_ticket_key.empty()) {
+    // OpenSSL takes the key's three parts (name, HMAC key, AES key) as one
+    // block; any other size is refused rather than silently ignored.
+    std::string key = options.session_ticket_key;
+    if (key.size() != kSessionTicketKeySize ||
+        SSL_CTX_set_tlsext_ticket_keys(context.get(), key.data(), static_cast<long>(key.size())) !=
+            1) {
+      throw std::invalid_argument(fmt::format("session_ticket_key must be {} bytes, not {}",
+                                              kSessionTicketKeySize, key.size()));
+    }
+    OPENSSL_cleanse(key.data(), key.size());
   }
   if (!server_side) {
     if (options.verify) {

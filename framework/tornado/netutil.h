@@ -68,7 +68,18 @@ struct SSLOptions {
   bool verify = true;
   /// ALPN protocols to offer/accept, e.g. {"http/1.1"}.
   std::vector<std::string> alpn_protocols;
+  /// Server side: the key that seals session tickets (80 bytes, from
+  /// `make_session_ticket_key()`). Servers given the same key resume each
+  /// other's sessions: pass one to every worker of an app (`--workers`,
+  /// threads or forked processes) so a returning client resumes whichever
+  /// worker it reaches. Empty: each context makes its own, as OpenSSL does.
+  std::string session_ticket_key;
 };
+
+/// 80 random bytes for `SSLOptions::session_ticket_key`. Make it once, before
+/// the workers start, and keep it in memory only (anyone holding it can read
+/// the sessions it sealed).
+std::string make_session_ticket_key();
 
 /// Builds an OpenSSL context (TLS 1.2 or newer) for a server or a client.
 /// Throws std::runtime_error with OpenSSL's reason for a bad file.
