@@ -69,8 +69,8 @@ class StateSocket : public WebSocketHandler {
     const auto& user = current_user();
     write_message(fmt::format("{} {} {} {} {} {}", path_args().size(),
                               path_args().empty() ? "-" : path_args()[0],
-                              user ? user->get<std::string>() : "-", get_status(),
-                              locale().code(), response_headers().empty()));
+                              user ? user->get<std::string>() : "-", get_status(), locale().code(),
+                              response_headers().empty()));
   }
 };
 

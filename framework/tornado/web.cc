@@ -717,18 +717,16 @@ struct Unpacker {
       if (!(byte & 0x80)) return n;
     }
   }
-  std::string text() {
-    std::size_t n = size();
+  std::string take(std::size_t n) {
     std::string t(in.substr(0, n));
     in.remove_prefix(n);
     return t;
   }
+  std::string text() { return take(size()); }
   std::string known() {
     std::size_t tag = size();
     if (tag < kCommonTexts.size()) return std::string(kCommonTexts[tag]);
-    std::string t(in.substr(0, tag - kCommonTexts.size()));
-    in.remove_prefix(t.size());
-    return t;
+    return take(tag - kCommonTexts.size());
   }
   httputil::Arguments arguments() {
     httputil::Arguments out;
